@@ -1,0 +1,308 @@
+//! Collecting points into a batch, merging those that share a series key and a timestamp.
+
+use std::hash::BuildHasher;
+use std::ops::Range;
+use std::time::Instant;
+
+use kinflux_line::EncodeError;
+use kinflux_series::{PointView, Precision, Timestamp};
+
+use crate::{Batch, FlushPolicy, RecordId};
+
+/// The largest `max_bytes` a batcher accepts; offsets inside a batch are `u32`.
+pub const MAX_BATCH_BYTES: usize = 1 << 30;
+
+/// No next entry in a hash chain.
+const NONE: u32 = u32::MAX;
+
+/// Bytes a line adds besides its series key and fields: two spaces, a newline, and a
+/// nanosecond timestamp of up to 19 digits and a sign.
+const LINE_OVERHEAD: usize = 23;
+
+/// One line of the batch being built.
+#[derive(Debug)]
+struct Entry {
+    /// The series key's bytes in the arena.
+    key: Range<u32>,
+    /// The field section(s) in the arena: more than one when points were merged.
+    fields: Vec<Range<u32>>,
+    timestamp: Option<Timestamp>,
+    /// The next entry whose merge key has the same hash.
+    next_same_hash: u32,
+}
+
+/// Collects points and merges those that share a series key and a timestamp into one
+/// line, the way InfluxDB would store them: fields are unioned, and on the same field the
+/// later point wins. Points without a timestamp are never merged, since the database gives
+/// each its own arrival time.
+///
+/// Each add may return a [`Batch`] when a [`FlushPolicy`] limit is reached;
+/// [`flush_due`](Self::flush_due) flushes by age and [`flush`](Self::flush) on demand.
+#[derive(Debug)]
+pub struct Batcher {
+    policy: FlushPolicy,
+    precision: Precision,
+    /// Series keys and field sections of every entry, back to back: one allocation that
+    /// is reused from batch to batch.
+    arena: Vec<u8>,
+    entries: Vec<Entry>,
+    /// Merge-key hash to the first entry with that hash.
+    index: std::collections::HashMap<u64, u32, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
+    /// Which record each added point came from, by entry.
+    contributions: Vec<(u32, RecordId)>,
+    points_in: u64,
+    merged: u64,
+    oldest: Option<Instant>,
+}
+
+impl Batcher {
+    /// A batcher flushing by `policy` and writing timestamps in `precision`.
+    /// `max_bytes` is capped at [`MAX_BATCH_BYTES`].
+    pub fn new(mut policy: FlushPolicy, precision: Precision) -> Self {
+        policy.max_bytes = policy.max_bytes.min(MAX_BATCH_BYTES);
+        Batcher {
+            policy,
+            precision,
+            arena: Vec::new(),
+            entries: Vec::new(),
+            index: Default::default(),
+            hasher: Default::default(),
+            contributions: Vec::new(),
+            points_in: 0,
+            merged: 0,
+            oldest: None,
+        }
+    }
+
+    /// Adds a point decoded from `source`. Returns the batch when this point filled it.
+    /// A point that line protocol cannot represent is refused and changes nothing.
+    pub fn add(
+        &mut self,
+        point: &impl PointView,
+        source: RecordId,
+    ) -> Result<Option<Batch>, EncodeError> {
+        let key_start = self.arena.len();
+        if let Err(e) = kinflux_line::encode_series_key(point, &mut self.arena) {
+            self.arena.truncate(key_start);
+            return Err(e);
+        }
+        let fields_start = self.arena.len();
+        if let Err(e) = kinflux_line::encode_fields(point, &mut self.arena) {
+            self.arena.truncate(key_start);
+            return Err(e);
+        }
+        self.insert(key_start, fields_start, point.timestamp(), source);
+        Ok(self.flush_if_full())
+    }
+
+    /// Adds a point given as an already-escaped series key (as [`SeriesKey`] builds it)
+    /// and an encoded field section (`k1=v1,k2=v2`), for decoders that checked and
+    /// forward line protocol without building points. Returns the batch when full.
+    ///
+    /// [`SeriesKey`]: kinflux_series::SeriesKey
+    pub fn add_encoded(
+        &mut self,
+        series_key: &[u8],
+        fields: &[u8],
+        timestamp: Option<Timestamp>,
+        source: RecordId,
+    ) -> Option<Batch> {
+        let key_start = self.arena.len();
+        self.arena.extend_from_slice(series_key);
+        let fields_start = self.arena.len();
+        self.arena.extend_from_slice(fields);
+        self.insert(key_start, fields_start, timestamp, source);
+        self.flush_if_full()
+    }
+
+    /// Files the key and fields just appended to the arena under a new entry, or under
+    /// the entry with the same series key and timestamp.
+    fn insert(
+        &mut self,
+        key_start: usize,
+        fields_start: usize,
+        timestamp: Option<Timestamp>,
+        source: RecordId,
+    ) {
+        let end = to_u32(self.arena.len());
+        let key = to_u32(key_start)..to_u32(fields_start);
+        let fields = to_u32(fields_start)..end;
+        self.points_in += 1;
+        self.oldest.get_or_insert_with(Instant::now);
+
+        let entry_id = match timestamp {
+            Some(ts) => {
+                let hash = self
+                    .hasher
+                    .hash_one((&self.arena[key.start as usize..key.end as usize], ts));
+                match self.find(hash, key.clone(), ts) {
+                    Some(existing) => {
+                        // Keep the new field section, drop the repeated series key.
+                        let len = (fields.end - fields.start) as usize;
+                        self.arena
+                            .copy_within(fields.start as usize..fields.end as usize, key_start);
+                        self.arena.truncate(key_start + len);
+                        let moved = key.start..key.start + to_u32(len);
+                        self.entries[existing as usize].fields.push(moved);
+                        self.merged += 1;
+                        existing
+                    }
+                    None => {
+                        let id = to_u32(self.entries.len());
+                        let next = self.index.insert(hash, id).unwrap_or(NONE);
+                        self.push_entry(key, fields, timestamp, next);
+                        id
+                    }
+                }
+            }
+            None => {
+                let id = to_u32(self.entries.len());
+                self.push_entry(key, fields, None, NONE);
+                id
+            }
+        };
+        self.contributions.push((entry_id, source));
+    }
+
+    fn push_entry(&mut self, key: Range<u32>, fields: Range<u32>, ts: Option<Timestamp>, next: u32) {
+        self.entries.push(Entry {
+            key,
+            fields: vec![fields],
+            timestamp: ts,
+            next_same_hash: next,
+        });
+    }
+
+    /// The entry with this series key (bytes at `key` in the arena) and timestamp.
+    fn find(&self, hash: u64, key: Range<u32>, ts: Timestamp) -> Option<u32> {
+        let wanted = &self.arena[key.start as usize..key.end as usize];
+        let mut id = *self.index.get(&hash)?;
+        while id != NONE {
+            let e = &self.entries[id as usize];
+            if e.timestamp == Some(ts) && &self.arena[e.key.start as usize..e.key.end as usize] == wanted {
+                return Some(id);
+            }
+            id = e.next_same_hash;
+        }
+        None
+    }
+
+    /// Lines (points after merging) in the batch being built.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing waits to be flushed.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// About how many bytes of line protocol the batch being built will take.
+    pub fn estimated_bytes(&self) -> usize {
+        self.arena.len() + self.entries.len() * LINE_OVERHEAD
+    }
+
+    /// When the batch being built reaches `max_age`, if it holds anything.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.oldest.map(|t| t + self.policy.max_age)
+    }
+
+    fn flush_if_full(&mut self) -> Option<Batch> {
+        if self.entries.len() >= self.policy.max_points
+            || self.estimated_bytes() >= self.policy.max_bytes
+        {
+            self.flush()
+        } else {
+            None
+        }
+    }
+
+    /// Flushes the batch if its oldest point has waited `max_age` by `now`.
+    pub fn flush_due(&mut self, now: Instant) -> Option<Batch> {
+        match self.deadline() {
+            Some(deadline) if now >= deadline => self.flush(),
+            _ => None,
+        }
+    }
+
+    /// Flushes whatever is collected; `None` when nothing is.
+    pub fn flush(&mut self) -> Option<Batch> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mut order: Vec<u32> = (0..to_u32(self.entries.len())).collect();
+        if self.policy.sort_by_series {
+            let (arena, entries) = (&self.arena, &self.entries);
+            order.sort_unstable_by(|&a, &b| {
+                let (a, b) = (&entries[a as usize], &entries[b as usize]);
+                arena[a.key.start as usize..a.key.end as usize]
+                    .cmp(&arena[b.key.start as usize..b.key.end as usize])
+                    .then(a.timestamp.cmp(&b.timestamp))
+            });
+        }
+
+        let mut body = Vec::with_capacity(self.estimated_bytes());
+        let mut line_starts = Vec::with_capacity(order.len());
+        let mut line_of_entry = vec![0u32; self.entries.len()];
+        let mut digits = itoa::Buffer::new();
+        for (line, &id) in order.iter().enumerate() {
+            let e = &self.entries[id as usize];
+            line_of_entry[id as usize] = to_u32(line);
+            line_starts.push(to_u32(body.len()));
+            body.extend_from_slice(&self.arena[e.key.start as usize..e.key.end as usize]);
+            body.push(b' ');
+            if let [only] = e.fields.as_slice() {
+                body.extend_from_slice(&self.arena[only.start as usize..only.end as usize]);
+            } else {
+                let sections: Vec<&[u8]> = e
+                    .fields
+                    .iter()
+                    .map(|r| &self.arena[r.start as usize..r.end as usize])
+                    .collect();
+                crate::field_section::write_keep_last(&sections, &mut body);
+            }
+            if let Some(ts) = e.timestamp {
+                body.push(b' ');
+                body.extend_from_slice(digits.format(ts.to_precision(self.precision)).as_bytes());
+            }
+            body.push(b'\n');
+        }
+
+        let mut contributions = std::mem::take(&mut self.contributions);
+        contributions.sort_by_key(|(entry, _)| line_of_entry[*entry as usize]);
+        let coverage = crate::record::coverage_of(contributions.iter().map(|(_, r)| r));
+        let mut line_records = vec![0u32; order.len() + 1];
+        for (entry, _) in &contributions {
+            line_records[line_of_entry[*entry as usize] as usize + 1] += 1;
+        }
+        for i in 1..line_records.len() {
+            line_records[i] += line_records[i - 1];
+        }
+        let records = contributions.into_iter().map(|(_, r)| r).collect();
+
+        let batch = Batch {
+            body: body.into(),
+            line_starts,
+            line_records,
+            records,
+            coverage,
+            precision: self.precision,
+            points_in: self.points_in,
+            merged: self.merged,
+        };
+        self.arena.clear();
+        self.entries.clear();
+        self.index.clear();
+        self.points_in = 0;
+        self.merged = 0;
+        self.oldest = None;
+        Some(batch)
+    }
+}
+
+/// Arena offsets fit in `u32`: a batch is flushed at `MAX_BATCH_BYTES` (1 GiB), and one
+/// more point (a Kafka record, a few MiB at most) cannot reach 4 GiB.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).expect("a batch is flushed long before 4 GiB")
+}

@@ -1,0 +1,85 @@
+//! Where a point came from: the Kafka record, and the offsets a batch covers.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+/// The Kafka record a point was decoded from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordId {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset in its partition.
+    pub offset: i64,
+}
+
+/// The offsets of one partition that a batch holds points of, as sorted, disjoint,
+/// non-adjacent ranges (end exclusive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionCoverage {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The covered offsets.
+    pub offsets: Vec<Range<i64>>,
+}
+
+/// Groups records by partition and folds their offsets into ranges.
+pub(crate) fn coverage_of<'a>(records: impl Iterator<Item = &'a RecordId>) -> Vec<PartitionCoverage> {
+    let mut sorted: Vec<&RecordId> = records.collect();
+    sorted.sort_unstable();
+    let mut out: Vec<PartitionCoverage> = Vec::new();
+    for r in sorted {
+        match out.last_mut() {
+            Some(c) if c.topic == r.topic && c.partition == r.partition => {
+                let last = c.offsets.last_mut().expect("a coverage entry starts with one range");
+                if r.offset < last.end {
+                    // The same record contributed several points.
+                } else if r.offset == last.end {
+                    last.end += 1;
+                } else {
+                    c.offsets.push(r.offset..r.offset + 1);
+                }
+            }
+            _ => out.push(PartitionCoverage {
+                topic: r.topic.clone(),
+                partition: r.partition,
+                offsets: vec![r.offset..r.offset + 1],
+            }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(topic: &str, partition: i32, offset: i64) -> RecordId {
+        RecordId {
+            topic: topic.into(),
+            partition,
+            offset,
+        }
+    }
+
+    #[test]
+    fn offsets_fold_into_ranges_per_partition() {
+        let records = [
+            rec("a", 0, 5),
+            rec("a", 0, 3),
+            rec("a", 0, 4),
+            rec("a", 0, 4),
+            rec("a", 0, 9),
+            rec("b", 1, 0),
+            rec("a", 1, 7),
+        ];
+        let c = coverage_of(records.iter());
+        assert_eq!(c.len(), 3);
+        assert_eq!((&*c[0].topic, c[0].partition, c[0].offsets.clone()), ("a", 0, vec![3..6, 9..10]));
+        assert_eq!((&*c[1].topic, c[1].partition, c[1].offsets.clone()), ("a", 1, vec![7..8]));
+        assert_eq!((&*c[2].topic, c[2].partition, c[2].offsets.clone()), ("b", 1, vec![0..1]));
+    }
+}
