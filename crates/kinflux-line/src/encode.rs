@@ -76,6 +76,14 @@ fn write_point(
         if k == TIME_KEY {
             return Err(SeriesError::ReservedKey { kind: "field" }.into());
         }
+        if sep == b' ' && matches!(k.as_bytes()[0], b'\t' | b'\0') {
+            // Whitespace after the series key is skipped, so the first key cannot start
+            // with it.
+            return Err(EncodeError::UnrepresentableName {
+                what: "field key",
+                name: k.to_owned(),
+            });
+        }
         out.push(sep);
         sep = b',';
         write_name(k, FIELD_KEY, "field key", out)?;

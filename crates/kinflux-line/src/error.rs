@@ -74,6 +74,10 @@ pub enum LineErrorKind {
     /// InfluxDB reads inconsistently (the series it stores cannot be queried).
     #[error("name ends with a backslash")]
     TrailingBackslash,
+    /// A newline outside a string field ended up inside a name, because a quote outside
+    /// a field value was taken for the start of a string when the line was split.
+    #[error("newline outside a string field")]
+    NewlineInName,
     /// A number was malformed.
     #[error("invalid number")]
     InvalidNumber,
@@ -121,8 +125,8 @@ pub enum LineErrorKind {
 #[non_exhaustive]
 pub enum EncodeError {
     /// A name contains a byte that line protocol cannot carry there: a newline anywhere,
-    /// or a tab, NUL or `#` at the start of the measurement (read as whitespace or a
-    /// comment).
+    /// a tab, NUL or `#` at the start of the measurement, or a tab or NUL at the start of
+    /// the first field key (read as whitespace or a comment).
     #[error("{what} {name:?} contains a character line protocol cannot represent there")]
     UnrepresentableName {
         /// `"measurement"`, `"tag key"`, `"tag value"` or `"field key"`.

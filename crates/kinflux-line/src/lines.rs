@@ -59,7 +59,7 @@ impl<'a> Lines<'a> {
     /// Advances to the next line that is not blank or a comment: its number, byte range
     /// (without terminator), and the offset of its first non-whitespace byte.
     #[inline]
-    fn next_content_line(&mut self) -> Option<(usize, Range<usize>, usize)> {
+    fn next_content_line(&mut self) -> Option<(usize, Range<usize>, usize, bool)> {
         while self.pos < self.input.len() {
             let start = self.pos;
             let number = self.next_line;
@@ -77,7 +77,7 @@ impl<'a> Lines<'a> {
             match lead {
                 None => continue,
                 Some(l) if line[l] == b'#' => continue,
-                Some(l) => return Some((number, start..line_end, l)),
+                Some(l) => return Some((number, start..line_end, l, inner_newlines > 0)),
             }
         }
         None
@@ -103,7 +103,7 @@ impl<'a> Iterator for Lines<'a> {
     type Item = Result<PointRef<'a>, LineError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (number, range, lead) = self.next_content_line()?;
+        let (number, range, lead, multiline) = self.next_content_line()?;
         self.current_line = number;
         self.current_range = range.clone();
         let bytes = &self.input[range.clone()];
@@ -129,11 +129,29 @@ impl<'a> Iterator for Lines<'a> {
         };
         let timestamp = parts.timestamp.or(self.options.default_time);
         match PointRef::new(parts.measurement, parts.tags, parts.fields, timestamp) {
+            Ok(point) if multiline && has_newline_in_name(&point) => {
+                // The line scanner took a quote outside a field value for a string (as
+                // InfluxDB's does), so a newline ended up inside a name.
+                let column = memchr::memchr(b'\n', bytes).map_or(1, |i| i + 1);
+                Some(Err(self.error(
+                    number,
+                    range,
+                    column,
+                    LineErrorKind::NewlineInName,
+                )))
+            }
             Ok(point) => Some(Ok(point)),
             // Only a repeated tag key gets here; it has no single position.
             Err(e) => Some(Err(self.error(number, range, lead + 1, e.into()))),
         }
     }
+}
+
+fn has_newline_in_name(p: &PointRef<'_>) -> bool {
+    use kinflux_series::PointView;
+    p.measurement().contains('\n')
+        || p.tags().any(|(k, v)| k.contains('\n') || v.contains('\n'))
+        || p.fields().any(|(k, _)| k.contains('\n'))
 }
 
 /// What [`validate`] found in a buffer: how many lines are good, and the bad ones.

@@ -20,8 +20,16 @@ fn show(p: &impl PointView) -> String {
             format!("{k:?}={v}")
         })
         .collect();
-    let ts = p.timestamp().map(|t| t.as_nanos().to_string()).unwrap_or("-".into());
-    format!("{:?} [{}] [{}] {ts}", p.measurement(), tags.join(" "), fields.join(" "))
+    let ts = p
+        .timestamp()
+        .map(|t| t.as_nanos().to_string())
+        .unwrap_or("-".into());
+    format!(
+        "{:?} [{}] [{}] {ts}",
+        p.measurement(),
+        tags.join(" "),
+        fields.join(" ")
+    )
 }
 
 fn one(line: &str) -> Result<String, String> {
@@ -35,25 +43,52 @@ fn one(line: &str) -> Result<String, String> {
 fn accepted_lines_parse_to_these_points() {
     let cases: &[(&str, &str)] = &[
         ("cpu v=1", r#""cpu" [] ["v"=1.0] -"#),
-        ("cpu,b=2,a=1 v=1i 5", r#""cpu" ["a"="1" "b"="2"] ["v"=1i] 5"#),
-        (r"c\ p\,u,t\ k\=\,=v\ \=\, f\ \=\,=1", r#""c p,u" ["t k=,"="v =,"] ["f =,"=1.0] -"#),
+        (
+            "cpu,b=2,a=1 v=1i 5",
+            r#""cpu" ["a"="1" "b"="2"] ["v"=1i] 5"#,
+        ),
+        (
+            r"c\ p\,u,t\ k\=\,=v\ \=\, f\ \=\,=1",
+            r#""c p,u" ["t k=,"="v =,"] ["f =,"=1.0] -"#,
+        ),
         (r#"m\=\"x v=1"#, r#""m=\"x" [] ["v"=1.0] -"#),
         (r#"m,t=a\"b k\"=1"#, r#""m" ["t"="a\\\"b"] ["k\""=1.0] -"#),
         (r"m,t=a\\b\x v=1", r#""m" ["t"="a\\\\b\\x"] ["v"=1.0] -"#),
         (r"m,t=a\\\,b v=1", r#""m" ["t"="a\\\\,b"] ["v"=1.0] -"#),
-        ("m a=1.,b=.5,c=-1e3,d=1E+2,e=-.5e-1,f=1.e5", r#""m" [] ["a"=1.0 "b"=0.5 "c"=-1000.0 "d"=100.0 "e"=-0.05 "f"=100000.0] -"#),
-        ("m a=-9223372036854775808i,b=18446744073709551615u,c=007i", r#""m" [] ["a"=-9223372036854775808i "b"=18446744073709551615u "c"=7i] -"#),
-        ("m a=t,b=T,c=true,d=True,e=TRUE,f=f,g=F,h=false,i=False,j=FALSE", r#""m" [] ["a"=true "b"=true "c"=true "d"=true "e"=true "f"=false "g"=false "h"=false "i"=false "j"=false] -"#),
-        (r#"m s="a \"q\" \\ \n b,c=d e""#, r#""m" [] ["s"="a \"q\" \\ \\n b,c=d e"] -"#),
+        (
+            "m a=1.,b=.5,c=-1e3,d=1E+2,e=-.5e-1,f=1.e5",
+            r#""m" [] ["a"=1.0 "b"=0.5 "c"=-1000.0 "d"=100.0 "e"=-0.05 "f"=100000.0] -"#,
+        ),
+        (
+            "m a=-9223372036854775808i,b=18446744073709551615u,c=007i",
+            r#""m" [] ["a"=-9223372036854775808i "b"=18446744073709551615u "c"=7i] -"#,
+        ),
+        (
+            "m a=t,b=T,c=true,d=True,e=TRUE,f=f,g=F,h=false,i=False,j=FALSE",
+            r#""m" [] ["a"=true "b"=true "c"=true "d"=true "e"=true "f"=false "g"=false "h"=false "i"=false "j"=false] -"#,
+        ),
+        (
+            r#"m s="a \"q\" \\ \n b,c=d e""#,
+            r#""m" [] ["s"="a \"q\" \\ \\n b,c=d e"] -"#,
+        ),
         ("m s=\"two\nlines\" 1", r#""m" [] ["s"="two\nlines"] 1"#),
         ("m v=1,v=2i,w=3", r#""m" [] ["v"=2i "w"=3.0] -"#),
         ("  \tm  \t v=1 \t 1   ", r#""m" [] ["v"=1.0] 1"#),
-        ("m v=1 -9223372036854775806", r#""m" [] ["v"=1.0] -9223372036854775806"#),
-        ("m v=1 9223372036854775806", r#""m" [] ["v"=1.0] 9223372036854775806"#),
+        (
+            "m v=1 -9223372036854775806",
+            r#""m" [] ["v"=1.0] -9223372036854775806"#,
+        ),
+        (
+            "m v=1 9223372036854775806",
+            r#""m" [] ["v"=1.0] 9223372036854775806"#,
+        ),
         ("m v=1\r", r#""m" [] ["v"=1.0] -"#),
         ("time,a=b v=1", r#""time" ["a"="b"] ["v"=1.0] -"#),
         ("m,t=x=y\\ v=1", r#""m" ["t"="x=y\\ v=1"] [] -"#),
-        ("héllo,ключ=值 v=\"ü\"", r#""héllo" ["ключ"="值"] ["v"="ü"] -"#),
+        (
+            "héllo,ключ=值 v=\"ü\"",
+            r#""héllo" ["ключ"="值"] ["v"="ü"] -"#,
+        ),
         ("m s=\"\"", r#""m" [] ["s"=""] -"#),
     ];
     for (line, want) in cases {
@@ -88,20 +123,41 @@ fn refused_lines_say_where_and_why() {
         ("cpu v=1e400", "1:7: invalid float"),
         ("cpu v=NaN", "1:7: invalid boolean"),
         ("cpu v=1.5i", "1:7: invalid number"),
-        ("cpu v=9223372036854775808i", "1:7: integer out of range of i64"),
+        (
+            "cpu v=9223372036854775808i",
+            "1:7: integer out of range of i64",
+        ),
         ("cpu v=-1u", "1:7: unsigned integer out of range of u64"),
-        ("cpu v=18446744073709551616u", "1:7: unsigned integer out of range of u64"),
+        (
+            "cpu v=18446744073709551616u",
+            "1:7: unsigned integer out of range of u64",
+        ),
         ("cpu v=tru", "1:7: invalid boolean"),
         ("cpu v=\"abc", "1:7: unterminated string field"),
-        ("cpu v=\"a\"b", "1:10: expected ',' or ' ' after field value"),
+        (
+            "cpu v=\"a\"b",
+            "1:10: expected ',' or ' ' after field value",
+        ),
         ("cpu v=1 12a", "1:9: invalid timestamp"),
         ("cpu v=1 1 2", "1:11: unexpected characters after timestamp"),
         ("cpu v=1 1\t", "1:9: invalid timestamp"),
         ("cpu v=1 99999999999999999999", "1:9: invalid timestamp"),
-        ("cpu v=1 -9223372036854775807", "1:9: timestamp outside range -9223372036854775806 - 9223372036854775806"),
-        ("cpu,time=a v=1", "1:5: tag key \"time\" is reserved for the timestamp"),
-        ("cpu time=1", "1:5: field key \"time\" is reserved for the timestamp"),
-        ("cpu,a=1,a=2 v=1", "1:1: tag key \"a\" appears more than once"),
+        (
+            "cpu v=1 -9223372036854775807",
+            "1:9: timestamp outside range -9223372036854775806 - 9223372036854775806",
+        ),
+        (
+            "cpu,time=a v=1",
+            "1:5: tag key \"time\" is reserved for the timestamp",
+        ),
+        (
+            "cpu time=1",
+            "1:5: field key \"time\" is reserved for the timestamp",
+        ),
+        (
+            "cpu,a=1,a=2 v=1",
+            "1:1: tag key \"a\" appears more than once",
+        ),
         (r"cpu,t=a\\ v=1", "1:9: name ends with a backslash"),
         (r"cpu\\,t=a v=1", "1:5: name ends with a backslash"),
         ("m,t=x=y\\ v=1", "1:6: unescaped '=' in tag value"),
@@ -126,7 +182,10 @@ fn parsing_goes_on_after_a_bad_line_and_reports_its_exact_bytes() {
     let err = items[1].as_ref().unwrap_err();
     assert_eq!((err.line, err.column), (4, 5));
     assert_eq!(&input[err.range.clone()], b"m v=oops");
-    assert_eq!(items[2].as_ref().unwrap().timestamp(), Some(Timestamp::from_nanos(2)));
+    assert_eq!(
+        items[2].as_ref().unwrap().timestamp(),
+        Some(Timestamp::from_nanos(2))
+    );
     // The string field spans lines 5 and 6, so the next point starts on line 8.
     let mut it = parse(input, ParseOptions::default());
     it.nth(3);
@@ -148,16 +207,25 @@ fn timestamps_are_read_in_the_given_precision_and_missing_ones_get_the_default()
     let points: Vec<_> = parse(b"m v=1 1700000000000\nm v=2", options)
         .map(Result::unwrap)
         .collect();
-    assert_eq!(points[0].timestamp(), Some(Timestamp::from_nanos(1_700_000_000_000_000_000)));
+    assert_eq!(
+        points[0].timestamp(),
+        Some(Timestamp::from_nanos(1_700_000_000_000_000_000))
+    );
     assert_eq!(points[1].timestamp(), Some(Timestamp::from_nanos(42)));
-    let overflow = parse(b"m v=1 9223372036854775", options).next().unwrap().unwrap_err();
+    let overflow = parse(b"m v=1 9223372036854775", options)
+        .next()
+        .unwrap()
+        .unwrap_err();
     assert_eq!(overflow.kind, LineErrorKind::TimestampOutOfRange);
 }
 
 #[test]
 fn names_without_escapes_borrow_the_input() {
     let input = b"cpu,host=a usage=1,s=\"plain\"";
-    let p = parse(input, ParseOptions::default()).next().unwrap().unwrap();
+    let p = parse(input, ParseOptions::default())
+        .next()
+        .unwrap()
+        .unwrap();
     let m = p.measurement();
     let base = input.as_ptr() as usize;
     assert!((base..base + input.len()).contains(&(m.as_ptr() as usize)));
@@ -177,6 +245,9 @@ fn series_key_longer_than_influxdb_allows_is_refused() {
     let ok = format!("m {long}x=1");
     assert!(one(&ok).is_ok());
     let too_long = format!("m {long}xy=1");
-    assert_eq!(one(&too_long).unwrap_err(), "1:3: series key plus field key longer than 65535 bytes");
+    assert_eq!(
+        one(&too_long).unwrap_err(),
+        "1:3: series key plus field key longer than 65535 bytes"
+    );
     let _ = SeriesError::NoFields;
 }
