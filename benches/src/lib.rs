@@ -1,0 +1,1 @@
+//! Criterion benchmarks for the kinflux crates live in this folder; see `Cargo.toml`.

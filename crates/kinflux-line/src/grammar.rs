@@ -1,0 +1,348 @@
+//! The grammar of one line, as nom parsers over the line's text.
+//!
+//! ```text
+//! line        = series ' ' ws* fields ( ws+ timestamp? )? ' '*
+//! series      = measurement ( ',' tag )*
+//! measurement = name<stops: ',' ' '>            -- first byte not ','
+//! tag         = name<stops: ',' '=' ' '> '=' name<stops: ',' '=' ' '>
+//! fields      = field ( ',' field )*
+//! field       = name<stops: ',' '=' ' '> '=' value
+//! value       = float | integer 'i' | unsigned 'u' | '"' string '"' | boolean
+//! timestamp   = '-'? digit+
+//! ws          = ' ' | '\t' | '\0'
+//! ```
+//!
+//! Structure is nom; the bytes inside a token are scanned by hand (see [`crate::scan`]),
+//! because per-byte combinators cost more than the whole budget of a line.
+
+use std::borrow::Cow;
+
+use kinflux_series::{FieldValueRef, Precision, SeriesError, TIME_KEY, Timestamp};
+use nom::error::{ErrorKind, ParseError};
+use nom::{IResult, Parser};
+
+use crate::LineErrorKind;
+use crate::scan::{self, FIELD_KEY, MEASUREMENT, NameRules, TAG};
+
+/// Where and why a line failed: the unparsed rest of the line, and the reason.
+#[derive(Debug)]
+pub(crate) struct Fail<'a> {
+    pub(crate) at: &'a str,
+    pub(crate) kind: LineErrorKind,
+}
+
+impl<'a> ParseError<&'a str> for Fail<'a> {
+    fn from_error_kind(input: &'a str, _kind: ErrorKind) -> Self {
+        // Only reached through nom's own combinators, which here can only fail when the
+        // fields are missing.
+        Fail {
+            at: input,
+            kind: LineErrorKind::MissingFields,
+        }
+    }
+
+    fn append(_input: &'a str, _kind: ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+type Res<'a, T> = IResult<&'a str, T, Fail<'a>>;
+
+/// A field as parsed: its key, value and the length of the key as written.
+pub(crate) type ParsedField<'a> = (Cow<'a, str>, FieldValueRef<'a>);
+/// A tag as parsed.
+pub(crate) type ParsedTag<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// The parts of one line, before the point is assembled and validated.
+#[derive(Debug)]
+pub(crate) struct Parts<'a> {
+    pub(crate) measurement: Cow<'a, str>,
+    pub(crate) tags: Vec<ParsedTag<'a>>,
+    pub(crate) fields: Vec<ParsedField<'a>>,
+    pub(crate) timestamp: Option<Timestamp>,
+}
+
+/// InfluxDB keeps the two lowest `i64` values as sentinels and refuses them as times.
+pub(crate) const MIN_NANOS: i64 = i64::MIN + 2;
+/// InfluxDB refuses `i64::MAX` as a time.
+pub(crate) const MAX_NANOS: i64 = i64::MAX - 1;
+/// InfluxDB's limit on the series key plus a field key (and 4 separator bytes).
+pub(crate) const MAX_KEY_LENGTH: usize = 65535;
+
+#[inline]
+fn fail<T>(at: &str, kind: LineErrorKind) -> Res<'_, T> {
+    Err(nom::Err::Failure(Fail { at, kind }))
+}
+
+#[inline]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\0')
+}
+
+/// Skips spaces, tabs and NULs, as InfluxDB does between sections.
+#[inline]
+pub(crate) fn skip_ws(s: &str) -> &str {
+    let n = s.bytes().take_while(|&b| is_ws(b)).count();
+    &s[n..]
+}
+
+/// One name, ending before the first unescaped stop byte of its position.
+/// Fails with `empty` when it is empty.
+#[inline]
+fn name<'a>(
+    input: &'a str,
+    rules: NameRules,
+    empty: LineErrorKind,
+) -> Res<'a, (Cow<'a, str>, usize)> {
+    let end = scan::scan_name(input.as_bytes(), rules);
+    if end.end == 0 {
+        return fail(input, empty);
+    }
+    let raw = &input[..end.end];
+    if end.escaped && raw.as_bytes()[raw.len() - 1] == b'\\' {
+        // `a\\ b`: InfluxDB's scanner pairs the backslashes, its key parser does not.
+        return fail(&input[end.end - 1..], LineErrorKind::TrailingBackslash);
+    }
+    Ok((
+        &input[end.end..],
+        (scan::unescape_name(raw, end.escaped, rules), end.end),
+    ))
+}
+
+/// `measurement = name<stops: ',' ' '>`
+fn measurement(input: &str) -> Res<'_, Cow<'_, str>> {
+    if input.as_bytes().first() == Some(&b',') {
+        return fail(input, LineErrorKind::MissingMeasurement);
+    }
+    let (rest, (m, _)) = name(input, MEASUREMENT, LineErrorKind::MissingMeasurement)?;
+    if rest.is_empty() {
+        return fail(rest, LineErrorKind::MissingFields);
+    }
+    Ok((rest, m))
+}
+
+/// `tag = ',' key '=' value`
+fn tag(input: &str) -> Res<'_, ParsedTag<'_>> {
+    let Some(after_comma) = input.strip_prefix(',') else {
+        return Err(nom::Err::Error(Fail {
+            at: input,
+            kind: LineErrorKind::MissingFields,
+        }));
+    };
+    let (rest, (key, _)) = name(after_comma, TAG, LineErrorKind::MissingTagKey)?;
+    let Some(value_start) = rest.strip_prefix('=') else {
+        return fail(rest, LineErrorKind::ExpectedTagEquals);
+    };
+    if key == TIME_KEY {
+        return fail(after_comma, SeriesError::ReservedKey { kind: "tag" }.into());
+    }
+    let (rest, (value, _)) = name(value_start, TAG, LineErrorKind::MissingTagValue)?;
+    match rest.as_bytes().first() {
+        Some(b'=') => fail(rest, LineErrorKind::EqualsInTagValue),
+        None => fail(rest, LineErrorKind::MissingFields),
+        Some(_) => Ok((rest, (key, value))),
+    }
+}
+
+/// `field = key '=' value`, checking InfluxDB's key length limit against `series_len`.
+fn field(input: &str, series_len: usize) -> Res<'_, ParsedField<'_>> {
+    let (rest, (key, raw_len)) = name(input, FIELD_KEY, LineErrorKind::MissingFieldKey)?;
+    let Some(value_start) = rest.strip_prefix('=') else {
+        return fail(rest, LineErrorKind::ExpectedFieldEquals);
+    };
+    if key == TIME_KEY {
+        return fail(input, SeriesError::ReservedKey { kind: "field" }.into());
+    }
+    if series_len + 4 + raw_len > MAX_KEY_LENGTH {
+        return fail(input, LineErrorKind::KeyTooLong);
+    }
+    let (rest, value) = field_value(value_start)?;
+    match rest.as_bytes().first() {
+        None | Some(b',' | b' ') => Ok((rest, (key, value))),
+        Some(_) => fail(rest, LineErrorKind::ExpectedFieldSeparator),
+    }
+}
+
+/// `value = number | '"' string '"' | boolean`, chosen by its first byte.
+#[inline]
+fn field_value(input: &str) -> Res<'_, FieldValueRef<'_>> {
+    match input.as_bytes().first() {
+        None | Some(b',' | b' ') => fail(input, LineErrorKind::MissingFieldValue),
+        Some(b'0'..=b'9' | b'-' | b'.') => number(input),
+        Some(b'"') => string(input),
+        Some(b't' | b'T' | b'f' | b'F') => boolean(input),
+        Some(_) => fail(input, LineErrorKind::InvalidBoolean),
+    }
+}
+
+/// The bytes of an unquoted value: up to the next `,` or space.
+#[inline]
+fn bare_token(input: &str) -> (&str, &str) {
+    let end = input
+        .bytes()
+        .position(|b| b == b',' || b == b' ')
+        .unwrap_or(input.len());
+    input.split_at(end)
+}
+
+/// `float | '-'? digit+ 'i' | digit+ 'u'`, with InfluxDB's spellings of floats
+/// (`1.`, `.5`, `-1e3`, `1E+2`; no leading `+`, no `inf` or `NaN`).
+fn number(input: &str) -> Res<'_, FieldValueRef<'_>> {
+    let (token, rest) = bare_token(input);
+    let bytes = token.as_bytes();
+    let value = match bytes[bytes.len() - 1] {
+        b'i' => {
+            let digits = &token[..token.len() - 1];
+            if !is_integer(digits.as_bytes(), true) {
+                return fail(input, LineErrorKind::InvalidNumber);
+            }
+            match digits.parse::<i64>() {
+                Ok(v) => FieldValueRef::Integer(v),
+                Err(_) => return fail(input, LineErrorKind::IntegerOutOfRange),
+            }
+        }
+        b'u' => {
+            let digits = &token[..token.len() - 1];
+            if digits.starts_with('-') && is_integer(&digits.as_bytes()[1..], false) {
+                return fail(input, LineErrorKind::UnsignedOutOfRange);
+            }
+            if !is_integer(digits.as_bytes(), false) {
+                return fail(input, LineErrorKind::InvalidNumber);
+            }
+            match digits.parse::<u64>() {
+                Ok(v) => FieldValueRef::UInteger(v),
+                Err(_) => return fail(input, LineErrorKind::UnsignedOutOfRange),
+            }
+        }
+        _ => {
+            if !is_float_spelling(bytes) {
+                return fail(input, LineErrorKind::InvalidNumber);
+            }
+            match token.parse::<f64>() {
+                Ok(v) if v.is_finite() => FieldValueRef::Float(v),
+                _ => return fail(input, LineErrorKind::InvalidFloat),
+            }
+        }
+    };
+    Ok((rest, value))
+}
+
+/// `'-'? digit+` (the sign only when `signed`).
+#[inline]
+fn is_integer(bytes: &[u8], signed: bool) -> bool {
+    let digits = match bytes {
+        [b'-', rest @ ..] if signed => rest,
+        _ => bytes,
+    };
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// The characters InfluxDB's number scanner lets through to its float parser: digits,
+/// one `.`, `e`/`E` after the first byte, `-` first or after `e`, `+` after `e`.
+fn is_float_spelling(bytes: &[u8]) -> bool {
+    let mut dot = false;
+    let mut digit = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => digit = true,
+            b'.' if !dot => dot = true,
+            b'e' | b'E' if i > 0 => {}
+            b'-' if i == 0 => {}
+            b'+' | b'-' if matches!(bytes[i - 1], b'e' | b'E') => {}
+            _ => return false,
+        }
+    }
+    digit
+}
+
+/// `'"' ( [^"\\] | '\' any )* '"'`: `\"` and `\\` are unescaped, other pairs kept.
+fn string(input: &str) -> Res<'_, FieldValueRef<'_>> {
+    let body = &input[1..];
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    loop {
+        match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+            None => return fail(input, LineErrorKind::UnterminatedString),
+            Some(off) if bytes[i + off] == b'\\' => i += off + 2,
+            Some(off) => {
+                let end = i + off;
+                let value = scan::unescape_string(&body[..end]);
+                return Ok((&body[end + 1..], FieldValueRef::String(value)));
+            }
+        }
+        if i >= bytes.len() {
+            return fail(input, LineErrorKind::UnterminatedString);
+        }
+    }
+}
+
+/// `t T true True TRUE f F false False FALSE`
+fn boolean(input: &str) -> Res<'_, FieldValueRef<'_>> {
+    let (token, rest) = bare_token(input);
+    let value = match token {
+        "t" | "T" | "true" | "True" | "TRUE" => true,
+        "f" | "F" | "false" | "False" | "FALSE" => false,
+        _ => return fail(input, LineErrorKind::InvalidBoolean),
+    };
+    Ok((rest, FieldValueRef::Boolean(value)))
+}
+
+/// `timestamp = '-'? digit+`, then only spaces; `None` when there is none.
+fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<Timestamp>> {
+    let input = skip_ws(input);
+    if input.is_empty() {
+        return Ok((input, None));
+    }
+    let (token, rest) =
+        input.split_at(input.bytes().position(|b| b == b' ').unwrap_or(input.len()));
+    if !is_integer(token.as_bytes(), true) {
+        return fail(input, LineErrorKind::InvalidTimestamp);
+    }
+    let Ok(value) = token.parse::<i64>() else {
+        return fail(input, LineErrorKind::InvalidTimestamp);
+    };
+    let ts = match Timestamp::from_precision(value, precision) {
+        Ok(ts) if (MIN_NANOS..=MAX_NANOS).contains(&ts.as_nanos()) => ts,
+        _ => return fail(input, LineErrorKind::TimestampOutOfRange),
+    };
+    if let Some(extra) = rest.bytes().position(|b| b != b' ') {
+        return fail(&rest[extra..], LineErrorKind::TrailingCharacters);
+    }
+    Ok(("", Some(ts)))
+}
+
+/// Parses one line (without its terminator and leading whitespace) into its parts.
+pub(crate) fn line(input: &str, precision: Precision) -> Result<Parts<'_>, Fail<'_>> {
+    let inner = |input| -> Res<'_, Parts<'_>> {
+        let (rest, (measurement, tags)) = (measurement, nom::multi::many0(tag)).parse(input)?;
+        // `rest` starts at the space that ends the series key.
+        let series_len = input.len() - rest.len();
+        let fields_start = skip_ws(&rest[1..]);
+        if fields_start.is_empty() {
+            return fail(fields_start, LineErrorKind::MissingFields);
+        }
+        let (rest, fields) =
+            nom::multi::separated_list1(nom::character::complete::char(','), |i| {
+                field(i, series_len)
+            })
+            .parse(fields_start)?;
+        let (rest, timestamp) = timestamp(rest, precision)?;
+        Ok((
+            rest,
+            Parts {
+                measurement,
+                tags,
+                fields,
+                timestamp,
+            },
+        ))
+    };
+    match inner(input) {
+        Ok((_, parts)) => Ok(parts),
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
+        Err(nom::Err::Incomplete(_)) => Err(Fail {
+            at: "",
+            kind: LineErrorKind::MissingFields,
+        }),
+    }
+}

@@ -1,0 +1,373 @@
+//! Differential test against the real InfluxDB 1.6.7: each tricky line is written on its
+//! own into its own database, and what InfluxDB stores (or refuses) is compared with what
+//! kinflux-line parses. Every deliberate difference is listed in the README and asserted
+//! here by name, so none can change silently.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use kinflux_line::{ParseOptions, parse};
+use kinflux_series::{FieldValueRef, PointView};
+use serde_json::Value;
+
+/// A typed field value as both sides report it.
+#[derive(Debug, Clone, PartialEq)]
+enum Typed {
+    Float(f64),
+    Integer(i64),
+    Unsigned(u64),
+    String(String),
+    Boolean(bool),
+}
+
+/// What a database holds after one line: the comparable essence of a point.
+#[derive(Debug, Clone, PartialEq)]
+struct Stored {
+    measurement: String,
+    tags: BTreeMap<String, String>,
+    fields: BTreeMap<String, Typed>,
+    /// `None` when the line had no timestamp (InfluxDB then uses its clock).
+    time: Option<i64>,
+}
+
+/// How the two sides compare on one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Both accept and store the same point, or both refuse.
+    Agree,
+    /// We parse it, InfluxDB 1.6.7 refuses it.
+    OnlyWeAccept,
+    /// InfluxDB stores something, we refuse the line.
+    OnlyInfluxAccepts,
+}
+
+fn ours(line: &[u8]) -> Option<Stored> {
+    let mut items = parse(line, ParseOptions::default());
+    let point = items.next()?.ok()?;
+    assert!(items.next().is_none(), "each case is one line");
+    Some(Stored {
+        measurement: point.measurement().to_owned(),
+        tags: point
+            .tags()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        fields: point
+            .fields()
+            .map(|(k, v)| {
+                let v = match v {
+                    FieldValueRef::Float(f) => Typed::Float(f),
+                    FieldValueRef::Integer(i) => Typed::Integer(i),
+                    FieldValueRef::UInteger(u) => Typed::Unsigned(u),
+                    FieldValueRef::String(s) => Typed::String(s.into_owned()),
+                    FieldValueRef::Boolean(b) => Typed::Boolean(b),
+                    other => panic!("unknown value kind {other:?}"),
+                };
+                (k.to_owned(), v)
+            })
+            .collect(),
+        time: point.timestamp().map(|t| t.as_nanos()),
+    })
+}
+
+fn series(v: &Value) -> Vec<Value> {
+    v["results"][0]["series"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// InfluxDB's answer to one line.
+#[derive(Debug)]
+enum Theirs {
+    /// The write was refused (400).
+    Refused,
+    /// The write was accepted (204); `None` when nothing could be read back.
+    Accepted(Option<Stored>),
+}
+
+fn theirs(base: &str, line: &[u8], has_time: bool) -> Theirs {
+    let db = common::unique_name("kinflux_line_diff");
+    common::exec(base, &format!("CREATE DATABASE \"{db}\""));
+    let (status, body) = common::request(
+        base,
+        "POST",
+        &format!("/write?db={}", common::encode(&db)),
+        line,
+    );
+    let stored = if status == 204 {
+        Theirs::Accepted(read_back(base, &db, has_time))
+    } else {
+        Theirs::Refused
+    };
+    assert!(
+        status == 204 || status == 400,
+        "unexpected status {status}: {body}"
+    );
+    common::exec(base, &format!("DROP DATABASE \"{db}\""));
+    stored
+}
+
+fn read_back(base: &str, db: &str, has_time: bool) -> Option<Stored> {
+    let measurements = series(&common::query(base, db, "SHOW MEASUREMENTS"));
+    let names = measurements.first()?["values"].as_array()?.clone();
+    assert_eq!(names.len(), 1, "one measurement per case: {names:?}");
+    let measurement = names[0][0].as_str()?.to_owned();
+
+    let mut types = BTreeMap::new();
+    for s in series(&common::query(base, db, "SHOW FIELD KEYS")) {
+        for kv in s["values"].as_array()? {
+            types.insert(kv[0].as_str()?.to_owned(), kv[1].as_str()?.to_owned());
+        }
+    }
+    let mut tags = BTreeMap::new();
+    for s in series(&common::query(base, db, "SHOW TAG VALUES WITH KEY =~ /.*/")) {
+        for kv in s["values"].as_array()? {
+            tags.insert(kv[0].as_str()?.to_owned(), kv[1].as_str()?.to_owned());
+        }
+    }
+    let rows = series(&common::query(base, db, "SELECT * FROM /.*/"));
+    let row = rows.first()?;
+    let columns: Vec<&str> = row["columns"]
+        .as_array()?
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let values = row["values"].as_array()?;
+    assert_eq!(values.len(), 1, "one point per case: {values:?}");
+    let values = values[0].as_array()?;
+    let mut fields = BTreeMap::new();
+    let mut time = None;
+    for (c, v) in columns.iter().zip(values) {
+        if *c == "time" {
+            time = v.as_i64();
+            continue;
+        }
+        let Some(ty) = types.get(*c) else { continue };
+        let typed = match ty.as_str() {
+            "float" => Typed::Float(v.as_f64()?),
+            "integer" => Typed::Integer(v.as_i64()?),
+            "unsigned" => Typed::Unsigned(v.as_u64()?),
+            "string" => Typed::String(v.as_str()?.to_owned()),
+            "boolean" => Typed::Boolean(v.as_bool()?),
+            other => panic!("unknown field type {other}"),
+        };
+        fields.insert((*c).to_owned(), typed);
+    }
+    Some(Stored {
+        measurement,
+        tags,
+        fields,
+        time: if has_time { time } else { None },
+    })
+}
+
+use Outcome::{Agree, OnlyInfluxAccepts, OnlyWeAccept};
+
+/// The cases: a line, and how we expect the two sides to compare (with why, for the
+/// differences). Lines without a timestamp get InfluxDB's clock, so time is not compared.
+const CASES: &[(&[u8], Outcome, &str)] = &[
+    // Plain points and every value type InfluxDB 1.6.7 has.
+    (
+        b"cpu,host=a,region=eu usage=12.5,cores=8i,up=true,name=\"x\" 1700000000000000000",
+        Agree,
+        "",
+    ),
+    (b"cpu usage=1", Agree, ""),
+    (b"cpu v=1 0", Agree, ""),
+    (b"cpu v=1 -1", Agree, ""),
+    (b"cpu,b=2,a=1 v=1 1", Agree, "unsorted tags are sorted"),
+    (
+        b"cpu v=1,v=2 1",
+        Agree,
+        "a repeated field keeps the last value",
+    ),
+    (
+        b"cpu v=1,w=2i,v=3i 1",
+        OnlyWeAccept,
+        "a repeated field with another type: InfluxDB refuses the write (field type conflict), we keep the last value",
+    ),
+    // Floats: every spelling InfluxDB accepts, and some it does not.
+    (b"m v=1. 1", Agree, ""),
+    (b"m v=.5 1", Agree, ""),
+    (b"m v=-.5 1", Agree, ""),
+    (b"m v=-1e3 1", Agree, ""),
+    (b"m v=1E+2 1", Agree, ""),
+    (b"m v=1e-2 1", Agree, ""),
+    (b"m v=1.e5 1", Agree, ""),
+    (b"m v=-0 1", Agree, ""),
+    (b"m v=007 1", Agree, ""),
+    (b"m v=1.7976931348623157e308 1", Agree, ""),
+    (b"m v=5e-324 1", Agree, ""),
+    (b"m v=1e-400 1", Agree, "underflow reads as 0 on both sides"),
+    (b"m v=1e400 1", Agree, "overflow refused"),
+    (b"m v=+1 1", Agree, "no leading +"),
+    (b"m v=1e 1", Agree, ""),
+    (b"m v=1.2.3 1", Agree, ""),
+    (b"m v=. 1", Agree, ""),
+    (b"m v=- 1", Agree, ""),
+    (b"m v=NaN 1", Agree, ""),
+    (b"m v=inf 1", Agree, ""),
+    (b"m v=0x10 1", Agree, ""),
+    (b"m v=1_000 1", Agree, ""),
+    // Integers.
+    (b"m v=9223372036854775807i 1", Agree, ""),
+    (b"m v=-9223372036854775808i 1", Agree, ""),
+    (b"m v=9223372036854775808i 1", Agree, ""),
+    (b"m v=1.5i 1", Agree, ""),
+    (b"m v=1e3i 1", Agree, ""),
+    (b"m v=i 1", Agree, ""),
+    (b"m v=1u 1", OnlyWeAccept, "1.6.7 has no unsigned integers"),
+    (
+        b"m v=18446744073709551615u 1",
+        OnlyWeAccept,
+        "1.6.7 has no unsigned integers",
+    ),
+    (b"m v=-1u 1", Agree, ""),
+    // Booleans: every spelling, and near misses.
+    (b"m a=t,b=T,c=true,d=True,e=TRUE 1", Agree, ""),
+    (b"m a=f,b=F,c=false,d=False,e=FALSE 1", Agree, ""),
+    (b"m v=tRUE 1", Agree, ""),
+    (b"m v=yes 1", Agree, ""),
+    // Strings.
+    (b"m s=\"\" 1", Agree, ""),
+    (b"m s=\"a \\\"quoted\\\" \\\\ word\" 1", Agree, ""),
+    (b"m s=\"keeps \\n and \\t as written\" 1", Agree, ""),
+    (b"m s=\"commas, equals= and spaces\" 1", Agree, ""),
+    (b"m s=\"two\nlines\" 1", Agree, ""),
+    (b"m s=\"unterminated 1", Agree, ""),
+    (
+        b"m s=\"a\"b 1",
+        OnlyInfluxAccepts,
+        "InfluxDB stores `a\"`; we refuse text after the quote",
+    ),
+    (b"m s=\"\xc3\xbc\xe2\x82\xac\" 1", Agree, "UTF-8"),
+    (
+        b"m s=\"\xff\" 1",
+        OnlyInfluxAccepts,
+        "we refuse invalid UTF-8",
+    ),
+    // Escapes in names.
+    (b"c\\ p\\,u v=1 1", Agree, ""),
+    (
+        b"m\\=x\\\"y v=1 1",
+        Agree,
+        "measurements unescape = and \" too",
+    ),
+    (b"m,t\\ k\\=\\,=v\\ \\=\\, v=1 1", Agree, ""),
+    (b"m,t=a\\\"b v=1 1", Agree, "tag values keep \\\""),
+    (
+        b"m k\\\"=1,k\\=2=2,k\\ 3=3 1",
+        Agree,
+        "field keys unescape \" too",
+    ),
+    (
+        b"m,t=a\\\\b v=1 1",
+        Agree,
+        "other pairs are kept as written",
+    ),
+    (b"m,t=a\\x v=1 1", Agree, ""),
+    (
+        b"m,t=a\\\\\\,b v=1 1",
+        Agree,
+        "odd run before an escaped comma",
+    ),
+    (b"m,t=a=b v=1 1", Agree, "unescaped = in a tag value"),
+    (
+        b"m,t=a\\\\ v=1 1",
+        Agree,
+        "name ending in a backslash: InfluxDB reads the space as escaped",
+    ),
+    (
+        b"m\\\\,t=1 v=1 1",
+        OnlyInfluxAccepts,
+        "name ending in a backslash: InfluxDB accepts it but stores nothing SELECT can read",
+    ),
+    (b"m=x v=1 1", Agree, "= is plain in a measurement"),
+    (b"m,t=\xce\xbb v=1 1", Agree, ""),
+    (b"time v=1 1", Agree, "time is a fine measurement name"),
+    // Structure.
+    (b",t=1 v=1 1", Agree, ""),
+    (b"m 1", Agree, ""),
+    (b"m", Agree, ""),
+    (b"m,t=1", Agree, ""),
+    (b"m,=1 v=1 1", Agree, ""),
+    (b"m,t= v=1 1", Agree, ""),
+    (b"m,t v=1 1", Agree, ""),
+    (b"m =1 1", Agree, ""),
+    (b"m v= 1", Agree, ""),
+    (b"m v=1, 1", Agree, ""),
+    (b"m v=1,,w=2 1", Agree, ""),
+    (b"m,a=1,a=2 v=1 1", Agree, "duplicate tags"),
+    (b"m  \t v=1 \t 1   ", Agree, "whitespace between sections"),
+    (b"  m v=1 1", Agree, "leading whitespace"),
+    (b"m v=1 1\r\n", OnlyWeAccept, "we accept CRLF line ends"),
+    (b"m,time=1 v=1 1", Agree, "a tag named time is refused"),
+    (
+        b"m time=1,v=2 1",
+        OnlyInfluxAccepts,
+        "InfluxDB drops a field named time, we refuse the line",
+    ),
+    (b"m time=1 1", Agree, "a point whose only field is time"),
+    // Timestamps.
+    (b"m v=1 9223372036854775806", Agree, ""),
+    (b"m v=1 -9223372036854775806", Agree, ""),
+    (
+        b"m v=1 9223372036854775807",
+        Agree,
+        "i64::MAX is a sentinel",
+    ),
+    (b"m v=1 -9223372036854775807", Agree, ""),
+    (b"m v=1 99999999999999999999", Agree, ""),
+    (b"m v=1 12a", Agree, ""),
+    (b"m v=1 1.5", Agree, ""),
+    (b"m v=1 1 2", Agree, ""),
+    (b"m v=1 -", Agree, ""),
+];
+
+#[test]
+fn kinflux_line_reads_tricky_lines_as_influxdb_1_6_7_does() {
+    let Some(base) = common::influx_url("kinflux_line_reads_tricky_lines_as_influxdb_1_6_7_does")
+    else {
+        return;
+    };
+    assert!(CASES.len() >= 60);
+    let mut mismatches = Vec::new();
+    for (line, expected, why) in CASES {
+        let ours = ours(line);
+        let has_time = ours.as_ref().is_some_and(|p| p.time.is_some())
+            || line
+                .trim_ascii_end()
+                .rsplit(|&b| b == b' ')
+                .next()
+                .is_some_and(|t| {
+                    !t.is_empty() && t.iter().all(|b| b.is_ascii_digit() || *b == b'-')
+                });
+        let theirs = theirs(&base, line, has_time);
+        let actual = match (&ours, &theirs) {
+            (Some(a), Theirs::Accepted(Some(b))) if a == b => Agree,
+            (None, Theirs::Refused) => Agree,
+            (Some(_), Theirs::Refused) => OnlyWeAccept,
+            (None, Theirs::Accepted(_)) => OnlyInfluxAccepts,
+            (Some(_), Theirs::Accepted(_)) => {
+                mismatches.push(format!(
+                    "{:?}: stored differently\n  ours:   {ours:?}\n  theirs: {theirs:?}",
+                    String::from_utf8_lossy(line)
+                ));
+                continue;
+            }
+        };
+        if actual != *expected {
+            mismatches.push(format!(
+                "{:?}: expected {expected:?} ({why}), got {actual:?}\n  ours:   {ours:?}\n  theirs: {theirs:?}",
+                String::from_utf8_lossy(line)
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
