@@ -56,7 +56,10 @@ impl Batch {
 
     /// The records line `index` was built from (several when points were merged).
     pub fn records_of_line(&self, index: usize) -> &[RecordId] {
-        match (self.line_records.get(index), self.line_records.get(index + 1)) {
+        match (
+            self.line_records.get(index),
+            self.line_records.get(index + 1),
+        ) {
             (Some(&a), Some(&b)) => &self.records[a as usize..b as usize],
             _ => &[],
         }

@@ -54,6 +54,7 @@ pub struct Batcher {
     points_in: u64,
     merged: u64,
     oldest: Option<Instant>,
+    scratch: Vec<u8>,
 }
 
 impl Batcher {
@@ -72,6 +73,7 @@ impl Batcher {
             points_in: 0,
             merged: 0,
             oldest: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -82,6 +84,9 @@ impl Batcher {
         point: &impl PointView,
         source: RecordId,
     ) -> Result<Option<Batch>, EncodeError> {
+        if let Some(ts) = point.timestamp() {
+            self.check_timestamp(ts)?;
+        }
         let key_start = self.arena.len();
         if let Err(e) = kinflux_line::encode_series_key(point, &mut self.arena) {
             self.arena.truncate(key_start);
@@ -98,7 +103,8 @@ impl Batcher {
 
     /// Adds a point given as an already-escaped series key (as [`SeriesKey`] builds it)
     /// and an encoded field section (`k1=v1,k2=v2`), for decoders that checked and
-    /// forward line protocol without building points. Returns the batch when full.
+    /// forward line protocol without building points. Returns the batch when full. A
+    /// timestamp InfluxDB cannot store is refused.
     ///
     /// [`SeriesKey`]: kinflux_series::SeriesKey
     pub fn add_encoded(
@@ -107,13 +113,23 @@ impl Batcher {
         fields: &[u8],
         timestamp: Option<Timestamp>,
         source: RecordId,
-    ) -> Option<Batch> {
+    ) -> Result<Option<Batch>, EncodeError> {
+        if let Some(ts) = timestamp {
+            self.check_timestamp(ts)?;
+        }
         let key_start = self.arena.len();
         self.arena.extend_from_slice(series_key);
         let fields_start = self.arena.len();
         self.arena.extend_from_slice(fields);
         self.insert(key_start, fields_start, timestamp, source);
-        self.flush_if_full()
+        Ok(self.flush_if_full())
+    }
+
+    /// Refuses a time that InfluxDB cannot store in the batch's precision, so that the
+    /// flush, which writes it, cannot fail.
+    fn check_timestamp(&mut self, ts: Timestamp) -> Result<(), EncodeError> {
+        self.scratch.clear();
+        kinflux_line::encode_timestamp(ts, self.precision, &mut self.scratch)
     }
 
     /// Files the key and fields just appended to the arena under a new entry, or under
@@ -165,7 +181,13 @@ impl Batcher {
         self.contributions.push((entry_id, source));
     }
 
-    fn push_entry(&mut self, key: Range<u32>, fields: Range<u32>, ts: Option<Timestamp>, next: u32) {
+    fn push_entry(
+        &mut self,
+        key: Range<u32>,
+        fields: Range<u32>,
+        ts: Option<Timestamp>,
+        next: u32,
+    ) {
         self.entries.push(Entry {
             key,
             fields: vec![fields],
@@ -180,7 +202,9 @@ impl Batcher {
         let mut id = *self.index.get(&hash)?;
         while id != NONE {
             let e = &self.entries[id as usize];
-            if e.timestamp == Some(ts) && &self.arena[e.key.start as usize..e.key.end as usize] == wanted {
+            if e.timestamp == Some(ts)
+                && &self.arena[e.key.start as usize..e.key.end as usize] == wanted
+            {
                 return Some(id);
             }
             id = e.next_same_hash;

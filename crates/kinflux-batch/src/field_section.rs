@@ -68,7 +68,10 @@ mod tests {
     #[test]
     fn commas_inside_strings_and_escapes_do_not_split() {
         let p = pairs(br#"a=1i,b\,c="x,\"y\"=z",d\=e=true"#);
-        let keys: Vec<_> = p.iter().map(|p| std::str::from_utf8(p.key).unwrap()).collect();
+        let keys: Vec<_> = p
+            .iter()
+            .map(|p| std::str::from_utf8(p.key).unwrap())
+            .collect();
         assert_eq!(keys, [r"a", r"b\,c", r"d\=e"]);
         assert_eq!(p[1].bytes, br#"b\,c="x,\"y\"=z""#);
     }

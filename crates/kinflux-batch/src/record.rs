@@ -27,14 +27,19 @@ pub struct PartitionCoverage {
 }
 
 /// Groups records by partition and folds their offsets into ranges.
-pub(crate) fn coverage_of<'a>(records: impl Iterator<Item = &'a RecordId>) -> Vec<PartitionCoverage> {
+pub(crate) fn coverage_of<'a>(
+    records: impl Iterator<Item = &'a RecordId>,
+) -> Vec<PartitionCoverage> {
     let mut sorted: Vec<&RecordId> = records.collect();
     sorted.sort_unstable();
     let mut out: Vec<PartitionCoverage> = Vec::new();
     for r in sorted {
         match out.last_mut() {
             Some(c) if c.topic == r.topic && c.partition == r.partition => {
-                let last = c.offsets.last_mut().expect("a coverage entry starts with one range");
+                let last = c
+                    .offsets
+                    .last_mut()
+                    .expect("a coverage entry starts with one range");
                 if r.offset < last.end {
                     // The same record contributed several points.
                 } else if r.offset == last.end {
@@ -78,8 +83,17 @@ mod tests {
         ];
         let c = coverage_of(records.iter());
         assert_eq!(c.len(), 3);
-        assert_eq!((&*c[0].topic, c[0].partition, c[0].offsets.clone()), ("a", 0, vec![3..6, 9..10]));
-        assert_eq!((&*c[1].topic, c[1].partition, c[1].offsets.clone()), ("a", 1, vec![7..8]));
-        assert_eq!((&*c[2].topic, c[2].partition, c[2].offsets.clone()), ("b", 1, vec![0..1]));
+        assert_eq!(
+            (&*c[0].topic, c[0].partition, c[0].offsets.clone()),
+            ("a", 0, vec![3..6, 9..10])
+        );
+        assert_eq!(
+            (&*c[1].topic, c[1].partition, c[1].offsets.clone()),
+            ("a", 1, vec![7..8])
+        );
+        assert_eq!(
+            (&*c[2].topic, c[2].partition, c[2].offsets.clone()),
+            ("b", 1, vec![0..1])
+        );
     }
 }

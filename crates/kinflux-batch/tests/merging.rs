@@ -44,9 +44,15 @@ fn same_series_and_time_merge_with_the_later_field_winning() {
     b.add(&point("a", "y", 2.0, Some(5)), record(0, 1)).unwrap();
     b.add(&point("a", "x", 3.0, Some(5)), record(0, 2)).unwrap();
     let batch = b.flush().unwrap();
-    assert_eq!(lines(&batch), ["cpu,host=a y=2,x=3 5"]);
-    assert_eq!((batch.points_in(), batch.merged(), batch.line_count()), (3, 2, 1));
-    assert_eq!(batch.records_of_line(0), [record(0, 0), record(0, 1), record(0, 2)]);
+    assert_eq!(lines(&batch), ["cpu,host=a y=2.0,x=3.0 5"]);
+    assert_eq!(
+        (batch.points_in(), batch.merged(), batch.line_count()),
+        (3, 2, 1)
+    );
+    assert_eq!(
+        batch.records_of_line(0),
+        [record(0, 0), record(0, 1), record(0, 2)]
+    );
 }
 
 #[test]
@@ -58,7 +64,11 @@ fn different_time_or_series_stay_separate_and_are_sorted() {
     let batch = b.flush().unwrap();
     assert_eq!(
         lines(&batch),
-        ["cpu,host=a x=1 5", "cpu,host=a x=1 6", "cpu,host=b x=1 5"]
+        [
+            "cpu,host=a x=1.0 5",
+            "cpu,host=a x=1.0 6",
+            "cpu,host=b x=1.0 5"
+        ]
     );
     assert_eq!(batch.merged(), 0);
     assert_eq!(batch.records_of_line(0), [record(1, 1)]);
@@ -73,7 +83,7 @@ fn points_without_time_are_never_merged() {
     b.add(&point("a", "x", 1.0, None), record(0, 0)).unwrap();
     b.add(&point("a", "x", 2.0, None), record(0, 1)).unwrap();
     let batch = b.flush().unwrap();
-    assert_eq!(lines(&batch), ["cpu,host=a x=1", "cpu,host=a x=2"]);
+    assert_eq!(lines(&batch), ["cpu,host=a x=1.0", "cpu,host=a x=2.0"]);
 }
 
 #[test]
@@ -85,15 +95,21 @@ fn unsorted_batches_keep_arrival_order() {
     let mut b = Batcher::new(policy, Precision::Nanoseconds);
     b.add(&point("b", "x", 1.0, Some(1)), record(0, 0)).unwrap();
     b.add(&point("a", "x", 1.0, Some(1)), record(0, 1)).unwrap();
-    assert_eq!(lines(&b.flush().unwrap()), ["cpu,host=b x=1 1", "cpu,host=a x=1 1"]);
+    assert_eq!(
+        lines(&b.flush().unwrap()),
+        ["cpu,host=b x=1.0 1", "cpu,host=a x=1.0 1"]
+    );
 }
 
 #[test]
 fn timestamps_are_written_in_the_batch_precision() {
     let mut b = Batcher::new(unlimited(), Precision::Seconds);
-    b.add(&point("a", "x", 1.0, Some(1_700_000_000_123_456_789)), record(0, 0))
-        .unwrap();
-    assert_eq!(lines(&b.flush().unwrap()), ["cpu,host=a x=1 1700000000"]);
+    b.add(
+        &point("a", "x", 1.0, Some(1_700_000_000_123_456_789)),
+        record(0, 0),
+    )
+    .unwrap();
+    assert_eq!(lines(&b.flush().unwrap()), ["cpu,host=a x=1.0 1700000000"]);
 }
 
 #[test]
@@ -103,10 +119,21 @@ fn max_points_flushes_on_the_add_that_reaches_it() {
         ..unlimited()
     };
     let mut b = Batcher::new(policy, Precision::Nanoseconds);
-    assert!(b.add(&point("a", "x", 1.0, Some(1)), record(0, 0)).unwrap().is_none());
+    assert!(
+        b.add(&point("a", "x", 1.0, Some(1)), record(0, 0))
+            .unwrap()
+            .is_none()
+    );
     // A merge adds no line, so it does not fill the batch.
-    assert!(b.add(&point("a", "y", 1.0, Some(1)), record(0, 1)).unwrap().is_none());
-    let full = b.add(&point("b", "x", 1.0, Some(1)), record(0, 2)).unwrap().unwrap();
+    assert!(
+        b.add(&point("a", "y", 1.0, Some(1)), record(0, 1))
+            .unwrap()
+            .is_none()
+    );
+    let full = b
+        .add(&point("b", "x", 1.0, Some(1)), record(0, 2))
+        .unwrap()
+        .unwrap();
     assert_eq!(full.line_count(), 2);
     assert!(b.is_empty());
     assert!(b.flush().is_none());
@@ -121,7 +148,10 @@ fn max_bytes_flushes_before_the_body_grows_past_it() {
     let mut b = Batcher::new(policy, Precision::Nanoseconds);
     let mut flushed = Vec::new();
     for i in 0..20 {
-        if let Some(batch) = b.add(&point(&format!("host{i}"), "x", 1.0, Some(i)), record(0, i)).unwrap() {
+        if let Some(batch) = b
+            .add(&point(&format!("host{i}"), "x", 1.0, Some(i)), record(0, i))
+            .unwrap()
+        {
             flushed.push(batch);
         }
     }
@@ -155,10 +185,14 @@ fn max_age_flushes_only_once_the_oldest_point_is_due() {
 fn a_point_line_protocol_cannot_carry_is_refused_and_changes_nothing() {
     let mut b = Batcher::new(unlimited(), Precision::Nanoseconds);
     b.add(&point("a", "x", 1.0, Some(1)), record(0, 0)).unwrap();
-    let bad = Point::builder("cpu").tag("host", "two\nlines").field("x", 1.0).build().unwrap();
+    let bad = Point::builder("cpu")
+        .tag("host", "two\nlines")
+        .field("x", 1.0)
+        .build()
+        .unwrap();
     assert!(b.add(&bad, record(0, 1)).is_err());
     let batch = b.flush().unwrap();
-    assert_eq!(lines(&batch), ["cpu,host=a x=1 1"]);
+    assert_eq!(lines(&batch), ["cpu,host=a x=1.0 1"]);
     assert_eq!(batch.points_in(), 1);
     assert_eq!(batch.coverage()[0].offsets, vec![0..1]);
 }
@@ -167,7 +201,11 @@ fn a_point_line_protocol_cannot_carry_is_refused_and_changes_nothing() {
 fn line_ranges_cover_the_body() {
     let mut b = Batcher::new(unlimited(), Precision::Nanoseconds);
     for i in 0..5 {
-        b.add(&point(&format!("h{i}"), "x", i as f64, Some(i)), record(0, i)).unwrap();
+        b.add(
+            &point(&format!("h{i}"), "x", i as f64, Some(i)),
+            record(0, i),
+        )
+        .unwrap();
     }
     let batch = b.flush().unwrap();
     let mut end = 0;

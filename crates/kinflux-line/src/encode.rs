@@ -13,12 +13,7 @@ pub fn encode_point(
     precision: Precision,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let start = out.len();
-    let result = write_point(point, precision, out);
-    if result.is_err() {
-        out.truncate(start);
-    }
-    result
+    undo_on_error(out, |out| write_point(point, precision, out))
 }
 
 /// Appends every point of `points`, one line each. Stops at the first point that cannot
@@ -34,11 +29,47 @@ pub fn encode_points<P: PointView>(
     Ok(())
 }
 
+/// Appends the series key of `point` (escaped measurement, then `,key=value` for each tag
+/// in key order) to `out`: the start of its line. On error nothing is appended.
+pub fn encode_series_key(point: &impl PointView, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    undo_on_error(out, |out| write_series_key(point, out))
+}
+
+/// Appends the field section of `point` (`k1=v1,k2=v2`, no leading or trailing space) to
+/// `out`. On error nothing is appended.
+pub fn encode_fields(point: &impl PointView, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    undo_on_error(out, |out| write_fields(point, out))
+}
+
+fn undo_on_error(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    let result = write(out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
 fn write_point(
     point: &impl PointView,
     precision: Precision,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
+    write_series_key(point, out)?;
+    out.push(b' ');
+    write_fields(point, out)?;
+    if let Some(ts) = point.timestamp() {
+        out.push(b' ');
+        write_timestamp(ts, precision, out)?;
+    }
+    out.push(b'\n');
+    Ok(())
+}
+
+fn write_series_key(point: &impl PointView, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let m = point.measurement();
     if m.is_empty() {
         return Err(SeriesError::EmptyMeasurement.into());
@@ -68,7 +99,11 @@ fn write_point(
         out.push(b'=');
         write_name(v, TAG, "tag value", out)?;
     }
-    let mut sep = b' ';
+    Ok(())
+}
+
+fn write_fields(point: &impl PointView, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let mut first = true;
     for (k, v) in point.fields() {
         if k.is_empty() {
             return Err(SeriesError::EmptyFieldKey.into());
@@ -76,7 +111,7 @@ fn write_point(
         if k == TIME_KEY {
             return Err(SeriesError::ReservedKey { kind: "field" }.into());
         }
-        if sep == b' ' && matches!(k.as_bytes()[0], b'\t' | b'\0') {
+        if first && matches!(k.as_bytes()[0], b'\t' | b'\0') {
             // Whitespace after the series key is skipped, so the first key cannot start
             // with it.
             return Err(EncodeError::UnrepresentableName {
@@ -84,20 +119,17 @@ fn write_point(
                 name: k.to_owned(),
             });
         }
-        out.push(sep);
-        sep = b',';
+        if !first {
+            out.push(b',');
+        }
+        first = false;
         write_name(k, FIELD_KEY, "field key", out)?;
         out.push(b'=');
         write_value(k, &v, out)?;
     }
-    if sep == b' ' {
+    if first {
         return Err(SeriesError::NoFields.into());
     }
-    if let Some(ts) = point.timestamp() {
-        out.push(b' ');
-        write_timestamp(ts, precision, out)?;
-    }
-    out.push(b'\n');
     Ok(())
 }
 
@@ -194,6 +226,16 @@ fn write_value(key: &str, v: &FieldValueRef<'_>, out: &mut Vec<u8>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Appends `ts` in `precision` (rounded down) to `out`. A time InfluxDB cannot store is
+/// an error, and nothing is appended.
+pub fn encode_timestamp(
+    ts: Timestamp,
+    precision: Precision,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    write_timestamp(ts, precision, out)
 }
 
 fn write_timestamp(

@@ -7,7 +7,7 @@ mod grammar;
 mod lines;
 mod scan;
 
-pub use encode::{encode_point, encode_points};
+pub use encode::{encode_fields, encode_point, encode_points, encode_series_key, encode_timestamp};
 pub use error::{EncodeError, LineError, LineErrorKind};
 pub use lines::{Lines, ParseOptions, Validation, parse, validate};
 
