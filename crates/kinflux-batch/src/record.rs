@@ -1,5 +1,9 @@
 //! Where a point came from: the Kafka record, and the offsets a batch covers.
 
+// A list of offset ranges that starts with one range is what we mean, not a typo for a
+// range of values.
+#![allow(clippy::single_range_in_vec_init)]
+
 use std::ops::Range;
 use std::sync::Arc;
 
