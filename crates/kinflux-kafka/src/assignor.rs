@@ -32,17 +32,24 @@ fn codec(e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Encodes our subscription (version 0: topics only).
-pub(crate) fn encode_subscription(topics: &[String]) -> Result<Bytes> {
-    let sub = ConsumerProtocolSubscription::default().with_topics(
-        topics
-            .iter()
-            .map(|t| StrBytes::from_string(t.clone()))
-            .collect(),
-    );
+/// Version of the subscription we send: 2 carries the member's last generation.
+const SUBSCRIPTION_VERSION: i16 = 2;
+
+/// Encodes our subscription: topics, and the last generation this member was part of
+/// (`-1` if none). Brokers compare a rejoining member's metadata with the stored one; the
+/// generation makes a rejoin after a completed generation visible as a change.
+pub(crate) fn encode_subscription(topics: &[String], generation_id: i32) -> Result<Bytes> {
+    let sub = ConsumerProtocolSubscription::default()
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| StrBytes::from_string(t.clone()))
+                .collect(),
+        )
+        .with_generation_id(generation_id);
     let mut buf = BytesMut::new();
-    buf.put_i16(0);
-    sub.encode(&mut buf, 0).map_err(codec)?;
+    buf.put_i16(SUBSCRIPTION_VERSION);
+    sub.encode(&mut buf, SUBSCRIPTION_VERSION).map_err(codec)?;
     Ok(buf.freeze())
 }
 
@@ -216,12 +223,13 @@ mod tests {
 
     #[test]
     fn payloads_round_trip_and_match_kafka_layout() {
-        let sub = encode_subscription(&["abc".to_owned()]).unwrap();
-        // version 0, array of 1 string "abc", null user data
+        let sub = encode_subscription(&["abc".to_owned()], 7).unwrap();
+        // version 2, array of 1 string "abc", null user data, no owned partitions, generation 7
         assert_eq!(
             &sub[..],
             &[
-                0, 0, 0, 0, 0, 1, 0, 3, b'a', b'b', b'c', 0xff, 0xff, 0xff, 0xff
+                0, 2, 0, 0, 0, 1, 0, 3, b'a', b'b', b'c', 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0,
+                0, 7
             ]
         );
         assert_eq!(decode_subscription(sub).unwrap(), vec!["abc".to_owned()]);
@@ -230,5 +238,8 @@ mod tests {
         assert_eq!(decode_assignment(a).unwrap(), tps);
         assert!(decode_assignment(Bytes::new()).unwrap().is_empty());
         assert!(decode_subscription(Bytes::from_static(&[0])).is_err());
+        // A version-0 subscription as librdkafka and old Java clients send it.
+        let v0 = Bytes::from_static(&[0, 0, 0, 0, 0, 1, 0, 1, b't', 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(decode_subscription(v0).unwrap(), vec!["t".to_owned()]);
     }
 }

@@ -340,7 +340,8 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
-        let group = match lock(&self.shared.membership).clone() {
+        let member = lock(&self.shared.membership).clone();
+        let group = match member {
             Some(m) => m.group,
             None => GroupClient {
                 conn: group::connect_coordinator(&self.shared.opts, &self.shared.config.group_id)
@@ -482,13 +483,20 @@ async fn group_loop(
 ) {
     let cfg = &shared.config;
     let mut member_id = String::new();
+    let mut last_generation = -1;
+    let mut coordinator: Option<Arc<crate::conn::Connection>> = None;
     let mut backoff = Backoff::new();
     let strategies: Vec<_> = cfg.assignment_strategies.clone();
     'session: loop {
         if *shutdown.borrow() {
             break;
         }
-        let conn = match group::connect_coordinator(&shared.opts, &cfg.group_id).await {
+        let reuse = coordinator.take().filter(|c| !c.is_closed());
+        let conn = match reuse {
+            Some(c) => Ok(c),
+            None => group::connect_coordinator(&shared.opts, &cfg.group_id).await,
+        };
+        let conn = match conn {
             Ok(c) => c,
             Err(e) => {
                 if !e.is_retryable() {
@@ -523,7 +531,7 @@ async fn group_loop(
                 }
             };
             let topics: Vec<String> = subscribed.keys().cloned().collect();
-            let meta = match assignor::encode_subscription(&topics) {
+            let meta = match assignor::encode_subscription(&topics, last_generation) {
                 Ok(m) => m,
                 Err(e) => {
                     let _ = tx.send(Event::Fatal(e));
@@ -610,6 +618,9 @@ async fn group_loop(
                         break 'session;
                     }
                     debug!(error = %e, "SyncGroup failed");
+                    if !sleep_or_shutdown(Duration::from_millis(50), &mut shutdown).await {
+                        break 'session;
+                    }
                     if matches!(
                         e,
                         Error::Io { .. } | Error::ConnectionClosed { .. } | Error::Timeout { .. }
@@ -627,8 +638,10 @@ async fn group_loop(
             };
             info!(
                 group = cfg.group_id,
-                member_id,
+                member_id = member_id.as_str(),
                 generation = joined.generation_id,
+                leader = joined.leader == member_id,
+                members = joined.members.len(),
                 protocol = joined.protocol_name,
                 partitions = mine.len(),
                 "joined group"
@@ -652,12 +665,13 @@ async fn group_loop(
             }
         };
         backoff.reset();
+        last_generation = generation_id;
         *lock(&shared.membership) = Some(Membership {
             group: group.clone(),
             generation_id,
             member_id: member_id.clone(),
         });
-        let fetchers = start_fetchers(&shared, &assigned, &committed, &tx);
+        let fetchers = start_fetchers(&shared, &assigned, &committed, &tx, &shutdown);
         if !assigned.is_empty() {
             let _ = tx.send(Event::Assigned(assigned.clone()));
         }
@@ -736,6 +750,7 @@ async fn group_loop(
         }
         lock(&shared.assigned).clear();
         *lock(&shared.membership) = None;
+        coordinator = Some(Arc::clone(&group.conn));
         match exit {
             Exit::Shutdown => {
                 if !member_id.is_empty()
@@ -812,6 +827,7 @@ fn start_fetchers(
     assigned: &[TopicPartition],
     committed: &BTreeMap<TopicPartition, Option<i64>>,
     tx: &mpsc::UnboundedSender<Event>,
+    shutdown: &watch::Receiver<bool>,
 ) -> Fetchers {
     let (stop, stop_rx) = watch::channel(false);
     let epoch = u64::try_from(shared.epoch.fetch_add(1, Ordering::AcqRel)).unwrap_or(0);
@@ -837,6 +853,7 @@ fn start_fetchers(
             c,
             tx.clone(),
             stop_rx.clone(),
+            shutdown.clone(),
         )));
     }
     *lock(&shared.assigned) = states;
@@ -849,10 +866,12 @@ async fn fetch_loop(
     committed: Option<i64>,
     tx: mpsc::UnboundedSender<Event>,
     mut stop: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     tokio::select! {
         _ = fetch_partition(&shared, &state, committed, &tx) => {}
         _ = stop.wait_for(|v| *v) => {}
+        _ = shutdown.wait_for(|v| *v) => {}
     }
 }
 
@@ -903,7 +922,8 @@ async fn fetch_partition(
             Ok((records, hw)) => {
                 backoff.reset();
                 state.high_watermark.store(hw, Ordering::Release);
-                if records.is_empty() {
+                if records.is_empty() || state.paused.load(Ordering::Acquire) {
+                    // Paused while the fetch was in flight: drop it, fetch again on resume.
                     continue;
                 }
                 let mut bytes = 0;

@@ -133,11 +133,11 @@ impl Error {
             | Error::NotInGroup { .. } => true,
             Error::Broker { code, .. } => code_is_retryable(*code),
             Error::Client(e) => client_error_is_retryable(e),
-            Error::Produce(e) => match e {
+            Error::Produce(e) => matches!(
+                e,
                 rskafka::client::ProduceError::BrokerError(_)
-                | rskafka::client::ProduceError::RequestError(_) => true,
-                _ => false,
-            },
+                    | rskafka::client::ProduceError::RequestError(_)
+            ),
         }
     }
 

@@ -27,7 +27,9 @@ pub fn brokers() -> Option<String> {
         Ok(b) if !b.trim().is_empty() => Some(b),
         _ => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("KINFLUX_KAFKA_BROKERS is not set but CI=true: start tansu (scripts/services start)");
+                panic!(
+                    "KINFLUX_KAFKA_BROKERS is not set but CI=true: start tansu (scripts/services start)"
+                );
             }
             eprintln!("SKIPPED (no KINFLUX_KAFKA_BROKERS)");
             None
@@ -75,7 +77,13 @@ pub async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
 
 /// Produces `n` records `"{topic}-{partition}-{i}"` (key `k{i}`) to a partition, starting at
 /// index `from`. Returns the offsets.
-pub async fn produce(brokers: &str, topic: &str, partition: i32, from: usize, n: usize) -> Vec<i64> {
+pub async fn produce(
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+    from: usize,
+    n: usize,
+) -> Vec<i64> {
     let c = client(brokers).await;
     let pc = c
         .partition_client(topic, partition, UnknownTopicHandling::Retry)
@@ -86,8 +94,10 @@ pub async fn produce(brokers: &str, topic: &str, partition: i32, from: usize, n:
             key: Some(format!("k{i}").into_bytes()),
             value: Some(format!("{topic}-{partition}-{i}").into_bytes()),
             headers: [("h".to_owned(), b"v".to_vec())].into(),
-            timestamp: rskafka::chrono::DateTime::from_timestamp_millis(1_700_000_000_000 + i as i64)
-                .expect("timestamp"),
+            timestamp: rskafka::chrono::DateTime::from_timestamp_millis(
+                1_700_000_000_000 + i as i64,
+            )
+            .expect("timestamp"),
         })
         .collect();
     pc.produce(records, Compression::NoCompression)
@@ -144,9 +154,8 @@ pub async fn wait_assignment(
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(!left.is_zero(), "assignment never matched; last {a:?}");
         let step = left.min(Duration::from_millis(200));
-        match tokio::time::timeout(step, consumer.recv()).await {
-            Ok(Err(e)) => panic!("recv failed: {e}"),
-            _ => {}
+        if let Ok(Err(e)) = tokio::time::timeout(step, consumer.recv()).await {
+            panic!("recv failed: {e}");
         }
     }
 }
@@ -237,7 +246,11 @@ impl Tansu {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start; see {:?}", self.dir);
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not start; see {:?}",
+                self.dir
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
