@@ -1,0 +1,385 @@
+//! Consumer, TLS and SASL options.
+//!
+//! Every struct deserializes with serde. Durations accept a number of milliseconds (`3000`)
+//! or a humantime string (`"3s"`, `"500ms"`, `"1m 30s"`). Defaults follow Kafka's.
+
+use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{Error, Result};
+
+/// Where a consumer starts when its group has no committed offset for a partition, or when
+/// the committed offset is no longer in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum AutoOffsetReset {
+    /// The oldest record still kept.
+    Earliest,
+    /// The end of the log: only records produced from now on.
+    #[default]
+    Latest,
+}
+
+/// Which partition assignment strategies this consumer offers to its group, in order of
+/// preference. The group leader picks the first one that every member supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub enum AssignmentStrategy {
+    /// Kafka's `range` assignor: consecutive partitions of each topic per member.
+    #[serde(rename = "range")]
+    Range,
+    /// Kafka's `roundrobin` assignor: all partitions dealt out one by one.
+    #[serde(rename = "roundrobin")]
+    RoundRobin,
+}
+
+impl AssignmentStrategy {
+    /// The protocol name sent in JoinGroup, the same as the Java client and librdkafka use.
+    pub fn protocol_name(self) -> &'static str {
+        match self {
+            AssignmentStrategy::Range => "range",
+            AssignmentStrategy::RoundRobin => "roundrobin",
+        }
+    }
+}
+
+/// Options of a group consumer.
+///
+/// Only `brokers`, `group_id` and one of `topics`/`topic_regex` are required; everything else
+/// has Kafka's default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ConsumerConfig {
+    /// Bootstrap brokers, `host:port`.
+    pub brokers: Vec<String>,
+    /// Topics to consume.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Consume every topic whose whole name matches this regular expression; the topic list is
+    /// re-read from metadata every `metadata_refresh_interval`.
+    #[serde(default)]
+    pub topic_regex: Option<String>,
+    /// The consumer group.
+    pub group_id: String,
+    /// Client id sent to the brokers.
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// Static membership: a stable id per process, so a restart within the session timeout
+    /// does not trigger a rebalance.
+    #[serde(default)]
+    pub group_instance_id: Option<String>,
+    /// How long the coordinator waits for a heartbeat before it evicts this member.
+    #[serde(default = "default_session_timeout", deserialize_with = "duration")]
+    pub session_timeout: Duration,
+    /// How often heartbeats are sent.
+    #[serde(default = "default_heartbeat_interval", deserialize_with = "duration")]
+    pub heartbeat_interval: Duration,
+    /// How long a rebalance may take; also the deadline given to the caller to finish
+    /// its work on revoked partitions.
+    #[serde(default = "default_rebalance_timeout", deserialize_with = "duration")]
+    pub rebalance_timeout: Duration,
+    /// Where to start without a committed offset, or when it is out of range.
+    #[serde(default)]
+    pub auto_offset_reset: AutoOffsetReset,
+    /// Upper bound of bytes returned by one fetch of one partition.
+    #[serde(default = "default_fetch_max_bytes")]
+    pub fetch_max_bytes: i32,
+    /// How long the broker may wait for data before it answers a fetch.
+    #[serde(default = "default_fetch_max_wait", deserialize_with = "duration")]
+    pub fetch_max_wait: Duration,
+    /// Bytes fetched but not yet handed to the caller, per partition. A partition whose buffer
+    /// is full stops fetching until the caller drains it.
+    #[serde(default = "default_max_buffered_bytes")]
+    pub max_buffered_bytes: usize,
+    /// How often metadata is re-read to find new topics (regex) and partitions.
+    #[serde(default = "default_metadata_refresh", deserialize_with = "duration")]
+    pub metadata_refresh_interval: Duration,
+    /// Assignment strategies offered, in order of preference.
+    #[serde(default = "default_strategies")]
+    pub assignment_strategies: Vec<AssignmentStrategy>,
+    /// TLS; absent means plaintext.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// SASL; absent means no authentication.
+    #[serde(default)]
+    pub sasl: Option<SaslConfig>,
+}
+
+impl ConsumerConfig {
+    /// A configuration with Kafka's defaults for the given brokers, group and topics.
+    pub fn new(
+        brokers: impl IntoIterator<Item = impl Into<String>>,
+        group_id: impl Into<String>,
+        topics: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            brokers: brokers.into_iter().map(Into::into).collect(),
+            topics: topics.into_iter().map(Into::into).collect(),
+            topic_regex: None,
+            group_id: group_id.into(),
+            client_id: default_client_id(),
+            group_instance_id: None,
+            session_timeout: default_session_timeout(),
+            heartbeat_interval: default_heartbeat_interval(),
+            rebalance_timeout: default_rebalance_timeout(),
+            auto_offset_reset: AutoOffsetReset::default(),
+            fetch_max_bytes: default_fetch_max_bytes(),
+            fetch_max_wait: default_fetch_max_wait(),
+            max_buffered_bytes: default_max_buffered_bytes(),
+            metadata_refresh_interval: default_metadata_refresh(),
+            assignment_strategies: default_strategies(),
+            tls: None,
+            sasl: None,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.brokers.is_empty() {
+            return Err(Error::Config("`brokers` is empty".into()));
+        }
+        if self.group_id.is_empty() {
+            return Err(Error::Config("`group_id` is empty".into()));
+        }
+        if self.topics.is_empty() && self.topic_regex.is_none() {
+            return Err(Error::Config("set `topics` or `topic_regex`".into()));
+        }
+        if self.heartbeat_interval >= self.session_timeout {
+            return Err(Error::Config(
+                "`heartbeat_interval` must be shorter than `session_timeout`".into(),
+            ));
+        }
+        if self.fetch_max_bytes <= 0 {
+            return Err(Error::Config("`fetch_max_bytes` must be positive".into()));
+        }
+        if self.assignment_strategies.is_empty() {
+            return Err(Error::Config("`assignment_strategies` is empty".into()));
+        }
+        Ok(())
+    }
+}
+
+fn default_client_id() -> String {
+    "kinflux".into()
+}
+fn default_session_timeout() -> Duration {
+    Duration::from_secs(45)
+}
+fn default_heartbeat_interval() -> Duration {
+    Duration::from_secs(3)
+}
+fn default_rebalance_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_fetch_max_bytes() -> i32 {
+    50 * 1024 * 1024
+}
+fn default_fetch_max_wait() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_max_buffered_bytes() -> usize {
+    64 * 1024 * 1024
+}
+fn default_metadata_refresh() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_strategies() -> Vec<AssignmentStrategy> {
+    vec![AssignmentStrategy::Range, AssignmentStrategy::RoundRobin]
+}
+
+/// Deserializes a duration from milliseconds (number) or a humantime string.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Millis(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Millis(ms) => Ok(Duration::from_millis(ms)),
+        Raw::Text(s) => humantime::parse_duration(s.trim()).map_err(serde::de::Error::custom),
+    }
+}
+
+/// TLS options, for rskafka's connections and the group connection alike.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TlsConfig {
+    /// PEM file with the CA certificates to trust; absent means the Mozilla root set.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM file with a client certificate chain, for mutual TLS.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM file with the client private key, for mutual TLS.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Do not verify the broker's certificate. Only for tests.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl TlsConfig {
+    /// Trust the CA certificates in this PEM file.
+    pub fn with_ca_file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            ca_file: Some(path.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Builds the rustls client configuration (ring provider).
+    pub fn rustls_config(&self) -> Result<Arc<rustls::ClientConfig>> {
+        crate::security::rustls_config(self)
+    }
+}
+
+/// SASL mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub enum SaslMechanism {
+    /// PLAIN: user and password in clear (use it with TLS).
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// SCRAM-SHA-256.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// SCRAM-SHA-512.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The mechanism name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// SASL credentials. `Debug` never shows the password.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SaslConfig {
+    /// The mechanism.
+    pub mechanism: SaslMechanism,
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl SaslConfig {
+    /// SASL credentials for a mechanism.
+    pub fn new(
+        mechanism: SaslMechanism,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        Self {
+            mechanism,
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    pub(crate) fn to_rskafka(&self) -> rskafka::client::SaslConfig {
+        let creds = rskafka::client::Credentials::new(self.username.clone(), self.password.clone());
+        match self.mechanism {
+            SaslMechanism::Plain => rskafka::client::SaslConfig::Plain(creds),
+            SaslMechanism::ScramSha256 => rskafka::client::SaslConfig::ScramSha256(creds),
+            SaslMechanism::ScramSha512 => rskafka::client::SaslConfig::ScramSha512(creds),
+        }
+    }
+}
+
+impl fmt::Debug for SaslConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SaslConfig")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Connection options shared by the consumer and the dead-letter producer.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectOptions {
+    pub(crate) brokers: Vec<String>,
+    pub(crate) client_id: String,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) sasl: Option<SaslConfig>,
+}
+
+impl ConnectOptions {
+    pub(crate) fn new(
+        brokers: &[String],
+        client_id: &str,
+        tls: Option<&TlsConfig>,
+        sasl: Option<&SaslConfig>,
+    ) -> Result<Self> {
+        Ok(Self {
+            brokers: brokers.to_vec(),
+            client_id: client_id.to_owned(),
+            tls: tls.map(TlsConfig::rustls_config).transpose()?,
+            sasl: sasl.cloned(),
+        })
+    }
+
+    /// An rskafka client with these options.
+    pub(crate) async fn rskafka_client(&self) -> Result<rskafka::client::Client> {
+        let mut b = rskafka::client::ClientBuilder::new(self.brokers.clone())
+            .client_id(self.client_id.as_str())
+            .backoff_config(rskafka::BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+                base: 2.0,
+                deadline: Some(Duration::from_secs(30)),
+            });
+        if let Some(tls) = &self.tls {
+            b = b.tls_config(Arc::clone(tls));
+        }
+        if let Some(sasl) = &self.sasl {
+            b = b.sasl_config(sasl.to_rskafka());
+        }
+        Ok(b.build().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_deserializes_with_humantime_and_millis() {
+        let c: ConsumerConfig = serde_json::from_str(
+            r#"{"brokers":["b:9092"],"group_id":"g","topics":["t"],
+                "session_timeout":"10s","heartbeat_interval":1000,
+                "auto_offset_reset":"earliest",
+                "sasl":{"mechanism":"SCRAM-SHA-512","username":"u","password":"hunter2"}}"#,
+        )
+        .expect("valid config");
+        assert_eq!(c.session_timeout, Duration::from_secs(10));
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(1));
+        assert_eq!(c.rebalance_timeout, Duration::from_secs(300));
+        assert_eq!(c.auto_offset_reset, AutoOffsetReset::Earliest);
+        c.validate().expect("valid");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(dbg.contains("<redacted>"));
+    }
+
+    #[test]
+    fn config_without_topics_is_rejected() {
+        let c = ConsumerConfig::new(["b:1"], "g", Vec::<String>::new());
+        assert!(matches!(c.validate(), Err(Error::Config(_))));
+    }
+}

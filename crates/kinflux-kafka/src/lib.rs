@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![deny(rustdoc::broken_intra_doc_links)]
+#![warn(missing_debug_implementations)]
+
+mod assignor;
+pub mod config;
+mod conn;
+mod consumer;
+pub mod dead_letter;
+pub mod error;
+mod group;
+mod record;
+mod security;
+
+pub use config::{
+    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, SaslConfig, SaslMechanism, TlsConfig,
+};
+pub use consumer::{Consumer, Message, PartitionLag, Revocation};
+pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};
+pub use error::{Error, Result};
+pub use record::{Record, TopicPartition};

@@ -1,0 +1,96 @@
+//! Records and partition identifiers handed to the caller.
+
+use std::{fmt, sync::Arc};
+
+use bytes::Bytes;
+
+/// A partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A topic partition.
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.topic, self.partition)
+    }
+}
+
+/// One record read from Kafka.
+///
+/// Key, value and header values are `Bytes` that share the fetched buffers; cloning a
+/// record does not copy its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Topic the record was read from (shared by all records of the partition).
+    pub topic: Arc<str>,
+    /// Partition the record was read from.
+    pub partition: i32,
+    /// Offset of the record in its partition.
+    pub offset: i64,
+    /// Key, if any.
+    pub key: Option<Bytes>,
+    /// Value, if any (`None` is a tombstone).
+    pub value: Option<Bytes>,
+    /// Headers, in the order rskafka returns them (sorted by name).
+    pub headers: Vec<(String, Bytes)>,
+    /// Record timestamp, milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+impl Record {
+    /// The topic partition of this record.
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(&*self.topic, self.partition)
+    }
+
+    /// The offset to commit once this record is processed: the next one to read.
+    pub fn next_offset(&self) -> i64 {
+        self.offset + 1
+    }
+
+    /// Approximate payload size in bytes (key, value and headers).
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Bytes::len)
+            + self.value.as_ref().map_or(0, Bytes::len)
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
+
+    pub(crate) fn from_rskafka(
+        topic: &Arc<str>,
+        partition: i32,
+        r: rskafka::record::RecordAndOffset,
+    ) -> Self {
+        let rec = r.record;
+        Self {
+            topic: Arc::clone(topic),
+            partition,
+            offset: r.offset,
+            key: rec.key.map(Bytes::from),
+            value: rec.value.map(Bytes::from),
+            headers: rec
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, Bytes::from(v)))
+                .collect(),
+            timestamp_ms: rec.timestamp.timestamp_millis(),
+        }
+    }
+}

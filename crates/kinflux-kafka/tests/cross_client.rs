@@ -1,0 +1,132 @@
+//! A librdkafka consumer (Python confluent-kafka) and a kinflux consumer in one group,
+//! against the broker at `KINFLUX_KAFKA_BROKERS`.
+
+mod common;
+
+use std::{collections::BTreeMap, process::Stdio, time::Duration};
+
+use common::*;
+use kinflux_kafka::{Consumer, Message, TopicPartition};
+use tokio::io::AsyncReadExt;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/rdkafka_member.py");
+
+fn python_available() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import confluent_kafka"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("python3 with confluent-kafka is required (pip install confluent-kafka)");
+        }
+        eprintln!("SKIPPED (no python3 confluent-kafka)");
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
+    let Some(brokers) = brokers() else { return };
+    if !python_available() {
+        return;
+    }
+    init_tracing();
+    let topic = unique("xclient");
+    let group = unique("g-xclient");
+    create_topic(&brokers, &topic, 4).await;
+
+    let mut k = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    wait_assignment(&mut k, Duration::from_secs(30), |a| a.len() == 4).await;
+
+    // The librdkafka member joins and reads the 10 records of its two partitions.
+    let mut py = tokio::process::Command::new("python3")
+        .arg(SCRIPT)
+        .args(["member", "--brokers", &brokers, "--group", &group, "--topic", &topic])
+        .args(["--expect", "10", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mine = wait_assignment(&mut k, Duration::from_secs(60), |a| a.len() == 2).await;
+    for p in 0..4 {
+        produce(&brokers, &topic, p, 0, 5).await;
+    }
+    let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
+    assert!(seen.iter().all(|r| mine.contains(&r.topic_partition())));
+    k.commit(mine.iter().map(|tp| (tp.clone(), 5))).await.unwrap();
+
+    // Keep serving the group (rebalances) while the Python member finishes and leaves.
+    let mut stdout = py.stdout.take().expect("stdout");
+    let read = async move {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).await.expect("read stdout");
+        out
+    };
+    tokio::pin!(read);
+    let out = loop {
+        tokio::select! {
+            out = &mut read => break out,
+            r = k.recv() => { r.unwrap(); }
+        }
+    };
+    assert!(py.wait().await.unwrap().success());
+    let report: serde_json::Value =
+        serde_json::from_str(out.lines().last().expect("report line")).expect("json report");
+    let theirs: Vec<i32> = report["assigned"]
+        .as_array()
+        .expect("assigned")
+        .iter()
+        .map(|v| v.as_i64().expect("int") as i32)
+        .collect();
+    let mut all: Vec<i32> = theirs
+        .iter()
+        .copied()
+        .chain(mine.iter().map(|tp| tp.partition))
+        .collect();
+    all.sort();
+    assert_eq!(all, vec![0, 1, 2, 3], "split: ours {mine:?}, theirs {theirs:?}");
+    for p in &theirs {
+        let offs: Vec<i64> = report["consumed"][p.to_string()]
+            .as_array()
+            .expect("consumed")
+            .iter()
+            .map(|v| v.as_i64().expect("int"))
+            .collect();
+        assert_eq!(offs, vec![0, 1, 2, 3, 4]);
+    }
+
+    // kinflux reads librdkafka's commits, takes over its partitions and resumes after them.
+    let everything: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(&topic, p)).collect();
+    let committed = k.committed(&everything).await.unwrap();
+    assert!(committed.values().all(|c| *c == Some(5)), "{committed:?}");
+    wait_assignment(&mut k, Duration::from_secs(30), |a| a.len() == 4).await;
+    for p in &theirs {
+        produce(&brokers, &topic, *p, 5, 1).await;
+    }
+    let more = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= theirs.len()).await;
+    assert!(more.iter().all(|r| r.offset == 5), "nothing committed comes back");
+
+    // librdkafka reads kinflux's commits.
+    let out = tokio::process::Command::new("python3")
+        .arg(SCRIPT)
+        .args(["committed", "--brokers", &brokers, "--group", &group, "--topic", &topic])
+        .args(["--partitions", "4"])
+        .output()
+        .await
+        .expect("python3");
+    assert!(out.status.success());
+    let c: BTreeMap<String, i64> =
+        serde_json::from_slice(&out.stdout).expect("committed json");
+    for tp in &mine {
+        assert_eq!(c[&tp.partition.to_string()], 5, "{c:?}");
+    }
+    // Drain anything pending, then leave.
+    while let Ok(Ok(Message::Records(_))) =
+        tokio::time::timeout(Duration::from_millis(50), k.recv()).await
+    {}
+    k.close().await.unwrap();
+}

@@ -1,0 +1,255 @@
+//! Consumer-group behaviour against a real broker (tansu) at `KINFLUX_KAFKA_BROKERS`.
+
+mod common;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use common::*;
+use kinflux_kafka::{Consumer, TopicPartition};
+
+const T: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_consumer_resumes_right_after_committed_offset() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("resume");
+    let group = unique("g-resume");
+    create_topic(&brokers, &topic, 2).await;
+    produce(&brokers, &topic, 0, 0, 10).await;
+    produce(&brokers, &topic, 1, 0, 10).await;
+
+    let mut c = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    let seen = recv_until(&mut c, T, |rs| rs.len() >= 20).await;
+    assert_eq!(seen.len(), 20, "nothing twice");
+    for p in 0..2 {
+        let offs: Vec<i64> = seen
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(
+            offs,
+            (0..10).collect::<Vec<_>>(),
+            "order kept in partition {p}"
+        );
+    }
+    let r = &seen[0];
+    assert_eq!(r.key.as_deref(), Some(&b"k0"[..]));
+    assert_eq!(
+        r.headers,
+        vec![("h".to_owned(), bytes::Bytes::from_static(b"v"))]
+    );
+    assert!(r.timestamp_ms >= 1_700_000_000_000);
+    // Processed up to offset 5 in p0 and 3 in p1: commit the next offsets to read.
+    c.commit([
+        (TopicPartition::new(&topic, 0), 6),
+        (TopicPartition::new(&topic, 1), 4),
+    ])
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+
+    let mut c = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    let seen = recv_until(&mut c, T, |rs| rs.len() >= 10).await;
+    let mut first: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for r in &seen {
+        first.entry(r.partition).or_default().push(r.offset);
+    }
+    assert_eq!(first[&0], (6..10).collect::<Vec<_>>());
+    assert_eq!(first[&1], (4..10).collect::<Vec<_>>());
+    let committed = c
+        .committed(&[
+            TopicPartition::new(&topic, 0),
+            TopicPartition::new(&topic, 1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(committed[&TopicPartition::new(&topic, 0)], Some(6));
+    c.close().await.unwrap();
+}
+
+fn partitions_of(topic: &str, n: i32) -> Vec<TopicPartition> {
+    (0..n).map(|p| TopicPartition::new(topic, p)).collect()
+}
+
+/// Drives two consumers concurrently until both assignments satisfy `pred`.
+async fn settle(
+    a: &mut Consumer,
+    b: &mut Consumer,
+    pred: impl Fn(&[TopicPartition], &[TopicPartition]) -> bool,
+) -> (Vec<TopicPartition>, Vec<TopicPartition>) {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let (x, y) = (a.assignment(), b.assignment());
+        if pred(&x, &y) {
+            return (x, y);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never settled: {x:?} / {y:?}"
+        );
+        let step = Duration::from_millis(100);
+        tokio::select! {
+            r = a.recv() => { r.unwrap(); }
+            r = b.recv() => { r.unwrap(); }
+            _ = tokio::time::sleep(step) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_split_partitions_and_survivor_takes_over_on_leave() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("split");
+    let group = unique("g-split");
+    create_topic(&brokers, &topic, 4).await;
+
+    let mut a = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    wait_assignment(&mut a, T, |x| x.len() == 4).await;
+    let mut b = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    let (x, y) = settle(&mut a, &mut b, |x, y| x.len() == 2 && y.len() == 2).await;
+    let mut all: Vec<_> = x.iter().chain(&y).cloned().collect();
+    all.sort();
+    assert_eq!(all, partitions_of(&topic, 4), "disjoint and complete");
+
+    // Records produced now reach whichever member owns the partition.
+    for p in 0..4 {
+        produce(&brokers, &topic, p, 0, 3).await;
+    }
+    let mut got = 0;
+    let deadline = std::time::Instant::now() + T;
+    while got < 12 {
+        assert!(std::time::Instant::now() < deadline, "got {got} of 12");
+        tokio::select! {
+            r = a.recv() => if let kinflux_kafka::Message::Records(rs) = r.unwrap() {
+                assert!(rs.iter().all(|r| x.contains(&r.topic_partition())));
+                got += rs.len();
+            },
+            r = b.recv() => if let kinflux_kafka::Message::Records(rs) = r.unwrap() {
+                assert!(rs.iter().all(|r| y.contains(&r.topic_partition())));
+                got += rs.len();
+            },
+        }
+    }
+    assert_eq!(got, 12);
+
+    b.close().await.unwrap();
+    let started = std::time::Instant::now();
+    wait_assignment(&mut a, T, |x| x.len() == 4).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a clean leave moves partitions at once, took {:?}",
+        started.elapsed()
+    );
+    a.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_of_a_dead_member_move_after_its_session_times_out() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("dead");
+    let group = unique("g-dead");
+    create_topic(&brokers, &topic, 4).await;
+
+    let mut a = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    wait_assignment(&mut a, T, |x| x.len() == 4).await;
+    let mut b = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    settle(&mut a, &mut b, |x, y| x.len() == 2 && y.len() == 2).await;
+    // b dies: no LeaveGroup, no more heartbeats.
+    drop(b);
+    let started = std::time::Instant::now();
+    wait_assignment(&mut a, T, |x| x.len() == 4).await;
+    eprintln!(
+        "partitions moved {:?} after the member died",
+        started.elapsed()
+    );
+    a.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_matches_watermarks() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("lag");
+    let group = unique("g-lag");
+    create_topic(&brokers, &topic, 1).await;
+    produce(&brokers, &topic, 0, 0, 10).await;
+    let tp = TopicPartition::new(&topic, 0);
+
+    let mut c = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    recv_until(&mut c, T, |rs| rs.len() >= 10).await;
+    c.commit([(tp.clone(), 4)]).await.unwrap();
+    let (low, high) = c.watermarks(&tp).await.unwrap();
+    assert_eq!((low, high), (0, 10));
+    let lag = c.lag();
+    assert_eq!(lag.len(), 1);
+    let l = &lag[0];
+    assert_eq!(l.high_watermark, Some(high));
+    assert_eq!(l.position, Some(10));
+    assert_eq!(l.committed, Some(4));
+    assert_eq!(l.lag, Some(0));
+    assert_eq!(l.committed_lag, Some(6));
+    assert_eq!(c.high_watermarks()[&tp], 10);
+
+    // Pause: new records are not fetched; resume: they come.
+    c.pause(std::slice::from_ref(&tp));
+    produce(&brokers, &topic, 0, 10, 5).await;
+    let idle = tokio::time::timeout(Duration::from_millis(800), c.recv()).await;
+    assert!(
+        !matches!(idle, Ok(Ok(kinflux_kafka::Message::Records(ref rs))) if !rs.is_empty()),
+        "paused partition delivered records"
+    );
+    c.resume(std::slice::from_ref(&tp));
+    let more = recv_until(&mut c, T, |rs| rs.len() >= 5).await;
+    assert_eq!(more[0].offset, 10);
+    let l = &c.lag()[0];
+    assert_eq!(l.high_watermark, Some(15));
+    assert_eq!(l.lag, Some(0));
+    assert_eq!(l.committed_lag, Some(11));
+
+    // Offsets by timestamp: record i has timestamp 1_700_000_000_000 + i.
+    assert_eq!(
+        c.offset_for_timestamp(&tp, 1_700_000_000_007)
+            .await
+            .unwrap(),
+        7
+    );
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_regex_subscribes_to_matching_topics() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let prefix = unique("rx");
+    let (t1, t2) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    create_topic(&brokers, &t1, 1).await;
+    create_topic(&brokers, &t2, 1).await;
+    produce(&brokers, &t1, 0, 0, 2).await;
+    produce(&brokers, &t2, 0, 0, 3).await;
+    let mut cfg = config(&brokers, &unique("g-rx"), &[]);
+    cfg.topics.clear();
+    cfg.topic_regex = Some(format!("{prefix}-.*"));
+    let mut c = Consumer::connect(cfg).await.unwrap();
+    let seen = recv_until(&mut c, T, |rs| rs.len() >= 5).await;
+    assert_eq!(seen.iter().filter(|r| *r.topic == *t1).count(), 2);
+    assert_eq!(seen.iter().filter(|r| *r.topic == *t2).count(), 3);
+    c.close().await.unwrap();
+}
