@@ -194,7 +194,7 @@ fn parse_errors(message: &str, batch: &LineBatch) -> Vec<RejectedLine> {
         let mut search = text_start;
         while let Some(end) = message[search..].find("': ") {
             let end = search + end;
-            if let Some(indexes) = by_text.get(message[text_start..end].as_bytes()) {
+            if let Some(indexes) = by_text.get(&message.as_bytes()[text_start..end]) {
                 let reason_start = end + 3;
                 let reason_end = message[reason_start..]
                     .find(&format!("\n{UNABLE_TO_PARSE}"))

@@ -15,11 +15,12 @@ pub(crate) fn field_type(value: &[u8]) -> &'static str {
     }
 }
 
-/// A line's measurement and its `(field key, field type)` pairs, unescaped. `None` when
-/// the line does not have that shape.
-pub(crate) fn measurement_and_field_types(
-    line: &[u8],
-) -> Option<(Vec<u8>, Vec<(Vec<u8>, &'static str)>)> {
+/// A field key (unescaped) and its type name.
+pub(crate) type FieldType = (Vec<u8>, &'static str);
+
+/// A line's measurement and its field types, unescaped. `None` when the line does not
+/// have that shape.
+pub(crate) fn measurement_and_field_types(line: &[u8]) -> Option<(Vec<u8>, Vec<FieldType>)> {
     let line = line.trim_ascii();
     let (measurement, mut pos) = read_escaped(line, 0, b", ");
     if measurement.is_empty() {

@@ -10,7 +10,9 @@ use kinflux_influx::{LineBatch, WriteError, WriteOutcome, Writer, WriterConfig};
 
 #[tokio::test]
 async fn wrong_password_is_a_permanent_auth_error_and_the_right_one_writes() {
-    let Some(binary) = influxd_binary("wrong_password_is_permanent") else { return };
+    let Some(binary) = influxd_binary("wrong_password_is_permanent") else {
+        return;
+    };
     let server = OwnInflux::start(binary, "  auth-enabled = true").await;
     let url = server.url();
     // Allowed without credentials while no user exists.
@@ -30,10 +32,17 @@ async fn wrong_password_is_a_permanent_auth_error_and_the_right_one_writes() {
         .write(LineBatch::from_lines(["cpu v=1 1"]))
         .await
         .unwrap_err();
-    assert!(matches!(err, WriteError::Unauthorized { status: 401, .. }), "{err:?}");
+    assert!(
+        matches!(err, WriteError::Unauthorized { status: 401, .. }),
+        "{err:?}"
+    );
     assert!(err.is_permanent());
     assert!(!err.to_string().contains("wrong-pa55"));
-    assert_eq!(wrong.stats().snapshot().requests, 1, "auth errors are not retried");
+    assert_eq!(
+        wrong.stats().snapshot().requests,
+        1,
+        "auth errors are not retried"
+    );
 
     let mut right = WriterConfig::v1(&url, "secured").with_credentials("admin", "right-pa55");
     right.create_database = true;
@@ -43,13 +52,21 @@ async fn wrong_password_is_a_permanent_auth_error_and_the_right_one_writes() {
         .await
         .unwrap();
     assert_eq!(outcome, WriteOutcome::Written { lines: 2 });
-    let answer = query(&url, "secured", "SELECT count(v) FROM cpu", Some(("admin", "right-pa55"))).await;
+    let answer = query(
+        &url,
+        "secured",
+        "SELECT count(v) FROM cpu",
+        Some(("admin", "right-pa55")),
+    )
+    .await;
     assert_eq!(rows(&answer)[0][1].as_u64(), Some(2));
 }
 
 #[tokio::test]
 async fn server_413_halves_the_batch_until_every_point_lands() {
-    let Some(binary) = influxd_binary("server_413_halves_the_batch") else { return };
+    let Some(binary) = influxd_binary("server_413_halves_the_batch") else {
+        return;
+    };
     let server = OwnInflux::start(binary, "  max-body-size = 2000").await;
     let url = server.url();
     let db = unique_name("kinflux_413");
@@ -73,17 +90,27 @@ async fn server_413_halves_the_batch_until_every_point_lands() {
     // A single line over the limit cannot be split: it is refused, the others land.
     let huge = format!("m,host=big s=\"{}\" 1", "x".repeat(3000));
     let outcome = writer
-        .write(LineBatch::from_lines(["m v=1i 2", huge.as_str(), "m v=3i 3"]))
+        .write(LineBatch::from_lines([
+            "m v=1i 2",
+            huge.as_str(),
+            "m v=3i 3",
+        ]))
         .await
         .unwrap();
     let indexes: Vec<usize> = outcome.rejected().iter().map(|r| r.index).collect();
     assert_eq!(indexes, vec![1]);
-    assert!(outcome.rejected()[0].reason.contains("larger than the server accepts"));
+    assert!(
+        outcome.rejected()[0]
+            .reason
+            .contains("larger than the server accepts")
+    );
 }
 
 #[tokio::test]
 async fn writes_survive_an_outage_without_loss_or_duplicates() {
-    let Some(binary) = influxd_binary("writes_survive_an_outage") else { return };
+    let Some(binary) = influxd_binary("writes_survive_an_outage") else {
+        return;
+    };
     let mut server = OwnInflux::start(binary, "").await;
     let url = server.url();
     let db = unique_name("kinflux_outage");
@@ -115,7 +142,10 @@ async fn writes_survive_an_outage_without_loss_or_duplicates() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.stop();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!feeder.is_finished(), "the writes should be waiting for the server");
+    assert!(
+        !feeder.is_finished(),
+        "the writes should be waiting for the server"
+    );
     server.resume().await;
     tokio::time::timeout(Duration::from_secs(60), feeder)
         .await

@@ -19,7 +19,9 @@ async fn writer_for(url: &str, db: &str, tweak: impl FnOnce(&mut WriterConfig)) 
 
 #[tokio::test]
 async fn ping_reports_the_server_version() {
-    let Some(url) = influx_url("ping_reports_the_server_version") else { return };
+    let Some(url) = influx_url("ping_reports_the_server_version") else {
+        return;
+    };
     let writer = Writer::new(WriterConfig::v1(&url, "unused")).unwrap();
     let ping = writer.ping().await.unwrap();
     assert!(ping.version.is_some_and(|v| v.starts_with("1.")));
@@ -27,7 +29,9 @@ async fn ping_reports_the_server_version() {
 
 #[tokio::test]
 async fn written_values_and_types_read_back_in_every_precision_with_and_without_gzip() {
-    let Some(url) = influx_url("written_values_read_back") else { return };
+    let Some(url) = influx_url("written_values_read_back") else {
+        return;
+    };
     for gzip in [Some(1), Some(9), None] {
         for (precision, unit) in [
             (Precision::Nanoseconds, 1_i64),
@@ -67,12 +71,22 @@ async fn written_values_and_types_read_back_in_every_precision_with_and_without_
             let types = query(&url, &db, "SHOW FIELD KEYS FROM m", None).await;
             let kinds: Vec<(String, String)> = rows(&types)
                 .into_iter()
-                .map(|r| (r[0].as_str().unwrap().to_owned(), r[1].as_str().unwrap().to_owned()))
+                .map(|r| {
+                    (
+                        r[0].as_str().unwrap().to_owned(),
+                        r[1].as_str().unwrap().to_owned(),
+                    )
+                })
                 .collect();
             assert_eq!(
                 kinds,
-                [("b", "boolean"), ("f", "float"), ("i", "integer"), ("s", "string")]
-                    .map(|(k, t)| (k.to_owned(), t.to_owned()))
+                [
+                    ("b", "boolean"),
+                    ("f", "float"),
+                    ("i", "integer"),
+                    ("s", "string")
+                ]
+                .map(|(k, t)| (k.to_owned(), t.to_owned()))
             );
         }
     }
@@ -80,7 +94,9 @@ async fn written_values_and_types_read_back_in_every_precision_with_and_without_
 
 #[tokio::test]
 async fn mixed_good_and_bad_lines_store_the_good_and_name_the_bad() {
-    let Some(url) = influx_url("mixed_good_and_bad_lines") else { return };
+    let Some(url) = influx_url("mixed_good_and_bad_lines") else {
+        return;
+    };
     let db = unique_name("kinflux_partial");
     let writer = writer_for(&url, &db, |_| {}).await;
     let batch = LineBatch::from_lines([
@@ -92,13 +108,18 @@ async fn mixed_good_and_bad_lines_store_the_good_and_name_the_bad() {
         "cpu value=6 6",
     ]);
     let outcome = writer.write(batch).await.unwrap();
-    let WriteOutcome::Partial(partial) = outcome else { panic!("{outcome:?}") };
+    let WriteOutcome::Partial(partial) = outcome else {
+        panic!("{outcome:?}")
+    };
     let named: Vec<(usize, &str)> = partial
         .rejected
         .iter()
         .map(|r| (r.index, r.reason.as_str()))
         .collect();
-    assert_eq!(named, vec![(1, "missing field value"), (4, "invalid field format")]);
+    assert_eq!(
+        named,
+        vec![(1, "missing field value"), (4, "invalid field format")]
+    );
     assert_eq!(partial.unattributed, None);
     assert_eq!(count(&url, &db, "cpu", "value").await, 4);
     let stats = writer.stats().snapshot();
@@ -107,7 +128,9 @@ async fn mixed_good_and_bad_lines_store_the_good_and_name_the_bad() {
 
 #[tokio::test]
 async fn a_body_of_only_bad_lines_names_each_of_them() {
-    let Some(url) = influx_url("only_bad_lines") else { return };
+    let Some(url) = influx_url("only_bad_lines") else {
+        return;
+    };
     let db = unique_name("kinflux_allbad");
     let writer = writer_for(&url, &db, |_| {}).await;
     let outcome = writer
@@ -120,7 +143,9 @@ async fn a_body_of_only_bad_lines_names_each_of_them() {
 
 #[tokio::test]
 async fn field_type_conflicts_name_each_conflicting_line_and_hidden_parse_errors() {
-    let Some(url) = influx_url("field_type_conflicts") else { return };
+    let Some(url) = influx_url("field_type_conflicts") else {
+        return;
+    };
     let db = unique_name("kinflux_conflict");
     let writer = writer_for(&url, &db, |_| {}).await;
     writer
@@ -140,13 +165,26 @@ async fn field_type_conflicts_name_each_conflicting_line_and_hidden_parse_errors
         "mem used=3i 3",
     ]);
     let outcome = writer.write(batch).await.unwrap();
-    let WriteOutcome::Partial(partial) = outcome else { panic!("{outcome:?}") };
+    let WriteOutcome::Partial(partial) = outcome else {
+        panic!("{outcome:?}")
+    };
     let indexes: Vec<usize> = partial.rejected.iter().map(|r| r.index).collect();
     assert_eq!(indexes, vec![0, 2, 3, 4], "{partial:#?}");
     assert!(partial.rejected[0].reason.contains("field type conflict"));
-    assert!(partial.rejected[0].reason.contains("already exists as type float"));
-    assert!(partial.rejected[1].reason.contains("invalid field format"), "{partial:#?}");
-    assert!(partial.rejected[3].reason.contains("on measurement \"mem\""));
+    assert!(
+        partial.rejected[0]
+            .reason
+            .contains("already exists as type float")
+    );
+    assert!(
+        partial.rejected[1].reason.contains("invalid field format"),
+        "{partial:#?}"
+    );
+    assert!(
+        partial.rejected[3]
+            .reason
+            .contains("on measurement \"mem\"")
+    );
     assert_eq!(partial.unattributed, None);
     assert_eq!(count(&url, &db, "cpu", "value").await, 2);
     assert_eq!(count(&url, &db, "mem", "used").await, 2);
@@ -154,7 +192,9 @@ async fn field_type_conflicts_name_each_conflicting_line_and_hidden_parse_errors
 
 #[tokio::test]
 async fn unknown_database_is_a_permanent_not_found() {
-    let Some(url) = influx_url("unknown_database") else { return };
+    let Some(url) = influx_url("unknown_database") else {
+        return;
+    };
     let mut config = WriterConfig::v1(&url, unique_name("kinflux_missing"));
     config.retry.max_elapsed = Some(Duration::from_secs(5));
     let writer = Writer::new(config).unwrap();
@@ -162,14 +202,23 @@ async fn unknown_database_is_a_permanent_not_found() {
         .write(LineBatch::from_lines(["cpu v=1 1"]))
         .await
         .unwrap_err();
-    assert!(matches!(err, WriteError::NotFound { ref message } if message.contains("database not found")), "{err:?}");
+    assert!(
+        matches!(err, WriteError::NotFound { ref message } if message.contains("database not found")),
+        "{err:?}"
+    );
     assert!(err.is_permanent());
-    assert_eq!(writer.stats().snapshot().requests, 1, "a permanent error is not retried");
+    assert_eq!(
+        writer.stats().snapshot().requests,
+        1,
+        "a permanent error is not retried"
+    );
 }
 
 #[tokio::test]
 async fn missing_database_is_created_when_enabled_and_creation_is_idempotent() {
-    let Some(url) = influx_url("missing_database_created") else { return };
+    let Some(url) = influx_url("missing_database_created") else {
+        return;
+    };
     let db = unique_name("kinflux_create");
     let mut config = WriterConfig::v1(&url, &db);
     config.create_database = true;
@@ -187,10 +236,14 @@ async fn missing_database_is_created_when_enabled_and_creation_is_idempotent() {
 
 #[tokio::test]
 async fn batches_over_the_body_limit_are_split_and_every_point_lands() {
-    let Some(url) = influx_url("split_by_body_limit") else { return };
+    let Some(url) = influx_url("split_by_body_limit") else {
+        return;
+    };
     let db = unique_name("kinflux_split");
     let writer = writer_for(&url, &db, |c| c.max_body_bytes = 4096).await;
-    let lines: Vec<String> = (0..1000).map(|i| format!("m,host=h{} v={i}i {i}", i % 7)).collect();
+    let lines: Vec<String> = (0..1000)
+        .map(|i| format!("m,host=h{} v={i}i {i}", i % 7))
+        .collect();
     let outcome = writer.write(LineBatch::from_lines(&lines)).await.unwrap();
     assert_eq!(outcome, WriteOutcome::Written { lines: 1000 });
     let stats = writer.stats().snapshot();
@@ -201,7 +254,9 @@ async fn batches_over_the_body_limit_are_split_and_every_point_lands() {
 
 #[tokio::test]
 async fn concurrent_writes_from_clones_store_every_point() {
-    let Some(url) = influx_url("concurrent_writes") else { return };
+    let Some(url) = influx_url("concurrent_writes") else {
+        return;
+    };
     let db = unique_name("kinflux_concurrent");
     let writer = writer_for(&url, &db, |c| c.max_in_flight = 2).await;
     let mut tasks = Vec::new();
@@ -215,7 +270,10 @@ async fn concurrent_writes_from_clones_store_every_point() {
         }));
     }
     for task in tasks {
-        assert!(matches!(task.await.unwrap().unwrap(), WriteOutcome::Written { lines: 500 }));
+        assert!(matches!(
+            task.await.unwrap().unwrap(),
+            WriteOutcome::Written { lines: 500 }
+        ));
     }
     assert_eq!(count(&url, &db, "m", "v").await, 4000);
     assert_eq!(writer.stats().snapshot().lines_written, 4000);

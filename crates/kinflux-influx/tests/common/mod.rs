@@ -45,7 +45,10 @@ pub fn influxd_binary(test: &str) -> Option<PathBuf> {
         return Some(path);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("influxd not found at {} (install the influxdb package)", path.display());
+        panic!(
+            "influxd not found at {} (install the influxdb package)",
+            path.display()
+        );
     }
     eprintln!("SKIPPED (no influxd at {}): {test}", path.display());
     None
@@ -81,8 +84,7 @@ pub async fn query(url: &str, db: &str, q: &str, auth: Option<(&str, &str)>) -> 
         .append_pair("q", q)
         .append_pair("epoch", "ns")
         .finish();
-    let client: Client<_, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = Request::post(format!("{url}/query"))
         .header("content-type", "application/x-www-form-urlencoded");
     if let Some((user, password)) = auth {
@@ -113,7 +115,13 @@ pub fn rows(answer: &serde_json::Value) -> Vec<Vec<serde_json::Value>> {
 
 /// `SELECT count(FIELD)` as a number (0 when there is no data).
 pub async fn count(url: &str, db: &str, measurement: &str, field: &str) -> u64 {
-    let answer = query(url, db, &format!("SELECT count(\"{field}\") FROM \"{measurement}\""), None).await;
+    let answer = query(
+        url,
+        db,
+        &format!("SELECT count(\"{field}\") FROM \"{measurement}\""),
+        None,
+    )
+    .await;
     rows(&answer)
         .first()
         .and_then(|r| r.get(1))
@@ -277,7 +285,9 @@ impl ScriptedServer {
         let shared = state.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let state = shared.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
@@ -312,7 +322,11 @@ async fn answer(state: &ScriptState, req: Request<Incoming>) -> Response<Full<By
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let (parts, body) = req.into_parts();
-    let raw = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let raw = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let gzipped = parts
         .headers
         .get("content-encoding")
