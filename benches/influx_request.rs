@@ -1,6 +1,9 @@
 //! The cost of preparing an InfluxDB write request: scanning the line boundaries of a
 //! body and gzipping it, per MB of realistic line protocol.
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
