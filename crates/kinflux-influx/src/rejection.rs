@@ -50,13 +50,18 @@ pub(crate) fn v1(message: &str, batch: &LineBatch) -> Option<Refusal> {
     };
     let (rest, dropped) = split_dropped(rest);
     if rest.contains(UNABLE_TO_PARSE) {
-        let rejected = parse_errors(rest, batch);
-        if rejected.is_empty() {
+        let (rejected, unmatched) = parse_errors(rest, batch);
+        // Nothing recognised in a body refused as a whole: report it as such.
+        if rejected.is_empty() && (unmatched == 0 || partial_at.is_none()) {
             return None;
         }
+        let unattributed = (unmatched > 0).then(|| UnattributedDrop {
+            count: unmatched,
+            reason: format!("{unmatched} unparsable line(s) not found in the batch"),
+        });
         return Some(Refusal {
             rejected,
-            unattributed: leftover(dropped, 0, rest),
+            unattributed: unattributed.or_else(|| leftover(dropped, 0, rest)),
             resend_rest: false,
         });
     }
@@ -179,40 +184,81 @@ fn leftover(dropped: Option<usize>, attributed: usize, reason: &str) -> Option<U
     })
 }
 
-/// Maps each `unable to parse 'LINE': reason` back to the lines with that text.
-fn parse_errors(message: &str, batch: &LineBatch) -> Vec<RejectedLine> {
+/// Maps each `unable to parse 'LINE': reason` back to the lines with that text; also
+/// returns how many such errors named no line of the batch.
+fn parse_errors(message: &str, batch: &LineBatch) -> (Vec<RejectedLine>, usize) {
     let mut by_text: HashMap<&[u8], Vec<usize>> = HashMap::new();
     for (i, line) in batch.lines().enumerate() {
         by_text.entry(line.trim_ascii()).or_default().push(i);
     }
     let mut rejected = BTreeMap::new();
+    let mut unmatched = 0;
     let mut cursor = 0;
     while let Some(found) = message[cursor..].find(UNABLE_TO_PARSE) {
         let text_start = cursor + found + UNABLE_TO_PARSE.len();
         cursor = text_start;
+        unmatched += 1;
         // The line itself may contain `': `; try each candidate end until one is a line.
         let mut search = text_start;
         while let Some(end) = message[search..].find("': ") {
             let end = search + end;
-            if let Some(indexes) = by_text.get(&message.as_bytes()[text_start..end]) {
+            let indexes = lines_with_text(&by_text, batch, &message.as_bytes()[text_start..end]);
+            if !indexes.is_empty() {
                 let reason_start = end + 3;
                 let reason_end = message[reason_start..]
                     .find(&format!("\n{UNABLE_TO_PARSE}"))
                     .map_or(message.len(), |n| reason_start + n);
                 let reason = &message[reason_start..reason_end];
-                for &i in indexes {
+                for i in indexes {
                     rejected.entry(i).or_insert_with(|| reason.to_owned());
                 }
+                unmatched -= 1;
                 cursor = reason_end;
                 break;
             }
             search = end + 1;
         }
     }
-    rejected
+    let rejected = rejected
         .into_iter()
         .map(|(index, reason)| RejectedLine { index, reason })
-        .collect()
+        .collect();
+    (rejected, unmatched)
+}
+
+/// The indexes of the lines whose text is `text`. InfluxDB reads a quote left open as
+/// running over the next `\n`, so `text` may also be several consecutive lines: then all
+/// of them.
+fn lines_with_text(
+    by_text: &HashMap<&[u8], Vec<usize>>,
+    batch: &LineBatch,
+    text: &[u8],
+) -> Vec<usize> {
+    if let Some(indexes) = by_text.get(text) {
+        return indexes.clone();
+    }
+    let mut parts = text.split(|b| *b == b'\n');
+    let Some(first) = parts.next() else {
+        return Vec::new();
+    };
+    let rest: Vec<&[u8]> = parts.collect();
+    if rest.is_empty() {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    for &start in by_text
+        .get(first.trim_ascii())
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let follows = rest.iter().enumerate().all(|(k, part)| {
+            batch.line(start + 1 + k).map(<[u8]>::trim_ascii) == Some(part.trim_ascii())
+        });
+        if follows {
+            found.extend(start..=start + rest.len());
+        }
+    }
+    found
 }
 
 /// Finds the lines a `field type conflict` message refers to: same measurement, the named
@@ -338,6 +384,31 @@ mod tests {
         );
         assert_eq!(refusal.unattributed, None);
         assert!(refusal.resend_rest);
+    }
+
+    #[test]
+    fn v1_open_quote_spanning_lines_rejects_each_of_them() {
+        // InfluxDB 1.6.7 reads the open quote across the newline (recorded by experiment).
+        let batch = LineBatch::from_lines([
+            "m v=1 1",
+            r#"m v="unterminated 2"#,
+            r"m,t=a\ b v=1 3 4",
+            "m v=5 5",
+        ]);
+        let msg = "partial write: unable to parse 'm v=\"unterminated 2\nm,t=a\\ b v=1 3 4': unbalanced quotes dropped=0";
+        let refusal = v1(msg, &batch).unwrap();
+        assert_eq!(indexes(&refusal), vec![1, 2]);
+        assert_eq!(refusal.rejected[1].reason, "unbalanced quotes");
+    }
+
+    #[test]
+    fn v1_unparsable_line_not_in_the_batch_is_counted_unattributed() {
+        let batch = LineBatch::from_lines(["m v=1 1", "m v= 2"]);
+        let msg = "partial write: unable to parse 'm v= 2': missing field value\nunable to parse 'other': missing fields dropped=0";
+        let refusal = v1(msg, &batch).unwrap();
+        assert_eq!(indexes(&refusal), vec![1]);
+        assert_eq!(refusal.unattributed.unwrap().count, 1);
+        assert_eq!(v1("unable to parse 'other': missing fields", &batch), None);
     }
 
     #[test]

@@ -25,7 +25,9 @@ use crate::{Api, Attempt, LineBatch, RetryCause, WriteError, WriteOutcome, Write
 /// Error bodies larger than this are cut; InfluxDB's are a few hundred bytes.
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 /// How many times the rest of a body is sent again to learn about errors InfluxDB hid.
-const MAX_RESEND_ROUNDS: u8 = 16;
+/// Each round removes at least one line, so this only bounds the cost; past it the lines
+/// not confirmed are reported as refused rather than assumed stored.
+const MAX_RESEND_ROUNDS: u8 = 64;
 
 /// Writes line-protocol batches to InfluxDB.
 ///
@@ -255,8 +257,20 @@ impl Writer {
                             rejected.insert(chunk.original(line.index), line.reason.clone());
                         }
                         let rest = chunk.batch.len().saturating_sub(refused.len());
-                        if resend_rest && rest > 0 && chunk.resend_rounds < MAX_RESEND_ROUNDS {
-                            queue.push_front(chunk.without(&refused));
+                        if resend_rest && rest > 0 {
+                            let rest = chunk.without(&refused);
+                            if chunk.resend_rounds < MAX_RESEND_ROUNDS {
+                                queue.push_front(rest);
+                            } else {
+                                for i in 0..rest.batch.len() {
+                                    rejected.insert(
+                                        rest.original(i),
+                                        "not confirmed: InfluxDB reported too many distinct \
+                                         errors in this batch"
+                                            .to_owned(),
+                                    );
+                                }
+                            }
                         } else if let Some(dropped) = dropped {
                             merge_drop(&mut unattributed, dropped);
                         }
