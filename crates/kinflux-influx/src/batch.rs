@@ -22,11 +22,11 @@ impl LineBatch {
         let mut starts = Vec::with_capacity(body.len() / 64 + 1);
         if !body.is_empty() {
             starts.push(0);
-            for (i, b) in body.iter().enumerate() {
-                if *b == b'\n' && i + 1 < body.len() {
-                    starts.push(i + 1);
-                }
-            }
+            starts.extend(
+                memchr::memchr_iter(b'\n', &body)
+                    .map(|i| i + 1)
+                    .filter(|&start| start < body.len()),
+            );
         }
         LineBatch { body, starts }
     }

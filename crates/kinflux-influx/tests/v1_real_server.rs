@@ -278,3 +278,25 @@ async fn concurrent_writes_from_clones_store_every_point() {
     assert_eq!(count(&url, &db, "m", "v").await, 4000);
     assert_eq!(writer.stats().snapshot().lines_written, 4000);
 }
+
+#[tokio::test]
+async fn an_open_quote_refuses_every_line_influxdb_read_as_one() {
+    let Some(url) = influx_url("open_quote_spanning_lines") else {
+        return;
+    };
+    let db = unique_name("kinflux_quote");
+    let writer = writer_for(&url, &db, |_| {}).await;
+    // InfluxDB reads the open quote of line 1 across the newlines to the end of the body,
+    // so lines 1-3 are one unparsable "line" to it; only line 0 is stored.
+    let batch = LineBatch::from_lines([
+        "m v=0 1",
+        r#"m v="unterminated 2"#,
+        r"m,t=a\ b v=1 3 4",
+        "m v=3 5",
+    ]);
+    let outcome = writer.write(batch).await.unwrap();
+    let indexes: Vec<usize> = outcome.rejected().iter().map(|r| r.index).collect();
+    assert_eq!(indexes, vec![1, 2, 3], "{outcome:?}");
+    assert_eq!(outcome.rejected()[0].reason, "unbalanced quotes");
+    assert_eq!(count(&url, &db, "m", "v").await, 1);
+}
