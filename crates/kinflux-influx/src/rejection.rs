@@ -432,6 +432,48 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_messages_and_bodies_never_panic() {
+        let pieces = [
+            "partial write:",
+            "unable to parse '",
+            "': ",
+            "'",
+            "\n",
+            " dropped=",
+            "7",
+            "field type conflict: input field ",
+            "\"v\"",
+            " on measurement ",
+            "\"m",
+            "already exists as type ",
+            "float",
+            "m v=1",
+            "{\"data\":",
+            "[",
+            "]",
+            "{",
+            "}",
+            "\"line_number\":",
+            "0",
+            "18446744073709551615",
+            ",",
+            "\"line\":",
+            "é",
+        ];
+        let batch = LineBatch::from_lines(["m v=1", "m v=1i 2", "m,t=\"x v=\"", ""]);
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let n = rng.usize(0..12);
+            let text: String = (0..n).map(|_| pieces[rng.usize(0..pieces.len())]).collect();
+            let _ = v1(&text, &batch);
+            let _ = v2(text.as_bytes(), &batch);
+            let _ = v3(text.as_bytes(), &batch);
+            let _ = error_message(text.as_bytes());
+            let _ = scan::measurement_and_field_types(text.as_bytes());
+        }
+    }
+
+    #[test]
     fn go_quoted_unescapes() {
         assert_eq!(
             go_quoted(r#""a\"b\\c" tail"#),

@@ -384,6 +384,20 @@ async fn requests_in_flight_never_exceed_the_limit() {
     assert_eq!(server.max_in_flight(), 2);
 }
 
+#[tokio::test]
+async fn sequential_writes_reuse_one_keep_alive_connection() {
+    let server = ScriptedServer::start(vec![Reply::no_content()]).await;
+    let writer = Writer::new(WriterConfig::v1(&server.url, "db")).unwrap();
+    for _ in 0..5 {
+        writer.write(three_lines()).await.unwrap();
+    }
+    assert_eq!(server.recorded().len(), 5);
+    assert_eq!(server.connections(), 1);
+    let stats = writer.stats().snapshot();
+    assert_eq!(stats.requests, 5);
+    assert_eq!(stats.latency.iter().sum::<u64>(), 5);
+}
+
 #[cfg(feature = "tls")]
 mod tls {
     use std::sync::Arc;

@@ -270,6 +270,7 @@ struct ScriptState {
     recorded: Mutex<Vec<Recorded>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    connections: AtomicUsize,
 }
 
 impl ScriptedServer {
@@ -281,6 +282,7 @@ impl ScriptedServer {
             recorded: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
         });
         let shared = state.clone();
         let task = tokio::spawn(async move {
@@ -288,6 +290,7 @@ impl ScriptedServer {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                shared.connections.fetch_add(1, Ordering::SeqCst);
                 let state = shared.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
@@ -305,6 +308,11 @@ impl ScriptedServer {
 
     pub fn recorded(&self) -> Vec<Recorded> {
         self.state.recorded.lock().unwrap().clone()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     pub fn max_in_flight(&self) -> usize {
