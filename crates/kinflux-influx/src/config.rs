@@ -170,4 +170,25 @@ impl WriterConfig {
         }
         self
     }
+
+    /// v1: writes to retention policy `rp` instead of the database default. No effect on
+    /// other APIs.
+    pub fn with_retention_policy(mut self, rp: impl Into<String>) -> Self {
+        if let Api::V1 {
+            retention_policy, ..
+        } = &mut self.api
+        {
+            *retention_policy = Some(rp.into());
+        }
+        self
+    }
+
+    /// v3: whether the server stores the good lines of a body with bad ones
+    /// (`accept_partial`, on by default). No effect on other APIs.
+    pub fn with_accept_partial(mut self, accept: bool) -> Self {
+        if let Api::V3 { accept_partial, .. } = &mut self.api {
+            *accept_partial = accept;
+        }
+        self
+    }
 }

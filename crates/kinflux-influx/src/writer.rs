@@ -220,8 +220,9 @@ impl Writer {
     /// a part the server finds too large, creates a missing v1 database when configured,
     /// and reports the lines InfluxDB refused by index.
     ///
-    /// On an error, parts of the batch may already be stored; writing the whole batch
-    /// again is safe (a point is identified by series key and time).
+    /// The retry limits of [`crate::RetryPolicy`] apply to each request-sized part of the
+    /// batch. On an error, parts of the batch may already be stored; writing the whole
+    /// batch again is safe (a point is identified by series key and time).
     pub async fn write(&self, batch: LineBatch) -> Result<WriteOutcome, WriteError> {
         let lines = batch.len();
         if lines == 0 {
@@ -673,13 +674,7 @@ mod tests {
 
     #[test]
     fn write_paths_follow_each_api() {
-        let mut v1 = WriterConfig::v1("http://h:8086/", "my db");
-        if let Api::V1 {
-            retention_policy, ..
-        } = &mut v1.api
-        {
-            *retention_policy = Some("rp1".to_owned());
-        }
+        let v1 = WriterConfig::v1("http://h:8086/", "my db").with_retention_policy("rp1");
         assert_eq!(
             write_path(&v1.api, Precision::Milliseconds),
             "/write?db=my+db&rp=rp1&precision=ms"
@@ -694,6 +689,8 @@ mod tests {
             write_path(&v3.api, Precision::Seconds),
             "/api/v3/write_lp?db=db&precision=second&accept_partial=true"
         );
+        let strict = WriterConfig::v3("http://h", "db", None).with_accept_partial(false);
+        assert!(write_path(&strict.api, Precision::Nanoseconds).ends_with("accept_partial=false"));
     }
 
     #[test]

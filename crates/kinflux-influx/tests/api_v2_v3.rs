@@ -197,10 +197,7 @@ async fn v3_refused_body_without_partial_writes_resends_the_good_lines() {
       }
     }"#;
     let server = ScriptedServer::start(vec![Reply::new(400, body), Reply::no_content()]).await;
-    let mut config = WriterConfig::v3(&server.url, "db", None);
-    if let kinflux_influx::Api::V3 { accept_partial, .. } = &mut config.api {
-        *accept_partial = false;
-    }
+    let config = WriterConfig::v3(&server.url, "db", None).with_accept_partial(false);
     let writer = Writer::new(config).unwrap();
     let outcome = writer.write(three_lines()).await.unwrap();
     assert_eq!(
