@@ -300,3 +300,42 @@ async fn an_open_quote_refuses_every_line_influxdb_read_as_one() {
     assert_eq!(outcome.rejected()[0].reason, "unbalanced quotes");
     assert_eq!(count(&url, &db, "m", "v").await, 1);
 }
+
+#[tokio::test]
+async fn points_beyond_the_retention_policy_are_counted_as_unattributed_drops() {
+    let Some(url) = influx_url("points_beyond_retention_policy") else {
+        return;
+    };
+    let db = unique_name("kinflux_rp");
+    writer_for(&url, &db, |_| {}).await;
+    let created = query(
+        &url,
+        &db,
+        &format!("CREATE RETENTION POLICY \"short\" ON \"{db}\" DURATION 1h REPLICATION 1"),
+        None,
+    )
+    .await;
+    assert!(created.pointer("/results/0/error").is_none(), "{created}");
+    let mut config = WriterConfig::v1(&url, &db).with_retention_policy("short");
+    config.retry.max_attempts = Some(3);
+    let writer_rp = Writer::new(config).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let batch = LineBatch::from_lines([
+        format!("m v=1 {now}"),
+        "m v=2 1000000000".to_owned(),
+        format!("m v=3 {}", now - 1),
+    ]);
+    let outcome = writer_rp.write(batch).await.unwrap();
+    let WriteOutcome::Partial(partial) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(partial.rejected.is_empty());
+    let drop = partial.unattributed.unwrap();
+    assert_eq!(drop.count, 1);
+    assert_eq!(drop.reason, "points beyond retention policy");
+    let stored = query(&url, &db, "SELECT count(v) FROM \"short\".m", None).await;
+    assert_eq!(rows(&stored)[0][1].as_u64(), Some(2));
+}
