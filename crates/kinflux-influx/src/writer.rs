@@ -1,0 +1,736 @@
+//! The writer: requests, classification, retries, splitting.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT,
+};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use kinflux_series::Precision;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::{backoff, parse_retry_after};
+use crate::outcome::{PartialWrite, RejectedLine, UnattributedDrop};
+use crate::rejection::{self, Refusal};
+use crate::stats::WriterStats;
+use crate::transport::{self, HttpClient};
+use crate::{Api, Attempt, LineBatch, RetryCause, WriteError, WriteOutcome, WriterConfig};
+
+/// Error bodies larger than this are cut; InfluxDB's are a few hundred bytes.
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// How many times the rest of a body is sent again to learn about errors InfluxDB hid.
+/// Each round removes at least one line, so this only bounds the cost; past it the lines
+/// not confirmed are reported as refused rather than assumed stored.
+const MAX_RESEND_ROUNDS: u8 = 64;
+
+/// Writes line-protocol batches to InfluxDB.
+///
+/// Cheap to clone: clones share the connection pool, the in-flight limit, the counters
+/// and the shutdown signal. Safe to call from many tasks at once.
+#[derive(Clone)]
+pub struct Writer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: WriterConfig,
+    client: HttpClient,
+    write_uri: Uri,
+    ping_uri: Uri,
+    query_uri: Uri,
+    /// Marked sensitive, so hyper never prints it.
+    authorization: Option<HeaderValue>,
+    permits: Semaphore,
+    stats: WriterStats,
+    shutdown: CancellationToken,
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("write_uri", &self.inner.write_uri)
+            .field("api", &self.inner.config.api)
+            .field("max_in_flight", &self.inner.config.max_in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+/// InfluxDB's answer to [`Writer::ping`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Ping {
+    /// The `X-Influxdb-Version` header, when sent.
+    pub version: Option<String>,
+    /// Round-trip time.
+    pub latency: Duration,
+}
+
+/// A part of the caller's batch, and how its line indexes map back.
+struct Chunk {
+    batch: LineBatch,
+    origin: Origin,
+    resend_rounds: u8,
+}
+
+enum Origin {
+    /// Line `i` of the chunk is line `offset + i` of the caller's batch.
+    Offset(usize),
+    /// Line `i` of the chunk is line `indexes[i]` of the caller's batch.
+    Listed(Vec<usize>),
+}
+
+impl Chunk {
+    fn original(&self, i: usize) -> usize {
+        match &self.origin {
+            Origin::Offset(offset) => offset + i,
+            Origin::Listed(indexes) => indexes.get(i).copied().unwrap_or(usize::MAX),
+        }
+    }
+
+    fn halves(&self) -> (Chunk, Chunk) {
+        let mid = self.batch.len() / 2;
+        let part = |from: usize, to: usize| Chunk {
+            batch: self.batch.slice(from, to),
+            origin: match &self.origin {
+                Origin::Offset(offset) => Origin::Offset(offset + from),
+                Origin::Listed(indexes) => Origin::Listed(indexes[from..to].to_vec()),
+            },
+            resend_rounds: self.resend_rounds,
+        };
+        (part(0, mid), part(mid, self.batch.len()))
+    }
+
+    fn without(&self, rejected: &[RejectedLine]) -> Chunk {
+        let refused = |i: usize| rejected.iter().any(|r| r.index == i);
+        Chunk {
+            batch: self.batch.select(|i| !refused(i)),
+            origin: Origin::Listed(
+                (0..self.batch.len())
+                    .filter(|i| !refused(*i))
+                    .map(|i| self.original(i))
+                    .collect(),
+            ),
+            resend_rounds: self.resend_rounds + 1,
+        }
+    }
+}
+
+/// Attempts and time spent on one chunk, against the retry policy.
+struct Tries<'a> {
+    writer: &'a Writer,
+    retries: u32,
+    started: Instant,
+}
+
+impl Tries<'_> {
+    /// Waits before the next attempt, or says why not to make one.
+    async fn wait(
+        &mut self,
+        cause: RetryCause,
+        retry_after: Option<Duration>,
+    ) -> Result<(), WriteError> {
+        let policy = &self.writer.inner.config.retry;
+        let attempts = self.retries + 1;
+        let elapsed = self.started.elapsed();
+        let wait = retry_after.unwrap_or_else(|| backoff(policy, self.retries));
+        let out_of_attempts = policy.max_attempts.is_some_and(|max| attempts >= max);
+        let out_of_time = policy.max_elapsed.is_some_and(|max| elapsed + wait > max);
+        if out_of_attempts || out_of_time {
+            return Err(WriteError::GaveUp {
+                attempts,
+                elapsed,
+                last: cause,
+            });
+        }
+        self.retries += 1;
+        self.writer.inner.stats.retry(cause);
+        tracing::debug!(%cause, retry = self.retries, ?wait, "InfluxDB write will be retried");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => Ok(()),
+            () = self.writer.inner.shutdown.cancelled() => Err(WriteError::Cancelled),
+        }
+    }
+}
+
+impl Writer {
+    /// Builds a writer (and its connection pool). Needs no running server.
+    pub fn new(config: WriterConfig) -> Result<Self, WriteError> {
+        Self::with_shutdown(config, CancellationToken::new())
+    }
+
+    /// Builds a writer that stops on `shutdown`: cancelling it ends every wait (backoff,
+    /// a free request slot) and request of this writer at once with
+    /// [`WriteError::Cancelled`].
+    pub fn with_shutdown(
+        config: WriterConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, WriteError> {
+        let base = config.url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(WriteError::Config(format!(
+                "URL must start with http:// or https://: {base}"
+            )));
+        }
+        let uri = |path_and_query: String| -> Result<Uri, WriteError> {
+            Uri::try_from(format!("{base}{path_and_query}"))
+                .map_err(|e| WriteError::Config(format!("bad URL {base}: {e}")))
+        };
+        let write_uri = uri(write_path(&config.api, config.precision))?;
+        let ping_uri = uri("/ping".to_owned())?;
+        let query_uri = uri("/query".to_owned())?;
+        let authorization = authorization(&config.api)?;
+        let client = transport::client(&config)?;
+        Ok(Writer {
+            inner: Arc::new(Inner {
+                permits: Semaphore::new(config.max_in_flight.max(1)),
+                config,
+                client,
+                write_uri,
+                ping_uri,
+                query_uri,
+                authorization,
+                stats: WriterStats::default(),
+                shutdown,
+            }),
+        })
+    }
+
+    /// The shutdown signal of this writer (cancel it to stop all writes).
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+
+    /// The live counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.inner.stats
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &WriterConfig {
+        &self.inner.config
+    }
+
+    /// Writes a batch: splits it at `max_body_bytes`, retries what can be retried, halves
+    /// a part the server finds too large, creates a missing v1 database when configured,
+    /// and reports the lines InfluxDB refused by index.
+    ///
+    /// The retry limits of [`crate::RetryPolicy`] apply to each request-sized part of the
+    /// batch. On an error, parts of the batch may already be stored; writing the whole
+    /// batch again is safe (a point is identified by series key and time).
+    pub async fn write(&self, batch: LineBatch) -> Result<WriteOutcome, WriteError> {
+        let lines = batch.len();
+        if lines == 0 {
+            return Ok(WriteOutcome::Written { lines });
+        }
+        let mut queue: VecDeque<Chunk> = batch
+            .split_by_size(self.inner.config.max_body_bytes)
+            .into_iter()
+            .map(|(first, batch)| Chunk {
+                batch,
+                origin: Origin::Offset(first),
+                resend_rounds: 0,
+            })
+            .collect();
+        let mut rejected = BTreeMap::new();
+        let mut unattributed: Option<UnattributedDrop> = None;
+        let mut database_created = false;
+        while let Some(chunk) = queue.pop_front() {
+            let mut tries = Tries {
+                writer: self,
+                retries: 0,
+                started: Instant::now(),
+            };
+            loop {
+                match self.write_once(&chunk.batch).await {
+                    Attempt::Written => break,
+                    Attempt::Partial {
+                        rejected: refused,
+                        unattributed: dropped,
+                        resend_rest,
+                    } => {
+                        for line in &refused {
+                            rejected.insert(chunk.original(line.index), line.reason.clone());
+                        }
+                        let rest = chunk.batch.len().saturating_sub(refused.len());
+                        if resend_rest && rest > 0 {
+                            let rest = chunk.without(&refused);
+                            if chunk.resend_rounds < MAX_RESEND_ROUNDS {
+                                queue.push_front(rest);
+                            } else {
+                                for i in 0..rest.batch.len() {
+                                    rejected.insert(
+                                        rest.original(i),
+                                        "not confirmed: InfluxDB reported too many distinct \
+                                         errors in this batch"
+                                            .to_owned(),
+                                    );
+                                }
+                            }
+                        } else if let Some(dropped) = dropped {
+                            merge_drop(&mut unattributed, dropped);
+                        }
+                        break;
+                    }
+                    Attempt::TooLarge { message } => {
+                        if chunk.batch.len() > 1 {
+                            let (first, second) = chunk.halves();
+                            queue.push_front(second);
+                            queue.push_front(first);
+                        } else {
+                            rejected.insert(
+                                chunk.original(0),
+                                format!("line larger than the server accepts: {message}"),
+                            );
+                        }
+                        break;
+                    }
+                    Attempt::Retryable { cause, retry_after } => {
+                        tries.wait(cause, retry_after).await?;
+                    }
+                    Attempt::Permanent(WriteError::NotFound { message })
+                        if self.can_create_database() && !database_created =>
+                    {
+                        tracing::info!(%message, "creating the missing InfluxDB database");
+                        match self.create_database_once().await {
+                            Attempt::Written => database_created = true,
+                            Attempt::Retryable { cause, retry_after } => {
+                                tries.wait(cause, retry_after).await?;
+                            }
+                            Attempt::Permanent(e) => return Err(e),
+                            Attempt::Cancelled => return Err(WriteError::Cancelled),
+                            other => {
+                                return Err(WriteError::Refused {
+                                    status: 0,
+                                    message: format!(
+                                        "unexpected answer to CREATE DATABASE: {other:?}"
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                    Attempt::Permanent(e) => {
+                        tracing::warn!(error = %e, "InfluxDB refused a write");
+                        return Err(e);
+                    }
+                    Attempt::Cancelled => return Err(WriteError::Cancelled),
+                }
+            }
+        }
+        let dropped = unattributed.as_ref().map_or(0, |d| d.count);
+        self.inner.stats.lines(
+            lines.saturating_sub(rejected.len() + dropped),
+            rejected.len() + dropped,
+        );
+        if rejected.is_empty() && unattributed.is_none() {
+            return Ok(WriteOutcome::Written { lines });
+        }
+        Ok(WriteOutcome::Partial(PartialWrite {
+            lines,
+            rejected: rejected
+                .into_iter()
+                .map(|(index, reason)| RejectedLine { index, reason })
+                .collect(),
+            unattributed,
+        }))
+    }
+
+    /// Sends `batch` in one request, as it is, and classifies the answer. No retry, no
+    /// splitting: [`Writer::write`] does those.
+    pub async fn write_once(&self, batch: &LineBatch) -> Attempt {
+        let config = &self.inner.config;
+        let body = match config.gzip_level {
+            Some(level) => crate::gzip_body(batch.body(), level),
+            None => batch.body().clone(),
+        };
+        self.inner.stats.request(batch.byte_len(), body.len());
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(self.inner.write_uri.clone())
+            .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(
+                USER_AGENT,
+                concat!("kinflux-influx/", env!("CARGO_PKG_VERSION")),
+            );
+        if config.gzip_level.is_some() {
+            request = request.header(CONTENT_ENCODING, "gzip");
+        }
+        let (status, headers, answer) = match self.send(request, body).await {
+            Ok(answer) => answer,
+            Err(attempt) => return attempt,
+        };
+        self.classify(status, &headers, &answer, batch)
+    }
+
+    fn classify(
+        &self,
+        status: StatusCode,
+        headers: &http::HeaderMap,
+        answer: &[u8],
+        batch: &LineBatch,
+    ) -> Attempt {
+        if status.is_success() {
+            return Attempt::Written;
+        }
+        let retry_after = || {
+            headers
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()))
+        };
+        let message = || rejection::error_message(answer);
+        match status.as_u16() {
+            401 | 403 => Attempt::Permanent(WriteError::Unauthorized {
+                status: status.as_u16(),
+                message: message(),
+            }),
+            404 => Attempt::Permanent(WriteError::NotFound { message: message() }),
+            413 => Attempt::TooLarge { message: message() },
+            429 => Attempt::Retryable {
+                cause: RetryCause::Throttled,
+                retry_after: retry_after(),
+            },
+            code @ (500 | 502 | 503 | 504) => Attempt::Retryable {
+                cause: RetryCause::ServerError(code),
+                retry_after: retry_after(),
+            },
+            code @ (400 | 422) => match self.refusal(answer, batch) {
+                Some(Refusal {
+                    rejected,
+                    unattributed,
+                    resend_rest,
+                }) => Attempt::Partial {
+                    rejected,
+                    unattributed,
+                    resend_rest,
+                },
+                None => Attempt::Permanent(WriteError::Refused {
+                    status: code,
+                    message: message(),
+                }),
+            },
+            code => Attempt::Permanent(WriteError::Refused {
+                status: code,
+                message: message(),
+            }),
+        }
+    }
+
+    fn refusal(&self, answer: &[u8], batch: &LineBatch) -> Option<Refusal> {
+        match &self.inner.config.api {
+            Api::V1 { .. } => rejection::v1(&rejection::error_message(answer), batch),
+            Api::V2 { .. } => rejection::v2(answer, batch),
+            Api::V3 { .. } => rejection::v3(answer, batch),
+        }
+    }
+
+    /// Sends one request within the in-flight limit, the request timeout and the
+    /// shutdown signal; returns the status, headers and body of the answer.
+    async fn send(
+        &self,
+        mut request: http::request::Builder,
+        body: Bytes,
+    ) -> Result<(StatusCode, http::HeaderMap, Bytes), Attempt> {
+        let inner = &self.inner;
+        if let Some(auth) = &inner.authorization {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        let request = request.body(Full::new(body)).map_err(|e| {
+            Attempt::Permanent(WriteError::Config(format!("cannot build request: {e}")))
+        })?;
+        let _permit = tokio::select! {
+            permit = inner.permits.acquire() => permit.map_err(|_| Attempt::Cancelled)?,
+            () = inner.shutdown.cancelled() => return Err(Attempt::Cancelled),
+        };
+        let started = Instant::now();
+        let exchange = async {
+            let response = inner.client.request(request).await.map_err(|e| {
+                tracing::debug!(error = %e, "InfluxDB request failed");
+                RetryCause::Connection
+            })?;
+            let (parts, body) = response.into_parts();
+            let answer = Limited::new(body, MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|_| RetryCause::Connection)?
+                .to_bytes();
+            Ok::<_, RetryCause>((parts.status, parts.headers, answer))
+        };
+        let result = tokio::select! {
+            result = tokio::time::timeout(inner.config.request_timeout, exchange) => result,
+            () = inner.shutdown.cancelled() => return Err(Attempt::Cancelled),
+        };
+        inner.stats.latency(started.elapsed());
+        match result {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(cause)) => Err(Attempt::Retryable {
+                cause,
+                retry_after: None,
+            }),
+            Err(_) => Err(Attempt::Retryable {
+                cause: RetryCause::Timeout,
+                retry_after: None,
+            }),
+        }
+    }
+
+    /// Checks that the server answers `/ping`.
+    pub async fn ping(&self) -> Result<Ping, WriteError> {
+        let started = Instant::now();
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(self.inner.ping_uri.clone());
+        let (status, headers, answer) = self
+            .send(request, Bytes::new())
+            .await
+            .map_err(unreachable)?;
+        if !status.is_success() {
+            return Err(
+                match self.classify(status, &headers, &answer, &LineBatch::new(Bytes::new())) {
+                    Attempt::Permanent(e) => e,
+                    _ => WriteError::Refused {
+                        status: status.as_u16(),
+                        message: rejection::error_message(&answer),
+                    },
+                },
+            );
+        }
+        Ok(Ping {
+            version: headers
+                .get("x-influxdb-version")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            latency: started.elapsed(),
+        })
+    }
+
+    fn can_create_database(&self) -> bool {
+        self.inner.config.create_database && matches!(self.inner.config.api, Api::V1 { .. })
+    }
+
+    /// v1: creates the database if it does not exist (`CREATE DATABASE` is idempotent).
+    pub async fn create_database(&self) -> Result<(), WriteError> {
+        match self.create_database_once().await {
+            Attempt::Written => Ok(()),
+            Attempt::Permanent(e) => Err(e),
+            other => Err(unreachable(other)),
+        }
+    }
+
+    async fn create_database_once(&self) -> Attempt {
+        let Api::V1 { database, .. } = &self.inner.config.api else {
+            return Attempt::Permanent(WriteError::Unsupported("create_database"));
+        };
+        let statement = format!("CREATE DATABASE {}", quote_identifier(database));
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", &statement)
+            .finish();
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(self.inner.query_uri.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        let (status, headers, answer) = match self.send(request, Bytes::from(form)).await {
+            Ok(answer) => answer,
+            Err(attempt) => return attempt,
+        };
+        if !status.is_success() {
+            return self.classify(status, &headers, &answer, &LineBatch::new(Bytes::new()));
+        }
+        // 200 with `{"results":[{"statement_id":0,"error":"..."}]}` when the statement failed.
+        let error = serde_json::from_slice::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/results/0/error")
+                    .and_then(|e| e.as_str())
+                    .map(str::to_owned)
+            });
+        match error {
+            None => Attempt::Written,
+            Some(message) => Attempt::Permanent(WriteError::Refused {
+                status: status.as_u16(),
+                message,
+            }),
+        }
+    }
+}
+
+fn unreachable(attempt: Attempt) -> WriteError {
+    match attempt {
+        Attempt::Retryable { cause, .. } => WriteError::GaveUp {
+            attempts: 1,
+            elapsed: Duration::ZERO,
+            last: cause,
+        },
+        Attempt::Permanent(e) => e,
+        Attempt::Cancelled => WriteError::Cancelled,
+        other => WriteError::Refused {
+            status: 0,
+            message: format!("unexpected answer: {other:?}"),
+        },
+    }
+}
+
+fn merge_drop(total: &mut Option<UnattributedDrop>, drop: UnattributedDrop) {
+    match total {
+        Some(t) => {
+            t.count += drop.count;
+            if !t.reason.contains(&drop.reason) {
+                t.reason.push_str("; ");
+                t.reason.push_str(&drop.reason);
+            }
+        }
+        None => *total = Some(drop),
+    }
+}
+
+/// InfluxQL double-quoted identifier.
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn write_path(api: &Api, precision: Precision) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    let path = match api {
+        Api::V1 {
+            database,
+            retention_policy,
+            ..
+        } => {
+            query.append_pair("db", database);
+            if let Some(rp) = retention_policy {
+                query.append_pair("rp", rp);
+            }
+            query.append_pair("precision", precision.as_v1_str());
+            "/write"
+        }
+        Api::V2 { org, bucket, .. } => {
+            query.append_pair("org", org);
+            query.append_pair("bucket", bucket);
+            query.append_pair("precision", precision.as_str());
+            "/api/v2/write"
+        }
+        Api::V3 {
+            database,
+            accept_partial,
+            ..
+        } => {
+            query.append_pair("db", database);
+            query.append_pair("precision", v3_precision(precision));
+            query.append_pair(
+                "accept_partial",
+                if *accept_partial { "true" } else { "false" },
+            );
+            "/api/v3/write_lp"
+        }
+    };
+    format!("{path}?{}", query.finish())
+}
+
+/// The v3 API names precisions in full.
+fn v3_precision(precision: Precision) -> &'static str {
+    match precision {
+        Precision::Nanoseconds => "nanosecond",
+        Precision::Microseconds => "microsecond",
+        Precision::Milliseconds => "millisecond",
+        Precision::Seconds => "second",
+    }
+}
+
+fn authorization(api: &Api) -> Result<Option<HeaderValue>, WriteError> {
+    use base64::Engine;
+    let value = match api {
+        Api::V1 {
+            credentials: Some((user, password)),
+            ..
+        } => {
+            let pair = format!("{user}:{}", password.expose());
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        }
+        Api::V1 { .. } | Api::V3 { token: None, .. } => return Ok(None),
+        Api::V2 { token, .. } => format!("Token {}", token.expose()),
+        Api::V3 {
+            token: Some(token), ..
+        } => format!("Bearer {}", token.expose()),
+    };
+    let mut value = HeaderValue::try_from(value).map_err(|_| {
+        WriteError::Config("credentials contain bytes not allowed in a header".to_owned())
+    })?;
+    value.set_sensitive(true);
+    Ok(Some(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Secret;
+
+    #[test]
+    fn write_paths_follow_each_api() {
+        let v1 = WriterConfig::v1("http://h:8086/", "my db").with_retention_policy("rp1");
+        assert_eq!(
+            write_path(&v1.api, Precision::Milliseconds),
+            "/write?db=my+db&rp=rp1&precision=ms"
+        );
+        let v2 = WriterConfig::v2("http://h", "o&rg", "b", "t");
+        assert_eq!(
+            write_path(&v2.api, Precision::Nanoseconds),
+            "/api/v2/write?org=o%26rg&bucket=b&precision=ns"
+        );
+        let v3 = WriterConfig::v3("http://h", "db", None);
+        assert_eq!(
+            write_path(&v3.api, Precision::Seconds),
+            "/api/v3/write_lp?db=db&precision=second&accept_partial=true"
+        );
+        let strict = WriterConfig::v3("http://h", "db", None).with_accept_partial(false);
+        assert!(write_path(&strict.api, Precision::Nanoseconds).ends_with("accept_partial=false"));
+    }
+
+    #[test]
+    fn debug_never_shows_credentials() {
+        let config =
+            WriterConfig::v1("http://127.0.0.1:1", "db").with_credentials("admin", "pa55word");
+        let writer = Writer::new(config).unwrap();
+        let shown = format!("{writer:?} {:?}", writer.config());
+        assert!(!shown.contains("pa55word"), "{shown}");
+        assert!(shown.contains("admin"));
+        let header = authorization(&writer.config().api).unwrap().unwrap();
+        assert!(header.is_sensitive());
+        assert!(!format!("{header:?}").contains("YWRtaW4"));
+
+        let v2 = Writer::new(WriterConfig::v2(
+            "http://h",
+            "o",
+            "b",
+            Secret::new("tok-123"),
+        ))
+        .unwrap();
+        assert!(!format!("{v2:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn quote_identifier_escapes() {
+        assert_eq!(quote_identifier(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors() {
+        assert!(matches!(
+            Writer::new(WriterConfig::v1("localhost:8086", "db")),
+            Err(WriteError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn writer_is_send_sync_and_clone() {
+        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+        assert_traits::<Writer>();
+    }
+}
