@@ -104,3 +104,6 @@ impl DecodePlan {
         &self.writer_name
     }
 }
+
+#[cfg(test)]
+mod tests;
