@@ -1,12 +1,18 @@
 #![doc = include_str!("../README.md")]
 #![warn(clippy::unwrap_used)]
 
+mod decoder;
 mod error;
+pub mod framing;
 pub mod mapping;
 mod plan;
 mod source;
 
+pub use decoder::{ConfluentDecoder, SingleObjectDecoder};
 pub use error::{DecodeError, Error, PlanError, SchemaError};
 pub use mapping::{BytesMode, CollectionMode, Mapping, MeasurementSource, TimestampSource};
 pub use plan::DecodePlan;
-pub use source::RegistryError;
+pub use source::{
+    RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig, RegistryError, SchemaDir,
+    SchemaSource,
+};
