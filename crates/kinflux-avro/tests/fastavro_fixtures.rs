@@ -68,7 +68,11 @@ async fn fastavro_fixtures_decode_to_the_expected_points() {
             .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
             .collect();
         assert_eq!(tags, want_tags, "{file}");
-        assert_eq!(fields_of(&point), expected_fields(&want["fields"]), "{file}");
+        assert_eq!(
+            fields_of(&point),
+            expected_fields(&want["fields"]),
+            "{file}"
+        );
         assert_eq!(
             point.timestamp(),
             Some(Timestamp::from_nanos(want["time"].as_i64().unwrap())),

@@ -28,8 +28,14 @@ async fn registered_schemas_are_found_by_id_and_by_subject() {
     let id = registry.register("garden-value", GARDEN).await.unwrap();
     assert_eq!(registry.register("garden-value", GARDEN).await.unwrap(), id);
     let latest = registry.latest("garden-value").await.unwrap();
-    assert_eq!((latest.id, latest.version, latest.subject.as_str()), (id, 1, "garden-value"));
-    assert_eq!(latest.schema.name().unwrap().fullname(None), "garden.Reading");
+    assert_eq!(
+        (latest.id, latest.version, latest.subject.as_str()),
+        (id, 1, "garden-value")
+    );
+    assert_eq!(
+        latest.schema.name().unwrap().fullname(None),
+        "garden.Reading"
+    );
 
     // A fresh client fetches by id once, then serves it from its cache.
     let registry = client(&server.url);
@@ -44,7 +50,10 @@ async fn registered_schemas_are_found_by_id_and_by_subject() {
 async fn documented_errors_become_typed_errors() {
     let server = registry_server::start().await;
     let registry = client(&server.url);
-    assert!(matches!(registry.schema_by_id(99).await, Err(SchemaError::UnknownId(99))));
+    assert!(matches!(
+        registry.schema_by_id(99).await,
+        Err(SchemaError::UnknownId(99))
+    ));
     assert!(matches!(
         registry.latest("no-such-subject").await,
         Err(SchemaError::Registry(RegistryError::SubjectNotFound { .. }))
@@ -73,7 +82,11 @@ async fn server_errors_are_retried_then_reported() {
     let impatient = RegistryClient::new(config).unwrap();
     assert!(matches!(
         impatient.schema_by_id(id).await,
-        Err(SchemaError::Registry(RegistryError::Server { status: 500, error_code: 50001, .. }))
+        Err(SchemaError::Registry(RegistryError::Server {
+            status: 500,
+            error_code: 50001,
+            ..
+        }))
     ));
 }
 
@@ -87,8 +100,15 @@ async fn basic_and_bearer_credentials_are_sent() {
         Err(RegistryError::Unauthorized { status: 401, .. })
     ));
     let mut config = RegistryConfig::new(&server.url);
-    config.auth = Some(RegistryAuth::Basic { username: "key".into(), password: "secret".into() });
-    RegistryClient::new(config).unwrap().register("s", GARDEN).await.unwrap();
+    config.auth = Some(RegistryAuth::Basic {
+        username: "key".into(),
+        password: "secret".into(),
+    });
+    RegistryClient::new(config)
+        .unwrap()
+        .register("s", GARDEN)
+        .await
+        .unwrap();
 
     server.state.lock().unwrap().required_auth = Some("Bearer t0ken".into());
     let mut config = RegistryConfig::new(&server.url);
@@ -108,7 +128,13 @@ async fn a_slow_registry_times_out() {
     config.backoff = Duration::from_millis(1);
     let started = Instant::now();
     let result = RegistryClient::new(config).unwrap().schema_by_id(1).await;
-    assert!(matches!(result, Err(SchemaError::Registry(RegistryError::Timeout(_)))), "{result:?}");
+    assert!(
+        matches!(
+            result,
+            Err(SchemaError::Registry(RegistryError::Timeout(_)))
+        ),
+        "{result:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
@@ -120,7 +146,13 @@ async fn a_closed_port_is_a_connection_error() {
     let mut config = RegistryConfig::new(url);
     config.retries = 0;
     let result = RegistryClient::new(config).unwrap().schema_by_id(1).await;
-    assert!(matches!(result, Err(SchemaError::Registry(RegistryError::Connection(_)))), "{result:?}");
+    assert!(
+        matches!(
+            result,
+            Err(SchemaError::Registry(RegistryError::Connection(_)))
+        ),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -151,12 +183,18 @@ async fn confluent_records_decode_with_schemas_from_the_registry() {
 
     let mut mapping = Mapping::new(MeasurementSource::Constant("garden".into()));
     mapping.tags = vec!["sensor_id".into(), "zone".into(), "plant".into()];
-    mapping.timestamp = Some(kinflux_avro::TimestampSource { field: "time".into(), unit: None });
+    mapping.timestamp = Some(kinflux_avro::TimestampSource {
+        field: "time".into(),
+        unit: None,
+    });
     let decoder = ConfluentDecoder::new(client(&server.url), mapping);
     let point = decoder.decode_owned(&record, None).await.unwrap();
     assert_eq!(point.tags().len(), 3);
     assert_eq!(PointView::fields(&point).len(), 4);
-    assert_eq!(point.timestamp(), Some(kinflux_series::Timestamp::from_nanos(5_000_000)));
+    assert_eq!(
+        point.timestamp(),
+        Some(kinflux_series::Timestamp::from_nanos(5_000_000))
+    );
 
     let mut unknown = record.clone();
     unknown[4] = 77;

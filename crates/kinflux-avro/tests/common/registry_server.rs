@@ -40,13 +40,17 @@ pub(crate) struct Registry {
 }
 
 pub(crate) async fn start() -> Registry {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free port");
     let addr: SocketAddr = listener.local_addr().expect("bound address");
     let state = Arc::new(Mutex::new(State::default()));
     let shared = state.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let state = shared.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
@@ -56,7 +60,10 @@ pub(crate) async fn start() -> Registry {
             });
         }
     });
-    Registry { url: format!("http://{addr}"), state }
+    Registry {
+        url: format!("http://{addr}"),
+        state,
+    }
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
@@ -68,7 +75,10 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
 }
 
 fn error(status: StatusCode, code: u32, message: &str) -> Response<Full<Bytes>> {
-    json(status, serde_json::json!({"error_code": code, "message": message}))
+    json(
+        status,
+        serde_json::json!({"error_code": code, "message": message}),
+    )
 }
 
 async fn handle(
@@ -106,12 +116,21 @@ async fn handle(
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut s = state.lock().expect("state lock");
     let response = match (method.as_str(), parts.as_slice()) {
         ("GET", ["schemas", "ids", id]) => {
-            match id.parse::<usize>().ok().and_then(|i| s.schemas.get(i.wrapping_sub(1))) {
+            match id
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| s.schemas.get(i.wrapping_sub(1)))
+            {
                 Some(schema) => json(StatusCode::OK, serde_json::json!({"schema": schema})),
                 None => error(StatusCode::NOT_FOUND, 40403, "Schema not found"),
             }
