@@ -73,6 +73,7 @@ impl DecodePlan {
     }
 
     /// The key of a value: the plan's own string, or joined to the element it is in.
+    #[inline(always)]
     fn key<'a>(&self, rel: &'a str, prefix: Option<&str>) -> Cow<'a, str> {
         match prefix {
             None => Cow::Borrowed(rel),
@@ -81,6 +82,9 @@ impl DecodePlan {
         }
     }
 
+    // Inlined into each arm of `walk`, so the scalar goes straight into the vectors
+    // instead of through a stack temporary.
+    #[inline(always)]
     fn emit<'a>(
         &self,
         sink: &'a Sink,
