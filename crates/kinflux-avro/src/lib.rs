@@ -12,6 +12,9 @@ pub use decoder::{ConfluentDecoder, SingleObjectDecoder};
 pub use error::{DecodeError, Error, PlanError, SchemaError};
 pub use mapping::{BytesMode, CollectionMode, Mapping, MeasurementSource, TimestampSource};
 pub use plan::DecodePlan;
+/// The TLS library the registry client uses, to build a custom [`RegistryConfig::tls`].
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use source::{
     RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig, RegistryError, SchemaDir,
     SchemaSource,

@@ -46,6 +46,10 @@ pub struct RegistryConfig {
     pub retries: u32,
     /// The wait before the first retry; it doubles for each next one. Default 100 ms.
     pub backoff: Duration,
+    /// The TLS configuration for `https://` (own CA, client certificate). Default: the
+    /// webpki roots with the ring provider.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl RegistryConfig {
@@ -57,6 +61,8 @@ impl RegistryConfig {
             timeout: Duration::from_secs(10),
             retries: 3,
             backoff: Duration::from_millis(100),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -203,7 +209,7 @@ impl RegistryClient {
             timeout: config.timeout,
             retries: config.retries,
             backoff: config.backoff,
-            http: Client::builder(TokioExecutor::new()).build(connector()?),
+            http: Client::builder(TokioExecutor::new()).build(connector(&config)?),
             by_id: RwLock::new(HashMap::new()),
         })
     }
@@ -415,18 +421,22 @@ fn encode_segment(subject: &str) -> String {
 }
 
 #[cfg(not(feature = "tls"))]
-fn connector() -> Result<Connector, RegistryError> {
+fn connector(_: &RegistryConfig) -> Result<Connector, RegistryError> {
     Ok(hyper_util::client::legacy::connect::HttpConnector::new())
 }
 
 #[cfg(feature = "tls")]
-fn connector() -> Result<Connector, RegistryError> {
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
-        .map_err(|e| RegistryError::InvalidUrl {
-            url: String::new(),
-            reason: format!("TLS setup: {e}"),
-        })?;
+fn connector(config: &RegistryConfig) -> Result<Connector, RegistryError> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match &config.tls {
+        Some(tls) => builder.with_tls_config((**tls).clone()),
+        None => builder
+            .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
+            .map_err(|e| RegistryError::InvalidUrl {
+                url: config.url.clone(),
+                reason: format!("TLS setup: {e}"),
+            })?,
+    };
     Ok(builder.https_or_http().enable_http1().build())
 }
 
@@ -484,6 +494,11 @@ mod tests {
         assert!(matches!(
             RegistryClient::new(RegistryConfig::new("ftp://x")),
             Err(RegistryError::InvalidUrl { .. })
+        ));
+        #[cfg(not(feature = "tls"))]
+        assert!(matches!(
+            RegistryClient::new(RegistryConfig::new("https://registry:8081")),
+            Err(RegistryError::InvalidUrl { reason, .. }) if reason.contains("tls")
         ));
     }
 }

@@ -39,29 +39,46 @@ pub(crate) struct Registry {
     pub(crate) state: Arc<Mutex<State>>,
 }
 
+/// Starts a registry on a free port, over plain HTTP.
+#[allow(dead_code)]
 pub(crate) async fn start() -> Registry {
+    start_with(None).await
+}
+
+/// Starts a registry on a free port; over HTTPS when given a TLS acceptor.
+pub(crate) async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Registry {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a free port");
     let addr: SocketAddr = listener.local_addr().expect("bound address");
     let state = Arc::new(Mutex::new(State::default()));
     let shared = state.clone();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let state = shared.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let http = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
+                    None => {
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                }
             });
         }
     });
     Registry {
-        url: format!("http://{addr}"),
+        url: format!("{scheme}://{addr}"),
         state,
     }
 }
