@@ -1,7 +1,7 @@
 //! Compiling a (writer schema, mapping) pair into a [`DecodePlan`].
 
 use apache_avro::Schema;
-use apache_avro::schema::{Name, NamesRef, Namespace, ResolvedSchema};
+use apache_avro::schema::{Name, NamesRef, Namespace, RecordField, ResolvedSchema};
 use kinflux_series::{Precision, TIME_KEY};
 
 use super::{DecodePlan, Node, Sink};
@@ -86,9 +86,8 @@ impl DecodePlan {
         let writer_name = full.fullname(None);
         compiler.stack.push(full.clone());
         let mut root = Vec::with_capacity(record.fields.len());
-        let mut path = Vec::new();
         for field in &record.fields {
-            path.push(field.name.clone());
+            let path = compiler.child(&[], field);
             root.push(compiler.node(
                 &field.schema,
                 &full.namespace,
@@ -98,7 +97,6 @@ impl DecodePlan {
                 },
                 false,
             )?);
-            path.pop();
         }
         if let Some(missing) = compiler.wanted.iter().find(|w| !w.found && !w.optional) {
             return Err(PlanError::MissingField {
@@ -285,8 +283,7 @@ impl<'s> Compiler<'s, '_> {
                 for field in &record.fields {
                     let node = match place {
                         Place::Named { path, .. } => {
-                            let mut child = path.to_vec();
-                            child.push(field.name.clone());
+                            let child = self.child(path, field);
                             let place = if inherit
                                 || self.leads_to_mapped(&child)
                                 || self.is_wanted(&child)
@@ -382,6 +379,28 @@ impl<'s> Compiler<'s, '_> {
                 Ok(scalar_node(scalar, sink))
             }
         }
+    }
+
+    /// The path of `field` under `parent`, by its name; or by one of its aliases when
+    /// only the alias is mapped (the field was renamed, and the mapping still uses the
+    /// old name).
+    fn child(&self, parent: &[String], field: &RecordField) -> Vec<String> {
+        let with = |name: &str| {
+            let mut path = parent.to_vec();
+            path.push(name.to_owned());
+            path
+        };
+        let by_name = with(&field.name);
+        if self.is_wanted(&by_name) || self.leads_to_mapped(&by_name) {
+            return by_name;
+        }
+        field
+            .aliases
+            .iter()
+            .flatten()
+            .map(|alias| with(alias))
+            .find(|path| self.is_wanted(path) || self.leads_to_mapped(path))
+            .unwrap_or(by_name)
     }
 
     fn is_wanted(&self, path: &[String]) -> bool {

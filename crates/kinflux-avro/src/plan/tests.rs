@@ -509,3 +509,35 @@ fn huge_block_counts_of_empty_items_do_not_loop() {
         Err(DecodeError::Truncated { .. })
     ));
 }
+
+#[test]
+fn a_renamed_field_is_found_by_its_alias() {
+    // The writer renamed `temp` to `temperature_c` and kept the old name as an alias;
+    // a mapping written for the old schema still finds it, under its old key.
+    let schema = Schema::parse_str(
+        r#"{"type":"record","name":"r","fields":[
+            {"name":"sensor","type":"string","aliases":["sensor_id"]},
+            {"name":"temperature_c","type":"double","aliases":["temp"]}]}"#,
+    )
+    .unwrap();
+    let mut mapping = Mapping::new(MeasurementSource::RecordName);
+    mapping.tags = vec!["sensor_id".into()];
+    mapping.fields = Some(vec!["temp".into()]);
+    let plan = DecodePlan::compile(&schema, &mapping).unwrap();
+    let body = encode(
+        &schema,
+        Value::Record(vec![
+            ("sensor".into(), Value::String("a".into())),
+            ("temperature_c".into(), Value::Double(3.5)),
+        ]),
+    );
+    let point = plan.decode(&body, None).unwrap();
+    assert_eq!(
+        PointView::tags(&point).collect::<Vec<_>>(),
+        [("sensor_id", "a")]
+    );
+    assert_eq!(
+        fields(&point),
+        [("temp".to_owned(), FieldValueRef::Float(3.5))]
+    );
+}
