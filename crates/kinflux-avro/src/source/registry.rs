@@ -188,6 +188,13 @@ impl RegistryClient {
                     url: base.clone(),
                     reason: e.to_string(),
                 })?;
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            // Never echo credentials back into errors or logs.
+            return Err(RegistryError::InvalidUrl {
+                url: "<URL with credentials, redacted>".into(),
+                reason: "put credentials in `auth`, not in the URL".into(),
+            });
+        }
         match uri.scheme_str() {
             Some("http") => {}
             #[cfg(feature = "tls")]
@@ -495,6 +502,12 @@ mod tests {
             RegistryClient::new(RegistryConfig::new("ftp://x")),
             Err(RegistryError::InvalidUrl { .. })
         ));
+        match RegistryClient::new(RegistryConfig::new("http://key:hunter2@registry:8081")) {
+            Err(e @ RegistryError::InvalidUrl { .. }) => {
+                assert!(!format!("{e} {e:?}").contains("hunter2"))
+            }
+            other => panic!("credentials in the URL were accepted: {other:?}"),
+        }
         #[cfg(not(feature = "tls"))]
         assert!(matches!(
             RegistryClient::new(RegistryConfig::new("https://registry:8081")),
