@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![warn(clippy::unwrap_used)]
+
+mod decoder;
+mod error;
+pub mod framing;
+pub mod mapping;
+mod plan;
+mod source;
+
+pub use decoder::{ConfluentDecoder, SingleObjectDecoder};
+pub use error::{DecodeError, Error, PlanError, SchemaError};
+pub use mapping::{BytesMode, CollectionMode, Mapping, MeasurementSource, TimestampSource};
+pub use plan::DecodePlan;
+/// The TLS library the registry client uses, to build a custom [`RegistryConfig::tls`].
+#[cfg(feature = "tls")]
+pub use rustls;
+pub use source::{
+    RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig, RegistryError, SchemaDir,
+    SchemaSource,
+};
