@@ -8,6 +8,8 @@ pub mod mapping;
 mod plan;
 mod source;
 
+/// The Avro library whose `Schema` the schema sources hand out.
+pub use apache_avro;
 pub use decoder::{ConfluentDecoder, SingleObjectDecoder};
 pub use error::{DecodeError, Error, PlanError, SchemaError};
 pub use mapping::{BytesMode, CollectionMode, Mapping, MeasurementSource, TimestampSource};

@@ -80,6 +80,27 @@ impl<'a> PointRef<'a> {
         self.timestamp = timestamp;
     }
 
+    /// Adds a tag at its sorted place unless the point already has a tag with this key,
+    /// for enrichment where the data's own tags win. Returns whether it was added.
+    pub fn add_tag_if_absent(
+        &mut self,
+        key: Cow<'a, str>,
+        value: Cow<'a, str>,
+    ) -> Result<bool, SeriesError> {
+        check_tag_key(&key)?;
+        check_tag_value(Some(&key), &value)?;
+        match self
+            .tags
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref()))
+        {
+            Ok(_) => Ok(false),
+            Err(at) => {
+                self.tags.insert(at, (key, value));
+                Ok(true)
+            }
+        }
+    }
+
     /// An owned copy that no longer borrows the input.
     pub fn into_owned(self) -> Point {
         // The parts were validated in `new`, so they are wrapped without checking again.
@@ -151,6 +172,31 @@ fn dedup_fields_keep_last<K: Ord, V>(fields: &mut Vec<(K, V)>) {
                 .1
         };
         fields.push((key, value));
+    }
+}
+
+impl Point {
+    /// A borrowed view of this point, for code that works on [`PointRef`]s.
+    pub fn as_point_ref(&self) -> PointRef<'_> {
+        PointRef {
+            measurement: Cow::Borrowed(self.measurement().as_str()),
+            tags: self
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        Cow::Borrowed(t.key.as_str()),
+                        Cow::Borrowed(t.value.as_str()),
+                    )
+                })
+                .collect(),
+            fields: self
+                .fields()
+                .iter()
+                .map(|f| (Cow::Borrowed(f.key.as_str()), f.value.as_ref()))
+                .collect(),
+            timestamp: self.timestamp(),
+        }
     }
 }
 
@@ -247,6 +293,27 @@ mod tests {
         }
         assert_eq!(keys_and_values(&p), expected);
         assert_eq!(p.into_owned().fields().len(), 13);
+    }
+
+    #[test]
+    fn enrichment_tags_keep_the_data_value_and_stay_sorted() {
+        let mut p = PointRef::new(
+            "m".into(),
+            vec![("host".into(), "a".into())],
+            vec![f("v", 1)],
+            None,
+        )
+        .unwrap();
+        assert!(p.add_tag_if_absent("zone".into(), "z".into()).unwrap());
+        assert!(p.add_tag_if_absent("dc".into(), "d".into()).unwrap());
+        assert!(!p.add_tag_if_absent("host".into(), "other".into()).unwrap());
+        assert!(p.add_tag_if_absent("time".into(), "x".into()).is_err());
+        assert_eq!(
+            PointView::tags(&p).collect::<Vec<_>>(),
+            [("dc", "d"), ("host", "a"), ("zone", "z")]
+        );
+        let owned = p.clone().into_owned();
+        assert_eq!(owned.as_point_ref(), p);
     }
 
     #[test]

@@ -1,0 +1,153 @@
+//! Record values to points: line protocol, Avro and JSON.
+//!
+//! A decoder hands each point it finds to a callback, borrowing from the record where it
+//! can, and reports what it could not decode. A line-protocol record may be partly good:
+//! its good lines go on, and only the bad ones are reported.
+
+mod avro;
+mod json;
+
+use kinflux_series::{PointRef, Timestamp};
+
+pub use avro::AvroDecoder;
+pub use json::{JsonDecoder, JsonError, JsonMappingError};
+
+use crate::metrics::ErrorClass;
+
+/// What could not be decoded from one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeFailure {
+    /// Why, as the dead-letter header names it.
+    pub class: ErrorClass,
+    /// What went wrong, with positions where there are any.
+    pub message: String,
+    /// The bad part of the value when only part of it is bad (the bad lines of a
+    /// line-protocol record); `None` means the whole value.
+    pub bad_part: Option<Vec<u8>>,
+}
+
+/// A failure that is not the record's fault (the schema registry is down): the record
+/// must be decoded again later, not dead-lettered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+/// Decodes record values in the configured format.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Decoder {
+    /// InfluxDB line protocol.
+    Line(kinflux_line::ParseOptions),
+    /// Avro.
+    Avro(AvroDecoder),
+    /// JSON.
+    Json(JsonDecoder),
+}
+
+impl Decoder {
+    /// Decodes `value`, calling `emit` for each point. `fallback` is the time of points
+    /// whose data has none (the Kafka record timestamp).
+    pub async fn decode(
+        &self,
+        value: &[u8],
+        fallback: Option<Timestamp>,
+        emit: &mut (dyn for<'p> FnMut(PointRef<'p>) + Send),
+    ) -> Result<Option<DecodeFailure>, Unavailable> {
+        match self {
+            Decoder::Line(options) => Ok(decode_lines(value, *options, fallback, emit)),
+            Decoder::Avro(d) => d.decode(value, fallback, emit).await,
+            Decoder::Json(d) => Ok(match d.decode(value, fallback) {
+                Ok(point) => {
+                    emit(point.as_point_ref());
+                    None
+                }
+                Err(e) => Some(DecodeFailure {
+                    class: ErrorClass::Decode,
+                    message: e.to_string(),
+                    bad_part: None,
+                }),
+            }),
+        }
+    }
+}
+
+fn decode_lines(
+    value: &[u8],
+    options: kinflux_line::ParseOptions,
+    fallback: Option<Timestamp>,
+    emit: &mut (dyn for<'p> FnMut(PointRef<'p>) + Send),
+) -> Option<DecodeFailure> {
+    let options = kinflux_line::ParseOptions {
+        default_time: fallback,
+        ..options
+    };
+    let mut lines = kinflux_line::parse(value, options);
+    let mut messages = Vec::new();
+    let mut bad_part = Vec::new();
+    let mut good = 0usize;
+    while let Some(item) = lines.next() {
+        match item {
+            Ok(point) => {
+                good += 1;
+                emit(point);
+            }
+            Err(e) => {
+                messages.push(e.to_string());
+                let range = lines.line_range();
+                bad_part.extend_from_slice(&value[range]);
+                bad_part.push(b'\n');
+            }
+        }
+    }
+    if messages.is_empty() {
+        return None;
+    }
+    Some(DecodeFailure {
+        class: ErrorClass::Decode,
+        message: messages.join("; "),
+        // A record with no good line goes to the dead-letter topic whole.
+        bad_part: (good > 0).then_some(bad_part),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kinflux_series::PointView;
+
+    #[tokio::test]
+    async fn good_lines_go_on_and_only_bad_lines_are_reported() {
+        let d = Decoder::Line(Default::default());
+        let mut got = Vec::new();
+        let failure = d
+            .decode(
+                b"cpu v=1 10\ncpu v=oops 11\nmem v=2\n",
+                Some(Timestamp::from_nanos(99)),
+                &mut |p| got.push((p.measurement().to_owned(), p.timestamp())),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got,
+            [
+                ("cpu".to_owned(), Some(Timestamp::from_nanos(10))),
+                ("mem".to_owned(), Some(Timestamp::from_nanos(99)))
+            ]
+        );
+        assert_eq!(failure.class, ErrorClass::Decode);
+        assert!(failure.message.starts_with("2:"), "{}", failure.message);
+        assert_eq!(failure.bad_part.as_deref(), Some(&b"cpu v=oops 11\n"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_record_with_no_good_line_is_reported_whole() {
+        let d = Decoder::Line(Default::default());
+        let failure = d
+            .decode(b"nonsense\n", None, &mut |_| panic!("no point expected"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(failure.bad_part, None);
+    }
+}

@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+#![warn(clippy::unwrap_used)]
+
+pub mod config;
+pub mod decode;
+pub mod metrics;
+pub mod progress;
+
+pub use kinflux_avro as avro;
+pub use kinflux_batch as batch;
+pub use kinflux_influx as influx;
+pub use kinflux_kafka as kafka;
+pub use kinflux_line as line;
+pub use kinflux_series as series;
