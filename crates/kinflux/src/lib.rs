@@ -4,7 +4,11 @@
 pub mod config;
 pub mod decode;
 pub mod metrics;
+pub mod pipeline;
 pub mod progress;
+
+pub use config::Config;
+pub use pipeline::{CancellationToken, Pipeline, PipelineError, RunSummary};
 
 pub use kinflux_avro as avro;
 pub use kinflux_batch as batch;

@@ -77,19 +77,30 @@ impl Progress {
         p.handed_off = Some(p.handed_off.map_or(offset, |h| h.max(offset)));
     }
 
+    /// The offset below which every handed-off record of `partition` is settled: written
+    /// or dead-lettered.
+    pub fn settled_below(&self, partition: &PartitionKey) -> Option<i64> {
+        let p = self.partitions.get(partition)?;
+        let after_handed_off = p.handed_off? + 1;
+        Some(match p.blocked.first_key_value() {
+            Some((&lowest_blocked, _)) => lowest_blocked.min(after_handed_off),
+            None => after_handed_off,
+        })
+    }
+
     /// The offset to commit for `partition` (the next one to read), when it moved past
     /// the last commit.
     pub fn committable(&self, partition: &PartitionKey) -> Option<i64> {
-        let p = self.partitions.get(partition)?;
-        let after_handed_off = p.handed_off? + 1;
-        let next = match p.blocked.first_key_value() {
-            Some((&lowest_blocked, _)) => lowest_blocked.min(after_handed_off),
-            None => after_handed_off,
-        };
-        match p.committed {
+        let next = self.settled_below(partition)?;
+        match self.partitions.get(partition)?.committed {
             Some(c) if c >= next => None,
             _ => Some(next),
         }
+    }
+
+    /// The last offset committed for `partition` by this tracker.
+    pub fn committed_offset(&self, partition: &PartitionKey) -> Option<i64> {
+        self.partitions.get(partition)?.committed
     }
 
     /// Every partition with an offset to commit.

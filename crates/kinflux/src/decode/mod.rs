@@ -9,7 +9,7 @@ mod json;
 
 use kinflux_series::{PointRef, Timestamp};
 
-pub use avro::AvroDecoder;
+pub use avro::{AvroDecoder, Schemas};
 pub use json::{JsonDecoder, JsonError, JsonMappingError};
 
 use crate::metrics::ErrorClass;

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use crate::progress::PartitionKey;
 
+mod server;
+pub use server::serve;
+
 /// Why a record went to the dead-letter topic (or was dropped): the
 /// `kinflux.error.class` header and the `class` label of the dead-letter counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,0 +1,70 @@
+//! 200,000 line-protocol records over 4 partitions, through the real tansu and InfluxDB:
+//! InfluxDB ends up holding exactly the expected points.
+
+mod common;
+
+use common::*;
+
+const PARTITIONS: i32 = 4;
+const PER_PARTITION: usize = 50_000;
+const BASE_NS: i64 = 1_600_000_000_000_000_000;
+
+fn line(partition: i32, i: usize) -> Vec<u8> {
+    // One point per record; series spread over 40 sensors per partition; unique times.
+    format!(
+        "exact,partition={partition},sensor=s{} v={}i,x={}.5 {}\n",
+        i % 40,
+        i,
+        i % 1000,
+        BASE_NS + (i as i64) * 1_000 + partition as i64
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_lands_exactly_once_in_influxdb() {
+    let Some((brokers, influx)) = servers() else {
+        return;
+    };
+    let topic = unique("exact");
+    let db = unique("exact_db");
+    create_topic(&brokers, &topic, PARTITIONS).await;
+    let producers = (0..PARTITIONS).map(|p| {
+        let (brokers, topic) = (brokers.clone(), topic.clone());
+        tokio::spawn(async move {
+            let values = (0..PER_PARTITION).map(|i| line(p, i)).collect();
+            produce(&brokers, &topic, p, values, 1_700_000_000_000).await;
+        })
+    });
+    for p in producers {
+        p.await.expect("producer task");
+    }
+
+    let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, "")).await;
+    let total = (PARTITIONS as usize * PER_PARTITION) as u64;
+    assert_eq!(summary.records_in, total);
+    assert_eq!(summary.points_written, total);
+    assert_eq!(summary.dead_lettered, 0);
+
+    assert_eq!(count(&influx, &db, "exact", "v").await, total);
+    // No extra series: 4 partitions x 40 sensors.
+    let series = query(&influx, &db, "SHOW SERIES FROM \"exact\"").await;
+    assert_eq!(rows(&series).len(), 160);
+    // A sample of values, exactly as produced.
+    for (p, i) in [(0, 0usize), (1, 12_345), (2, 49_999), (3, 31_337)] {
+        let t = BASE_NS + (i as i64) * 1_000 + p as i64;
+        let answer = query(
+            &influx,
+            &db,
+            &format!(
+                "SELECT v, x, sensor FROM \"exact\" WHERE time = {t} AND \"partition\" = '{p}'"
+            ),
+        )
+        .await;
+        let r = rows(&answer);
+        assert_eq!(r.len(), 1, "point {p}/{i}: {answer}");
+        assert_eq!(r[0][1].as_i64(), Some(i as i64));
+        assert_eq!(r[0][2].as_f64(), Some((i % 1000) as f64 + 0.5));
+        assert_eq!(r[0][3].as_str(), Some(format!("s{}", i % 40).as_str()));
+    }
+}
