@@ -78,6 +78,11 @@ pub(super) struct Run {
     seen_assignment: bool,
     fatal: Option<PipelineError>,
     started: Instant,
+    /// Self-metrics written to InfluxDB: the settings, the group, and when they were last
+    /// written.
+    internal: Option<(crate::config::InternalMetricsConfig, String, Instant)>,
+    /// The self-metrics write in flight: the next waits for it, so an outage piles none up.
+    internal_write: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn key_of(tp: &TopicPartition) -> PartitionKey {
@@ -150,6 +155,10 @@ impl Run {
             seen_assignment: false,
             fatal: None,
             started: Instant::now(),
+            internal_write: None,
+            internal: config.metrics.internal.clone().map(|c| {
+                (c, config.kafka.consumer.group_id.clone(), Instant::now())
+            }),
         })
     }
 
@@ -195,6 +204,7 @@ impl Run {
                         last_commit = Instant::now();
                     }
                     self.refresh_metrics();
+                    self.write_internal_metrics();
                 }
                 message = consumer.recv(), if can_receive => match message {
                     Ok(m) => self.on_message(m).await,
@@ -691,6 +701,60 @@ impl Run {
             .set_retries("throttled", stats.retries_throttled);
         self.metrics
             .set_retries("server_error", stats.retries_server_error);
+    }
+
+    /// Writes the bridge's own counters to InfluxDB as one point, when due. They are not
+    /// Kafka records: no offset waits for them, and a failure is only logged.
+    fn write_internal_metrics(&mut self) {
+        let Some((config, group, last)) = &mut self.internal else {
+            return;
+        };
+        if last.elapsed() < config.interval
+            || self.internal_write.as_ref().is_some_and(|w| !w.is_finished())
+        {
+            return;
+        }
+        *last = Instant::now();
+        let m = &self.metrics;
+        let lag: i64 = m.partitions().values().filter_map(|g| g.committed_lag).sum();
+        let mut point = kinflux_series::Point::builder(config.measurement.as_str()).tag("group", group.as_str());
+        for (name, value) in [
+            ("records_in", m.records_in.load(Relaxed)),
+            ("points_in", m.points_in.load(Relaxed)),
+            ("points_written", m.points_written.load(Relaxed)),
+            ("batches_written", m.batches_written.load(Relaxed)),
+            ("merges", m.merges.load(Relaxed)),
+            ("dropped", m.dropped.load(Relaxed)),
+            ("retries", m.retries_total()),
+        ] {
+            point = point.field(name, i64::try_from(value).unwrap_or(i64::MAX));
+        }
+        for class in ErrorClass::ALL {
+            let name = format!("dead_letters_{}", class.as_str());
+            point = point.field(name, i64::try_from(m.dead_letters(class)).unwrap_or(i64::MAX));
+        }
+        point = point.field("lag", lag);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let mut body = Vec::new();
+        let encoded = point
+            .timestamp(Timestamp::from_nanos(now))
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                kinflux_line::encode_point(&p, Precision::Nanoseconds, &mut body).map_err(|e| e.to_string())
+            });
+        if let Err(e) = encoded {
+            warn!(error = %e, "cannot encode the self-metrics point");
+            return;
+        }
+        let writer = self.writer.clone();
+        self.internal_write = Some(tokio::spawn(async move {
+            if let Err(e) = writer.write(LineBatch::new(body)).await {
+                warn!(error = %e, "writing self-metrics failed");
+            }
+        }));
     }
 
     /// Flushes, waits for every write (cancelling them after `drain_timeout`), and commits.
