@@ -18,8 +18,8 @@
 use std::borrow::Cow;
 
 use kinflux_series::{FieldValueRef, Precision, SeriesError, TIME_KEY, Timestamp};
-use nom::error::{ErrorKind, ParseError};
 use nom::character::complete::char;
+use nom::error::{ErrorKind, ParseError};
 use nom::multi::fold_many0;
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
@@ -63,6 +63,19 @@ pub(crate) struct Parts<'a> {
     pub(crate) tags: Vec<ParsedTag<'a>>,
     pub(crate) fields: Vec<ParsedField<'a>>,
     pub(crate) timestamp: Option<Timestamp>,
+}
+
+impl Parts<'_> {
+    /// Whether any name holds a newline (possible only when a quote outside a field value
+    /// was taken for a string while splitting lines).
+    pub(crate) fn has_newline_in_name(&self) -> bool {
+        self.measurement.contains('\n')
+            || self
+                .tags
+                .iter()
+                .any(|(k, v)| k.contains('\n') || v.contains('\n'))
+            || self.fields.iter().any(|(k, _)| k.contains('\n'))
+    }
 }
 
 /// InfluxDB keeps the two lowest `i64` values as sentinels and refuses them as times.
@@ -190,13 +203,11 @@ fn number(input: &str) -> Res<'_, FieldValueRef<'_>> {
     let (token, rest) = bare_token(input);
     let bytes = token.as_bytes();
     let value = match bytes[bytes.len() - 1] {
-        b'i' => {
-            match parse_i64(&bytes[..bytes.len() - 1]) {
-                Int::Value(v) => FieldValueRef::Integer(v),
-                Int::Invalid => return fail(input, LineErrorKind::InvalidNumber),
-                Int::OutOfRange => return fail(input, LineErrorKind::IntegerOutOfRange),
-            }
-        }
+        b'i' => match parse_i64(&bytes[..bytes.len() - 1]) {
+            Int::Value(v) => FieldValueRef::Integer(v),
+            Int::Invalid => return fail(input, LineErrorKind::InvalidNumber),
+            Int::OutOfRange => return fail(input, LineErrorKind::IntegerOutOfRange),
+        },
         b'u' => {
             let digits = &token[..token.len() - 1];
             if digits.starts_with('-') && is_integer(&digits.as_bytes()[1..], false) {
@@ -241,6 +252,18 @@ fn parse_i64(bytes: &[u8]) -> Int<i64> {
     if digits.is_empty() {
         return Int::Invalid;
     }
+    // Up to 18 digits cannot overflow: add without checks, the common case.
+    if digits.len() <= 18 {
+        let mut acc: i64 = 0;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Int::Invalid;
+            }
+            acc = acc * 10 + i64::from(d);
+        }
+        return Int::Value(if negative { -acc } else { acc });
+    }
     let mut acc: i64 = 0;
     let mut overflow = false;
     for &b in digits {
@@ -261,7 +284,11 @@ fn parse_i64(bytes: &[u8]) -> Int<i64> {
             None => overflow = true,
         }
     }
-    if overflow { Int::OutOfRange } else { Int::Value(acc) }
+    if overflow {
+        Int::OutOfRange
+    } else {
+        Int::Value(acc)
+    }
 }
 
 /// `'-'? digit+` (the sign only when `signed`).
@@ -332,10 +359,7 @@ fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<Timestamp>> {
     }
     let (token, rest) =
         input.split_at(input.bytes().position(|b| b == b' ').unwrap_or(input.len()));
-    if !is_integer(token.as_bytes(), true) {
-        return fail(input, LineErrorKind::InvalidTimestamp);
-    }
-    let Ok(value) = token.parse::<i64>() else {
+    let Int::Value(value) = parse_i64(token.as_bytes()) else {
         return fail(input, LineErrorKind::InvalidTimestamp);
     };
     let ts = match Timestamp::from_precision(value, precision) {
@@ -348,23 +372,25 @@ fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<Timestamp>> {
     Ok(("", Some(ts)))
 }
 
-/// Room for this many tags and fields is made up front: Telegraf's points carry about ten
-/// of each, and growing a `Vec` three times costs more than the unused slots.
-const PARTS_CAPACITY: usize = 16;
-
-fn tag_vec<'a>() -> Vec<ParsedTag<'a>> {
-    Vec::with_capacity(PARTS_CAPACITY)
-}
-
 fn push<T>(mut v: Vec<T>, item: T) -> Vec<T> {
     v.push(item);
     v
 }
 
-/// Parses one line (without its terminator and leading whitespace) into its parts.
-pub(crate) fn line(input: &str, precision: Precision) -> Result<Parts<'_>, Fail<'_>> {
-    let inner = |input| -> Res<'_, Parts<'_>> {
-        let (rest, (measurement, tags)) = (measurement, fold_many0(tag, tag_vec, push)).parse(input)?;
+/// Parses one line (without its terminator and leading whitespace) into its parts, filling
+/// the given (empty) vectors, so a caller can hand in fresh ones or reuse old ones.
+pub(crate) fn line<'a>(
+    input: &'a str,
+    precision: Precision,
+    tags: Vec<ParsedTag<'a>>,
+    fields: Vec<ParsedField<'a>>,
+) -> Result<Parts<'a>, Fail<'a>> {
+    let mut tags = Some(tags);
+    let mut fields = Some(fields);
+    let mut inner = |input| -> Res<'_, Parts<'_>> {
+        let tag_vec = || tags.take().unwrap_or_default();
+        let (rest, (measurement, tags)) =
+            (measurement, fold_many0(tag, tag_vec, push)).parse(input)?;
         // `rest` starts at the space that ends the series key.
         let series_len = input.len() - rest.len();
         let fields_start = skip_ws(&rest[1..]);
@@ -373,8 +399,8 @@ pub(crate) fn line(input: &str, precision: Precision) -> Result<Parts<'_>, Fail<
         }
         let (rest, first) = field(fields_start, series_len)?;
         let mut first = Some(first);
-        let field_vec = move || {
-            let mut v = Vec::with_capacity(PARTS_CAPACITY);
+        let field_vec = || {
+            let mut v = fields.take().unwrap_or_default();
             v.extend(first.take());
             v
         };

@@ -124,10 +124,17 @@ pub(crate) fn find_first<const N: usize>(s: &[u8], targets: [u8; N]) -> usize {
 }
 
 /// Unescapes a scanned name: borrowed when nothing is removed.
+#[inline(always)]
 pub(crate) fn unescape_name(name: &str, escaped: bool, rules: NameRules) -> Cow<'_, str> {
     if !escaped {
         return Cow::Borrowed(name);
     }
+    unescape_escaped_name(name, rules)
+}
+
+#[cold]
+#[inline(never)]
+fn unescape_escaped_name(name: &str, rules: NameRules) -> Cow<'_, str> {
     unescape_pairs(name, |b| rules.unescapes(b))
 }
 
@@ -190,7 +197,13 @@ pub(crate) fn line_end(buf: &[u8], start: usize) -> (usize, usize) {
 fn quoted_line_end(buf: &[u8], start: usize) -> (usize, usize) {
     let len = buf.len();
     // A backslash pairs with the next byte, except a newline outside a string.
-    let after_pair = |i: usize| if buf.get(i + 1) == Some(&b'\n') { i + 1 } else { (i + 2).min(len) };
+    let after_pair = |i: usize| {
+        if buf.get(i + 1) == Some(&b'\n') {
+            i + 1
+        } else {
+            (i + 2).min(len)
+        }
+    };
     let mut i = start;
     // The series key: quotes mean nothing until the first unescaped space.
     loop {

@@ -1,7 +1,7 @@
 //! The round-trip properties: encodable points survive encode then parse, and every
 //! accepted input survives parse, encode, parse.
 
-use kinflux_line::{ParseOptions, encode_point, parse};
+use kinflux_line::{ParseOptions, encode_point, parse, validate};
 use kinflux_series::{FieldValue, Point, PointRef, Precision, Timestamp};
 use proptest::prelude::*;
 
@@ -62,6 +62,15 @@ fn precision() -> impl Strategy<Value = Precision> {
     ]
 }
 
+/// `validate` must say exactly what `parse` says, without building points.
+fn assert_validate_agrees(input: &[u8], options: ParseOptions) {
+    let items: Vec<_> = parse(input, options).collect();
+    let v = validate(input, options);
+    assert_eq!(v.good_lines, items.iter().filter(|i| i.is_ok()).count());
+    let errors: Vec<_> = items.into_iter().filter_map(Result::err).collect();
+    assert_eq!(v.bad_lines, errors);
+}
+
 fn parse_one(bytes: &[u8], precision: Precision) -> Point {
     let options = ParseOptions {
         precision,
@@ -114,6 +123,7 @@ proptest! {
         precision in precision(),
     ) {
         let options = ParseOptions { precision, default_time: None };
+        assert_validate_agrees(input.as_bytes(), options);
         for item in parse(input.as_bytes(), options) {
             let Ok(p): Result<PointRef<'_>, _> = item else { continue };
             let mut out = Vec::new();
@@ -185,6 +195,7 @@ proptest! {
     ) {
         let input = lines.join("\n");
         let options = ParseOptions { precision, default_time: None };
+        assert_validate_agrees(input.as_bytes(), options);
         for item in parse(input.as_bytes(), options) {
             let Ok(p) = item else { continue };
             let mut out = Vec::new();
