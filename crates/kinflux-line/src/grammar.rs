@@ -20,7 +20,6 @@ use std::borrow::Cow;
 use kinflux_series::{FieldValueRef, Precision, SeriesError, TIME_KEY, Timestamp};
 use nom::character::complete::char;
 use nom::error::{ErrorKind, ParseError};
-use nom::multi::fold_many0;
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
@@ -372,9 +371,24 @@ fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<Timestamp>> {
     Ok(("", Some(ts)))
 }
 
-fn push<T>(mut v: Vec<T>, item: T) -> Vec<T> {
-    v.push(item);
-    v
+/// `p*`, appending to `into`: like nom's `many0`, but filling a vector the caller
+/// provides (fresh, or reused from the previous line).
+#[inline]
+fn many_into<'a, T>(
+    mut p: impl Parser<&'a str, Output = T, Error = Fail<'a>>,
+    mut into: Vec<T>,
+    mut input: &'a str,
+) -> Res<'a, Vec<T>> {
+    loop {
+        match p.parse(input) {
+            Ok((rest, item)) => {
+                into.push(item);
+                input = rest;
+            }
+            Err(nom::Err::Error(_)) => return Ok((input, into)),
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Parses one line (without its terminator and leading whitespace) into its parts, filling
@@ -385,12 +399,9 @@ pub(crate) fn line<'a>(
     tags: Vec<ParsedTag<'a>>,
     fields: Vec<ParsedField<'a>>,
 ) -> Result<Parts<'a>, Fail<'a>> {
-    let mut tags = Some(tags);
-    let mut fields = Some(fields);
-    let mut inner = |input| -> Res<'_, Parts<'_>> {
-        let tag_vec = || tags.take().unwrap_or_default();
-        let (rest, (measurement, tags)) =
-            (measurement, fold_many0(tag, tag_vec, push)).parse(input)?;
+    let inner = |input| -> Res<'_, Parts<'_>> {
+        let (rest, measurement) = measurement(input)?;
+        let (rest, tags) = many_into(tag, tags, rest)?;
         // `rest` starts at the space that ends the series key.
         let series_len = input.len() - rest.len();
         let fields_start = skip_ws(&rest[1..]);
@@ -398,14 +409,10 @@ pub(crate) fn line<'a>(
             return fail(fields_start, LineErrorKind::MissingFields);
         }
         let (rest, first) = field(fields_start, series_len)?;
-        let mut first = Some(first);
-        let field_vec = || {
-            let mut v = fields.take().unwrap_or_default();
-            v.extend(first.take());
-            v
-        };
+        let mut fields = fields;
+        fields.push(first);
         let next_field = preceded(char(','), |i| field(i, series_len));
-        let (rest, fields) = fold_many0(next_field, field_vec, push).parse(rest)?;
+        let (rest, fields) = many_into(next_field, fields, rest)?;
         let (rest, timestamp) = timestamp(rest, precision)?;
         Ok((
             rest,
