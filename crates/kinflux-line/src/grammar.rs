@@ -1,7 +1,7 @@
 //! The grammar of one line, as nom parsers over the line's text.
 //!
 //! ```text
-//! line        = series ' ' ws* fields ( ws+ timestamp? )? ' '*
+//! line        = series ' ' ws* fields ( ' ' ws* timestamp? )? ' '*
 //! series      = measurement ( ',' tag )*
 //! measurement = name<stops: ',' ' '>            -- first byte not ','
 //! tag         = name<stops: ',' '=' ' '> '=' name<stops: ',' '=' ' '>
@@ -35,8 +35,8 @@ pub(crate) struct Fail<'a> {
 
 impl<'a> ParseError<&'a str> for Fail<'a> {
     fn from_error_kind(input: &'a str, _kind: ErrorKind) -> Self {
-        // Only reached through nom's own combinators, which here can only fail when the
-        // fields are missing.
+        // Only nom's own `char(',')` makes these, and `many_into` takes them as the end of
+        // a list, so this reason is never reported.
         Fail {
             at: input,
             kind: LineErrorKind::MissingFields,
@@ -50,7 +50,7 @@ impl<'a> ParseError<&'a str> for Fail<'a> {
 
 type Res<'a, T> = IResult<&'a str, T, Fail<'a>>;
 
-/// A field as parsed: its key, value and the length of the key as written.
+/// A field as parsed: its key and value.
 pub(crate) type ParsedField<'a> = (Cow<'a, str>, FieldValueRef<'a>);
 /// A tag as parsed.
 pub(crate) type ParsedTag<'a> = (Cow<'a, str>, Cow<'a, str>);

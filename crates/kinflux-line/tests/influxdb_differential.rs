@@ -289,8 +289,16 @@ const CASES: &[(&[u8], Outcome, &str)] = &[
         "name ending in a backslash: InfluxDB accepts it but stores nothing SELECT can read",
     ),
     (b"m=x v=1 1", Agree, "= is plain in a measurement"),
-    (b"m,t=a\\\nb v=1 1", OnlyInfluxAccepts, "InfluxDB joins a backslash-newline into the tag value; a newline always ends our line outside strings"),
-    (b" m=a \"k\n=1 1", OnlyInfluxAccepts, "InfluxDB's line splitter takes the quote for a string and stores a field key holding a newline; we refuse"),
+    (
+        b"m,t=a\\\nb v=1 1",
+        OnlyInfluxAccepts,
+        "InfluxDB joins a backslash-newline into the tag value; a newline always ends our line outside strings",
+    ),
+    (
+        b" m=a \"k\n=1 1",
+        OnlyInfluxAccepts,
+        "InfluxDB's line splitter takes the quote for a string and stores a field key holding a newline; we refuse",
+    ),
     (b"m,t=\xce\xbb v=1 1", Agree, ""),
     (b"time v=1 1", Agree, "time is a fine measurement name"),
     // Structure.

@@ -264,3 +264,26 @@ fn floats_use_the_shortest_form_influxdb_reads() {
     assert_eq!(out, b"m a=1e300,b=-0.0,c=0.1,d=5e-324,e=2.0\n");
     assert_eq!(parse_one(&out, Precision::Nanoseconds), p);
 }
+
+#[test]
+fn encode_points_stops_at_the_first_bad_point_and_says_which() {
+    let good = Point::builder("m").field("v", 1i64).build().unwrap();
+    let bad = Point::builder("m")
+        .tag("t", "x\\")
+        .field("v", 1i64)
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    let (index, err) =
+        kinflux_line::encode_points(&[good.clone(), bad, good], Precision::Seconds, &mut out)
+            .unwrap_err();
+    assert_eq!(index, 1);
+    assert!(matches!(
+        err,
+        kinflux_line::EncodeError::AmbiguousBackslash {
+            what: "tag value",
+            ..
+        }
+    ));
+    assert_eq!(out, b"m v=1i\n");
+}
