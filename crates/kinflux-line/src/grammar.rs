@@ -103,7 +103,9 @@ pub(crate) fn skip_ws(s: &str) -> &str {
 
 /// One name, ending before the first unescaped stop byte of its position.
 /// Fails with `empty` when it is empty.
-#[inline]
+// Inlined so its result stays in registers: returned through memory, the caller's wide
+// reads of the narrow stores stall.
+#[inline(always)]
 fn name<'a>(
     input: &'a str,
     rules: NameRules,
@@ -137,6 +139,7 @@ fn measurement(input: &str) -> Res<'_, Cow<'_, str>> {
 }
 
 /// `tag = ',' key '=' value`
+#[inline(always)]
 fn tag(input: &str) -> Res<'_, ParsedTag<'_>> {
     let Some(after_comma) = input.strip_prefix(',') else {
         return Err(nom::Err::Error(Fail {
@@ -160,6 +163,7 @@ fn tag(input: &str) -> Res<'_, ParsedTag<'_>> {
 }
 
 /// `field = key '=' value`, checking InfluxDB's key length limit against `series_len`.
+#[inline(always)]
 fn field(input: &str, series_len: usize) -> Res<'_, ParsedField<'_>> {
     let (rest, (key, raw_len)) = name(input, FIELD_KEY, LineErrorKind::MissingFieldKey)?;
     let Some(value_start) = rest.strip_prefix('=') else {
@@ -179,7 +183,7 @@ fn field(input: &str, series_len: usize) -> Res<'_, ParsedField<'_>> {
 }
 
 /// `value = number | '"' string '"' | boolean`, chosen by its first byte.
-#[inline]
+#[inline(always)]
 fn field_value(input: &str) -> Res<'_, FieldValueRef<'_>> {
     match input.as_bytes().first() {
         None | Some(b',' | b' ') => fail(input, LineErrorKind::MissingFieldValue),
