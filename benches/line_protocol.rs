@@ -11,50 +11,11 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kinflux_benches::telegraf_corpus;
+use kinflux_benches::{consume_peer_line, consume_point, telegraf_corpus};
 use kinflux_line::{ParseOptions, encode_points, parse, validate};
-use kinflux_series::{FieldValueRef, Point, PointView, Precision};
+use kinflux_series::{Point, Precision};
 
 const LINES: usize = 2_000;
-
-/// Touches every part of a kinflux point, so both parsers do the same work.
-fn consume_ours(p: &impl PointView) -> usize {
-    let mut n = p.measurement().len();
-    for (k, v) in p.tags() {
-        n += k.len() + v.len();
-    }
-    for (k, v) in p.fields() {
-        n += k.len();
-        n += match v {
-            FieldValueRef::Float(f) => f.to_bits() as usize & 1,
-            FieldValueRef::Integer(i) => i as usize & 1,
-            FieldValueRef::UInteger(u) => u as usize & 1,
-            FieldValueRef::String(s) => s.len(),
-            FieldValueRef::Boolean(b) => b as usize,
-            _ => 0,
-        };
-    }
-    n + p.timestamp().map_or(0, |t| t.as_nanos() as usize & 1)
-}
-
-fn consume_peer(l: &influxdb_line_protocol::ParsedLine<'_>) -> usize {
-    use influxdb_line_protocol::FieldValue as F;
-    let mut n = l.series.measurement.as_str().len();
-    for (k, v) in l.series.tag_set.iter().flatten() {
-        n += k.as_str().len() + v.as_str().len();
-    }
-    for (k, v) in &l.field_set {
-        n += k.as_str().len();
-        n += match v {
-            F::F64(f) => f.to_bits() as usize & 1,
-            F::I64(i) => *i as usize & 1,
-            F::U64(u) => *u as usize & 1,
-            F::String(s) => s.as_str().len(),
-            F::Boolean(b) => *b as usize,
-        };
-    }
-    n + l.timestamp.map_or(0, |t| t as usize & 1)
-}
 
 fn parse_groups(c: &mut Criterion) {
     let corpus = telegraf_corpus(LINES);
@@ -69,7 +30,7 @@ fn parse_groups(c: &mut Criterion) {
             b.iter(|| {
                 let mut n = 0;
                 for p in parse(black_box(bytes), ParseOptions::default()) {
-                    n += consume_ours(&p.expect("corpus is valid"));
+                    n += consume_point(&p.expect("corpus is valid"));
                 }
                 n
             })
@@ -78,7 +39,7 @@ fn parse_groups(c: &mut Criterion) {
             b.iter(|| {
                 let mut n = 0;
                 for l in influxdb_line_protocol::parse_lines(black_box(&corpus)) {
-                    n += consume_peer(&l.expect("corpus is valid"));
+                    n += consume_peer_line(&l.expect("corpus is valid"));
                 }
                 n
             })

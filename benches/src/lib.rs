@@ -28,7 +28,8 @@ impl Lcg {
 /// Sorts the tags of a generated line by key, as Telegraf writes them.
 fn sort_tags(line: &str) -> String {
     // Generated names escape only single characters, so "not after a backslash" is exact.
-    let unescaped = |bytes: &[u8], i: usize, c: u8| bytes[i] == c && (i == 0 || bytes[i - 1] != b'\\');
+    let unescaped =
+        |bytes: &[u8], i: usize, c: u8| bytes[i] == c && (i == 0 || bytes[i - 1] != b'\\');
     let space = (0..line.len())
         .find(|&i| unescaped(line.as_bytes(), i, b' '))
         .expect("a space after the series key");
@@ -123,6 +124,48 @@ pub fn telegraf_corpus(lines: usize) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Touches every part of a kinflux point (names, values, time), so a benchmark of a parser
+/// that yields points does the same work as one of a parser that yields lines.
+pub fn consume_point(p: &impl kinflux_series::PointView) -> usize {
+    use kinflux_series::FieldValueRef;
+    let mut n = p.measurement().len();
+    for (k, v) in p.tags() {
+        n += k.len() + v.len();
+    }
+    for (k, v) in p.fields() {
+        n += k.len();
+        n += match v {
+            FieldValueRef::Float(f) => f.to_bits() as usize & 1,
+            FieldValueRef::Integer(i) => i as usize & 1,
+            FieldValueRef::UInteger(u) => u as usize & 1,
+            FieldValueRef::String(s) => s.len(),
+            FieldValueRef::Boolean(b) => b as usize,
+            _ => 0,
+        };
+    }
+    n + p.timestamp().map_or(0, |t| t.as_nanos() as usize & 1)
+}
+
+/// Touches every part of a line parsed by `influxdb-line-protocol` 2.0.0, the peer.
+pub fn consume_peer_line(l: &influxdb_line_protocol::ParsedLine<'_>) -> usize {
+    use influxdb_line_protocol::FieldValue as F;
+    let mut n = l.series.measurement.as_str().len();
+    for (k, v) in l.series.tag_set.iter().flatten() {
+        n += k.as_str().len() + v.as_str().len();
+    }
+    for (k, v) in &l.field_set {
+        n += k.as_str().len();
+        n += match v {
+            F::F64(f) => f.to_bits() as usize & 1,
+            F::I64(i) => *i as usize & 1,
+            F::U64(u) => *u as usize & 1,
+            F::String(s) => s.as_str().len(),
+            F::Boolean(b) => *b as usize,
+        };
+    }
+    n + l.timestamp.map_or(0, |t| t as usize & 1)
 }
 
 #[cfg(test)]
