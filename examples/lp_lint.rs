@@ -76,13 +76,19 @@ fn main() -> ExitCode {
         precision: args.precision,
         default_time: args.default_time.map(Timestamp::from_nanos),
     };
-    let mut inputs: Vec<(String, io::Result<Vec<u8>>)> = Vec::new();
-    if args.files.is_empty() || args.files.iter().all(|f| f.as_os_str() == "-") {
-        let mut buf = Vec::new();
-        let read = io::stdin().read_to_end(&mut buf).map(|_| buf);
-        inputs.push(("<stdin>".to_owned(), read));
+    let stdin_only = [PathBuf::from("-")];
+    let files = if args.files.is_empty() {
+        &stdin_only[..]
     } else {
-        for f in &args.files {
+        &args.files[..]
+    };
+    let mut inputs: Vec<(String, io::Result<Vec<u8>>)> = Vec::new();
+    for f in files {
+        if f.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            let read = io::stdin().read_to_end(&mut buf).map(|_| buf);
+            inputs.push(("<stdin>".to_owned(), read));
+        } else {
             inputs.push((f.display().to_string(), std::fs::read(f)));
         }
     }

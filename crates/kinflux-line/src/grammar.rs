@@ -1,7 +1,7 @@
 //! The grammar of one line, as nom parsers over the line's text.
 //!
 //! ```text
-//! line        = series ' ' ws* fields ( ws+ timestamp? )? ' '*
+//! line        = series ' ' ws* fields ( ' ' ws* timestamp? )? ' '*
 //! series      = measurement ( ',' tag )*
 //! measurement = name<stops: ',' ' '>            -- first byte not ','
 //! tag         = name<stops: ',' '=' ' '> '=' name<stops: ',' '=' ' '>
@@ -18,7 +18,9 @@
 use std::borrow::Cow;
 
 use kinflux_series::{FieldValueRef, Precision, SeriesError, TIME_KEY, Timestamp};
+use nom::character::complete::char;
 use nom::error::{ErrorKind, ParseError};
+use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
 use crate::LineErrorKind;
@@ -33,8 +35,8 @@ pub(crate) struct Fail<'a> {
 
 impl<'a> ParseError<&'a str> for Fail<'a> {
     fn from_error_kind(input: &'a str, _kind: ErrorKind) -> Self {
-        // Only reached through nom's own combinators, which here can only fail when the
-        // fields are missing.
+        // Only nom's own `char(',')` makes these, and `many_into` takes them as the end of
+        // a list, so this reason is never reported.
         Fail {
             at: input,
             kind: LineErrorKind::MissingFields,
@@ -48,7 +50,7 @@ impl<'a> ParseError<&'a str> for Fail<'a> {
 
 type Res<'a, T> = IResult<&'a str, T, Fail<'a>>;
 
-/// A field as parsed: its key, value and the length of the key as written.
+/// A field as parsed: its key and value.
 pub(crate) type ParsedField<'a> = (Cow<'a, str>, FieldValueRef<'a>);
 /// A tag as parsed.
 pub(crate) type ParsedTag<'a> = (Cow<'a, str>, Cow<'a, str>);
@@ -60,6 +62,19 @@ pub(crate) struct Parts<'a> {
     pub(crate) tags: Vec<ParsedTag<'a>>,
     pub(crate) fields: Vec<ParsedField<'a>>,
     pub(crate) timestamp: Option<Timestamp>,
+}
+
+impl Parts<'_> {
+    /// Whether any name holds a newline (possible only when a quote outside a field value
+    /// was taken for a string while splitting lines).
+    pub(crate) fn has_newline_in_name(&self) -> bool {
+        self.measurement.contains('\n')
+            || self
+                .tags
+                .iter()
+                .any(|(k, v)| k.contains('\n') || v.contains('\n'))
+            || self.fields.iter().any(|(k, _)| k.contains('\n'))
+    }
 }
 
 /// InfluxDB keeps the two lowest `i64` values as sentinels and refuses them as times.
@@ -88,7 +103,9 @@ pub(crate) fn skip_ws(s: &str) -> &str {
 
 /// One name, ending before the first unescaped stop byte of its position.
 /// Fails with `empty` when it is empty.
-#[inline]
+// Inlined so its result stays in registers: returned through memory, the caller's wide
+// reads of the narrow stores stall.
+#[inline(always)]
 fn name<'a>(
     input: &'a str,
     rules: NameRules,
@@ -122,6 +139,7 @@ fn measurement(input: &str) -> Res<'_, Cow<'_, str>> {
 }
 
 /// `tag = ',' key '=' value`
+#[inline(always)]
 fn tag(input: &str) -> Res<'_, ParsedTag<'_>> {
     let Some(after_comma) = input.strip_prefix(',') else {
         return Err(nom::Err::Error(Fail {
@@ -145,6 +163,7 @@ fn tag(input: &str) -> Res<'_, ParsedTag<'_>> {
 }
 
 /// `field = key '=' value`, checking InfluxDB's key length limit against `series_len`.
+#[inline(always)]
 fn field(input: &str, series_len: usize) -> Res<'_, ParsedField<'_>> {
     let (rest, (key, raw_len)) = name(input, FIELD_KEY, LineErrorKind::MissingFieldKey)?;
     let Some(value_start) = rest.strip_prefix('=') else {
@@ -164,7 +183,7 @@ fn field(input: &str, series_len: usize) -> Res<'_, ParsedField<'_>> {
 }
 
 /// `value = number | '"' string '"' | boolean`, chosen by its first byte.
-#[inline]
+#[inline(always)]
 fn field_value(input: &str) -> Res<'_, FieldValueRef<'_>> {
     match input.as_bytes().first() {
         None | Some(b',' | b' ') => fail(input, LineErrorKind::MissingFieldValue),
@@ -178,11 +197,7 @@ fn field_value(input: &str) -> Res<'_, FieldValueRef<'_>> {
 /// The bytes of an unquoted value: up to the next `,` or space.
 #[inline]
 fn bare_token(input: &str) -> (&str, &str) {
-    let end = input
-        .bytes()
-        .position(|b| b == b',' || b == b' ')
-        .unwrap_or(input.len());
-    input.split_at(end)
+    input.split_at(scan::find_first(input.as_bytes(), [b',', b' ']))
 }
 
 /// `float | '-'? digit+ 'i' | digit+ 'u'`, with InfluxDB's spellings of floats
@@ -191,16 +206,11 @@ fn number(input: &str) -> Res<'_, FieldValueRef<'_>> {
     let (token, rest) = bare_token(input);
     let bytes = token.as_bytes();
     let value = match bytes[bytes.len() - 1] {
-        b'i' => {
-            let digits = &token[..token.len() - 1];
-            if !is_integer(digits.as_bytes(), true) {
-                return fail(input, LineErrorKind::InvalidNumber);
-            }
-            match digits.parse::<i64>() {
-                Ok(v) => FieldValueRef::Integer(v),
-                Err(_) => return fail(input, LineErrorKind::IntegerOutOfRange),
-            }
-        }
+        b'i' => match parse_i64(&bytes[..bytes.len() - 1]) {
+            Int::Value(v) => FieldValueRef::Integer(v),
+            Int::Invalid => return fail(input, LineErrorKind::InvalidNumber),
+            Int::OutOfRange => return fail(input, LineErrorKind::IntegerOutOfRange),
+        },
         b'u' => {
             let digits = &token[..token.len() - 1];
             if digits.starts_with('-') && is_integer(&digits.as_bytes()[1..], false) {
@@ -225,6 +235,63 @@ fn number(input: &str) -> Res<'_, FieldValueRef<'_>> {
         }
     };
     Ok((rest, value))
+}
+
+/// The outcome of reading an integer.
+enum Int<T> {
+    Value(T),
+    Invalid,
+    OutOfRange,
+}
+
+/// `'-'? digit+` as an `i64`, in one pass. Negative values accumulate downwards so that
+/// `i64::MIN` fits.
+#[inline]
+fn parse_i64(bytes: &[u8]) -> Int<i64> {
+    let (negative, digits) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() {
+        return Int::Invalid;
+    }
+    // Up to 18 digits cannot overflow: add without checks, the common case.
+    if digits.len() <= 18 {
+        let mut acc: i64 = 0;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Int::Invalid;
+            }
+            acc = acc * 10 + i64::from(d);
+        }
+        return Int::Value(if negative { -acc } else { acc });
+    }
+    let mut acc: i64 = 0;
+    let mut overflow = false;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Int::Invalid;
+        }
+        let next = acc.checked_mul(10).and_then(|a| {
+            if negative {
+                a.checked_sub(i64::from(d))
+            } else {
+                a.checked_add(i64::from(d))
+            }
+        });
+        match next {
+            Some(n) => acc = n,
+            // Keep checking the rest: a bad character outranks the overflow.
+            None => overflow = true,
+        }
+    }
+    if overflow {
+        Int::OutOfRange
+    } else {
+        Int::Value(acc)
+    }
 }
 
 /// `'-'? digit+` (the sign only when `signed`).
@@ -295,10 +362,7 @@ fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<Timestamp>> {
     }
     let (token, rest) =
         input.split_at(input.bytes().position(|b| b == b' ').unwrap_or(input.len()));
-    if !is_integer(token.as_bytes(), true) {
-        return fail(input, LineErrorKind::InvalidTimestamp);
-    }
-    let Ok(value) = token.parse::<i64>() else {
+    let Int::Value(value) = parse_i64(token.as_bytes()) else {
         return fail(input, LineErrorKind::InvalidTimestamp);
     };
     let ts = match Timestamp::from_precision(value, precision) {
@@ -311,21 +375,48 @@ fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<Timestamp>> {
     Ok(("", Some(ts)))
 }
 
-/// Parses one line (without its terminator and leading whitespace) into its parts.
-pub(crate) fn line(input: &str, precision: Precision) -> Result<Parts<'_>, Fail<'_>> {
+/// `p*`, appending to `into`: like nom's `many0`, but filling a vector the caller
+/// provides (fresh, or reused from the previous line).
+#[inline]
+fn many_into<'a, T>(
+    mut p: impl Parser<&'a str, Output = T, Error = Fail<'a>>,
+    mut into: Vec<T>,
+    mut input: &'a str,
+) -> Res<'a, Vec<T>> {
+    loop {
+        match p.parse(input) {
+            Ok((rest, item)) => {
+                into.push(item);
+                input = rest;
+            }
+            Err(nom::Err::Error(_)) => return Ok((input, into)),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Parses one line (without its terminator and leading whitespace) into its parts, filling
+/// the given (empty) vectors, so a caller can hand in fresh ones or reuse old ones.
+pub(crate) fn line<'a>(
+    input: &'a str,
+    precision: Precision,
+    tags: Vec<ParsedTag<'a>>,
+    fields: Vec<ParsedField<'a>>,
+) -> Result<Parts<'a>, Fail<'a>> {
     let inner = |input| -> Res<'_, Parts<'_>> {
-        let (rest, (measurement, tags)) = (measurement, nom::multi::many0(tag)).parse(input)?;
+        let (rest, measurement) = measurement(input)?;
+        let (rest, tags) = many_into(tag, tags, rest)?;
         // `rest` starts at the space that ends the series key.
         let series_len = input.len() - rest.len();
         let fields_start = skip_ws(&rest[1..]);
         if fields_start.is_empty() {
             return fail(fields_start, LineErrorKind::MissingFields);
         }
-        let (rest, fields) =
-            nom::multi::separated_list1(nom::character::complete::char(','), |i| {
-                field(i, series_len)
-            })
-            .parse(fields_start)?;
+        let (rest, first) = field(fields_start, series_len)?;
+        let mut fields = fields;
+        fields.push(first);
+        let next_field = preceded(char(','), |i| field(i, series_len));
+        let (rest, fields) = many_into(next_field, fields, rest)?;
         let (rest, timestamp) = timestamp(rest, precision)?;
         Ok((
             rest,

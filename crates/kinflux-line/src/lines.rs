@@ -2,9 +2,9 @@
 
 use std::ops::Range;
 
-use kinflux_series::{PointRef, Precision, Timestamp};
+use kinflux_series::{PointRef, Precision, SeriesError, Timestamp};
 
-use crate::grammar;
+use crate::grammar::{self, ParsedField, ParsedTag, Parts};
 use crate::{LineError, LineErrorKind};
 
 /// How to read a buffer of line protocol.
@@ -82,27 +82,27 @@ impl<'a> Lines<'a> {
         }
         None
     }
-
-    fn error(
-        &self,
-        number: usize,
-        range: Range<usize>,
-        column: usize,
-        kind: LineErrorKind,
-    ) -> LineError {
-        LineError {
-            line: number,
-            column,
-            kind,
-            range,
-        }
-    }
 }
 
-impl<'a> Iterator for Lines<'a> {
-    type Item = Result<PointRef<'a>, LineError>;
+/// Room for this many tags and fields is made up front: Telegraf's points carry about ten
+/// of each, and growing a `Vec` three times costs more than the unused slots.
+const PARTS_CAPACITY: usize = 16;
 
-    fn next(&mut self) -> Option<Self::Item> {
+/// A line's position, kept to report an error found after parsing.
+struct At {
+    number: usize,
+    range: Range<usize>,
+    lead: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// Parses the next content line into its parts, filling `tags` and `fields`.
+    #[inline]
+    fn next_parts(
+        &mut self,
+        tags: Vec<ParsedTag<'a>>,
+        fields: Vec<ParsedField<'a>>,
+    ) -> Option<Result<(Parts<'a>, At), LineError>> {
         let (number, range, lead, multiline) = self.next_content_line()?;
         self.current_line = number;
         self.current_range = range.clone();
@@ -111,7 +111,7 @@ impl<'a> Iterator for Lines<'a> {
             Ok(t) => t,
             Err(e) => {
                 let column = e.valid_up_to() + 1;
-                return Some(Err(self.error(
+                return Some(Err(error(
                     number,
                     range,
                     column,
@@ -119,39 +119,61 @@ impl<'a> Iterator for Lines<'a> {
                 )));
             }
         };
-        let body = &text[lead..];
-        let parts = match grammar::line(body, self.options.precision) {
+        let parts = match grammar::line(&text[lead..], self.options.precision, tags, fields) {
             Ok(parts) => parts,
             Err(fail) => {
                 let column = text.len() - fail.at.len() + 1;
-                return Some(Err(self.error(number, range, column, fail.kind)));
+                return Some(Err(error(number, range, column, fail.kind)));
             }
         };
-        let timestamp = parts.timestamp.or(self.options.default_time);
-        match PointRef::new(parts.measurement, parts.tags, parts.fields, timestamp) {
-            Ok(point) if multiline && has_newline_in_name(&point) => {
-                // The line scanner took a quote outside a field value for a string (as
-                // InfluxDB's does), so a newline ended up inside a name.
-                let column = memchr::memchr(b'\n', bytes).map_or(1, |i| i + 1);
-                Some(Err(self.error(
-                    number,
-                    range,
-                    column,
-                    LineErrorKind::NewlineInName,
-                )))
-            }
-            Ok(point) => Some(Ok(point)),
-            // Only a repeated tag key gets here; it has no single position.
-            Err(e) => Some(Err(self.error(number, range, lead + 1, e.into()))),
+        if multiline && parts.has_newline_in_name() {
+            // The line scanner took a quote outside a field value for a string (as
+            // InfluxDB's does), so a newline ended up inside a name.
+            let column = memchr::memchr(b'\n', bytes).map_or(1, |i| i + 1);
+            return Some(Err(error(
+                number,
+                range,
+                column,
+                LineErrorKind::NewlineInName,
+            )));
         }
+        Some(Ok((
+            parts,
+            At {
+                number,
+                range,
+                lead,
+            },
+        )))
     }
 }
 
-fn has_newline_in_name(p: &PointRef<'_>) -> bool {
-    use kinflux_series::PointView;
-    p.measurement().contains('\n')
-        || p.tags().any(|(k, v)| k.contains('\n') || v.contains('\n'))
-        || p.fields().any(|(k, _)| k.contains('\n'))
+fn error(number: usize, range: Range<usize>, column: usize, kind: LineErrorKind) -> LineError {
+    LineError {
+        line: number,
+        column,
+        kind,
+        range,
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Result<PointRef<'a>, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let tags = Vec::with_capacity(PARTS_CAPACITY);
+        let fields = Vec::with_capacity(PARTS_CAPACITY);
+        let (parts, at) = match self.next_parts(tags, fields)? {
+            Ok(ok) => ok,
+            Err(e) => return Some(Err(e)),
+        };
+        let timestamp = parts.timestamp.or(self.options.default_time);
+        Some(
+            PointRef::new(parts.measurement, parts.tags, parts.fields, timestamp)
+                // Only a repeated tag key gets here; it has no single position.
+                .map_err(|e| error(at.number, at.range, at.lead + 1, e.into())),
+        )
+    }
 }
 
 /// What [`validate`] found in a buffer: how many lines are good, and the bad ones.
@@ -174,13 +196,37 @@ impl Validation {
 /// Checks a whole buffer: counts the good lines and collects the errors of the bad ones,
 /// so a pipeline can forward a clean buffer as it is and dead-letter exactly the bad
 /// byte ranges.
+///
+/// It runs the same checks as [`parse`] without building points: the vectors for tags
+/// and fields are reused from line to line, so a clean buffer costs no allocation.
 pub fn validate(input: &[u8], options: ParseOptions) -> Validation {
     let mut v = Validation::default();
-    for item in parse(input, options) {
-        match item {
-            Ok(_) => v.good_lines += 1,
-            Err(e) => v.bad_lines.push(e),
+    let mut lines = parse(input, options);
+    let mut tags = Vec::with_capacity(PARTS_CAPACITY);
+    let mut fields = Vec::with_capacity(PARTS_CAPACITY);
+    while let Some(item) = lines.next_parts(tags, fields) {
+        (tags, fields) = (Vec::new(), Vec::new());
+        let (mut parts, at) = match item {
+            Ok(ok) => ok,
+            Err(e) => {
+                v.bad_lines.push(e);
+                continue;
+            }
+        };
+        // The one check `PointRef::new` adds to the grammar's: no repeated tag key.
+        parts.tags.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(pair) = parts.tags.windows(2).find(|w| w[0].0 == w[1].0) {
+            let key = pair[0].0.to_string();
+            let kind = SeriesError::DuplicateTag { key }.into();
+            v.bad_lines
+                .push(error(at.number, at.range, at.lead + 1, kind));
+        } else {
+            v.good_lines += 1;
         }
+        // Reuse the allocations for the next line.
+        (tags, fields) = (parts.tags, parts.fields);
+        tags.clear();
+        fields.clear();
     }
     v
 }

@@ -75,32 +75,66 @@ pub(crate) struct NameEnd {
 /// Scans a name from the start of `s` up to the first unescaped stop byte.
 #[inline]
 pub(crate) fn scan_name(s: &[u8], rules: NameRules) -> NameEnd {
-    let mask = rules.stop | BACKSLASH;
     let mut escaped = false;
     let mut i = 0;
-    while i < s.len() {
-        let class = CLASS[s[i] as usize];
-        if class & mask != 0 {
-            if class & BACKSLASH == 0 {
-                break;
-            }
-            escaped = true;
-            i += 2;
-            continue;
+    loop {
+        i += if rules.stop == STOP_MEASUREMENT {
+            find_first(&s[i..], [b',', b' ', b'\\'])
+        } else {
+            find_first(&s[i..], [b',', b'=', b' ', b'\\'])
+        };
+        if i >= s.len() || s[i] != b'\\' {
+            return NameEnd { end: i, escaped };
         }
-        i += 1;
-    }
-    NameEnd {
-        end: i.min(s.len()),
-        escaped,
+        escaped = true;
+        i = (i + 2).min(s.len());
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The index of the first byte of `s` that is one of `targets`, or `s.len()`.
+///
+/// Looks at eight bytes per step (SWAR): names and values are short, so this beats both a
+/// byte loop and a SIMD search that needs a setup per call.
+#[inline(always)]
+pub(crate) fn find_first<const N: usize>(s: &[u8], targets: [u8; N]) -> usize {
+    let mut chunks = s.chunks_exact(8);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunks are 8 bytes"));
+        let mut hits = 0;
+        for t in targets {
+            // A zero byte in `word ^ t` is a match; the lowest flagged byte is exact.
+            let x = word ^ (ONES * u64::from(t));
+            hits |= x.wrapping_sub(ONES) & !x & HIGHS;
+        }
+        if hits != 0 {
+            return base + (hits.trailing_zeros() / 8) as usize;
+        }
+        base += 8;
+    }
+    for (i, b) in chunks.remainder().iter().enumerate() {
+        if targets.contains(b) {
+            return base + i;
+        }
+    }
+    s.len()
+}
+
 /// Unescapes a scanned name: borrowed when nothing is removed.
+#[inline(always)]
 pub(crate) fn unescape_name(name: &str, escaped: bool, rules: NameRules) -> Cow<'_, str> {
     if !escaped {
         return Cow::Borrowed(name);
     }
+    unescape_escaped_name(name, rules)
+}
+
+#[cold]
+#[inline(never)]
+fn unescape_escaped_name(name: &str, rules: NameRules) -> Cow<'_, str> {
     unescape_pairs(name, |b| rules.unescapes(b))
 }
 
@@ -158,41 +192,81 @@ pub(crate) fn line_end(buf: &[u8], start: usize) -> (usize, usize) {
     quoted_line_end(buf, start)
 }
 
-#[cold]
+/// The line end when the line holds a quote: InfluxDB's `scanLine` state machine, jumping
+/// from one byte that matters to the next.
 fn quoted_line_end(buf: &[u8], start: usize) -> (usize, usize) {
-    let mut quoted = false;
-    let mut fields = false;
-    let mut equals = 0usize;
-    let mut commas = 0usize;
-    let mut inner_newlines = 0;
+    let len = buf.len();
+    // A backslash pairs with the next byte, except a newline outside a string.
+    let after_pair = |i: usize| {
+        if buf.get(i + 1) == Some(&b'\n') {
+            i + 1
+        } else {
+            (i + 2).min(len)
+        }
+    };
     let mut i = start;
-    while i < buf.len() {
-        let b = buf[i];
-        if b == b'\\' && buf.get(i + 1).is_some_and(|&n| n != b'\n' || quoted) {
-            if buf[i + 1] == b'\n' {
-                inner_newlines += 1;
-            }
-            i += 2;
-            continue;
+    // The series key: quotes mean nothing until the first unescaped space.
+    loop {
+        i += find_first(&buf[i..], [b'\\', b' ', b'\n']);
+        if i >= len {
+            return (len, 0);
         }
-        if b == b' ' {
-            fields = true;
+        match buf[i] {
+            b'\\' => i = after_pair(i),
+            b'\n' => return (i, 0),
+            _ => break,
         }
-        if fields && !quoted && b == b'=' {
-            equals += 1;
-        } else if fields && !quoted && b == b',' {
-            commas += 1;
-        } else if fields && b == b'"' && equals > commas {
-            quoted = !quoted;
-        } else if b == b'\n' {
-            if !quoted {
-                return (i, inner_newlines);
-            }
-            inner_newlines += 1;
-        }
-        i += 1;
     }
-    (buf.len(), inner_newlines)
+    let (mut equals, mut commas, mut inner_newlines) = (0usize, 0usize, 0usize);
+    i += 1;
+    loop {
+        i += find_first(&buf[i..], [b'\\', b'=', b',', b'"', b'\n']);
+        if i >= len {
+            return (len, inner_newlines);
+        }
+        match buf[i] {
+            b'\\' => i = after_pair(i),
+            b'=' => {
+                equals += 1;
+                i += 1;
+            }
+            b',' => {
+                commas += 1;
+                i += 1;
+            }
+            b'\n' => return (i, inner_newlines),
+            _ => {
+                i += 1;
+                if equals <= commas {
+                    // A quote in a field key opens no string.
+                    continue;
+                }
+                // Inside a string: only the closing quote matters.
+                loop {
+                    i += find_first(&buf[i..], [b'\\', b'"', b'\n']);
+                    if i >= len {
+                        return (len, inner_newlines);
+                    }
+                    match buf[i] {
+                        b'\\' => {
+                            if buf.get(i + 1) == Some(&b'\n') {
+                                inner_newlines += 1;
+                            }
+                            i = (i + 2).min(len);
+                        }
+                        b'\n' => {
+                            inner_newlines += 1;
+                            i += 1;
+                        }
+                        _ => {
+                            i += 1;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +284,24 @@ mod tests {
         );
         assert_eq!(unescape_name(r#"a\"b\=c"#, true, MEASUREMENT), r#"a"b=c"#);
         assert_eq!(unescape_name(r#"a\"b"#, true, TAG), r#"a\"b"#);
+    }
+
+    #[test]
+    fn find_first_finds_the_earliest_target_in_any_position() {
+        for len in 0..20 {
+            for pos in 0..=len {
+                let mut s = vec![b'a'; len];
+                if pos < len {
+                    s[pos] = b'=';
+                    // A later different target must not win.
+                    if pos + 1 < len {
+                        s[pos + 1] = b',';
+                    }
+                }
+                assert_eq!(find_first(&s, [b',', b'=']), pos, "len {len} pos {pos}");
+            }
+        }
+        assert_eq!(find_first(&[0x80, 0xff, 0x00, 0x01, b' '], [b' ']), 4);
     }
 
     #[test]

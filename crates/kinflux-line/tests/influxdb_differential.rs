@@ -7,8 +7,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use kinflux_line::{ParseOptions, parse};
-use kinflux_series::{FieldValueRef, PointView};
+use kinflux_line::{ParseOptions, encode_point, parse};
+use kinflux_series::{FieldValueRef, Point, PointView, Precision, Timestamp};
 use serde_json::Value;
 
 /// A typed field value as both sides report it.
@@ -42,10 +42,23 @@ enum Outcome {
     OnlyInfluxAccepts,
 }
 
+/// What we make of a case: refused when any of its lines is bad (a case that we split
+/// into two lines is one line to InfluxDB).
 fn ours(line: &[u8]) -> Option<Stored> {
-    let mut items = parse(line, ParseOptions::default());
-    let point = items.next()?.ok()?;
-    assert!(items.next().is_none(), "each case is one line");
+    ours_in(line, Precision::Nanoseconds)
+}
+
+fn ours_in(line: &[u8], precision: Precision) -> Option<Stored> {
+    let options = ParseOptions {
+        precision,
+        default_time: None,
+    };
+    let items: Vec<_> = parse(line, options).collect();
+    if items.iter().any(Result::is_err) {
+        return None;
+    }
+    assert_eq!(items.len(), 1, "each accepted case is one line");
+    let point = items.into_iter().next()?.ok()?;
     Some(Stored {
         measurement: point.measurement().to_owned(),
         tags: point
@@ -87,14 +100,18 @@ enum Theirs {
 }
 
 fn theirs(base: &str, line: &[u8], has_time: bool) -> Theirs {
+    theirs_in(base, line, has_time, Precision::Nanoseconds)
+}
+
+fn theirs_in(base: &str, line: &[u8], has_time: bool, precision: Precision) -> Theirs {
     let db = common::unique_name("kinflux_line_diff");
     common::exec(base, &format!("CREATE DATABASE \"{db}\""));
-    let (status, body) = common::request(
-        base,
-        "POST",
-        &format!("/write?db={}", common::encode(&db)),
-        line,
+    let path = format!(
+        "/write?db={}&precision={}",
+        common::encode(&db),
+        precision.as_v1_str()
     );
+    let (status, body) = common::request(base, "POST", &path, line);
     let stored = if status == 204 {
         Theirs::Accepted(read_back(base, &db, has_time))
     } else {
@@ -284,6 +301,16 @@ const CASES: &[(&[u8], Outcome, &str)] = &[
         "name ending in a backslash: InfluxDB accepts it but stores nothing SELECT can read",
     ),
     (b"m=x v=1 1", Agree, "= is plain in a measurement"),
+    (
+        b"m,t=a\\\nb v=1 1",
+        OnlyInfluxAccepts,
+        "InfluxDB joins a backslash-newline into the tag value; a newline always ends our line outside strings",
+    ),
+    (
+        b" m=a \"k\n=1 1",
+        OnlyInfluxAccepts,
+        "InfluxDB's line splitter takes the quote for a string and stores a field key holding a newline; we refuse",
+    ),
     (b"m,t=\xce\xbb v=1 1", Agree, ""),
     (b"time v=1 1", Agree, "time is a fine measurement name"),
     // Structure.
@@ -370,4 +397,93 @@ fn kinflux_line_reads_tricky_lines_as_influxdb_1_6_7_does() {
         mismatches.len(),
         mismatches.join("\n")
     );
+}
+
+#[test]
+fn timestamps_in_each_precision_read_as_influxdb_reads_them() {
+    let Some(base) = common::influx_url("timestamps_in_each_precision_read_as_influxdb_reads_them")
+    else {
+        return;
+    };
+    let cases: &[(&[u8], Precision)] = &[
+        (b"m v=1 1700000000", Precision::Seconds),
+        (b"m v=1 -1", Precision::Seconds),
+        (b"m v=1 1700000000123", Precision::Milliseconds),
+        (b"m v=1 1700000000123456", Precision::Microseconds),
+        (b"m v=1 9223372036", Precision::Seconds),
+        (b"m v=1 9223372037", Precision::Seconds),
+        (b"m v=1 -9223372037", Precision::Seconds),
+        (b"m v=1 9223372036854775", Precision::Milliseconds),
+        (b"m v=1 9223372036854776", Precision::Milliseconds),
+        (b"m v=1 9223372036854775806", Precision::Microseconds),
+    ];
+    for &(line, precision) in cases {
+        let ours = ours_in(line, precision);
+        let theirs = match theirs_in(&base, line, true, precision) {
+            Theirs::Refused => None,
+            Theirs::Accepted(stored) => {
+                Some(stored.expect("an accepted timestamp case reads back"))
+            }
+        };
+        assert_eq!(
+            ours,
+            theirs,
+            "{} in {precision}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}
+
+#[test]
+fn points_we_encode_are_stored_exactly_as_they_were() {
+    let Some(base) = common::influx_url("points_we_encode_are_stored_exactly_as_they_were") else {
+        return;
+    };
+    let t = Timestamp::from_nanos(1_700_000_000_123_456_789);
+    let points = [
+        Point::builder("c p,u")
+            .tag("t k=,", "v =,")
+            .tag("a", "x\\y")
+            .field("f =,\"", 1.5)
+            .timestamp(t)
+            .build(),
+        Point::builder("m=\"x\"")
+            .tag("q", "a\"b")
+            .field("v", 1e300)
+            .field("w", 5e-324)
+            .field("z", -0.0)
+            .timestamp(t)
+            .build(),
+        Point::builder("m")
+            .field("s", "say \"hi\"\n\\o/ \\n, = ")
+            .field("b", false)
+            .field("i", i64::MIN)
+            .field("j", i64::MAX)
+            .timestamp(t)
+            .build(),
+        Point::builder("ünï,cødé")
+            .tag("ключ", "值")
+            .field("v", 0.1)
+            .timestamp(Timestamp::from_nanos(-1))
+            .build(),
+        Point::builder(" lead")
+            .tag("t", "a\\\\,b")
+            .field("v", 2i64)
+            .timestamp(t)
+            .build(),
+    ];
+    for point in points {
+        let point = point.expect("a valid point");
+        for precision in [Precision::Nanoseconds, Precision::Milliseconds] {
+            let mut line = Vec::new();
+            encode_point(&point, precision, &mut line).expect("encodable");
+            let expected = ours_in(&line, precision).expect("our own output parses");
+            match theirs_in(&base, &line, true, precision) {
+                Theirs::Accepted(Some(stored)) => {
+                    assert_eq!(stored, expected, "{}", String::from_utf8_lossy(&line))
+                }
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(&line)),
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The round-trip properties: encodable points survive encode then parse, and every
 //! accepted input survives parse, encode, parse.
 
-use kinflux_line::{ParseOptions, encode_point, parse};
+use kinflux_line::{ParseOptions, encode_point, parse, validate};
 use kinflux_series::{FieldValue, Point, PointRef, Precision, Timestamp};
 use proptest::prelude::*;
 
@@ -62,6 +62,15 @@ fn precision() -> impl Strategy<Value = Precision> {
     ]
 }
 
+/// `validate` must say exactly what `parse` says, without building points.
+fn assert_validate_agrees(input: &[u8], options: ParseOptions) {
+    let items: Vec<_> = parse(input, options).collect();
+    let v = validate(input, options);
+    assert_eq!(v.good_lines, items.iter().filter(|i| i.is_ok()).count());
+    let errors: Vec<_> = items.into_iter().filter_map(Result::err).collect();
+    assert_eq!(v.bad_lines, errors);
+}
+
 fn parse_one(bytes: &[u8], precision: Precision) -> Point {
     let options = ParseOptions {
         precision,
@@ -114,6 +123,7 @@ proptest! {
         precision in precision(),
     ) {
         let options = ParseOptions { precision, default_time: None };
+        assert_validate_agrees(input.as_bytes(), options);
         for item in parse(input.as_bytes(), options) {
             let Ok(p): Result<PointRef<'_>, _> = item else { continue };
             let mut out = Vec::new();
@@ -185,6 +195,7 @@ proptest! {
     ) {
         let input = lines.join("\n");
         let options = ParseOptions { precision, default_time: None };
+        assert_validate_agrees(input.as_bytes(), options);
         for item in parse(input.as_bytes(), options) {
             let Ok(p) = item else { continue };
             let mut out = Vec::new();
@@ -252,4 +263,27 @@ fn floats_use_the_shortest_form_influxdb_reads() {
     encode_point(&p, Precision::Nanoseconds, &mut out).unwrap();
     assert_eq!(out, b"m a=1e300,b=-0.0,c=0.1,d=5e-324,e=2.0\n");
     assert_eq!(parse_one(&out, Precision::Nanoseconds), p);
+}
+
+#[test]
+fn encode_points_stops_at_the_first_bad_point_and_says_which() {
+    let good = Point::builder("m").field("v", 1i64).build().unwrap();
+    let bad = Point::builder("m")
+        .tag("t", "x\\")
+        .field("v", 1i64)
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    let (index, err) =
+        kinflux_line::encode_points(&[good.clone(), bad, good], Precision::Seconds, &mut out)
+            .unwrap_err();
+    assert_eq!(index, 1);
+    assert!(matches!(
+        err,
+        kinflux_line::EncodeError::AmbiguousBackslash {
+            what: "tag value",
+            ..
+        }
+    ));
+    assert_eq!(out, b"m v=1i\n");
 }
