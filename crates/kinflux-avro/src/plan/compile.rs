@@ -56,6 +56,8 @@ struct Compiler<'s, 'm> {
     bytes: BytesMode,
     collections: CollectionMode,
     all_fields: bool,
+    /// The flattened tag keys, sorted.
+    tag_keys: Vec<String>,
     /// Named types being compiled, to refuse recursive schemas.
     stack: Vec<Name>,
 }
@@ -76,6 +78,7 @@ impl DecodePlan {
             bytes: mapping.bytes,
             collections: mapping.collections,
             all_fields: mapping.fields.is_none(),
+            tag_keys: tag_keys(mapping)?,
             stack: Vec::new(),
         };
         let (record, namespace) = compiler.deref(writer, &None)?;
@@ -110,7 +113,6 @@ impl DecodePlan {
             MeasurementSource::RecordName => Some(writer_name.clone()),
             MeasurementSource::Field(_) => None,
         };
-        let tag_hint = mapping.tags.len();
         let field_hint = match &mapping.fields {
             Some(fields) => fields.len(),
             None => record.fields.len(),
@@ -120,7 +122,7 @@ impl DecodePlan {
             measurement,
             separator: mapping.field_separator.clone(),
             writer_name,
-            tag_hint,
+            tag_keys: compiler.tag_keys,
             field_hint,
         })
     }
@@ -173,6 +175,28 @@ fn wanted(mapping: &Mapping) -> Result<Vec<Wanted>, PlanError> {
         return Err(PlanError::InvalidMapping("field_separator is empty".into()));
     }
     Ok(out)
+}
+
+/// The tag keys as they will be written (paths joined with the separator), sorted; two
+/// paths that flatten to one key are an error.
+fn tag_keys(mapping: &Mapping) -> Result<Vec<String>, PlanError> {
+    let mut keys: Vec<String> = mapping
+        .tags
+        .iter()
+        .map(|path| {
+            path.split('.')
+                .collect::<Vec<_>>()
+                .join(&mapping.field_separator)
+        })
+        .collect();
+    keys.sort();
+    if let Some(pair) = keys.windows(2).find(|w| w[0] == w[1]) {
+        return Err(PlanError::InvalidMapping(format!(
+            "two tag paths are both written as {:?}",
+            pair[0]
+        )));
+    }
+    Ok(keys)
 }
 
 /// A short name for an Avro type, for error messages.
@@ -503,7 +527,15 @@ impl<'s> Compiler<'s, '_> {
                 }
                 Ok(Sink::Field(key))
             }
-            Role::Tag => Ok(Sink::Tag(self.place_key(place))),
+            Role::Tag => {
+                let key = self.place_key(place);
+                match self.tag_keys.binary_search(&key) {
+                    Ok(rank) => Ok(Sink::Tag(rank)),
+                    Err(_) => Err(PlanError::InvalidMapping(format!(
+                        "tag {key:?} is not among the mapped tags"
+                    ))),
+                }
+            }
             Role::Measurement => match schema {
                 Schema::String | Schema::Enum(_) | Schema::Uuid => Ok(Sink::Measurement),
                 _ => wrong(),

@@ -541,3 +541,34 @@ fn a_renamed_field_is_found_by_its_alias() {
         [("temp".to_owned(), FieldValueRef::Float(3.5))]
     );
 }
+
+#[test]
+fn many_tags_come_out_sorted() {
+    // More tags than fit on the stack, declared in reverse order.
+    let names: Vec<String> = (0..20).rev().map(|i| format!("t{i:02}")).collect();
+    let fields: Vec<String> = names
+        .iter()
+        .map(|n| format!(r#"{{"name":"{n}","type":"string"}}"#))
+        .collect();
+    let schema = Schema::parse_str(&format!(
+        r#"{{"type":"record","name":"r","fields":[{},{{"name":"v","type":"long"}}]}}"#,
+        fields.join(",")
+    ))
+    .unwrap();
+    let mut mapping = Mapping::new(MeasurementSource::RecordName);
+    mapping.tags = names.clone();
+    let plan = DecodePlan::compile(&schema, &mapping).unwrap();
+    let mut values: Vec<(String, Value)> = names
+        .iter()
+        .map(|n| (n.clone(), Value::String(format!("v{n}"))))
+        .collect();
+    values[3].1 = Value::String(String::new()); // t16: empty, left out
+    values.push(("v".into(), Value::Long(1)));
+    let body = encode(&schema, Value::Record(values));
+    let point = plan.decode(&body, None).unwrap();
+    let tags: Vec<_> = PointView::tags(&point).map(|(k, _)| k.to_owned()).collect();
+    let mut want: Vec<String> = names.into_iter().filter(|n| n != "t16").collect();
+    want.sort();
+    assert_eq!(tags, want);
+    assert_eq!(PointView::tags(&point).next(), Some(("t00", "vt00")));
+}
