@@ -68,12 +68,12 @@ impl DecodePlan {
             (None, Some(from_field)) => from_field,
             (None, None) => return Err(DecodeError::NullMeasurement),
         };
-        let tags = self
-            .tag_keys
-            .iter()
-            .zip(out.tag_values.iter_mut())
-            .filter_map(|(key, value)| Some((Cow::Borrowed(key.as_str()), value.take()?)))
-            .collect();
+        let mut tags = Vec::with_capacity(self.tag_keys.len());
+        for (key, value) in self.tag_keys.iter().zip(out.tag_values.iter_mut()) {
+            if let Some(value) = value.take() {
+                tags.push((Cow::Borrowed(key.as_str()), value));
+            }
+        }
         Ok(PointRef::new(
             measurement,
             tags,

@@ -32,8 +32,20 @@ impl<'a> Reader<'a> {
     }
 
     /// A zigzag varint `long`. At most 10 bytes, and the 10th may only carry one bit.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn long(&mut self) -> Result<i64, DecodeError> {
+        // Most lengths, indexes and small numbers fit one byte.
+        if let Some(&byte) = self.buf.get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Ok(i64::from(byte >> 1) ^ -i64::from(byte & 1));
+        }
+        self.long_multi_byte()
+    }
+
+    #[inline(never)]
+    fn long_multi_byte(&mut self) -> Result<i64, DecodeError> {
         let start = self.pos;
         let mut raw: u64 = 0;
         let mut shift = 0u32;
