@@ -71,6 +71,11 @@ impl DecodePlan {
         let resolved = ResolvedSchema::try_from(writer).map_err(|e| PlanError::UndefinedName {
             name: e.to_string(),
         })?;
+        if let MeasurementSource::Constant(name) = &mapping.measurement
+            && name.is_empty()
+        {
+            return Err(PlanError::InvalidMapping("the measurement is empty".into()));
+        }
         let mut compiler = Compiler {
             names: resolved.get_names(),
             wanted: wanted(mapping)?,
@@ -390,7 +395,9 @@ impl<'s> Compiler<'s, '_> {
                     None => Sink::Skip,
                     Some(role) => match self.sink(place, scalar, role) {
                         Ok(sink) => sink,
-                        Err(_) if in_union => {
+                        // Only a type mismatch depends on the branch the data takes;
+                        // other errors are about the mapping and stop the compile.
+                        Err(PlanError::WrongType { .. }) if in_union => {
                             return Ok(Node::Reject {
                                 path: self.place_key(place),
                                 avro_type: type_name(scalar),

@@ -572,3 +572,26 @@ fn many_tags_come_out_sorted() {
     assert_eq!(tags, want);
     assert_eq!(PointView::tags(&point).next(), Some(("t00", "vt00")));
 }
+
+#[test]
+fn mapping_errors_inside_unions_still_stop_the_compile() {
+    let schema = Schema::parse_str(
+        r#"{"type":"record","name":"r","fields":[
+            {"name":"t","type":["null","long"]},{"name":"v","type":"long"}]}"#,
+    )
+    .unwrap();
+    let mut mapping = Mapping::new(MeasurementSource::RecordName);
+    mapping.timestamp = Some(TimestampSource {
+        field: "t".into(),
+        unit: None,
+    });
+    assert_eq!(
+        DecodePlan::compile(&schema, &mapping).unwrap_err(),
+        PlanError::NoTimeUnit { path: "t".into() }
+    );
+    let empty = Mapping::new(MeasurementSource::Constant(String::new()));
+    assert!(matches!(
+        DecodePlan::compile(&schema, &empty),
+        Err(PlanError::InvalidMapping(_))
+    ));
+}
