@@ -248,9 +248,14 @@ impl DecodePlan {
                 let base = key.as_deref().map(|k| self.key(k, prefix));
                 let mut index: u64 = 0;
                 loop {
-                    let count = r.block_count()?;
+                    let (count, size) = r.block()?;
                     if count == 0 {
                         break;
+                    }
+                    if let (None, Some(size)) = (&base, size) {
+                        // Not mapped, and the writer said how long the block is.
+                        r.fixed(size)?;
+                        continue;
                     }
                     if *zero_width {
                         // Nothing to read or emit, however large the count claims to be.
@@ -277,9 +282,13 @@ impl DecodePlan {
             } => {
                 let base = key.as_deref().map(|k| self.key(k, prefix));
                 loop {
-                    let count = r.block_count()?;
+                    let (count, size) = r.block()?;
                     if count == 0 {
                         break;
+                    }
+                    if let (None, Some(size)) = (&base, size) {
+                        r.fixed(size)?;
+                        continue;
                     }
                     // Every entry has a key string, so each takes at least one byte.
                     for _ in 0..count {

@@ -595,3 +595,44 @@ fn mapping_errors_inside_unions_still_stop_the_compile() {
         Err(PlanError::InvalidMapping(_))
     ));
 }
+
+#[test]
+fn sized_blocks_of_unmapped_collections_are_jumped_over() {
+    let schema = Schema::parse_str(
+        r#"{"type":"record","name":"r","fields":[
+            {"name":"a","type":{"type":"array","items":"long"}},
+            {"name":"m","type":{"type":"map","values":"string"}},
+            {"name":"v","type":"long"}]}"#,
+    )
+    .unwrap();
+    let skip = DecodePlan::compile(&schema, &Mapping::new(MeasurementSource::RecordName)).unwrap();
+    let mut expand_mapping = Mapping::new(MeasurementSource::RecordName);
+    expand_mapping.collections = CollectionMode::Expand;
+    let expand = DecodePlan::compile(&schema, &expand_mapping).unwrap();
+    // Array: a block of -2 items in 2 bytes (longs 1 and 2), end. Map: a block of -1
+    // entry in 4 bytes ("k" -> "x"), end. v = 3.
+    let body = [
+        0x03, 0x04, 0x02, 0x04, 0x00, 0x01, 0x08, 0x02, b'k', 0x02, b'x', 0x00, 0x06,
+    ];
+    let point = skip.decode(&body, None).unwrap();
+    assert_eq!(
+        fields(&point),
+        [("v".to_owned(), FieldValueRef::Integer(3))]
+    );
+    let point = expand.decode(&body, None).unwrap();
+    assert_eq!(
+        fields(&point),
+        [
+            ("a_0".to_owned(), FieldValueRef::Integer(1)),
+            ("a_1".to_owned(), FieldValueRef::Integer(2)),
+            ("m_k".to_owned(), FieldValueRef::String("x".into())),
+            ("v".to_owned(), FieldValueRef::Integer(3)),
+        ]
+    );
+    // A block size past the end is a truncation, not a jump into nowhere.
+    let lying = [0x03, 0x7e, 0x02, 0x04, 0x00];
+    assert!(matches!(
+        skip.decode(&lying, None),
+        Err(DecodeError::Truncated { .. })
+    ));
+}
