@@ -71,9 +71,7 @@ impl DecodePlan {
         let resolved = ResolvedSchema::try_from(writer).map_err(|e| PlanError::UndefinedName {
             name: e.to_string(),
         })?;
-        if let MeasurementSource::Constant(name) = &mapping.measurement
-            && name.is_empty()
-        {
+        if matches!(&mapping.measurement, MeasurementSource::Constant(name) if name.is_empty()) {
             return Err(PlanError::InvalidMapping("the measurement is empty".into()));
         }
         let mut compiler = Compiler {

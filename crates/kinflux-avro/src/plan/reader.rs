@@ -35,11 +35,13 @@ impl<'a> Reader<'a> {
     #[inline(always)]
     pub(crate) fn long(&mut self) -> Result<i64, DecodeError> {
         // Most lengths, indexes and small numbers fit one byte.
-        if let Some(&byte) = self.buf.get(self.pos)
-            && byte < 0x80
-        {
-            self.pos += 1;
-            return Ok(i64::from(byte >> 1) ^ -i64::from(byte & 1));
+        // (No let chain here: the workspace's rust-version predates them.)
+        match self.buf.get(self.pos) {
+            Some(&byte) if byte < 0x80 => {
+                self.pos += 1;
+                return Ok(i64::from(byte >> 1) ^ -i64::from(byte & 1));
+            }
+            _ => {}
         }
         self.long_multi_byte()
     }
