@@ -209,3 +209,50 @@ pub enum Error {
     #[error(transparent)]
     Plan(#[from] PlanError),
 }
+
+impl Error {
+    /// True when trying the same record again later may succeed: the schema registry
+    /// was unreachable, slow, overloaded or failing, or a schema file could not be read.
+    /// The pipeline retries these (pausing consumption) instead of dead-lettering the
+    /// record; every other error is about the record or its schema and will not change.
+    pub fn is_transient(&self) -> bool {
+        use crate::RegistryError as R;
+        matches!(
+            self,
+            Error::Schema(
+                SchemaError::Io { .. }
+                    | SchemaError::Registry(
+                        R::Timeout(_) | R::Connection(_) | R::Server { .. } | R::RateLimited { .. }
+                    )
+            )
+        )
+    }
+
+    /// A short, stable name of the error's kind, for dead-letter headers and metrics:
+    /// `decode`, `schema` or `mapping`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Error::Decode(_) => "decode",
+            Error::Schema(_) => "schema",
+            Error::Plan(_) => "mapping",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RegistryError;
+
+    #[test]
+    fn only_registry_outages_are_transient() {
+        let outage = Error::from(SchemaError::Registry(RegistryError::Connection(
+            "refused".into(),
+        )));
+        assert!(outage.is_transient());
+        assert_eq!(outage.class(), "schema");
+        assert!(!Error::from(SchemaError::UnknownId(3)).is_transient());
+        assert!(!Error::from(DecodeError::NullMeasurement).is_transient());
+        assert_eq!(Error::from(PlanError::NotARecord).class(), "mapping");
+    }
+}

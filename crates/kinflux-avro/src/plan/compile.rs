@@ -56,6 +56,8 @@ struct Compiler<'s, 'm> {
     bytes: BytesMode,
     collections: CollectionMode,
     all_fields: bool,
+    /// The flattened tag keys, sorted.
+    tag_keys: Vec<String>,
     /// Named types being compiled, to refuse recursive schemas.
     stack: Vec<Name>,
 }
@@ -69,6 +71,9 @@ impl DecodePlan {
         let resolved = ResolvedSchema::try_from(writer).map_err(|e| PlanError::UndefinedName {
             name: e.to_string(),
         })?;
+        if matches!(&mapping.measurement, MeasurementSource::Constant(name) if name.is_empty()) {
+            return Err(PlanError::InvalidMapping("the measurement is empty".into()));
+        }
         let mut compiler = Compiler {
             names: resolved.get_names(),
             wanted: wanted(mapping)?,
@@ -76,6 +81,7 @@ impl DecodePlan {
             bytes: mapping.bytes,
             collections: mapping.collections,
             all_fields: mapping.fields.is_none(),
+            tag_keys: tag_keys(mapping)?,
             stack: Vec::new(),
         };
         let (record, namespace) = compiler.deref(writer, &None)?;
@@ -110,7 +116,6 @@ impl DecodePlan {
             MeasurementSource::RecordName => Some(writer_name.clone()),
             MeasurementSource::Field(_) => None,
         };
-        let tag_hint = mapping.tags.len();
         let field_hint = match &mapping.fields {
             Some(fields) => fields.len(),
             None => record.fields.len(),
@@ -120,7 +125,7 @@ impl DecodePlan {
             measurement,
             separator: mapping.field_separator.clone(),
             writer_name,
-            tag_hint,
+            tag_keys: compiler.tag_keys,
             field_hint,
         })
     }
@@ -173,6 +178,28 @@ fn wanted(mapping: &Mapping) -> Result<Vec<Wanted>, PlanError> {
         return Err(PlanError::InvalidMapping("field_separator is empty".into()));
     }
     Ok(out)
+}
+
+/// The tag keys as they will be written (paths joined with the separator), sorted; two
+/// paths that flatten to one key are an error.
+fn tag_keys(mapping: &Mapping) -> Result<Vec<String>, PlanError> {
+    let mut keys: Vec<String> = mapping
+        .tags
+        .iter()
+        .map(|path| {
+            path.split('.')
+                .collect::<Vec<_>>()
+                .join(&mapping.field_separator)
+        })
+        .collect();
+    keys.sort();
+    if let Some(pair) = keys.windows(2).find(|w| w[0] == w[1]) {
+        return Err(PlanError::InvalidMapping(format!(
+            "two tag paths are both written as {:?}",
+            pair[0]
+        )));
+    }
+    Ok(keys)
 }
 
 /// A short name for an Avro type, for error messages.
@@ -366,7 +393,9 @@ impl<'s> Compiler<'s, '_> {
                     None => Sink::Skip,
                     Some(role) => match self.sink(place, scalar, role) {
                         Ok(sink) => sink,
-                        Err(_) if in_union => {
+                        // Only a type mismatch depends on the branch the data takes;
+                        // other errors are about the mapping and stop the compile.
+                        Err(PlanError::WrongType { .. }) if in_union => {
                             return Ok(Node::Reject {
                                 path: self.place_key(place),
                                 avro_type: type_name(scalar),
@@ -503,7 +532,15 @@ impl<'s> Compiler<'s, '_> {
                 }
                 Ok(Sink::Field(key))
             }
-            Role::Tag => Ok(Sink::Tag(self.place_key(place))),
+            Role::Tag => {
+                let key = self.place_key(place);
+                match self.tag_keys.binary_search(&key) {
+                    Ok(rank) => Ok(Sink::Tag(rank)),
+                    Err(_) => Err(PlanError::InvalidMapping(format!(
+                        "tag {key:?} is not among the mapped tags"
+                    ))),
+                }
+            }
             Role::Measurement => match schema {
                 Schema::String | Schema::Enum(_) | Schema::Uuid => Ok(Sink::Measurement),
                 _ => wrong(),

@@ -17,10 +17,14 @@ enum Scalar<'a> {
     Str(Cow<'a, str>),
 }
 
-/// The parts of the point being assembled.
-struct Out<'a> {
+/// Up to this many tags, their values are collected on the stack.
+const STACK_TAGS: usize = 16;
+
+/// The parts of the point being assembled. Tag values go to the slot of their key's
+/// rank, so they come out sorted by key.
+struct Out<'a, 's> {
     measurement: Option<Cow<'a, str>>,
-    tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    tag_values: &'s mut [Option<Cow<'a, str>>],
     fields: Vec<(Cow<'a, str>, FieldValueRef<'a>)>,
     time: Option<Timestamp>,
 }
@@ -36,9 +40,18 @@ impl DecodePlan {
         fallback: Option<Timestamp>,
     ) -> Result<PointRef<'a>, DecodeError> {
         let mut reader = Reader::new(body);
+        let mut on_stack: [Option<Cow<'a, str>>; STACK_TAGS] = Default::default();
+        let mut on_heap: Vec<Option<Cow<'a, str>>>;
+        let tag_values = match self.tag_keys.len() {
+            n if n <= STACK_TAGS => &mut on_stack[..n],
+            n => {
+                on_heap = vec![None; n];
+                &mut on_heap[..]
+            }
+        };
         let mut out = Out {
             measurement: None,
-            tags: Vec::with_capacity(self.tag_hint),
+            tag_values,
             fields: Vec::with_capacity(self.field_hint),
             time: None,
         };
@@ -55,9 +68,15 @@ impl DecodePlan {
             (None, Some(from_field)) => from_field,
             (None, None) => return Err(DecodeError::NullMeasurement),
         };
+        let mut tags = Vec::with_capacity(self.tag_keys.len());
+        for (key, value) in self.tag_keys.iter().zip(out.tag_values.iter_mut()) {
+            if let Some(value) = value.take() {
+                tags.push((Cow::Borrowed(key.as_str()), value));
+            }
+        }
         Ok(PointRef::new(
             measurement,
-            out.tags,
+            tags,
             out.fields,
             out.time.or(fallback),
         )?)
@@ -89,7 +108,7 @@ impl DecodePlan {
         &self,
         sink: &'a Sink,
         value: Scalar<'a>,
-        out: &mut Out<'a>,
+        out: &mut Out<'a, '_>,
         prefix: Option<&str>,
     ) -> Result<(), DecodeError> {
         match sink {
@@ -103,7 +122,7 @@ impl DecodePlan {
                 };
                 out.fields.push((self.key(key, prefix), value));
             }
-            Sink::Tag(key) => {
+            Sink::Tag(rank) => {
                 let value = match value {
                     Scalar::Bool(b) => Cow::Borrowed(if b { "true" } else { "false" }),
                     // Tags are strings: numbers are formatted (an allocation only for
@@ -115,7 +134,9 @@ impl DecodePlan {
                 // InfluxDB has no empty tag values: an empty string leaves the tag out,
                 // as a null does.
                 if !value.is_empty() {
-                    out.tags.push((self.key(key, prefix), value));
+                    if let Some(slot) = out.tag_values.get_mut(*rank) {
+                        *slot = Some(value);
+                    }
                 }
             }
             Sink::Time(unit) => {
@@ -138,7 +159,7 @@ impl DecodePlan {
         &'a self,
         node: &'a Node,
         r: &mut Reader<'a>,
-        out: &mut Out<'a>,
+        out: &mut Out<'a, '_>,
         prefix: Option<&str>,
     ) -> Result<(), DecodeError> {
         match node {
@@ -227,9 +248,14 @@ impl DecodePlan {
                 let base = key.as_deref().map(|k| self.key(k, prefix));
                 let mut index: u64 = 0;
                 loop {
-                    let count = r.block_count()?;
+                    let (count, size) = r.block()?;
                     if count == 0 {
                         break;
+                    }
+                    if let (None, Some(size)) = (&base, size) {
+                        // Not mapped, and the writer said how long the block is.
+                        r.fixed(size)?;
+                        continue;
                     }
                     if *zero_width {
                         // Nothing to read or emit, however large the count claims to be.
@@ -256,9 +282,13 @@ impl DecodePlan {
             } => {
                 let base = key.as_deref().map(|k| self.key(k, prefix));
                 loop {
-                    let count = r.block_count()?;
+                    let (count, size) = r.block()?;
                     if count == 0 {
                         break;
+                    }
+                    if let (None, Some(size)) = (&base, size) {
+                        r.fixed(size)?;
+                        continue;
                     }
                     // Every entry has a key string, so each takes at least one byte.
                     for _ in 0..count {

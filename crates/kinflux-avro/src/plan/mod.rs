@@ -20,8 +20,10 @@ pub struct DecodePlan {
     separator: String,
     /// The writer record's full name.
     writer_name: String,
-    /// How many tags and fields a record usually yields, to size the vectors once.
-    tag_hint: usize,
+    /// The tag keys, sorted: a tag sink holds its key's index here, so the tags of a
+    /// record come out sorted without sorting them per record.
+    tag_keys: Vec<String>,
+    /// How many fields a record usually yields, to size the vector once.
     field_hint: usize,
 }
 
@@ -30,7 +32,8 @@ pub struct DecodePlan {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Sink {
     Skip,
-    Tag(String),
+    /// The index of the tag's key in the plan's sorted `tag_keys`.
+    Tag(usize),
     Field(String),
     Time(Precision),
     Measurement,

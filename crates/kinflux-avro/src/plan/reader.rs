@@ -32,8 +32,22 @@ impl<'a> Reader<'a> {
     }
 
     /// A zigzag varint `long`. At most 10 bytes, and the 10th may only carry one bit.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn long(&mut self) -> Result<i64, DecodeError> {
+        // Most lengths, indexes and small numbers fit one byte.
+        // (No let chain here: the workspace's rust-version predates them.)
+        match self.buf.get(self.pos) {
+            Some(&byte) if byte < 0x80 => {
+                self.pos += 1;
+                return Ok(i64::from(byte >> 1) ^ -i64::from(byte & 1));
+            }
+            _ => {}
+        }
+        self.long_multi_byte()
+    }
+
+    #[inline(never)]
+    fn long_multi_byte(&mut self) -> Result<i64, DecodeError> {
         let start = self.pos;
         let mut raw: u64 = 0;
         let mut shift = 0u32;
@@ -126,21 +140,23 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The item count of the next array or map block (0 ends the sequence). A negative
-    /// count is followed by the block's size in bytes, which we read and ignore.
-    pub(crate) fn block_count(&mut self) -> Result<u64, DecodeError> {
+    /// The item count of the next array or map block (0 ends the sequence), and the
+    /// block's size in bytes when the writer gave it (a negative count is followed by
+    /// the size, so that readers can skip the block).
+    pub(crate) fn block(&mut self) -> Result<(u64, Option<usize>), DecodeError> {
         let count = self.long()?;
-        if count < 0 {
-            let start = self.pos;
-            let size = self.long()?;
-            if size < 0 {
-                return Err(DecodeError::NegativeLength {
-                    offset: start,
-                    length: size,
-                });
-            }
+        if count >= 0 {
+            return Ok((count.unsigned_abs(), None));
         }
-        Ok(count.unsigned_abs())
+        let start = self.pos;
+        let size = self.long()?;
+        match usize::try_from(size) {
+            Ok(size) => Ok((count.unsigned_abs(), Some(size))),
+            Err(_) => Err(DecodeError::NegativeLength {
+                offset: start,
+                length: size,
+            }),
+        }
     }
 
     /// A union branch index, checked against the number of branches.

@@ -541,3 +541,98 @@ fn a_renamed_field_is_found_by_its_alias() {
         [("temp".to_owned(), FieldValueRef::Float(3.5))]
     );
 }
+
+#[test]
+fn many_tags_come_out_sorted() {
+    // More tags than fit on the stack, declared in reverse order.
+    let names: Vec<String> = (0..20).rev().map(|i| format!("t{i:02}")).collect();
+    let fields: Vec<String> = names
+        .iter()
+        .map(|n| format!(r#"{{"name":"{n}","type":"string"}}"#))
+        .collect();
+    let schema = Schema::parse_str(&format!(
+        r#"{{"type":"record","name":"r","fields":[{},{{"name":"v","type":"long"}}]}}"#,
+        fields.join(",")
+    ))
+    .unwrap();
+    let mut mapping = Mapping::new(MeasurementSource::RecordName);
+    mapping.tags = names.clone();
+    let plan = DecodePlan::compile(&schema, &mapping).unwrap();
+    let mut values: Vec<(String, Value)> = names
+        .iter()
+        .map(|n| (n.clone(), Value::String(format!("v{n}"))))
+        .collect();
+    values[3].1 = Value::String(String::new()); // t16: empty, left out
+    values.push(("v".into(), Value::Long(1)));
+    let body = encode(&schema, Value::Record(values));
+    let point = plan.decode(&body, None).unwrap();
+    let tags: Vec<_> = PointView::tags(&point).map(|(k, _)| k.to_owned()).collect();
+    let mut want: Vec<String> = names.into_iter().filter(|n| n != "t16").collect();
+    want.sort();
+    assert_eq!(tags, want);
+    assert_eq!(PointView::tags(&point).next(), Some(("t00", "vt00")));
+}
+
+#[test]
+fn mapping_errors_inside_unions_still_stop_the_compile() {
+    let schema = Schema::parse_str(
+        r#"{"type":"record","name":"r","fields":[
+            {"name":"t","type":["null","long"]},{"name":"v","type":"long"}]}"#,
+    )
+    .unwrap();
+    let mut mapping = Mapping::new(MeasurementSource::RecordName);
+    mapping.timestamp = Some(TimestampSource {
+        field: "t".into(),
+        unit: None,
+    });
+    assert_eq!(
+        DecodePlan::compile(&schema, &mapping).unwrap_err(),
+        PlanError::NoTimeUnit { path: "t".into() }
+    );
+    let empty = Mapping::new(MeasurementSource::Constant(String::new()));
+    assert!(matches!(
+        DecodePlan::compile(&schema, &empty),
+        Err(PlanError::InvalidMapping(_))
+    ));
+}
+
+#[test]
+fn sized_blocks_of_unmapped_collections_are_jumped_over() {
+    let schema = Schema::parse_str(
+        r#"{"type":"record","name":"r","fields":[
+            {"name":"a","type":{"type":"array","items":"long"}},
+            {"name":"m","type":{"type":"map","values":"string"}},
+            {"name":"v","type":"long"}]}"#,
+    )
+    .unwrap();
+    let skip = DecodePlan::compile(&schema, &Mapping::new(MeasurementSource::RecordName)).unwrap();
+    let mut expand_mapping = Mapping::new(MeasurementSource::RecordName);
+    expand_mapping.collections = CollectionMode::Expand;
+    let expand = DecodePlan::compile(&schema, &expand_mapping).unwrap();
+    // Array: a block of -2 items in 2 bytes (longs 1 and 2), end. Map: a block of -1
+    // entry in 4 bytes ("k" -> "x"), end. v = 3.
+    let body = [
+        0x03, 0x04, 0x02, 0x04, 0x00, 0x01, 0x08, 0x02, b'k', 0x02, b'x', 0x00, 0x06,
+    ];
+    let point = skip.decode(&body, None).unwrap();
+    assert_eq!(
+        fields(&point),
+        [("v".to_owned(), FieldValueRef::Integer(3))]
+    );
+    let point = expand.decode(&body, None).unwrap();
+    assert_eq!(
+        fields(&point),
+        [
+            ("a_0".to_owned(), FieldValueRef::Integer(1)),
+            ("a_1".to_owned(), FieldValueRef::Integer(2)),
+            ("m_k".to_owned(), FieldValueRef::String("x".into())),
+            ("v".to_owned(), FieldValueRef::Integer(3)),
+        ]
+    );
+    // A block size past the end is a truncation, not a jump into nowhere.
+    let lying = [0x03, 0x7e, 0x02, 0x04, 0x00];
+    assert!(matches!(
+        skip.decode(&lying, None),
+        Err(DecodeError::Truncated { .. })
+    ));
+}

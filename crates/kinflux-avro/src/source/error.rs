@@ -50,6 +50,12 @@ pub enum RegistryError {
         /// The registry's message.
         message: String,
     },
+    /// 429: too many requests, after the configured retries.
+    #[error("schema registry: rate limited: {message}")]
+    RateLimited {
+        /// The registry's message.
+        message: String,
+    },
     /// 5xx (50001 backend store error, 50002 operation timeout, 50003 forwarding error,
     /// ...), after the configured retries.
     #[error("schema registry: server error {status} (code {error_code}): {message}")]

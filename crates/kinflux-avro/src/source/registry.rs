@@ -41,8 +41,8 @@ pub struct RegistryConfig {
     pub auth: Option<RegistryAuth>,
     /// The limit for one request, connection included. Default 10 s.
     pub timeout: Duration,
-    /// How many times a request that failed with a 5xx, a timeout or a connection
-    /// error is tried again. Default 3.
+    /// How many times a request that failed with a 5xx, a 429, a timeout or a
+    /// connection error is tried again. Default 3.
     pub retries: u32,
     /// The wait before the first retry; it doubles for each next one. Default 100 ms.
     pub backoff: Duration,
@@ -292,6 +292,7 @@ impl RegistryClient {
             let retry = matches!(
                 result,
                 Err(RegistryError::Server { .. }
+                    | RegistryError::RateLimited { .. }
                     | RegistryError::Timeout(_)
                     | RegistryError::Connection(_))
             );
@@ -386,6 +387,7 @@ fn error_of(status: StatusCode, body: &[u8]) -> RegistryError {
         (_, 42201) => RegistryError::InvalidSchema { message },
         (_, 42202) => RegistryError::InvalidVersion { message },
         (409, _) => RegistryError::IncompatibleSchema { message },
+        (429, _) => RegistryError::RateLimited { message },
         (401 | 403, _) => RegistryError::Unauthorized {
             status: status.as_u16(),
             message,
@@ -493,6 +495,10 @@ mod tests {
                 error_code: 50001,
                 ..
             }
+        ));
+        assert!(matches!(
+            error_of(StatusCode::TOO_MANY_REQUESTS, body(42901).as_bytes()),
+            RegistryError::RateLimited { .. }
         ));
         assert!(matches!(
             error_of(StatusCode::BAD_GATEWAY, b"<html>"),
