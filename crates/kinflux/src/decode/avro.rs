@@ -71,9 +71,7 @@ impl AvroDecoder {
         };
         match result {
             Ok(()) => Ok(None),
-            Err(Error::Schema(SchemaError::Registry(e))) if registry_is_down(&e) => {
-                Err(Unavailable(e.to_string()))
-            }
+            Err(e) if e.is_transient() => Err(Unavailable(e.to_string())),
             Err(e @ (Error::Schema(_) | Error::Plan(_))) => Ok(Some(DecodeFailure {
                 class: ErrorClass::Schema,
                 message: e.to_string(),
@@ -86,11 +84,4 @@ impl AvroDecoder {
             })),
         }
     }
-}
-
-/// Whether the registry failed in a way that may heal (5xx, timeout, connection): the
-/// record is fine, and is decoded again later.
-fn registry_is_down(e: &kinflux_avro::RegistryError) -> bool {
-    use kinflux_avro::RegistryError as R;
-    matches!(e, R::Server { .. } | R::Timeout(_) | R::Connection(_))
 }
