@@ -55,7 +55,10 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rskafka=warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,rskafka=warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let Some(path) = &args.config else {
@@ -70,11 +73,17 @@ fn main() -> std::process::ExitCode {
         }
     };
     if let Some(Command::CheckConfig) = args.command {
-        println!("{} is valid. Resolved settings (secrets redacted):\n{config:#?}", path.display());
+        println!(
+            "{} is valid. Resolved settings (secrets redacted):\n{config:#?}",
+            path.display()
+        );
         return std::process::ExitCode::SUCCESS;
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -121,7 +130,10 @@ fn main() -> std::process::ExitCode {
 /// The first SIGINT or SIGTERM drains; a second one exits at once.
 async fn stop_on_signals(stop: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::warn!("cannot listen for signals; stop the bridge with SIGKILL");
         return;
     };
@@ -151,11 +163,18 @@ async fn show(metrics: Arc<Metrics>, stop: CancellationToken) {
     let started = Instant::now();
     let mut most_lag = 0i64;
     loop {
-        let lag: i64 = metrics.partitions().values().filter_map(|g| g.committed_lag).sum();
+        let lag: i64 = metrics
+            .partitions()
+            .values()
+            .filter_map(|g| g.committed_lag)
+            .sum();
         most_lag = most_lag.max(lag);
         let written = metrics.points_written.load(Relaxed);
         let rate = written as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        let dead: u64 = ErrorClass::ALL.iter().map(|c| metrics.dead_letters(*c)).sum();
+        let dead: u64 = ErrorClass::ALL
+            .iter()
+            .map(|c| metrics.dead_letters(*c))
+            .sum();
         bar.set_length(most_lag.max(1) as u64);
         bar.set_position((most_lag - lag).max(0) as u64);
         bar.set_message(format!(

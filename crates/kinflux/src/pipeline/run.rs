@@ -156,9 +156,11 @@ impl Run {
             fatal: None,
             started: Instant::now(),
             internal_write: None,
-            internal: config.metrics.internal.clone().map(|c| {
-                (c, config.kafka.consumer.group_id.clone(), Instant::now())
-            }),
+            internal: config
+                .metrics
+                .internal
+                .clone()
+                .map(|c| (c, config.kafka.consumer.group_id.clone(), Instant::now())),
         })
     }
 
@@ -710,14 +712,22 @@ impl Run {
             return;
         };
         if last.elapsed() < config.interval
-            || self.internal_write.as_ref().is_some_and(|w| !w.is_finished())
+            || self
+                .internal_write
+                .as_ref()
+                .is_some_and(|w| !w.is_finished())
         {
             return;
         }
         *last = Instant::now();
         let m = &self.metrics;
-        let lag: i64 = m.partitions().values().filter_map(|g| g.committed_lag).sum();
-        let mut point = kinflux_series::Point::builder(config.measurement.as_str()).tag("group", group.as_str());
+        let lag: i64 = m
+            .partitions()
+            .values()
+            .filter_map(|g| g.committed_lag)
+            .sum();
+        let mut point = kinflux_series::Point::builder(config.measurement.as_str())
+            .tag("group", group.as_str());
         for (name, value) in [
             ("records_in", m.records_in.load(Relaxed)),
             ("points_in", m.points_in.load(Relaxed)),
@@ -731,7 +741,10 @@ impl Run {
         }
         for class in ErrorClass::ALL {
             let name = format!("dead_letters_{}", class.as_str());
-            point = point.field(name, i64::try_from(m.dead_letters(class)).unwrap_or(i64::MAX));
+            point = point.field(
+                name,
+                i64::try_from(m.dead_letters(class)).unwrap_or(i64::MAX),
+            );
         }
         point = point.field("lag", lag);
         let now = std::time::SystemTime::now()
@@ -743,7 +756,8 @@ impl Run {
             .build()
             .map_err(|e| e.to_string())
             .and_then(|p| {
-                kinflux_line::encode_point(&p, Precision::Nanoseconds, &mut body).map_err(|e| e.to_string())
+                kinflux_line::encode_point(&p, Precision::Nanoseconds, &mut body)
+                    .map_err(|e| e.to_string())
             });
         if let Err(e) = encoded {
             warn!(error = %e, "cannot encode the self-metrics point");

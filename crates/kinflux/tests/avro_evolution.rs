@@ -1,0 +1,117 @@
+//! Avro end to end through a schema change in the middle of the stream: records written
+//! with schema 1, then with schema 2 (a field added with a default, a field removed), all
+//! map to points by field name.
+
+mod common;
+
+use common::*;
+use kinflux::avro::apache_avro::{Schema, to_avro_datum, types::Value};
+use kinflux::avro::framing::write_confluent_header;
+
+const V1: &str = r#"{"type":"record","name":"Reading","namespace":"garden","fields":[
+    {"name":"sensor_id","type":"string"},
+    {"name":"soil_moisture","type":"double"},
+    {"name":"battery","type":"double"},
+    {"name":"time","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#;
+
+// Version 2 drops `battery` and adds `temperature` and a nullable `note`.
+const V2: &str = r#"{"type":"record","name":"Reading","namespace":"garden","fields":[
+    {"name":"sensor_id","type":"string"},
+    {"name":"temperature","type":"float","default":0.0},
+    {"name":"soil_moisture","type":"double"},
+    {"name":"note","type":["null","string"],"default":null},
+    {"name":"time","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_both_schema_versions_map_by_name() {
+    let Some((brokers, influx)) = servers() else {
+        return;
+    };
+    let topic = unique("evolve");
+    let db = unique("evolve_db");
+    let dir = std::env::temp_dir().join(unique("schemas"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("1.avsc"), V1).unwrap();
+    std::fs::write(dir.join("2.avsc"), V2).unwrap();
+    let (v1, v2) = (
+        Schema::parse_str(V1).unwrap(),
+        Schema::parse_str(V2).unwrap(),
+    );
+    create_topic(&brokers, &topic, 1).await;
+
+    let n = 2_000usize;
+    let values = (0..n)
+        .map(|i| {
+            let time = Value::TimestampMillis(1_600_000_000_000 + i as i64);
+            let sensor = Value::String(format!("s{}", i % 5));
+            let mut out = Vec::new();
+            if i < n / 2 {
+                write_confluent_header(1, &mut out);
+                let r = Value::Record(vec![
+                    ("sensor_id".into(), sensor),
+                    ("soil_moisture".into(), Value::Double(i as f64 / 10.0)),
+                    ("battery".into(), Value::Double(0.9)),
+                    ("time".into(), time),
+                ]);
+                out.extend(to_avro_datum(&v1, r).unwrap());
+            } else {
+                write_confluent_header(2, &mut out);
+                let note = if i % 2 == 0 {
+                    Value::Union(1, Box::new(Value::String("watered".into())))
+                } else {
+                    Value::Union(0, Box::new(Value::Null))
+                };
+                let r = Value::Record(vec![
+                    ("sensor_id".into(), sensor),
+                    ("temperature".into(), Value::Float(21.5)),
+                    ("soil_moisture".into(), Value::Double(i as f64 / 10.0)),
+                    ("note".into(), note),
+                    ("time".into(), time),
+                ]);
+                out.extend(to_avro_datum(&v2, r).unwrap());
+            }
+            out
+        })
+        .collect();
+    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+
+    let extra = format!(
+        r#"
+[decode]
+format = "avro"
+schema_dir = "{}"
+[decode.mapping]
+measurement = {{ constant = "garden" }}
+tags = ["sensor_id"]
+timestamp = {{ field = "time" }}
+"#,
+        dir.display()
+    );
+    let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, &extra)).await;
+    assert_eq!(summary.points_written, n as u64);
+    assert_eq!(summary.dead_lettered, 0);
+    assert_eq!(
+        count(&influx, &db, "garden", "soil_moisture").await,
+        n as u64
+    );
+    assert_eq!(count(&influx, &db, "garden", "battery").await, n as u64 / 2);
+    assert_eq!(
+        count(&influx, &db, "garden", "temperature").await,
+        n as u64 / 2
+    );
+    assert_eq!(count(&influx, &db, "garden", "note").await, n as u64 / 4);
+    // A value from each version, exactly.
+    for i in [10usize, n - 10] {
+        let t = (1_600_000_000_000 + i as i64) * 1_000_000;
+        let answer = query(
+            &influx,
+            &db,
+            &format!("SELECT soil_moisture, sensor_id FROM garden WHERE time = {t}"),
+        )
+        .await;
+        let r = rows(&answer);
+        assert_eq!(r[0][1].as_f64(), Some(i as f64 / 10.0));
+        assert_eq!(r[0][2].as_str(), Some(format!("s{}", i % 5).as_str()));
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
