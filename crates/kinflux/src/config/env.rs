@@ -40,11 +40,7 @@ fn walk(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), InterpolationError> {
     match value {
-        Value::String(s) => {
-            if s.contains("${") {
-                *s = expand(s, path, lookup)?;
-            }
-        }
+        Value::String(s) if s.contains("${") => *s = expand(s, path, lookup)?,
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 let len = path.len();

@@ -36,7 +36,7 @@ impl SchemaSource for Schemas {
 #[non_exhaustive]
 pub enum AvroDecoder {
     /// Magic byte 0, schema id, body.
-    Confluent(ConfluentDecoder<Schemas>),
+    Confluent(Box<ConfluentDecoder<Schemas>>),
     /// `C3 01`, fingerprint, body.
     SingleObject(SingleObjectDecoder),
     /// A bare body written with one known schema.
@@ -46,7 +46,7 @@ pub enum AvroDecoder {
 impl AvroDecoder {
     /// Confluent-framed records with schemas from `schemas`.
     pub fn confluent(schemas: Schemas, mapping: Mapping) -> Self {
-        AvroDecoder::Confluent(ConfluentDecoder::new(schemas, mapping))
+        AvroDecoder::Confluent(Box::new(ConfluentDecoder::new(schemas, mapping)))
     }
 
     pub(super) async fn decode(

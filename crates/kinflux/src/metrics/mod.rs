@@ -259,7 +259,12 @@ impl Metrics {
         let _ = writeln!(out, "kinflux_write_latency_seconds_count {count}");
 
         let partitions = self.partitions();
-        let gauges: [(&str, &str, fn(&PartitionGauges) -> Option<f64>); 4] = [
+        type Gauge = (
+            &'static str,
+            &'static str,
+            fn(&PartitionGauges) -> Option<f64>,
+        );
+        let gauges: [Gauge; 4] = [
             (
                 "kinflux_lag_records",
                 "High watermark minus the consumer position.",
