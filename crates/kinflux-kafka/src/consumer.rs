@@ -180,6 +180,9 @@ impl Consumer {
             config.tls.as_ref(),
             config.sasl.as_ref(),
         )?;
+        // Our own connection first: it fails fast on bad credentials or TLS settings, where
+        // rskafka would retry until its deadline.
+        drop(group::connect_coordinator(&opts, &config.group_id).await?);
         let client = opts.rskafka_client().await?;
         let shared = Arc::new(Shared {
             config,

@@ -9,7 +9,10 @@ use common::*;
 use kinflux_kafka::{Consumer, Message, TopicPartition};
 use tokio::io::AsyncReadExt;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/rdkafka_member.py");
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/python/rdkafka_member.py"
+);
 
 fn python_available() -> bool {
     let ok = std::process::Command::new("python3")
@@ -44,7 +47,15 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
     // The librdkafka member joins and reads the 10 records of its two partitions.
     let mut py = tokio::process::Command::new("python3")
         .arg(SCRIPT)
-        .args(["member", "--brokers", &brokers, "--group", &group, "--topic", &topic])
+        .args([
+            "member",
+            "--brokers",
+            &brokers,
+            "--group",
+            &group,
+            "--topic",
+            &topic,
+        ])
         .args(["--expect", "10", "--timeout", "60"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -57,7 +68,9 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
     }
     let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
     assert!(seen.iter().all(|r| mine.contains(&r.topic_partition())));
-    k.commit(mine.iter().map(|tp| (tp.clone(), 5))).await.unwrap();
+    k.commit(mine.iter().map(|tp| (tp.clone(), 5)))
+        .await
+        .unwrap();
 
     // Keep serving the group (rebalances) while the Python member finishes and leaves.
     let mut stdout = py.stdout.take().expect("stdout");
@@ -88,7 +101,11 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
         .chain(mine.iter().map(|tp| tp.partition))
         .collect();
     all.sort();
-    assert_eq!(all, vec![0, 1, 2, 3], "split: ours {mine:?}, theirs {theirs:?}");
+    assert_eq!(
+        all,
+        vec![0, 1, 2, 3],
+        "split: ours {mine:?}, theirs {theirs:?}"
+    );
     for p in &theirs {
         let offs: Vec<i64> = report["consumed"][p.to_string()]
             .as_array()
@@ -107,20 +124,33 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
     for p in &theirs {
         produce(&brokers, &topic, *p, 5, 1).await;
     }
-    let more = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= theirs.len()).await;
-    assert!(more.iter().all(|r| r.offset == 5), "nothing committed comes back");
+    let more = recv_until(&mut k, Duration::from_secs(30), |rs| {
+        rs.len() >= theirs.len()
+    })
+    .await;
+    assert!(
+        more.iter().all(|r| r.offset == 5),
+        "nothing committed comes back"
+    );
 
     // librdkafka reads kinflux's commits.
     let out = tokio::process::Command::new("python3")
         .arg(SCRIPT)
-        .args(["committed", "--brokers", &brokers, "--group", &group, "--topic", &topic])
+        .args([
+            "committed",
+            "--brokers",
+            &brokers,
+            "--group",
+            &group,
+            "--topic",
+            &topic,
+        ])
         .args(["--partitions", "4"])
         .output()
         .await
         .expect("python3");
     assert!(out.status.success());
-    let c: BTreeMap<String, i64> =
-        serde_json::from_slice(&out.stdout).expect("committed json");
+    let c: BTreeMap<String, i64> = serde_json::from_slice(&out.stdout).expect("committed json");
     for tp in &mine {
         assert_eq!(c[&tp.partition.to_string()], 5, "{c:?}");
     }
