@@ -225,7 +225,7 @@ async fn consumer_authenticates_with_sasl_scram_sha_256_and_512() {
     let r = tokio::time::timeout(Duration::from_secs(20), opts_err)
         .await
         .expect("fails fast");
-    let e = r.err().expect("wrong password must fail");
+    let e = r.expect_err("wrong password must fail");
     assert!(
         !format!("{e:?}").contains("wrong"),
         "password leaked: {e:?}"
