@@ -1,0 +1,1 @@
+//! Example programs and benchmarks of the kinflux workspace; see the `[[example]]` entries.
