@@ -28,6 +28,22 @@ struct Run {
     records: u64,
     bytes: u64,
     seconds: f64,
+    /// CPU time (user + system) the client process spent, all threads.
+    cpu_seconds: f64,
+}
+
+/// CPU time of this process from `/proc/self/stat` (Linux; clock ticks of 1/100 s).
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which ends with ')'): utime is the 12th, stime the 13th.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 impl Run {
@@ -113,6 +129,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.auto_offset_reset = AutoOffsetReset::Earliest;
     config.fetch_max_wait = Duration::from_millis(100);
     let started = Instant::now();
+    let cpu_started = process_cpu_seconds();
     let mut consumer = Consumer::connect(config).await?;
     let (mut n, mut bytes) = (0u64, 0u64);
     while n < total {
@@ -131,6 +148,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         records: n,
         bytes,
         seconds: started.elapsed().as_secs_f64(),
+        cpu_seconds: process_cpu_seconds() - cpu_started,
     };
     consumer.close().await?;
 
@@ -157,20 +175,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         records: v["records"].as_u64().unwrap_or(0),
         bytes: v["bytes"].as_u64().unwrap_or(0),
         seconds: v["seconds"].as_f64().unwrap_or(f64::NAN),
+        cpu_seconds: v["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
     };
 
     for (name, r) in [("kinflux-kafka", &kinflux), ("librdkafka", &rdkafka)] {
         println!(
-            "{name:>14}: {:>9} records in {:>6.2}s = {:>10.0} records/s, {:>7.1} MB/s",
+            "{name:>14}: {:>9} records in {:>6.2}s = {:>10.0} records/s, {:>7.1} MB/s, client CPU {:>6.2}s",
             r.records,
             r.seconds,
             r.rate(),
-            r.mb()
+            r.mb(),
+            r.cpu_seconds
         );
     }
     println!(
-        "ratio kinflux/librdkafka: {:.2}x records/s",
-        kinflux.rate() / rdkafka.rate()
+        "ratio kinflux/librdkafka: {:.2}x records/s, {:.2}x client CPU per record",
+        kinflux.rate() / rdkafka.rate(),
+        (kinflux.cpu_seconds / kinflux.records as f64) / (rdkafka.cpu_seconds / rdkafka.records as f64)
     );
     Ok(())
 }

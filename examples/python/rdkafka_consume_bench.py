@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Consumes COUNT records of TOPIC with librdkafka (confluent-kafka) in a fresh group and
-prints {"records": n, "bytes": key+value bytes, "seconds": from subscribe to last record}."""
+prints {"records": n, "bytes": key+value bytes, "seconds": from subscribe to last record,
+"cpu_seconds": process CPU time meanwhile, librdkafka's threads included}."""
 import argparse
 import json
 import time
@@ -26,6 +27,7 @@ def main() -> None:
         }
     )
     start = time.perf_counter()
+    cpu_start = time.process_time()
     c.subscribe([a.topic])
     n = 0
     size = 0
@@ -39,8 +41,9 @@ def main() -> None:
             v = m.value()
             size += (len(k) if k else 0) + (len(v) if v else 0)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     c.close()
-    print(json.dumps({"records": n, "bytes": size, "seconds": seconds}))
+    print(json.dumps({"records": n, "bytes": size, "seconds": seconds, "cpu_seconds": cpu_seconds}))
 
 
 if __name__ == "__main__":
