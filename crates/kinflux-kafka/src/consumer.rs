@@ -704,7 +704,11 @@ async fn group_loop(
                     break Exit::Rejoin;
                 }
                 Err(e) => {
-                    warn!(error = %e, "heartbeat failed");
+                    if last_ok.elapsed() < cfg.heartbeat_interval * 2 {
+                        warn!(error = %e, "heartbeat failed; reconnecting to the coordinator");
+                    } else {
+                        debug!(error = %e, "heartbeat failed again");
+                    }
                     if last_ok.elapsed() > cfg.session_timeout {
                         break Exit::Lost;
                     }

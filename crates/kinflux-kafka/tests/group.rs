@@ -253,3 +253,54 @@ async fn topic_regex_subscribes_to_matching_topics() {
     assert_eq!(seen.iter().filter(|r| *r.topic == *t2).count(), 3);
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_partitions_stay_until_the_revocation_is_released_and_can_be_committed() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("revoke");
+    let group = unique("g-revoke");
+    create_topic(&brokers, &topic, 2).await;
+    for p in 0..2 {
+        produce(&brokers, &topic, p, 0, 3).await;
+    }
+    let mut a = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    recv_until(&mut a, T, |rs| rs.len() >= 6).await;
+    let mut b = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    // a is told first, and keeps its partitions while it holds the revocation.
+    let revocation = loop {
+        tokio::select! {
+            m = a.recv() => if let kinflux_kafka::Message::Revoked(r) = m.unwrap() { break r },
+            m = b.recv() => { m.unwrap(); }
+        }
+    };
+    assert_eq!(revocation.partitions().len(), 2);
+    assert!(revocation.deadline() > tokio::time::Instant::now());
+    // The caller flushes and commits inside the window.
+    a.commit([
+        (TopicPartition::new(&topic, 0), 3),
+        (TopicPartition::new(&topic, 1), 3),
+    ])
+    .await
+    .expect("commit while the revocation is held");
+    let hold = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < hold {
+        assert!(
+            b.assignment().is_empty(),
+            "b got partitions before a released them"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(100), b.recv()).await;
+    }
+    revocation.done();
+    let (x, y) = settle(&mut a, &mut b, |x, y| x.len() == 1 && y.len() == 1).await;
+    assert_ne!(x, y);
+    // Nothing committed comes back to either member.
+    let idle = tokio::time::timeout(Duration::from_millis(500), b.recv()).await;
+    assert!(!matches!(idle, Ok(Ok(kinflux_kafka::Message::Records(_)))));
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
