@@ -244,6 +244,10 @@ impl Consumer {
     }
 
     /// Commits offsets: for each partition, the next offset to read (last processed + 1).
+    ///
+    /// A lost coordinator connection (broker restart) is re-established and the commit tried
+    /// again a few times before an error is returned. Fails with a rejoin error
+    /// ([`Error::needs_rejoin`]) when the group moved to a new generation.
     pub async fn commit(
         &self,
         offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
@@ -252,14 +256,45 @@ impl Consumer {
         if offsets.is_empty() {
             return Ok(());
         }
-        let m = lock(&self.shared.membership)
-            .clone()
-            .ok_or_else(|| Error::NotInGroup {
-                group_id: self.shared.config.group_id.clone(),
-            })?;
-        m.group
-            .commit(m.generation_id, &m.member_id, &offsets)
-            .await?;
+        let mut backoff = Backoff::new();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let m = lock(&self.shared.membership)
+                .clone()
+                .ok_or_else(|| Error::NotInGroup {
+                    group_id: self.shared.config.group_id.clone(),
+                })?;
+            let result = if m.group.conn.is_closed() {
+                Err(Error::ConnectionClosed {
+                    broker: "group coordinator".into(),
+                })
+            } else {
+                m.group
+                    .commit(m.generation_id, &m.member_id, &offsets)
+                    .await
+            };
+            match result {
+                Ok(()) => break,
+                Err(e) if attempt < 5 && is_coordinator_gone(&e) => {
+                    debug!(error = %e, attempt, "commit: reconnecting to the coordinator");
+                    tokio::time::sleep(backoff.step()).await;
+                    if let Ok(conn) =
+                        group::connect_coordinator(&self.shared.opts, &self.shared.config.group_id)
+                            .await
+                    {
+                        let mut membership = lock(&self.shared.membership);
+                        if let Some(current) = membership.as_mut()
+                            && current.generation_id == m.generation_id
+                            && current.member_id == m.member_id
+                        {
+                            current.group.conn = conn;
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let assigned = lock(&self.shared.assigned);
         for (tp, off) in &offsets {
             if let Some(s) = assigned.get(tp) {
@@ -394,6 +429,21 @@ impl Consumer {
         }
         Ok(())
     }
+}
+
+/// Whether the coordinator connection is gone or the coordinator moved: reconnecting helps.
+fn is_coordinator_gone(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io { .. } | Error::ConnectionClosed { .. } | Error::Timeout { .. }
+    ) || matches!(
+        e.kafka_code(),
+        Some(
+            code::NOT_COORDINATOR
+                | code::COORDINATOR_NOT_AVAILABLE
+                | code::COORDINATOR_LOAD_IN_PROGRESS
+        )
+    )
 }
 
 /// Exponential backoff with jitter, capped.
@@ -712,7 +762,14 @@ async fn group_loop(
                     if last_ok.elapsed() > cfg.session_timeout {
                         break Exit::Lost;
                     }
-                    if group.conn.is_closed() {
+                    let fresh = lock(&shared.membership)
+                        .as_ref()
+                        .map(|m| Arc::clone(&m.group.conn))
+                        .filter(|c| !c.is_closed());
+                    if let Some(c) = fresh {
+                        // commit() already reconnected.
+                        group.conn = c;
+                    } else if group.conn.is_closed() {
                         match group::connect_coordinator(&shared.opts, &cfg.group_id).await {
                             Ok(c) => {
                                 group.conn = c;
