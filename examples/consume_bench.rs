@@ -42,7 +42,11 @@ fn process_cpu_seconds() -> f64 {
         return f64::NAN;
     };
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -191,7 +195,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "ratio kinflux/librdkafka: {:.2}x records/s, {:.2}x client CPU per record",
         kinflux.rate() / rdkafka.rate(),
-        (kinflux.cpu_seconds / kinflux.records as f64) / (rdkafka.cpu_seconds / rdkafka.records as f64)
+        (kinflux.cpu_seconds / kinflux.records as f64)
+            / (rdkafka.cpu_seconds / rdkafka.records as f64)
     );
     Ok(())
 }

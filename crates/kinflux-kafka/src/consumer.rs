@@ -724,10 +724,11 @@ async fn group_loop(
             generation_id,
             member_id: member_id.clone(),
         });
-        let fetchers = start_fetchers(&shared, &assigned, &committed, &tx, &shutdown);
+        // Announce first, so the event precedes every batch of the new assignment.
         if !assigned.is_empty() {
             let _ = tx.send(Event::Assigned(assigned.clone()));
         }
+        let fetchers = start_fetchers(&shared, &assigned, &committed, &tx, &shutdown);
 
         // Stable: heartbeat, watch metadata, wait for shutdown.
         let mut last_ok = Instant::now();
