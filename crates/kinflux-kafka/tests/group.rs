@@ -247,10 +247,22 @@ async fn topic_regex_subscribes_to_matching_topics() {
     let mut cfg = config(&brokers, &unique("g-rx"), &[]);
     cfg.topics.clear();
     cfg.topic_regex = Some(format!("{prefix}-.*"));
+    cfg.metadata_refresh_interval = Duration::from_millis(500);
     let mut c = Consumer::connect(cfg).await.unwrap();
     let seen = recv_until(&mut c, T, |rs| rs.len() >= 5).await;
     assert_eq!(seen.iter().filter(|r| *r.topic == *t1).count(), 2);
     assert_eq!(seen.iter().filter(|r| *r.topic == *t2).count(), 3);
+    c.commit_positions().await.unwrap();
+
+    // A topic created later is found by the periodic metadata check.
+    let t3 = format!("{prefix}-c");
+    create_topic(&brokers, &t3, 1).await;
+    produce(&brokers, &t3, 0, 0, 4).await;
+    let seen = recv_until(&mut c, T, |rs| rs.iter().filter(|r| *r.topic == *t3).count() >= 4).await;
+    assert!(
+        seen.iter().all(|r| *r.topic == *t3),
+        "committed records of the old topics came back"
+    );
     c.close().await.unwrap();
 }
 
@@ -303,4 +315,22 @@ async fn revoked_partitions_stay_until_the_revocation_is_released_and_can_be_com
     assert!(!matches!(idle, Ok(Ok(kinflux_kafka::Message::Records(_)))));
     a.close().await.unwrap();
     b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_member_gets_its_partitions_back_after_a_quick_restart() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("static");
+    let group = unique("g-static");
+    create_topic(&brokers, &topic, 2).await;
+    let mut cfg = config(&brokers, &group, &[&topic]);
+    cfg.group_instance_id = Some("bridge-1".into());
+    let mut a = Consumer::connect(cfg.clone()).await.unwrap();
+    let before = wait_assignment(&mut a, T, |x| x.len() == 2).await;
+    drop(a); // crash: no LeaveGroup
+    let mut a = Consumer::connect(cfg).await.unwrap();
+    let after = wait_assignment(&mut a, T, |x| x.len() == 2).await;
+    assert_eq!(before, after);
+    a.close().await.unwrap();
 }
