@@ -13,7 +13,7 @@ use kafka_protocol::{
         ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName,
         consumer_protocol_assignment,
     },
-    protocol::{Decodable, Encodable, StrBytes},
+    protocol::{Encodable, StrBytes},
 };
 
 use crate::{
@@ -21,9 +21,6 @@ use crate::{
     error::{Error, Result},
     record::TopicPartition,
 };
-
-/// Highest consumer protocol version we decode; newer versions only add fields at the end.
-const MAX_VERSION: i16 = 3;
 
 fn codec(e: impl std::fmt::Display) -> Error {
     Error::Codec {
@@ -53,14 +50,53 @@ pub(crate) fn encode_subscription(topics: &[String], generation_id: i32) -> Resu
     Ok(buf.freeze())
 }
 
-/// Decodes a member's subscription into its topics.
-pub(crate) fn decode_subscription(mut bytes: Bytes) -> Result<Vec<String>> {
-    if bytes.len() < 2 {
-        return Err(codec("subscription shorter than its version"));
+/// Reads the consumer protocol payloads of *other* group members (and of the leader's
+/// assignment). They are input we do not control, so they are read here with every length
+/// checked against the bytes present: kafka-protocol's decoder allocates arrays by their
+/// declared length, which a garbage payload could set to two billion.
+struct Reader(Bytes);
+
+impl Reader {
+    fn i16(&mut self) -> Result<i16> {
+        if self.0.remaining() < 2 {
+            return Err(codec("truncated payload"));
+        }
+        Ok(self.0.get_i16())
     }
-    let version = bytes.get_i16().clamp(0, MAX_VERSION);
-    let sub = ConsumerProtocolSubscription::decode(&mut bytes, version).map_err(codec)?;
-    Ok(sub.topics.iter().map(|t| t.as_str().to_owned()).collect())
+
+    fn i32(&mut self) -> Result<i32> {
+        if self.0.remaining() < 4 {
+            return Err(codec("truncated payload"));
+        }
+        Ok(self.0.get_i32())
+    }
+
+    /// An array length, at most the number of `min_size`-byte elements left.
+    fn len(&mut self, min_size: usize) -> Result<usize> {
+        let n = self.i32()?;
+        let n = usize::try_from(n).map_err(|_| codec("negative array length"))?;
+        if n > self.0.remaining() / min_size {
+            return Err(codec("array longer than the payload"));
+        }
+        Ok(n)
+    }
+
+    fn string(&mut self) -> Result<String> {
+        let n = usize::try_from(self.i16()?).map_err(|_| codec("null string"))?;
+        if self.0.remaining() < n {
+            return Err(codec("truncated string"));
+        }
+        let b = self.0.split_to(n);
+        String::from_utf8(b.to_vec()).map_err(|_| codec("string is not UTF-8"))
+    }
+}
+
+/// Decodes a member's subscription into its topics (any version: later fields are ignored).
+pub(crate) fn decode_subscription(bytes: Bytes) -> Result<Vec<String>> {
+    let mut r = Reader(bytes);
+    let _version = r.i16()?;
+    let n = r.len(2)?;
+    (0..n).map(|_| r.string()).collect()
 }
 
 /// Encodes an assignment (version 0).
@@ -85,25 +121,23 @@ pub(crate) fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes> 
     Ok(buf.freeze())
 }
 
-/// Decodes an assignment; empty bytes mean no partitions.
-pub(crate) fn decode_assignment(mut bytes: Bytes) -> Result<Vec<TopicPartition>> {
+/// Decodes an assignment (any version: user data is ignored); empty bytes mean no
+/// partitions.
+pub(crate) fn decode_assignment(bytes: Bytes) -> Result<Vec<TopicPartition>> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
-    if bytes.len() < 2 {
-        return Err(codec("assignment shorter than its version"));
+    let mut r = Reader(bytes);
+    let _version = r.i16()?;
+    let topics = r.len(6)?;
+    let mut out = Vec::new();
+    for _ in 0..topics {
+        let topic = r.string()?;
+        let n = r.len(4)?;
+        for _ in 0..n {
+            out.push(TopicPartition::new(topic.clone(), r.i32()?));
+        }
     }
-    let version = bytes.get_i16().clamp(0, MAX_VERSION);
-    let a = ConsumerProtocolAssignment::decode(&mut bytes, version).map_err(codec)?;
-    let mut out: Vec<TopicPartition> = a
-        .assigned_partitions
-        .iter()
-        .flat_map(|tp| {
-            tp.partitions
-                .iter()
-                .map(move |p| TopicPartition::new(tp.topic.0.as_str(), *p))
-        })
-        .collect();
     out.sort();
     Ok(out)
 }
@@ -241,5 +275,26 @@ mod tests {
         // A version-0 subscription as librdkafka and old Java clients send it.
         let v0 = Bytes::from_static(&[0, 0, 0, 0, 0, 1, 0, 1, b't', 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(decode_subscription(v0).unwrap(), vec!["t".to_owned()]);
+    }
+
+    #[test]
+    fn garbage_payloads_are_errors_not_panics() {
+        // A declared array length of two billion must not allocate.
+        let huge = Bytes::from_static(&[0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 1, b'x']);
+        assert!(decode_subscription(huge.clone()).is_err());
+        assert!(decode_assignment(huge).is_err());
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..200 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed & 0xff) as u8
+                })
+                .collect();
+            let _ = decode_subscription(Bytes::from(bytes.clone()));
+            let _ = decode_assignment(Bytes::from(bytes));
+        }
     }
 }

@@ -258,7 +258,10 @@ async fn topic_regex_subscribes_to_matching_topics() {
     let t3 = format!("{prefix}-c");
     create_topic(&brokers, &t3, 1).await;
     produce(&brokers, &t3, 0, 0, 4).await;
-    let seen = recv_until(&mut c, T, |rs| rs.iter().filter(|r| *r.topic == *t3).count() >= 4).await;
+    let seen = recv_until(&mut c, T, |rs| {
+        rs.iter().filter(|r| *r.topic == *t3).count() >= 4
+    })
+    .await;
     assert!(
         seen.iter().all(|r| *r.topic == *t3),
         "committed records of the old topics came back"
