@@ -284,10 +284,9 @@ impl Consumer {
                             .await
                     {
                         let mut membership = lock(&self.shared.membership);
-                        if let Some(current) = membership.as_mut()
-                            && current.generation_id == m.generation_id
-                            && current.member_id == m.member_id
-                        {
+                        if let Some(current) = membership.as_mut().filter(|c| {
+                            c.generation_id == m.generation_id && c.member_id == m.member_id
+                        }) {
                             current.group.conn = conn;
                         }
                     }
@@ -818,10 +817,10 @@ async fn group_loop(
         coordinator = Some(Arc::clone(&group.conn));
         match exit {
             Exit::Shutdown => {
-                if !member_id.is_empty()
-                    && let Err(e) = group.leave(&member_id).await
-                {
-                    debug!(error = %e, "LeaveGroup failed");
+                if !member_id.is_empty() {
+                    if let Err(e) = group.leave(&member_id).await {
+                        debug!(error = %e, "LeaveGroup failed");
+                    }
                 }
                 break;
             }
