@@ -98,6 +98,15 @@ struct PartitionState {
     high_watermark: AtomicI64,
     position: AtomicI64,
     committed: AtomicI64,
+    /// A pending seek and the seek generation; batches fetched in an older seek generation
+    /// are dropped.
+    seek: Mutex<Seek>,
+}
+
+#[derive(Debug, Default)]
+struct Seek {
+    to: Option<i64>,
+    generation: u64,
 }
 
 const UNKNOWN: i64 = -1;
@@ -112,6 +121,7 @@ enum Event {
         state: Arc<PartitionState>,
         records: Vec<Record>,
         bytes: usize,
+        seek_generation: u64,
     },
     Assigned(Vec<TopicPartition>),
     Revoked(Revocation),
@@ -209,6 +219,12 @@ impl Consumer {
     ///
     /// Returns an error only when the consumer cannot go on (for example a failed SASL
     /// authentication); transient failures are retried in the background.
+    ///
+    /// Cancel-safe: dropping the future (in `tokio::select!`) loses nothing. Heartbeats run
+    /// in a background task, so taking long between calls does not cost the membership; but
+    /// a [`Message::Revoked`] waits behind the batches fetched before it, so a slow caller
+    /// may see it after its deadline (then its commits fail and the records are read again
+    /// by the next owner: at-least-once).
     pub async fn recv(&mut self) -> Result<Message> {
         loop {
             let event = self.rx.recv().await.ok_or(Error::Closed)?;
@@ -217,13 +233,14 @@ impl Consumer {
                     state,
                     records,
                     bytes,
+                    seek_generation,
                 } => {
                     state.buffered.fetch_sub(bytes, Ordering::AcqRel);
                     state.wake.notify_one();
                     let current = lock(&self.shared.assigned)
                         .get(&state.tp)
                         .is_some_and(|s| s.epoch == state.epoch);
-                    if !current {
+                    if !current || lock(&state.seek).generation != seek_generation {
                         continue;
                     }
                     if let Some(last) = records.last() {
@@ -388,6 +405,25 @@ impl Consumer {
             },
         };
         group.fetch_offsets(partitions).await
+    }
+
+    /// Moves an assigned partition to `offset`: the next records handed out start there.
+    /// Batches fetched before the call are dropped. Combine with
+    /// [`offset_for_timestamp`](Self::offset_for_timestamp) for backfills.
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        let assigned = lock(&self.shared.assigned);
+        let state = assigned.get(tp).ok_or_else(|| Error::NotAssigned {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+        })?;
+        {
+            let mut seek = lock(&state.seek);
+            seek.to = Some(offset);
+            seek.generation += 1;
+        }
+        state.position.store(offset, Ordering::Release);
+        state.wake.notify_one();
+        Ok(())
     }
 
     /// Stops fetching these partitions until [`resume`](Self::resume). Batches fetched
@@ -909,6 +945,7 @@ fn start_fetchers(
             high_watermark: AtomicI64::new(UNKNOWN),
             position: AtomicI64::new(c.unwrap_or(UNKNOWN)),
             committed: AtomicI64::new(c.unwrap_or(UNKNOWN)),
+            seek: Mutex::default(),
         });
         states.insert(tp.clone(), Arc::clone(&state));
         tasks.push(tokio::spawn(fetch_loop(
@@ -979,6 +1016,13 @@ async fn fetch_partition(
         {
             state.wake.notified().await;
         }
+        let seek_generation = {
+            let mut seek = lock(&state.seek);
+            if let Some(to) = seek.to.take() {
+                offset = to;
+            }
+            seek.generation
+        };
         match pc
             .fetch_records(offset, 1..cfg.fetch_max_bytes, max_wait)
             .await
@@ -1008,6 +1052,7 @@ async fn fetch_partition(
                         state: Arc::clone(state),
                         records: batch,
                         bytes,
+                        seek_generation,
                     })
                     .is_err()
                 {

@@ -182,7 +182,7 @@ async fn partitions_of_a_dead_member_move_after_its_session_times_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lag_matches_watermarks() {
+async fn lag_matches_watermarks_and_seek_by_timestamp_replays() {
     let Some(brokers) = brokers() else { return };
     init_tracing();
     let topic = unique("lag");
@@ -224,12 +224,17 @@ async fn lag_matches_watermarks() {
     assert_eq!(l.lag, Some(0));
     assert_eq!(l.committed_lag, Some(11));
 
-    // Offsets by timestamp: record i has timestamp 1_700_000_000_000 + i.
+    // Offsets by timestamp (record i has timestamp 1_700_000_000_000 + i), and seek there.
+    let at = c
+        .offset_for_timestamp(&tp, 1_700_000_000_007)
+        .await
+        .unwrap();
+    assert_eq!(at, 7);
+    c.seek(&tp, at).unwrap();
+    let again = recv_until(&mut c, T, |rs| rs.len() >= 8).await;
     assert_eq!(
-        c.offset_for_timestamp(&tp, 1_700_000_000_007)
-            .await
-            .unwrap(),
-        7
+        again.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (7..15).collect::<Vec<_>>()
     );
     c.close().await.unwrap();
 }
