@@ -767,6 +767,7 @@ async fn group_loop(
 
         // Stable: heartbeat, watch metadata, wait for shutdown.
         let mut last_ok = Instant::now();
+        let mut coordinator_moved = false;
         let mut next_metadata = Instant::now() + cfg.metadata_refresh_interval;
         let exit = loop {
             tokio::select! {
@@ -785,6 +786,12 @@ async fn group_loop(
                     }
                     if matches!(e.kafka_code(), Some(code::ILLEGAL_GENERATION)) {
                         break Exit::Lost;
+                    }
+                    if matches!(
+                        e.kafka_code(),
+                        Some(code::NOT_COORDINATOR | code::COORDINATOR_NOT_AVAILABLE)
+                    ) {
+                        coordinator_moved = true;
                     }
                     debug!(error = %e, "rebalance");
                     break Exit::Rejoin;
@@ -850,7 +857,8 @@ async fn group_loop(
         }
         lock(&shared.assigned).clear();
         *lock(&shared.membership) = None;
-        coordinator = Some(Arc::clone(&group.conn));
+        // Keep the coordinator connection for the rejoin, unless the coordinator moved.
+        coordinator = (!coordinator_moved).then(|| Arc::clone(&group.conn));
         match exit {
             Exit::Shutdown => {
                 if !member_id.is_empty() {
