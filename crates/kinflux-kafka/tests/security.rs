@@ -167,7 +167,16 @@ async fn consume_with_sasl(brokers: &str, sasl: SaslConfig) -> kinflux_kafka::Re
     .await?;
     let mut cfg = config(brokers, &unique("g-sasl"), &[&topic]);
     cfg.sasl = Some(sasl);
+    let password = cfg
+        .sasl
+        .as_ref()
+        .map(|s| s.password.clone())
+        .unwrap_or_default();
     let mut c = Consumer::connect(cfg).await?;
+    assert!(
+        !format!("{c:?}").contains(&password),
+        "the password shows in Debug output"
+    );
     let seen = recv_until(&mut c, Duration::from_secs(30), |rs| !rs.is_empty()).await;
     c.commit_positions().await?;
     c.close().await?;
