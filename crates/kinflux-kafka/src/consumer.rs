@@ -1038,8 +1038,17 @@ async fn fetch_partition(
             Ok((records, hw)) => {
                 backoff.reset();
                 state.high_watermark.store(hw, Ordering::Release);
-                if records.is_empty() || state.paused.load(Ordering::Acquire) {
+                if state.paused.load(Ordering::Acquire) {
                     // Paused while the fetch was in flight: drop it, fetch again on resume.
+                    continue;
+                }
+                if records.is_empty() {
+                    if hw > offset {
+                        // Data exists but none came back: rskafka drops control batches
+                        // (transaction markers). Do not spin on it.
+                        debug!(partition = %state.tp, offset, hw, "empty fetch below the high watermark");
+                        tokio::time::sleep(cfg.fetch_max_wait).await;
+                    }
                     continue;
                 }
                 let mut bytes = 0;
