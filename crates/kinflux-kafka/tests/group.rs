@@ -342,3 +342,41 @@ async fn static_member_gets_its_partitions_back_after_a_quick_restart() {
     assert_eq!(before, after);
     a.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_partition_buffer_stops_fetching_until_drained() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("backpressure");
+    create_topic(&brokers, &topic, 1).await;
+    let tp = TopicPartition::new(&topic, 0);
+    let mut cfg = config(&brokers, &unique("g-bp"), &[&topic]);
+    cfg.max_buffered_bytes = 1; // one batch fills it
+    let mut c = Consumer::connect(cfg).await.unwrap();
+    wait_assignment(&mut c, T, |a| a.len() == 1).await;
+    produce(&brokers, &topic, 0, 0, 5).await;
+    let deadline = std::time::Instant::now() + T;
+    while c.high_watermarks().get(&tp) != Some(&5) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first batch never fetched"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The first batch sits in the buffer, undelivered: no more fetches.
+    produce(&brokers, &topic, 0, 5, 5).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        c.high_watermarks()[&tp],
+        5,
+        "fetched although the buffer is full"
+    );
+    // Draining lets it fetch again.
+    let seen = recv_until(&mut c, T, |rs| rs.len() >= 10).await;
+    assert_eq!(
+        seen.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    assert_eq!(c.high_watermarks()[&tp], 10);
+    c.close().await.unwrap();
+}
