@@ -459,8 +459,15 @@ impl Consumer {
         // Drop pending events: this also releases a revocation the group task may wait for.
         self.rx.close();
         while self.rx.try_recv().is_ok() {}
-        if let Some(t) = self.group_task.take() {
-            let _ = t.await;
+        if let Some(mut t) = self.group_task.take() {
+            // The task leaves the group within seconds; do not hang on a dead broker.
+            if tokio::time::timeout(Duration::from_secs(10), &mut t)
+                .await
+                .is_err()
+            {
+                warn!("group task did not stop in time; aborting it");
+                t.abort();
+            }
         }
         Ok(())
     }
@@ -630,15 +637,21 @@ async fn group_loop(
                 .iter()
                 .map(|s| (s.protocol_name(), meta.clone()))
                 .collect();
-            let joined = match group
-                .join(
-                    &member_id,
-                    cfg.session_timeout,
-                    cfg.rebalance_timeout,
-                    &protocols,
-                )
-                .await
-            {
+            let join = group.join(
+                &member_id,
+                cfg.session_timeout,
+                cfg.rebalance_timeout,
+                &protocols,
+            );
+            let joined = tokio::select! {
+                r = join => r,
+                // JoinGroup may block for a whole rebalance; do not make close() wait for it.
+                () = shutdown_requested(&mut shutdown) => {
+                    leave_quietly(&group, &member_id).await;
+                    break 'session;
+                }
+            };
+            let joined = match joined {
                 Ok(JoinOutcome::MemberIdRequired(id)) => {
                     member_id = id;
                     continue;
@@ -685,17 +698,21 @@ async fn group_loop(
             } else {
                 Vec::new()
             };
-            let mine = match group
-                .sync(
-                    joined.generation_id,
-                    &member_id,
-                    &joined.protocol_name,
-                    assignments,
-                    cfg.rebalance_timeout,
-                )
-                .await
-                .and_then(assignor::decode_assignment)
-            {
+            let sync = group.sync(
+                joined.generation_id,
+                &member_id,
+                &joined.protocol_name,
+                assignments,
+                cfg.rebalance_timeout,
+            );
+            let synced = tokio::select! {
+                r = sync => r,
+                () = shutdown_requested(&mut shutdown) => {
+                    leave_quietly(&group, &member_id).await;
+                    break 'session;
+                }
+            };
+            let mine = match synced.and_then(assignor::decode_assignment) {
                 Ok(a) => a,
                 Err(e) => {
                     if matches!(e.kafka_code(), Some(code::UNKNOWN_MEMBER_ID)) {
@@ -861,11 +878,7 @@ async fn group_loop(
         coordinator = (!coordinator_moved).then(|| Arc::clone(&group.conn));
         match exit {
             Exit::Shutdown => {
-                if !member_id.is_empty() {
-                    if let Err(e) = group.leave(&member_id).await {
-                        debug!(error = %e, "LeaveGroup failed");
-                    }
-                }
+                leave_quietly(&group, &member_id).await;
                 break;
             }
             Exit::Lost => info!(group = cfg.group_id, "group membership lost; rejoining"),
@@ -874,6 +887,23 @@ async fn group_loop(
     }
     lock(&shared.assigned).clear();
     *lock(&shared.membership) = None;
+}
+
+/// Resolves once the shutdown flag is raised (holding no borrow of the flag afterwards).
+async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|v| *v).await;
+}
+
+/// LeaveGroup, best effort and bounded in time: the member is leaving anyway.
+async fn leave_quietly(group: &GroupClient, member_id: &str) {
+    if member_id.is_empty() {
+        return;
+    }
+    match tokio::time::timeout(Duration::from_secs(5), group.leave(member_id)).await {
+        Ok(Ok(())) => debug!(member_id, "left the group"),
+        Ok(Err(e)) => debug!(error = %e, "LeaveGroup failed"),
+        Err(_) => debug!("LeaveGroup timed out"),
+    }
 }
 
 fn revoke_window(rebalance_timeout: Duration) -> Duration {
