@@ -20,8 +20,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 struct Pki {
     ca_pem: String,
+    ca_der: CertificateDer<'static>,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: PrivateKeyDer<'static>,
+    client_cert_pem: String,
+    client_key_pem: String,
 }
 
 fn pki() -> Pki {
@@ -35,23 +38,40 @@ fn pki() -> Pki {
         .unwrap()
         .signed_by(&server_key, &ca)
         .unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "kinflux test client");
+    let client = client.signed_by(&client_key, &ca).unwrap();
     Pki {
         ca_pem: ca.pem(),
+        ca_der: ca.der().clone(),
         server_chain: vec![server.der().clone()],
         server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+        client_cert_pem: client.pem(),
+        client_key_pem: client_key.serialize_pem(),
     }
 }
 
-/// Accepts TLS on `listener` and forwards the plaintext to `127.0.0.1:backend`.
+/// Accepts TLS on `listener`, requiring a client certificate signed by the test CA, and
+/// forwards the plaintext to `127.0.0.1:backend`.
 fn spawn_tls_terminator(pki: &Pki, listener: tokio::net::TcpListener, backend: u16) {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca_der.clone()).unwrap();
+    let client_verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
     .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(client_verifier)
+        .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+        .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     tokio::spawn(async move {
         loop {
@@ -74,7 +94,7 @@ fn spawn_tls_terminator(pki: &Pki, listener: tokio::net::TcpListener, backend: u
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consumer_speaks_tls_on_fetch_and_group_connections() {
+async fn consumer_speaks_mutual_tls_on_fetch_and_group_connections() {
     if !own_broker_allowed() {
         return;
     }
@@ -86,7 +106,13 @@ async fn consumer_speaks_tls_on_fetch_and_group_connections() {
     spawn_tls_terminator(&pki, listener, tansu.port);
     let ca_file = tansu.dir.join("ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
-    let tls = TlsConfig::with_ca_file(&ca_file);
+    let cert_file = tansu.dir.join("client.pem");
+    std::fs::write(&cert_file, &pki.client_cert_pem).unwrap();
+    let key_file = tansu.dir.join("client.key");
+    std::fs::write(&key_file, &pki.client_key_pem).unwrap();
+    let mut tls = TlsConfig::with_ca_file(&ca_file);
+    tls.cert_file = Some(cert_file);
+    tls.key_file = Some(key_file);
     let brokers = format!("127.0.0.1:{tls_port}");
 
     // Produce over TLS too: the broker advertises the TLS port.
@@ -120,6 +146,14 @@ async fn consumer_speaks_tls_on_fetch_and_group_connections() {
     )
     .await
     .unwrap();
+
+    // Without a client certificate the terminator refuses us, and connect() says so.
+    let mut cfg = config(&brokers, &unique("g-tls"), &[&topic]);
+    cfg.tls = Some(TlsConfig::with_ca_file(&ca_file));
+    let refused = tokio::time::timeout(Duration::from_secs(20), Consumer::connect(cfg))
+        .await
+        .expect("fails fast");
+    assert!(refused.is_err(), "connected without a client certificate");
 
     let mut cfg = config(&brokers, &unique("g-tls"), &[&topic]);
     cfg.tls = Some(tls);
