@@ -557,17 +557,58 @@ async fn subscription(shared: &Shared) -> Result<BTreeMap<String, i32>> {
     Ok(out)
 }
 
-struct Fetchers {
+/// The fetch task of one assigned partition.
+struct Fetcher {
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    task: JoinHandle<()>,
 }
 
-impl Fetchers {
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+type Fetchers = BTreeMap<TopicPartition, Fetcher>;
+
+/// Stops the fetchers of these partitions and waits until they stopped, so that every batch
+/// they fetched is in the channel.
+async fn stop_fetchers(fetchers: &mut Fetchers, partitions: &[TopicPartition]) {
+    let mut stopped = Vec::new();
+    for tp in partitions {
+        if let Some(f) = fetchers.remove(tp) {
+            let _ = f.stop.send(true);
+            stopped.push(f.task);
         }
+    }
+    for t in stopped {
+        let _ = t.await;
+    }
+}
+
+/// Stops fetching `partitions`, tells the caller with a [`Message::Revoked`] (unless
+/// shutting down), waits for the caller or the deadline, then forgets the partitions.
+async fn revoke(
+    shared: &Shared,
+    fetchers: &mut Fetchers,
+    partitions: &[TopicPartition],
+    tx: &mpsc::UnboundedSender<Event>,
+    shutdown: &mut watch::Receiver<bool>,
+    announce: bool,
+) {
+    stop_fetchers(fetchers, partitions).await;
+    if announce && !partitions.is_empty() {
+        let (ack, acked) = oneshot::channel();
+        let deadline = Instant::now() + revoke_window(shared.config.rebalance_timeout);
+        let _ = tx.send(Event::Revoked(Revocation {
+            partitions: partitions.to_vec(),
+            deadline,
+            _ack: ack,
+        }));
+        tokio::select! {
+            _ = acked => {}
+            _ = tokio::time::sleep_until(deadline) => warn!("revocation not acknowledged before its deadline"),
+            () = shutdown_requested(shutdown) => {}
+        }
+    }
+    // Batches of these partitions still queued are dropped by recv() from now on.
+    let mut assigned = lock(&shared.assigned);
+    for tp in partitions {
+        assigned.remove(tp);
     }
 }
 
@@ -579,6 +620,8 @@ async fn group_loop(
     let cfg = &shared.config;
     let mut member_id = String::new();
     let mut last_generation = -1;
+    // Partitions being fetched; kept across rebalances of a cooperative generation.
+    let mut fetchers: Fetchers = BTreeMap::new();
     let mut coordinator: Option<Arc<crate::conn::Connection>> = None;
     let mut backoff = Backoff::new();
     let strategies: Vec<_> = cfg.assignment_strategies.clone();
@@ -611,7 +654,7 @@ async fn group_loop(
             instance_id: cfg.group_instance_id.clone(),
         };
         // Join and sync until we are in a stable generation.
-        let (generation_id, assigned, subscribed) = loop {
+        let (generation_id, assigned, subscribed, protocol) = loop {
             if *shutdown.borrow() {
                 break 'session;
             }
@@ -626,7 +669,8 @@ async fn group_loop(
                 }
             };
             let topics: Vec<String> = subscribed.keys().cloned().collect();
-            let meta = match assignor::encode_subscription(&topics, last_generation) {
+            let owned: Vec<TopicPartition> = fetchers.keys().cloned().collect();
+            let meta = match assignor::encode_subscription(&topics, last_generation, &owned) {
                 Ok(m) => m,
                 Err(e) => {
                     let _ = tx.send(Event::Fatal(e));
@@ -751,14 +795,34 @@ async fn group_loop(
                 partitions = mine.len(),
                 "joined group"
             );
-            break (joined.generation_id, mine, subscribed);
+            break (joined.generation_id, mine, subscribed, joined.protocol_name);
         };
 
-        // Committed offsets of the new assignment.
-        let committed = if assigned.is_empty() {
+        let cooperative = cfg
+            .assignment_strategies
+            .iter()
+            .any(|s| s.is_cooperative() && s.protocol_name() == protocol);
+        // Eager generations start from nothing (all was revoked before rejoining);
+        // cooperative ones keep what they still own.
+        let new: BTreeSet<TopicPartition> = assigned.iter().cloned().collect();
+        let revoked: Vec<TopicPartition> = fetchers
+            .keys()
+            .filter(|tp| !new.contains(*tp))
+            .cloned()
+            .collect();
+        let added: Vec<TopicPartition> = assigned
+            .iter()
+            .filter(|tp| !fetchers.contains_key(*tp))
+            .cloned()
+            .collect();
+        if !revoked.is_empty() {
+            revoke(&shared, &mut fetchers, &revoked, &tx, &mut shutdown, true).await;
+        }
+        // Committed offsets of the new partitions.
+        let committed = if added.is_empty() {
             BTreeMap::new()
         } else {
-            match group.fetch_offsets(&assigned).await {
+            match group.fetch_offsets(&added).await {
                 Ok(c) => c,
                 Err(e) => {
                     warn!(error = %e, "OffsetFetch failed; rejoining");
@@ -776,11 +840,16 @@ async fn group_loop(
             generation_id,
             member_id: member_id.clone(),
         });
-        // Announce first, so the event precedes every batch of the new assignment.
-        if !assigned.is_empty() {
-            let _ = tx.send(Event::Assigned(assigned.clone()));
+        // Announce first, so the event precedes every batch of the new partitions.
+        if !added.is_empty() {
+            let _ = tx.send(Event::Assigned(added.clone()));
         }
-        let fetchers = start_fetchers(&shared, &assigned, &committed, &tx, &shutdown);
+        start_fetchers(&shared, &mut fetchers, &added, &committed, &tx, &shutdown);
+        if cooperative && !revoked.is_empty() {
+            // KIP-429: after revoking, rejoin at once so the partitions reach their new owner.
+            coordinator = Some(Arc::clone(&group.conn));
+            continue;
+        }
 
         // Stable: heartbeat, watch metadata, wait for shutdown.
         let mut last_ok = Instant::now();
@@ -856,24 +925,15 @@ async fn group_loop(
             }
         };
 
-        // Revoke: stop fetching, tell the caller, wait for it (or the deadline).
-        fetchers.stop().await;
-        if !assigned.is_empty() && !matches!(exit, Exit::Shutdown) {
-            let (ack, acked) = oneshot::channel();
-            let deadline = Instant::now() + revoke_window(cfg.rebalance_timeout);
-            let _ = tx.send(Event::Revoked(Revocation {
-                partitions: assigned.clone(),
-                deadline,
-                _ack: ack,
-            }));
-            tokio::select! {
-                _ = acked => {}
-                _ = tokio::time::sleep_until(deadline) => warn!("revocation not acknowledged before its deadline"),
-                _ = shutdown.wait_for(|v| *v) => {}
-            }
+        // Eager protocols (and a lost membership) revoke everything before rejoining; a
+        // cooperative member keeps fetching and revokes after the next SyncGroup only what
+        // moves.
+        if !(cooperative && matches!(exit, Exit::Rejoin)) {
+            let all: Vec<TopicPartition> = fetchers.keys().cloned().collect();
+            let announce = !matches!(exit, Exit::Shutdown);
+            revoke(&shared, &mut fetchers, &all, &tx, &mut shutdown, announce).await;
+            *lock(&shared.membership) = None;
         }
-        lock(&shared.assigned).clear();
-        *lock(&shared.membership) = None;
         // Keep the coordinator connection for the rejoin, unless the coordinator moved.
         coordinator = (!coordinator_moved).then(|| Arc::clone(&group.conn));
         match exit {
@@ -885,6 +945,8 @@ async fn group_loop(
             Exit::Rejoin => {}
         }
     }
+    let all: Vec<TopicPartition> = fetchers.keys().cloned().collect();
+    stop_fetchers(&mut fetchers, &all).await;
     lock(&shared.assigned).clear();
     *lock(&shared.membership) = None;
 }
@@ -929,13 +991,14 @@ async fn leader_assignment(
     let mut members = Vec::with_capacity(joined.members.len());
     let mut all_topics = BTreeSet::new();
     for (id, meta) in &joined.members {
-        let topics: BTreeSet<String> = assignor::decode_subscription(meta.clone())?
-            .into_iter()
-            .collect();
+        let sub = assignor::decode_subscription(meta.clone())?;
+        let topics: BTreeSet<String> = sub.topics.into_iter().collect();
         all_topics.extend(topics.iter().cloned());
         members.push(Member {
             member_id: id.clone(),
             topics,
+            owned: sub.owned,
+            generation_id: sub.generation_id,
         });
     }
     let counts: HashMap<String, i32> = shared
@@ -962,17 +1025,16 @@ async fn leader_assignment(
 
 fn start_fetchers(
     shared: &Arc<Shared>,
-    assigned: &[TopicPartition],
+    fetchers: &mut Fetchers,
+    added: &[TopicPartition],
     committed: &BTreeMap<TopicPartition, Option<i64>>,
     tx: &mpsc::UnboundedSender<Event>,
     shutdown: &watch::Receiver<bool>,
-) -> Fetchers {
-    let (stop, stop_rx) = watch::channel(false);
+) {
     let epoch = u64::try_from(shared.epoch.fetch_add(1, Ordering::AcqRel)).unwrap_or(0);
     let paused = lock(&shared.paused).clone();
-    let mut states = BTreeMap::new();
-    let mut tasks = Vec::with_capacity(assigned.len());
-    for tp in assigned {
+    for tp in added {
+        let (stop, stop_rx) = watch::channel(false);
         let c = committed.get(tp).copied().flatten();
         let state = Arc::new(PartitionState {
             tp: tp.clone(),
@@ -985,18 +1047,17 @@ fn start_fetchers(
             committed: AtomicI64::new(c.unwrap_or(UNKNOWN)),
             seek: Mutex::default(),
         });
-        states.insert(tp.clone(), Arc::clone(&state));
-        tasks.push(tokio::spawn(fetch_loop(
+        lock(&shared.assigned).insert(tp.clone(), Arc::clone(&state));
+        let task = tokio::spawn(fetch_loop(
             Arc::clone(shared),
             state,
             c,
             tx.clone(),
-            stop_rx.clone(),
+            stop_rx,
             shutdown.clone(),
-        )));
+        ));
+        fetchers.insert(tp.clone(), Fetcher { stop, task });
     }
-    *lock(&shared.assigned) = states;
-    Fetchers { stop, tasks }
 }
 
 async fn fetch_loop(
