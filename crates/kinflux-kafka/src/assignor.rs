@@ -429,7 +429,10 @@ mod tests {
                 0, 7
             ]
         );
-        assert_eq!(decode_subscription(sub).unwrap().topics, vec!["abc".to_owned()]);
+        assert_eq!(
+            decode_subscription(sub).unwrap().topics,
+            vec!["abc".to_owned()]
+        );
         let owned = vec![TopicPartition::new("abc", 1), TopicPartition::new("abc", 4)];
         let sub = encode_subscription(&["abc".to_owned()], 9, &owned).unwrap();
         let d = decode_subscription(sub).unwrap();
@@ -441,7 +444,10 @@ mod tests {
         assert!(decode_subscription(Bytes::from_static(&[0])).is_err());
         // A version-0 subscription as librdkafka and old Java clients send it.
         let v0 = Bytes::from_static(&[0, 0, 0, 0, 0, 1, 0, 1, b't', 0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(decode_subscription(v0).unwrap().topics, vec!["t".to_owned()]);
+        assert_eq!(
+            decode_subscription(v0).unwrap().topics,
+            vec!["t".to_owned()]
+        );
     }
 
     #[test]

@@ -380,3 +380,69 @@ async fn full_partition_buffer_stops_fetching_until_drained() {
     assert_eq!(c.high_watermarks()[&tp], 10);
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_rebalance_revokes_only_the_partitions_that_move() {
+    use kinflux_kafka::{AssignmentStrategy, Message};
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("coop");
+    let group = unique("g-coop");
+    create_topic(&brokers, &topic, 4).await;
+    let mut cfg = config(&brokers, &group, &[&topic]);
+    cfg.assignment_strategies = vec![AssignmentStrategy::CooperativeSticky];
+
+    let mut a = Consumer::connect(cfg.clone()).await.unwrap();
+    wait_assignment(&mut a, T, |x| x.len() == 4).await;
+    let mut b = Consumer::connect(cfg).await.unwrap();
+    let mut a_revoked: Vec<TopicPartition> = Vec::new();
+    let mut a_assigned_again = 0;
+    let mut b_assigned: Vec<TopicPartition> = Vec::new();
+    let deadline = std::time::Instant::now() + T;
+    while !(a.assignment().len() == 2 && b.assignment().len() == 2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never settled: {:?} / {:?}",
+            a.assignment(),
+            b.assignment()
+        );
+        tokio::select! {
+            m = a.recv() => match m.unwrap() {
+                Message::Revoked(r) => a_revoked.extend(r.partitions().iter().cloned()),
+                Message::Assigned(_) => a_assigned_again += 1,
+                _ => {}
+            },
+            m = b.recv() => if let Message::Assigned(tps) = m.unwrap() { b_assigned.extend(tps) },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    a_revoked.sort();
+    b_assigned.sort();
+    assert_eq!(a_revoked, b_assigned, "only what moved was revoked");
+    assert_eq!(a_revoked.len(), 2);
+    assert_eq!(
+        a_assigned_again, 0,
+        "a kept its other partitions without a new Assigned"
+    );
+
+    // b leaves: its partitions come to a incrementally, with no revocation for a.
+    let kept = a.assignment();
+    b.close().await.unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + T;
+    while a.assignment().len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "takeover never happened"
+        );
+        match tokio::time::timeout(Duration::from_millis(200), a.recv()).await {
+            Ok(Ok(Message::Assigned(tps))) => got.extend(tps),
+            Ok(Ok(Message::Revoked(r))) => panic!("a lost {:?}", r.partitions()),
+            _ => {}
+        }
+    }
+    got.sort();
+    assert_eq!(got, b_assigned);
+    assert!(kept.iter().all(|tp| a.assignment().contains(tp)));
+    a.close().await.unwrap();
+}
