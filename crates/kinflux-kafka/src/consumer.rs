@@ -473,6 +473,14 @@ impl Consumer {
     }
 }
 
+/// Whether the broker says this member's generation or identity is no longer valid.
+fn membership_lost(e: &Error) -> bool {
+    matches!(
+        e.kafka_code(),
+        Some(code::UNKNOWN_MEMBER_ID | code::ILLEGAL_GENERATION | code::FENCED_INSTANCE_ID)
+    )
+}
+
 /// Whether the coordinator connection is gone or the coordinator moved: reconnecting helps.
 fn is_coordinator_gone(e: &Error) -> bool {
     matches!(
@@ -705,6 +713,12 @@ async fn group_loop(
                     if matches!(e.kafka_code(), Some(code::UNKNOWN_MEMBER_ID)) {
                         member_id.clear();
                     }
+                    if membership_lost(&e) && !fetchers.is_empty() {
+                        // A cooperative member that kept its partitions lost them now.
+                        let all: Vec<TopicPartition> = fetchers.keys().cloned().collect();
+                        revoke(&shared, &mut fetchers, &all, &tx, &mut shutdown, true).await;
+                        *lock(&shared.membership) = None;
+                    }
                     if !e.is_retryable() {
                         let _ = tx.send(Event::Fatal(e));
                         break 'session;
@@ -761,6 +775,12 @@ async fn group_loop(
                 Err(e) => {
                     if matches!(e.kafka_code(), Some(code::UNKNOWN_MEMBER_ID)) {
                         member_id.clear();
+                    }
+                    if membership_lost(&e) && !fetchers.is_empty() {
+                        // A cooperative member that kept its partitions lost them now.
+                        let all: Vec<TopicPartition> = fetchers.keys().cloned().collect();
+                        revoke(&shared, &mut fetchers, &all, &tx, &mut shutdown, true).await;
+                        *lock(&shared.membership) = None;
                     }
                     if !e.is_retryable() {
                         let _ = tx.send(Event::Fatal(e));
