@@ -1,1 +1,2 @@
-//! Example programs for the kinflux crates live in this folder; see `Cargo.toml`.
+//! Example programs of the kinflux workspace: the `bridge` binary, tools and benchmarks;
+//! see the `[[example]]` entries in `Cargo.toml`.

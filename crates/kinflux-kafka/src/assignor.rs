@@ -11,9 +11,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::{
     messages::{
         ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName,
-        consumer_protocol_assignment,
+        consumer_protocol_assignment, consumer_protocol_subscription,
     },
-    protocol::{Decodable, Encodable, StrBytes},
+    protocol::{Encodable, StrBytes},
 };
 
 use crate::{
@@ -21,9 +21,6 @@ use crate::{
     error::{Error, Result},
     record::TopicPartition,
 };
-
-/// Highest consumer protocol version we decode; newer versions only add fields at the end.
-const MAX_VERSION: i16 = 3;
 
 fn codec(e: impl std::fmt::Display) -> Error {
     Error::Codec {
@@ -38,8 +35,26 @@ const SUBSCRIPTION_VERSION: i16 = 2;
 /// Encodes our subscription: topics, and the last generation this member was part of
 /// (`-1` if none). Brokers compare a rejoining member's metadata with the stored one; the
 /// generation makes a rejoin after a completed generation visible as a change.
-pub(crate) fn encode_subscription(topics: &[String], generation_id: i32) -> Result<Bytes> {
+pub(crate) fn encode_subscription(
+    topics: &[String],
+    generation_id: i32,
+    owned: &[TopicPartition],
+) -> Result<Bytes> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in owned {
+        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    }
     let sub = ConsumerProtocolSubscription::default()
+        .with_owned_partitions(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    consumer_protocol_subscription::TopicPartition::default()
+                        .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        )
         .with_topics(
             topics
                 .iter()
@@ -53,14 +68,96 @@ pub(crate) fn encode_subscription(topics: &[String], generation_id: i32) -> Resu
     Ok(buf.freeze())
 }
 
-/// Decodes a member's subscription into its topics.
-pub(crate) fn decode_subscription(mut bytes: Bytes) -> Result<Vec<String>> {
-    if bytes.len() < 2 {
-        return Err(codec("subscription shorter than its version"));
+/// Reads the consumer protocol payloads of *other* group members (and of the leader's
+/// assignment). They are input we do not control, so they are read here with every length
+/// checked against the bytes present: kafka-protocol's decoder allocates arrays by their
+/// declared length, which a garbage payload could set to two billion.
+struct Reader(Bytes);
+
+impl Reader {
+    fn i16(&mut self) -> Result<i16> {
+        if self.0.remaining() < 2 {
+            return Err(codec("truncated payload"));
+        }
+        Ok(self.0.get_i16())
     }
-    let version = bytes.get_i16().clamp(0, MAX_VERSION);
-    let sub = ConsumerProtocolSubscription::decode(&mut bytes, version).map_err(codec)?;
-    Ok(sub.topics.iter().map(|t| t.as_str().to_owned()).collect())
+
+    fn i32(&mut self) -> Result<i32> {
+        if self.0.remaining() < 4 {
+            return Err(codec("truncated payload"));
+        }
+        Ok(self.0.get_i32())
+    }
+
+    /// An array length, at most the number of `min_size`-byte elements left.
+    fn len(&mut self, min_size: usize) -> Result<usize> {
+        let n = self.i32()?;
+        let n = usize::try_from(n).map_err(|_| codec("negative array length"))?;
+        if n > self.0.remaining() / min_size {
+            return Err(codec("array longer than the payload"));
+        }
+        Ok(n)
+    }
+
+    fn nullable_bytes(&mut self) -> Result<()> {
+        let n = self.i32()?;
+        if n < 0 {
+            return Ok(());
+        }
+        let n = usize::try_from(n).map_err(|_| codec("bad bytes length"))?;
+        if self.0.remaining() < n {
+            return Err(codec("truncated bytes"));
+        }
+        self.0.advance(n);
+        Ok(())
+    }
+
+    fn string(&mut self) -> Result<String> {
+        let n = usize::try_from(self.i16()?).map_err(|_| codec("null string"))?;
+        if self.0.remaining() < n {
+            return Err(codec("truncated string"));
+        }
+        let b = self.0.split_to(n);
+        String::from_utf8(b.to_vec()).map_err(|_| codec("string is not UTF-8"))
+    }
+}
+
+/// A member's subscription as the leader needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Subscription {
+    pub(crate) topics: Vec<String>,
+    /// Partitions the member owns (version 1+), for sticky assignors.
+    pub(crate) owned: Vec<TopicPartition>,
+    /// The generation in which it owned them (version 2+; `-1` if unknown).
+    pub(crate) generation_id: i32,
+}
+
+/// Decodes a member's subscription (any version; fields after `generation_id` are ignored).
+pub(crate) fn decode_subscription(bytes: Bytes) -> Result<Subscription> {
+    let mut r = Reader(bytes);
+    let version = r.i16()?;
+    let n = r.len(2)?;
+    let topics = (0..n).map(|_| r.string()).collect::<Result<Vec<_>>>()?;
+    let mut sub = Subscription {
+        topics,
+        owned: Vec::new(),
+        generation_id: -1,
+    };
+    if version >= 1 {
+        r.nullable_bytes()?; // user data
+        let nt = r.len(6)?;
+        for _ in 0..nt {
+            let topic = r.string()?;
+            let np = r.len(4)?;
+            for _ in 0..np {
+                sub.owned.push(TopicPartition::new(topic.clone(), r.i32()?));
+            }
+        }
+    }
+    if version >= 2 {
+        sub.generation_id = r.i32()?;
+    }
+    Ok(sub)
 }
 
 /// Encodes an assignment (version 0).
@@ -85,25 +182,23 @@ pub(crate) fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes> 
     Ok(buf.freeze())
 }
 
-/// Decodes an assignment; empty bytes mean no partitions.
-pub(crate) fn decode_assignment(mut bytes: Bytes) -> Result<Vec<TopicPartition>> {
+/// Decodes an assignment (any version: user data is ignored); empty bytes mean no
+/// partitions.
+pub(crate) fn decode_assignment(bytes: Bytes) -> Result<Vec<TopicPartition>> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
-    if bytes.len() < 2 {
-        return Err(codec("assignment shorter than its version"));
+    let mut r = Reader(bytes);
+    let _version = r.i16()?;
+    let topics = r.len(6)?;
+    let mut out = Vec::new();
+    for _ in 0..topics {
+        let topic = r.string()?;
+        let n = r.len(4)?;
+        for _ in 0..n {
+            out.push(TopicPartition::new(topic.clone(), r.i32()?));
+        }
     }
-    let version = bytes.get_i16().clamp(0, MAX_VERSION);
-    let a = ConsumerProtocolAssignment::decode(&mut bytes, version).map_err(codec)?;
-    let mut out: Vec<TopicPartition> = a
-        .assigned_partitions
-        .iter()
-        .flat_map(|tp| {
-            tp.partitions
-                .iter()
-                .map(move |p| TopicPartition::new(tp.topic.0.as_str(), *p))
-        })
-        .collect();
     out.sort();
     Ok(out)
 }
@@ -113,6 +208,10 @@ pub(crate) fn decode_assignment(mut bytes: Bytes) -> Result<Vec<TopicPartition>>
 pub(crate) struct Member {
     pub(crate) member_id: String,
     pub(crate) topics: BTreeSet<String>,
+    /// Partitions owned now (cooperative-sticky only).
+    pub(crate) owned: Vec<TopicPartition>,
+    /// Generation of that ownership.
+    pub(crate) generation_id: i32,
 }
 
 /// Assigns partitions to members. `partitions` maps each topic to its partition count.
@@ -151,6 +250,9 @@ pub(crate) fn assign(
                 }
             }
         }
+        AssignmentStrategy::CooperativeSticky => {
+            return cooperative_sticky(&members, partitions);
+        }
         AssignmentStrategy::RoundRobin => {
             let mut next = 0usize;
             for (topic, &count) in partitions {
@@ -173,6 +275,99 @@ pub(crate) fn assign(
     out
 }
 
+/// The cooperative-sticky assignment (KIP-429): balanced, each member keeps what it owns
+/// up to its share, and a partition that moves is first only taken away from its owner:
+/// it is given to its new owner in the next round, after the owner revoked it.
+fn cooperative_sticky(
+    members: &[&Member],
+    partitions: &BTreeMap<String, i32>,
+) -> BTreeMap<String, Vec<TopicPartition>> {
+    let mut out: BTreeMap<String, Vec<TopicPartition>> = members
+        .iter()
+        .map(|m| (m.member_id.clone(), Vec::new()))
+        .collect();
+    if members.is_empty() {
+        return out;
+    }
+    let all: Vec<TopicPartition> = partitions
+        .iter()
+        .flat_map(|(t, &n)| (0..n.max(0)).map(move |p| TopicPartition::new(t, p)))
+        .filter(|tp| members.iter().any(|m| m.topics.contains(&tp.topic)))
+        .collect();
+    let exists: BTreeSet<&TopicPartition> = all.iter().collect();
+    // Valid previous owners: the claim of the highest generation wins.
+    let mut owner: BTreeMap<TopicPartition, (&str, i32)> = BTreeMap::new();
+    for m in members {
+        for tp in &m.owned {
+            if !exists.contains(tp) || !m.topics.contains(&tp.topic) {
+                continue;
+            }
+            let better = owner
+                .get(tp)
+                .is_none_or(|(_, generation)| m.generation_id > *generation);
+            if better {
+                owner.insert(tp.clone(), (&m.member_id, m.generation_id));
+            }
+        }
+    }
+    let n = members.len();
+    let floor = all.len() / n;
+    let mut at_ceil_left = all.len() % n;
+    // Keep owned partitions up to the share.
+    let mut taken: BTreeSet<TopicPartition> = BTreeSet::new();
+    for m in members {
+        let mine: Vec<&TopicPartition> = owner
+            .iter()
+            .filter(|(_, (id, _))| *id == m.member_id)
+            .map(|(tp, _)| tp)
+            .collect();
+        let mut keep = floor.min(mine.len());
+        if mine.len() > floor && at_ceil_left > 0 {
+            keep += 1;
+            at_ceil_left -= 1;
+        }
+        if let Some(list) = out.get_mut(&m.member_id) {
+            for tp in mine.into_iter().take(keep) {
+                list.push(tp.clone());
+                taken.insert(tp.clone());
+            }
+        }
+    }
+    // Deal the rest to the members with the fewest partitions (that subscribe to the topic).
+    for tp in &all {
+        if taken.contains(tp) {
+            continue;
+        }
+        let target = members
+            .iter()
+            .filter(|m| m.topics.contains(&tp.topic))
+            .filter(|m| {
+                let len = out.get(&m.member_id).map_or(0, Vec::len);
+                len < floor || (len == floor && at_ceil_left > 0)
+            })
+            .min_by_key(|m| (out.get(&m.member_id).map_or(0, Vec::len), &m.member_id))
+            .or_else(|| {
+                members
+                    .iter()
+                    .filter(|m| m.topics.contains(&tp.topic))
+                    .min_by_key(|m| (out.get(&m.member_id).map_or(0, Vec::len), &m.member_id))
+            });
+        if let Some(m) = target {
+            let list = out.entry(m.member_id.clone()).or_default();
+            if list.len() == floor && at_ceil_left > 0 {
+                at_ceil_left -= 1;
+            }
+            list.push(tp.clone());
+        }
+    }
+    // Cooperative: a partition still owned by another member is withheld for one round.
+    for (id, list) in out.iter_mut() {
+        list.retain(|tp| owner.get(tp).is_none_or(|(o, _)| *o == id.as_str()));
+        list.sort();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +377,8 @@ mod tests {
             .map(|id| Member {
                 member_id: (*id).to_owned(),
                 topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+                owned: Vec::new(),
+                generation_id: -1,
             })
             .collect()
     }
@@ -223,7 +420,7 @@ mod tests {
 
     #[test]
     fn payloads_round_trip_and_match_kafka_layout() {
-        let sub = encode_subscription(&["abc".to_owned()], 7).unwrap();
+        let sub = encode_subscription(&["abc".to_owned()], 7, &[]).unwrap();
         // version 2, array of 1 string "abc", null user data, no owned partitions, generation 7
         assert_eq!(
             &sub[..],
@@ -232,7 +429,14 @@ mod tests {
                 0, 7
             ]
         );
-        assert_eq!(decode_subscription(sub).unwrap(), vec!["abc".to_owned()]);
+        assert_eq!(
+            decode_subscription(sub).unwrap().topics,
+            vec!["abc".to_owned()]
+        );
+        let owned = vec![TopicPartition::new("abc", 1), TopicPartition::new("abc", 4)];
+        let sub = encode_subscription(&["abc".to_owned()], 9, &owned).unwrap();
+        let d = decode_subscription(sub).unwrap();
+        assert_eq!((d.owned, d.generation_id), (owned, 9));
         let tps = vec![TopicPartition::new("t", 0), TopicPartition::new("t", 3)];
         let a = encode_assignment(&tps).unwrap();
         assert_eq!(decode_assignment(a).unwrap(), tps);
@@ -240,6 +444,80 @@ mod tests {
         assert!(decode_subscription(Bytes::from_static(&[0])).is_err());
         // A version-0 subscription as librdkafka and old Java clients send it.
         let v0 = Bytes::from_static(&[0, 0, 0, 0, 0, 1, 0, 1, b't', 0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(decode_subscription(v0).unwrap(), vec!["t".to_owned()]);
+        assert_eq!(
+            decode_subscription(v0).unwrap().topics,
+            vec!["t".to_owned()]
+        );
+    }
+
+    #[test]
+    fn garbage_payloads_are_errors_not_panics() {
+        // A declared array length of two billion must not allocate.
+        let huge = Bytes::from_static(&[0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 1, b'x']);
+        assert!(decode_subscription(huge.clone()).is_err());
+        assert!(decode_assignment(huge).is_err());
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..200 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed & 0xff) as u8
+                })
+                .collect();
+            let _ = decode_subscription(Bytes::from(bytes.clone()));
+            let _ = decode_assignment(Bytes::from(bytes));
+        }
+    }
+}
+
+#[cfg(test)]
+mod cooperative_tests {
+    use super::*;
+
+    fn member(id: &str, owned: &[i32], generation_id: i32) -> Member {
+        Member {
+            member_id: id.to_owned(),
+            topics: ["t".to_owned()].into(),
+            owned: owned.iter().map(|p| TopicPartition::new("t", *p)).collect(),
+            generation_id,
+        }
+    }
+
+    fn parts(a: &BTreeMap<String, Vec<TopicPartition>>, id: &str) -> Vec<i32> {
+        a[id].iter().map(|tp| tp.partition).collect()
+    }
+
+    #[test]
+    fn newcomer_gets_partitions_only_after_the_owner_revoked_them() {
+        let counts = BTreeMap::from([("t".to_owned(), 4)]);
+        // Round 1: a owns everything, b is new. a keeps two, the two that move go to nobody.
+        let a = member("a", &[0, 1, 2, 3], 1);
+        let b = member("b", &[], -1);
+        let r1 = assign(AssignmentStrategy::CooperativeSticky, &[a, b], &counts);
+        assert_eq!(parts(&r1, "a"), vec![0, 1]);
+        assert_eq!(parts(&r1, "b"), Vec::<i32>::new());
+        // Round 2: a revoked 2 and 3; now b gets them, a keeps its own.
+        let a = member("a", &[0, 1], 2);
+        let b = member("b", &[], 2);
+        let r2 = assign(AssignmentStrategy::CooperativeSticky, &[a, b], &counts);
+        assert_eq!(parts(&r2, "a"), vec![0, 1]);
+        assert_eq!(parts(&r2, "b"), vec![2, 3]);
+    }
+
+    #[test]
+    fn departed_members_partitions_go_to_the_others_at_once() {
+        let counts = BTreeMap::from([("t".to_owned(), 5)]);
+        let a = member("a", &[0, 1], 3);
+        let c = member("c", &[4], 3);
+        // b (owning 2, 3) is gone: its partitions are unowned and dealt out now.
+        let r = assign(AssignmentStrategy::CooperativeSticky, &[a, c], &counts);
+        let mut all: Vec<i32> = parts(&r, "a").into_iter().chain(parts(&r, "c")).collect();
+        all.sort();
+        assert_eq!(all, vec![0, 1, 2, 3, 4]);
+        assert!(parts(&r, "a").starts_with(&[0, 1]));
+        assert!(parts(&r, "c").contains(&4));
+        assert!(parts(&r, "a").len().abs_diff(parts(&r, "c").len()) <= 1);
     }
 }

@@ -33,6 +33,11 @@ pub enum AssignmentStrategy {
     /// Kafka's `roundrobin` assignor: all partitions dealt out one by one.
     #[serde(rename = "roundrobin")]
     RoundRobin,
+    /// Kafka's `cooperative-sticky` assignor with incremental rebalancing (KIP-429):
+    /// members keep their partitions during a rebalance and only the partitions that move
+    /// are revoked.
+    #[serde(rename = "cooperative-sticky")]
+    CooperativeSticky,
 }
 
 impl AssignmentStrategy {
@@ -41,7 +46,13 @@ impl AssignmentStrategy {
         match self {
             AssignmentStrategy::Range => "range",
             AssignmentStrategy::RoundRobin => "roundrobin",
+            AssignmentStrategy::CooperativeSticky => "cooperative-sticky",
         }
+    }
+
+    /// Whether this strategy rebalances incrementally (keeps partitions across rebalances).
+    pub fn is_cooperative(self) -> bool {
+        matches!(self, AssignmentStrategy::CooperativeSticky)
     }
 }
 

@@ -98,6 +98,15 @@ struct PartitionState {
     high_watermark: AtomicI64,
     position: AtomicI64,
     committed: AtomicI64,
+    /// A pending seek and the seek generation; batches fetched in an older seek generation
+    /// are dropped.
+    seek: Mutex<Seek>,
+}
+
+#[derive(Debug, Default)]
+struct Seek {
+    to: Option<i64>,
+    generation: u64,
 }
 
 const UNKNOWN: i64 = -1;
@@ -112,6 +121,7 @@ enum Event {
         state: Arc<PartitionState>,
         records: Vec<Record>,
         bytes: usize,
+        seek_generation: u64,
     },
     Assigned(Vec<TopicPartition>),
     Revoked(Revocation),
@@ -180,6 +190,9 @@ impl Consumer {
             config.tls.as_ref(),
             config.sasl.as_ref(),
         )?;
+        // Our own connection first: it fails fast on bad credentials or TLS settings, where
+        // rskafka would retry until its deadline.
+        drop(group::connect_coordinator(&opts, &config.group_id).await?);
         let client = opts.rskafka_client().await?;
         let shared = Arc::new(Shared {
             config,
@@ -206,6 +219,12 @@ impl Consumer {
     ///
     /// Returns an error only when the consumer cannot go on (for example a failed SASL
     /// authentication); transient failures are retried in the background.
+    ///
+    /// Cancel-safe: dropping the future (in `tokio::select!`) loses nothing. Heartbeats run
+    /// in a background task, so taking long between calls does not cost the membership; but
+    /// a [`Message::Revoked`] waits behind the batches fetched before it, so a slow caller
+    /// may see it after its deadline (then its commits fail and the records are read again
+    /// by the next owner: at-least-once).
     pub async fn recv(&mut self) -> Result<Message> {
         loop {
             let event = self.rx.recv().await.ok_or(Error::Closed)?;
@@ -214,13 +233,14 @@ impl Consumer {
                     state,
                     records,
                     bytes,
+                    seek_generation,
                 } => {
                     state.buffered.fetch_sub(bytes, Ordering::AcqRel);
                     state.wake.notify_one();
                     let current = lock(&self.shared.assigned)
                         .get(&state.tp)
                         .is_some_and(|s| s.epoch == state.epoch);
-                    if !current {
+                    if !current || lock(&state.seek).generation != seek_generation {
                         continue;
                     }
                     if let Some(last) = records.last() {
@@ -241,6 +261,10 @@ impl Consumer {
     }
 
     /// Commits offsets: for each partition, the next offset to read (last processed + 1).
+    ///
+    /// A lost coordinator connection (broker restart) is re-established and the commit tried
+    /// again a few times before an error is returned. Fails with a rejoin error
+    /// ([`Error::needs_rejoin`]) when the group moved to a new generation.
     pub async fn commit(
         &self,
         offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
@@ -249,14 +273,44 @@ impl Consumer {
         if offsets.is_empty() {
             return Ok(());
         }
-        let m = lock(&self.shared.membership)
-            .clone()
-            .ok_or_else(|| Error::NotInGroup {
-                group_id: self.shared.config.group_id.clone(),
-            })?;
-        m.group
-            .commit(m.generation_id, &m.member_id, &offsets)
-            .await?;
+        let mut backoff = Backoff::new();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let m = lock(&self.shared.membership)
+                .clone()
+                .ok_or_else(|| Error::NotInGroup {
+                    group_id: self.shared.config.group_id.clone(),
+                })?;
+            let result = if m.group.conn.is_closed() {
+                Err(Error::ConnectionClosed {
+                    broker: "group coordinator".into(),
+                })
+            } else {
+                m.group
+                    .commit(m.generation_id, &m.member_id, &offsets)
+                    .await
+            };
+            match result {
+                Ok(()) => break,
+                Err(e) if attempt < 5 && is_coordinator_gone(&e) => {
+                    debug!(error = %e, attempt, "commit: reconnecting to the coordinator");
+                    tokio::time::sleep(backoff.step()).await;
+                    if let Ok(conn) =
+                        group::connect_coordinator(&self.shared.opts, &self.shared.config.group_id)
+                            .await
+                    {
+                        let mut membership = lock(&self.shared.membership);
+                        if let Some(current) = membership.as_mut().filter(|c| {
+                            c.generation_id == m.generation_id && c.member_id == m.member_id
+                        }) {
+                            current.group.conn = conn;
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let assigned = lock(&self.shared.assigned);
         for (tp, off) in &offsets {
             if let Some(s) = assigned.get(tp) {
@@ -353,6 +407,25 @@ impl Consumer {
         group.fetch_offsets(partitions).await
     }
 
+    /// Moves an assigned partition to `offset`: the next records handed out start there.
+    /// Batches fetched before the call are dropped. Combine with
+    /// [`offset_for_timestamp`](Self::offset_for_timestamp) for backfills.
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        let assigned = lock(&self.shared.assigned);
+        let state = assigned.get(tp).ok_or_else(|| Error::NotAssigned {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+        })?;
+        {
+            let mut seek = lock(&state.seek);
+            seek.to = Some(offset);
+            seek.generation += 1;
+        }
+        state.position.store(offset, Ordering::Release);
+        state.wake.notify_one();
+        Ok(())
+    }
+
     /// Stops fetching these partitions until [`resume`](Self::resume). Batches fetched
     /// before the call may still be handed out. The pause survives rebalances.
     pub fn pause(&self, partitions: &[TopicPartition]) {
@@ -386,11 +459,41 @@ impl Consumer {
         // Drop pending events: this also releases a revocation the group task may wait for.
         self.rx.close();
         while self.rx.try_recv().is_ok() {}
-        if let Some(t) = self.group_task.take() {
-            let _ = t.await;
+        if let Some(mut t) = self.group_task.take() {
+            // The task leaves the group within seconds; do not hang on a dead broker.
+            if tokio::time::timeout(Duration::from_secs(10), &mut t)
+                .await
+                .is_err()
+            {
+                warn!("group task did not stop in time; aborting it");
+                t.abort();
+            }
         }
         Ok(())
     }
+}
+
+/// Whether the broker says this member's generation or identity is no longer valid.
+fn membership_lost(e: &Error) -> bool {
+    matches!(
+        e.kafka_code(),
+        Some(code::UNKNOWN_MEMBER_ID | code::ILLEGAL_GENERATION | code::FENCED_INSTANCE_ID)
+    )
+}
+
+/// Whether the coordinator connection is gone or the coordinator moved: reconnecting helps.
+fn is_coordinator_gone(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io { .. } | Error::ConnectionClosed { .. } | Error::Timeout { .. }
+    ) || matches!(
+        e.kafka_code(),
+        Some(
+            code::NOT_COORDINATOR
+                | code::COORDINATOR_NOT_AVAILABLE
+                | code::COORDINATOR_LOAD_IN_PROGRESS
+        )
+    )
 }
 
 /// Exponential backoff with jitter, capped.
@@ -462,17 +565,58 @@ async fn subscription(shared: &Shared) -> Result<BTreeMap<String, i32>> {
     Ok(out)
 }
 
-struct Fetchers {
+/// The fetch task of one assigned partition.
+struct Fetcher {
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    task: JoinHandle<()>,
 }
 
-impl Fetchers {
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+type Fetchers = BTreeMap<TopicPartition, Fetcher>;
+
+/// Stops the fetchers of these partitions and waits until they stopped, so that every batch
+/// they fetched is in the channel.
+async fn stop_fetchers(fetchers: &mut Fetchers, partitions: &[TopicPartition]) {
+    let mut stopped = Vec::new();
+    for tp in partitions {
+        if let Some(f) = fetchers.remove(tp) {
+            let _ = f.stop.send(true);
+            stopped.push(f.task);
         }
+    }
+    for t in stopped {
+        let _ = t.await;
+    }
+}
+
+/// Stops fetching `partitions`, tells the caller with a [`Message::Revoked`] (unless
+/// shutting down), waits for the caller or the deadline, then forgets the partitions.
+async fn revoke(
+    shared: &Shared,
+    fetchers: &mut Fetchers,
+    partitions: &[TopicPartition],
+    tx: &mpsc::UnboundedSender<Event>,
+    shutdown: &mut watch::Receiver<bool>,
+    announce: bool,
+) {
+    stop_fetchers(fetchers, partitions).await;
+    if announce && !partitions.is_empty() {
+        let (ack, acked) = oneshot::channel();
+        let deadline = Instant::now() + revoke_window(shared.config.rebalance_timeout);
+        let _ = tx.send(Event::Revoked(Revocation {
+            partitions: partitions.to_vec(),
+            deadline,
+            _ack: ack,
+        }));
+        tokio::select! {
+            _ = acked => {}
+            _ = tokio::time::sleep_until(deadline) => warn!("revocation not acknowledged before its deadline"),
+            () = shutdown_requested(shutdown) => {}
+        }
+    }
+    // Batches of these partitions still queued are dropped by recv() from now on.
+    let mut assigned = lock(&shared.assigned);
+    for tp in partitions {
+        assigned.remove(tp);
     }
 }
 
@@ -484,6 +628,8 @@ async fn group_loop(
     let cfg = &shared.config;
     let mut member_id = String::new();
     let mut last_generation = -1;
+    // Partitions being fetched; kept across rebalances of a cooperative generation.
+    let mut fetchers: Fetchers = BTreeMap::new();
     let mut coordinator: Option<Arc<crate::conn::Connection>> = None;
     let mut backoff = Backoff::new();
     let strategies: Vec<_> = cfg.assignment_strategies.clone();
@@ -516,7 +662,7 @@ async fn group_loop(
             instance_id: cfg.group_instance_id.clone(),
         };
         // Join and sync until we are in a stable generation.
-        let (generation_id, assigned, subscribed) = loop {
+        let (generation_id, assigned, subscribed, protocol) = loop {
             if *shutdown.borrow() {
                 break 'session;
             }
@@ -531,7 +677,8 @@ async fn group_loop(
                 }
             };
             let topics: Vec<String> = subscribed.keys().cloned().collect();
-            let meta = match assignor::encode_subscription(&topics, last_generation) {
+            let owned: Vec<TopicPartition> = fetchers.keys().cloned().collect();
+            let meta = match assignor::encode_subscription(&topics, last_generation, &owned) {
                 Ok(m) => m,
                 Err(e) => {
                     let _ = tx.send(Event::Fatal(e));
@@ -542,15 +689,21 @@ async fn group_loop(
                 .iter()
                 .map(|s| (s.protocol_name(), meta.clone()))
                 .collect();
-            let joined = match group
-                .join(
-                    &member_id,
-                    cfg.session_timeout,
-                    cfg.rebalance_timeout,
-                    &protocols,
-                )
-                .await
-            {
+            let join = group.join(
+                &member_id,
+                cfg.session_timeout,
+                cfg.rebalance_timeout,
+                &protocols,
+            );
+            let joined = tokio::select! {
+                r = join => r,
+                // JoinGroup may block for a whole rebalance; do not make close() wait for it.
+                () = shutdown_requested(&mut shutdown) => {
+                    leave_quietly(&group, &member_id).await;
+                    break 'session;
+                }
+            };
+            let joined = match joined {
                 Ok(JoinOutcome::MemberIdRequired(id)) => {
                     member_id = id;
                     continue;
@@ -559,6 +712,12 @@ async fn group_loop(
                 Err(e) => {
                     if matches!(e.kafka_code(), Some(code::UNKNOWN_MEMBER_ID)) {
                         member_id.clear();
+                    }
+                    if membership_lost(&e) && !fetchers.is_empty() {
+                        // A cooperative member that kept its partitions lost them now.
+                        let all: Vec<TopicPartition> = fetchers.keys().cloned().collect();
+                        revoke(&shared, &mut fetchers, &all, &tx, &mut shutdown, true).await;
+                        *lock(&shared.membership) = None;
                     }
                     if !e.is_retryable() {
                         let _ = tx.send(Event::Fatal(e));
@@ -597,21 +756,31 @@ async fn group_loop(
             } else {
                 Vec::new()
             };
-            let mine = match group
-                .sync(
-                    joined.generation_id,
-                    &member_id,
-                    &joined.protocol_name,
-                    assignments,
-                    cfg.rebalance_timeout,
-                )
-                .await
-                .and_then(assignor::decode_assignment)
-            {
+            let sync = group.sync(
+                joined.generation_id,
+                &member_id,
+                &joined.protocol_name,
+                assignments,
+                cfg.rebalance_timeout,
+            );
+            let synced = tokio::select! {
+                r = sync => r,
+                () = shutdown_requested(&mut shutdown) => {
+                    leave_quietly(&group, &member_id).await;
+                    break 'session;
+                }
+            };
+            let mine = match synced.and_then(assignor::decode_assignment) {
                 Ok(a) => a,
                 Err(e) => {
                     if matches!(e.kafka_code(), Some(code::UNKNOWN_MEMBER_ID)) {
                         member_id.clear();
+                    }
+                    if membership_lost(&e) && !fetchers.is_empty() {
+                        // A cooperative member that kept its partitions lost them now.
+                        let all: Vec<TopicPartition> = fetchers.keys().cloned().collect();
+                        revoke(&shared, &mut fetchers, &all, &tx, &mut shutdown, true).await;
+                        *lock(&shared.membership) = None;
                     }
                     if !e.is_retryable() {
                         let _ = tx.send(Event::Fatal(e));
@@ -646,14 +815,34 @@ async fn group_loop(
                 partitions = mine.len(),
                 "joined group"
             );
-            break (joined.generation_id, mine, subscribed);
+            break (joined.generation_id, mine, subscribed, joined.protocol_name);
         };
 
-        // Committed offsets of the new assignment.
-        let committed = if assigned.is_empty() {
+        let cooperative = cfg
+            .assignment_strategies
+            .iter()
+            .any(|s| s.is_cooperative() && s.protocol_name() == protocol);
+        // Eager generations start from nothing (all was revoked before rejoining);
+        // cooperative ones keep what they still own.
+        let new: BTreeSet<TopicPartition> = assigned.iter().cloned().collect();
+        let revoked: Vec<TopicPartition> = fetchers
+            .keys()
+            .filter(|tp| !new.contains(*tp))
+            .cloned()
+            .collect();
+        let added: Vec<TopicPartition> = assigned
+            .iter()
+            .filter(|tp| !fetchers.contains_key(*tp))
+            .cloned()
+            .collect();
+        if !revoked.is_empty() {
+            revoke(&shared, &mut fetchers, &revoked, &tx, &mut shutdown, true).await;
+        }
+        // Committed offsets of the new partitions.
+        let committed = if added.is_empty() {
             BTreeMap::new()
         } else {
-            match group.fetch_offsets(&assigned).await {
+            match group.fetch_offsets(&added).await {
                 Ok(c) => c,
                 Err(e) => {
                     warn!(error = %e, "OffsetFetch failed; rejoining");
@@ -671,13 +860,20 @@ async fn group_loop(
             generation_id,
             member_id: member_id.clone(),
         });
-        let fetchers = start_fetchers(&shared, &assigned, &committed, &tx, &shutdown);
-        if !assigned.is_empty() {
-            let _ = tx.send(Event::Assigned(assigned.clone()));
+        // Announce first, so the event precedes every batch of the new partitions.
+        if !added.is_empty() {
+            let _ = tx.send(Event::Assigned(added.clone()));
+        }
+        start_fetchers(&shared, &mut fetchers, &added, &committed, &tx, &shutdown);
+        if cooperative && !revoked.is_empty() {
+            // KIP-429: after revoking, rejoin at once so the partitions reach their new owner.
+            coordinator = Some(Arc::clone(&group.conn));
+            continue;
         }
 
         // Stable: heartbeat, watch metadata, wait for shutdown.
         let mut last_ok = Instant::now();
+        let mut coordinator_moved = false;
         let mut next_metadata = Instant::now() + cfg.metadata_refresh_interval;
         let exit = loop {
             tokio::select! {
@@ -697,15 +893,32 @@ async fn group_loop(
                     if matches!(e.kafka_code(), Some(code::ILLEGAL_GENERATION)) {
                         break Exit::Lost;
                     }
+                    if matches!(
+                        e.kafka_code(),
+                        Some(code::NOT_COORDINATOR | code::COORDINATOR_NOT_AVAILABLE)
+                    ) {
+                        coordinator_moved = true;
+                    }
                     debug!(error = %e, "rebalance");
                     break Exit::Rejoin;
                 }
                 Err(e) => {
-                    warn!(error = %e, "heartbeat failed");
+                    if last_ok.elapsed() < cfg.heartbeat_interval * 2 {
+                        warn!(error = %e, "heartbeat failed; reconnecting to the coordinator");
+                    } else {
+                        debug!(error = %e, "heartbeat failed again");
+                    }
                     if last_ok.elapsed() > cfg.session_timeout {
                         break Exit::Lost;
                     }
-                    if group.conn.is_closed() {
+                    let fresh = lock(&shared.membership)
+                        .as_ref()
+                        .map(|m| Arc::clone(&m.group.conn))
+                        .filter(|c| !c.is_closed());
+                    if let Some(c) = fresh {
+                        // commit() already reconnected.
+                        group.conn = c;
+                    } else if group.conn.is_closed() {
                         match group::connect_coordinator(&shared.opts, &cfg.group_id).await {
                             Ok(c) => {
                                 group.conn = c;
@@ -732,40 +945,47 @@ async fn group_loop(
             }
         };
 
-        // Revoke: stop fetching, tell the caller, wait for it (or the deadline).
-        fetchers.stop().await;
-        if !assigned.is_empty() && !matches!(exit, Exit::Shutdown) {
-            let (ack, acked) = oneshot::channel();
-            let deadline = Instant::now() + revoke_window(cfg.rebalance_timeout);
-            let _ = tx.send(Event::Revoked(Revocation {
-                partitions: assigned.clone(),
-                deadline,
-                _ack: ack,
-            }));
-            tokio::select! {
-                _ = acked => {}
-                _ = tokio::time::sleep_until(deadline) => warn!("revocation not acknowledged before its deadline"),
-                _ = shutdown.wait_for(|v| *v) => {}
-            }
+        // Eager protocols (and a lost membership) revoke everything before rejoining; a
+        // cooperative member keeps fetching and revokes after the next SyncGroup only what
+        // moves.
+        if !(cooperative && matches!(exit, Exit::Rejoin)) {
+            let all: Vec<TopicPartition> = fetchers.keys().cloned().collect();
+            let announce = !matches!(exit, Exit::Shutdown);
+            revoke(&shared, &mut fetchers, &all, &tx, &mut shutdown, announce).await;
+            *lock(&shared.membership) = None;
         }
-        lock(&shared.assigned).clear();
-        *lock(&shared.membership) = None;
-        coordinator = Some(Arc::clone(&group.conn));
+        // Keep the coordinator connection for the rejoin, unless the coordinator moved.
+        coordinator = (!coordinator_moved).then(|| Arc::clone(&group.conn));
         match exit {
             Exit::Shutdown => {
-                if !member_id.is_empty()
-                    && let Err(e) = group.leave(&member_id).await
-                {
-                    debug!(error = %e, "LeaveGroup failed");
-                }
+                leave_quietly(&group, &member_id).await;
                 break;
             }
             Exit::Lost => info!(group = cfg.group_id, "group membership lost; rejoining"),
             Exit::Rejoin => {}
         }
     }
+    let all: Vec<TopicPartition> = fetchers.keys().cloned().collect();
+    stop_fetchers(&mut fetchers, &all).await;
     lock(&shared.assigned).clear();
     *lock(&shared.membership) = None;
+}
+
+/// Resolves once the shutdown flag is raised (holding no borrow of the flag afterwards).
+async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|v| *v).await;
+}
+
+/// LeaveGroup, best effort and bounded in time: the member is leaving anyway.
+async fn leave_quietly(group: &GroupClient, member_id: &str) {
+    if member_id.is_empty() {
+        return;
+    }
+    match tokio::time::timeout(Duration::from_secs(5), group.leave(member_id)).await {
+        Ok(Ok(())) => debug!(member_id, "left the group"),
+        Ok(Err(e)) => debug!(error = %e, "LeaveGroup failed"),
+        Err(_) => debug!("LeaveGroup timed out"),
+    }
 }
 
 fn revoke_window(rebalance_timeout: Duration) -> Duration {
@@ -791,13 +1011,14 @@ async fn leader_assignment(
     let mut members = Vec::with_capacity(joined.members.len());
     let mut all_topics = BTreeSet::new();
     for (id, meta) in &joined.members {
-        let topics: BTreeSet<String> = assignor::decode_subscription(meta.clone())?
-            .into_iter()
-            .collect();
+        let sub = assignor::decode_subscription(meta.clone())?;
+        let topics: BTreeSet<String> = sub.topics.into_iter().collect();
         all_topics.extend(topics.iter().cloned());
         members.push(Member {
             member_id: id.clone(),
             topics,
+            owned: sub.owned,
+            generation_id: sub.generation_id,
         });
     }
     let counts: HashMap<String, i32> = shared
@@ -824,17 +1045,16 @@ async fn leader_assignment(
 
 fn start_fetchers(
     shared: &Arc<Shared>,
-    assigned: &[TopicPartition],
+    fetchers: &mut Fetchers,
+    added: &[TopicPartition],
     committed: &BTreeMap<TopicPartition, Option<i64>>,
     tx: &mpsc::UnboundedSender<Event>,
     shutdown: &watch::Receiver<bool>,
-) -> Fetchers {
-    let (stop, stop_rx) = watch::channel(false);
+) {
     let epoch = u64::try_from(shared.epoch.fetch_add(1, Ordering::AcqRel)).unwrap_or(0);
     let paused = lock(&shared.paused).clone();
-    let mut states = BTreeMap::new();
-    let mut tasks = Vec::with_capacity(assigned.len());
-    for tp in assigned {
+    for tp in added {
+        let (stop, stop_rx) = watch::channel(false);
         let c = committed.get(tp).copied().flatten();
         let state = Arc::new(PartitionState {
             tp: tp.clone(),
@@ -845,19 +1065,19 @@ fn start_fetchers(
             high_watermark: AtomicI64::new(UNKNOWN),
             position: AtomicI64::new(c.unwrap_or(UNKNOWN)),
             committed: AtomicI64::new(c.unwrap_or(UNKNOWN)),
+            seek: Mutex::default(),
         });
-        states.insert(tp.clone(), Arc::clone(&state));
-        tasks.push(tokio::spawn(fetch_loop(
+        lock(&shared.assigned).insert(tp.clone(), Arc::clone(&state));
+        let task = tokio::spawn(fetch_loop(
             Arc::clone(shared),
             state,
             c,
             tx.clone(),
-            stop_rx.clone(),
+            stop_rx,
             shutdown.clone(),
-        )));
+        ));
+        fetchers.insert(tp.clone(), Fetcher { stop, task });
     }
-    *lock(&shared.assigned) = states;
-    Fetchers { stop, tasks }
 }
 
 async fn fetch_loop(
@@ -915,6 +1135,13 @@ async fn fetch_partition(
         {
             state.wake.notified().await;
         }
+        let seek_generation = {
+            let mut seek = lock(&state.seek);
+            if let Some(to) = seek.to.take() {
+                offset = to;
+            }
+            seek.generation
+        };
         match pc
             .fetch_records(offset, 1..cfg.fetch_max_bytes, max_wait)
             .await
@@ -922,8 +1149,17 @@ async fn fetch_partition(
             Ok((records, hw)) => {
                 backoff.reset();
                 state.high_watermark.store(hw, Ordering::Release);
-                if records.is_empty() || state.paused.load(Ordering::Acquire) {
+                if state.paused.load(Ordering::Acquire) {
                     // Paused while the fetch was in flight: drop it, fetch again on resume.
+                    continue;
+                }
+                if records.is_empty() {
+                    if hw > offset {
+                        // Data exists but none came back: rskafka drops control batches
+                        // (transaction markers). Do not spin on it.
+                        debug!(partition = %state.tp, offset, hw, "empty fetch below the high watermark");
+                        tokio::time::sleep(cfg.fetch_max_wait).await;
+                    }
                     continue;
                 }
                 let mut bytes = 0;
@@ -944,6 +1180,7 @@ async fn fetch_partition(
                         state: Arc::clone(state),
                         records: batch,
                         bytes,
+                        seek_generation,
                     })
                     .is_err()
                 {

@@ -182,7 +182,7 @@ async fn partitions_of_a_dead_member_move_after_its_session_times_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lag_matches_watermarks() {
+async fn lag_matches_watermarks_and_seek_by_timestamp_replays() {
     let Some(brokers) = brokers() else { return };
     init_tracing();
     let topic = unique("lag");
@@ -224,12 +224,17 @@ async fn lag_matches_watermarks() {
     assert_eq!(l.lag, Some(0));
     assert_eq!(l.committed_lag, Some(11));
 
-    // Offsets by timestamp: record i has timestamp 1_700_000_000_000 + i.
+    // Offsets by timestamp (record i has timestamp 1_700_000_000_000 + i), and seek there.
+    let at = c
+        .offset_for_timestamp(&tp, 1_700_000_000_007)
+        .await
+        .unwrap();
+    assert_eq!(at, 7);
+    c.seek(&tp, at).unwrap();
+    let again = recv_until(&mut c, T, |rs| rs.len() >= 8).await;
     assert_eq!(
-        c.offset_for_timestamp(&tp, 1_700_000_000_007)
-            .await
-            .unwrap(),
-        7
+        again.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (7..15).collect::<Vec<_>>()
     );
     c.close().await.unwrap();
 }
@@ -247,9 +252,197 @@ async fn topic_regex_subscribes_to_matching_topics() {
     let mut cfg = config(&brokers, &unique("g-rx"), &[]);
     cfg.topics.clear();
     cfg.topic_regex = Some(format!("{prefix}-.*"));
+    cfg.metadata_refresh_interval = Duration::from_millis(500);
     let mut c = Consumer::connect(cfg).await.unwrap();
     let seen = recv_until(&mut c, T, |rs| rs.len() >= 5).await;
     assert_eq!(seen.iter().filter(|r| *r.topic == *t1).count(), 2);
     assert_eq!(seen.iter().filter(|r| *r.topic == *t2).count(), 3);
+    c.commit_positions().await.unwrap();
+
+    // A topic created later is found by the periodic metadata check.
+    let t3 = format!("{prefix}-c");
+    create_topic(&brokers, &t3, 1).await;
+    produce(&brokers, &t3, 0, 0, 4).await;
+    let seen = recv_until(&mut c, T, |rs| {
+        rs.iter().filter(|r| *r.topic == *t3).count() >= 4
+    })
+    .await;
+    assert!(
+        seen.iter().all(|r| *r.topic == *t3),
+        "committed records of the old topics came back"
+    );
     c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_partitions_stay_until_the_revocation_is_released_and_can_be_committed() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("revoke");
+    let group = unique("g-revoke");
+    create_topic(&brokers, &topic, 2).await;
+    for p in 0..2 {
+        produce(&brokers, &topic, p, 0, 3).await;
+    }
+    let mut a = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    recv_until(&mut a, T, |rs| rs.len() >= 6).await;
+    let mut b = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    // a is told first, and keeps its partitions while it holds the revocation.
+    let revocation = loop {
+        tokio::select! {
+            m = a.recv() => if let kinflux_kafka::Message::Revoked(r) = m.unwrap() { break r },
+            m = b.recv() => { m.unwrap(); }
+        }
+    };
+    assert_eq!(revocation.partitions().len(), 2);
+    assert!(revocation.deadline() > tokio::time::Instant::now());
+    // The caller flushes and commits inside the window.
+    a.commit([
+        (TopicPartition::new(&topic, 0), 3),
+        (TopicPartition::new(&topic, 1), 3),
+    ])
+    .await
+    .expect("commit while the revocation is held");
+    let hold = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < hold {
+        assert!(
+            b.assignment().is_empty(),
+            "b got partitions before a released them"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(100), b.recv()).await;
+    }
+    revocation.done();
+    let (x, y) = settle(&mut a, &mut b, |x, y| x.len() == 1 && y.len() == 1).await;
+    assert_ne!(x, y);
+    // Nothing committed comes back to either member.
+    let idle = tokio::time::timeout(Duration::from_millis(500), b.recv()).await;
+    assert!(!matches!(idle, Ok(Ok(kinflux_kafka::Message::Records(_)))));
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_member_gets_its_partitions_back_after_a_quick_restart() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("static");
+    let group = unique("g-static");
+    create_topic(&brokers, &topic, 2).await;
+    let mut cfg = config(&brokers, &group, &[&topic]);
+    cfg.group_instance_id = Some("bridge-1".into());
+    let mut a = Consumer::connect(cfg.clone()).await.unwrap();
+    let before = wait_assignment(&mut a, T, |x| x.len() == 2).await;
+    drop(a); // crash: no LeaveGroup
+    let mut a = Consumer::connect(cfg).await.unwrap();
+    let after = wait_assignment(&mut a, T, |x| x.len() == 2).await;
+    assert_eq!(before, after);
+    a.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_partition_buffer_stops_fetching_until_drained() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("backpressure");
+    create_topic(&brokers, &topic, 1).await;
+    let tp = TopicPartition::new(&topic, 0);
+    let mut cfg = config(&brokers, &unique("g-bp"), &[&topic]);
+    cfg.max_buffered_bytes = 1; // one batch fills it
+    let mut c = Consumer::connect(cfg).await.unwrap();
+    wait_assignment(&mut c, T, |a| a.len() == 1).await;
+    produce(&brokers, &topic, 0, 0, 5).await;
+    let deadline = std::time::Instant::now() + T;
+    while c.high_watermarks().get(&tp) != Some(&5) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first batch never fetched"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The first batch sits in the buffer, undelivered: no more fetches.
+    produce(&brokers, &topic, 0, 5, 5).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        c.high_watermarks()[&tp],
+        5,
+        "fetched although the buffer is full"
+    );
+    // Draining lets it fetch again.
+    let seen = recv_until(&mut c, T, |rs| rs.len() >= 10).await;
+    assert_eq!(
+        seen.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    assert_eq!(c.high_watermarks()[&tp], 10);
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_rebalance_revokes_only_the_partitions_that_move() {
+    use kinflux_kafka::{AssignmentStrategy, Message};
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("coop");
+    let group = unique("g-coop");
+    create_topic(&brokers, &topic, 4).await;
+    let mut cfg = config(&brokers, &group, &[&topic]);
+    cfg.assignment_strategies = vec![AssignmentStrategy::CooperativeSticky];
+
+    let mut a = Consumer::connect(cfg.clone()).await.unwrap();
+    wait_assignment(&mut a, T, |x| x.len() == 4).await;
+    let mut b = Consumer::connect(cfg).await.unwrap();
+    let mut a_revoked: Vec<TopicPartition> = Vec::new();
+    let mut a_assigned_again = 0;
+    let mut b_assigned: Vec<TopicPartition> = Vec::new();
+    let deadline = std::time::Instant::now() + T;
+    while !(a.assignment().len() == 2 && b.assignment().len() == 2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never settled: {:?} / {:?}",
+            a.assignment(),
+            b.assignment()
+        );
+        tokio::select! {
+            m = a.recv() => match m.unwrap() {
+                Message::Revoked(r) => a_revoked.extend(r.partitions().iter().cloned()),
+                Message::Assigned(_) => a_assigned_again += 1,
+                _ => {}
+            },
+            m = b.recv() => if let Message::Assigned(tps) = m.unwrap() { b_assigned.extend(tps) },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    a_revoked.sort();
+    b_assigned.sort();
+    assert_eq!(a_revoked, b_assigned, "only what moved was revoked");
+    assert_eq!(a_revoked.len(), 2);
+    assert_eq!(
+        a_assigned_again, 0,
+        "a kept its other partitions without a new Assigned"
+    );
+
+    // b leaves: its partitions come to a incrementally, with no revocation for a.
+    let kept = a.assignment();
+    b.close().await.unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + T;
+    while a.assignment().len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "takeover never happened"
+        );
+        match tokio::time::timeout(Duration::from_millis(200), a.recv()).await {
+            Ok(Ok(Message::Assigned(tps))) => got.extend(tps),
+            Ok(Ok(Message::Revoked(r))) => panic!("a lost {:?}", r.partitions()),
+            _ => {}
+        }
+    }
+    got.sort();
+    assert_eq!(got, b_assigned);
+    assert!(kept.iter().all(|tp| a.assignment().contains(tp)));
+    a.close().await.unwrap();
 }

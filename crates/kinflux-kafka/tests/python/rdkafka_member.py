@@ -23,6 +23,7 @@ def main() -> int:
     p.add_argument("--expect", type=int, default=0)
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--partitions", type=int, default=0)
+    p.add_argument("--strategy", default="range,roundrobin")
     a = p.parse_args()
 
     c = Consumer(
@@ -33,7 +34,7 @@ def main() -> int:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 300,
-            "partition.assignment.strategy": "range,roundrobin",
+            "partition.assignment.strategy": a.strategy,
             "broker.address.family": "v4",
         }
     )
@@ -45,13 +46,21 @@ def main() -> int:
         return 0
 
     assigned = []
+    cooperative = "cooperative" in a.strategy
 
     def on_assign(consumer, partitions):
-        assigned[:] = sorted(tp.partition for tp in partitions)
+        # Eager: the whole assignment. Cooperative: only the partitions added.
+        if cooperative:
+            assigned[:] = sorted(set(assigned) | {tp.partition for tp in partitions})
+        else:
+            assigned[:] = sorted(tp.partition for tp in partitions)
         print(f"assigned {assigned}", file=sys.stderr, flush=True)
 
     def on_revoke(consumer, partitions):
-        print(f"revoked {[tp.partition for tp in partitions]}", file=sys.stderr, flush=True)
+        gone = {tp.partition for tp in partitions}
+        if cooperative:
+            assigned[:] = sorted(set(assigned) - gone)
+        print(f"revoked {sorted(gone)}", file=sys.stderr, flush=True)
 
     c.subscribe([a.topic], on_assign=on_assign, on_revoke=on_revoke)
     consumed = {}
@@ -71,7 +80,7 @@ def main() -> int:
     ]
     if offsets:
         c.commit(offsets=offsets, asynchronous=False)
-    report = {"assigned": assigned, "consumed": consumed}
+    report = {"assigned": list(assigned), "consumed": consumed}
     c.close()
     print(json.dumps(report), flush=True)
     return 0
