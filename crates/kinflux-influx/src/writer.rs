@@ -158,6 +158,83 @@ impl Tries<'_> {
     }
 }
 
+/// What the parts of one batch came to, in terms of the caller's line indexes.
+#[derive(Default)]
+struct Settlement {
+    rejected: BTreeMap<usize, String>,
+    unattributed: Option<UnattributedDrop>,
+}
+
+impl Settlement {
+    /// Records refused lines; returns what must be sent again, if anything.
+    fn partial(
+        &mut self,
+        chunk: &Chunk,
+        refused: &[RejectedLine],
+        dropped: Option<UnattributedDrop>,
+        resend_rest: bool,
+    ) -> Option<Chunk> {
+        for line in refused {
+            self.rejected
+                .insert(chunk.original(line.index), line.reason.clone());
+        }
+        if resend_rest && chunk.batch.len() > refused.len() {
+            let rest = chunk.without(refused);
+            if chunk.resend_rounds < MAX_RESEND_ROUNDS {
+                return Some(rest);
+            }
+            for i in 0..rest.batch.len() {
+                self.rejected.insert(
+                    rest.original(i),
+                    "not confirmed: InfluxDB reported too many distinct errors in this batch"
+                        .to_owned(),
+                );
+            }
+        } else if let Some(dropped) = dropped {
+            merge_drop(&mut self.unattributed, dropped);
+        }
+        None
+    }
+
+    /// A 413: the halves to send instead, or the single line refused.
+    fn too_large(&mut self, chunk: &Chunk, message: &str) -> Vec<Chunk> {
+        if chunk.batch.len() > 1 {
+            let (first, second) = chunk.halves();
+            return vec![first, second];
+        }
+        self.rejected.insert(
+            chunk.original(0),
+            format!("line larger than the server accepts: {message}"),
+        );
+        Vec::new()
+    }
+
+    fn finish(self, lines: usize, stats: &WriterStats) -> WriteOutcome {
+        let refused = self.rejected.len() + self.unattributed.as_ref().map_or(0, |d| d.count);
+        stats.lines(lines.saturating_sub(refused), refused);
+        if self.rejected.is_empty() && self.unattributed.is_none() {
+            return WriteOutcome::Written { lines };
+        }
+        WriteOutcome::Partial(PartialWrite {
+            lines,
+            rejected: self
+                .rejected
+                .into_iter()
+                .map(|(index, reason)| RejectedLine { index, reason })
+                .collect(),
+            unattributed: self.unattributed,
+        })
+    }
+}
+
+/// Puts parts back at the front of the queue, in their order.
+fn push_front_all(queue: &mut VecDeque<Chunk>, parts: impl IntoIterator<Item = Chunk>) {
+    let parts: Vec<Chunk> = parts.into_iter().collect();
+    for part in parts.into_iter().rev() {
+        queue.push_front(part);
+    }
+}
+
 impl Writer {
     /// Builds a writer (and its connection pool). Needs no running server.
     pub fn new(config: WriterConfig) -> Result<Self, WriteError> {
@@ -237,8 +314,7 @@ impl Writer {
                 resend_rounds: 0,
             })
             .collect();
-        let mut rejected = BTreeMap::new();
-        let mut unattributed: Option<UnattributedDrop> = None;
+        let mut settlement = Settlement::default();
         let mut database_created = false;
         while let Some(chunk) = queue.pop_front() {
             let mut tries = Tries {
@@ -250,44 +326,16 @@ impl Writer {
                 match self.write_once(&chunk.batch).await {
                     Attempt::Written => break,
                     Attempt::Partial {
-                        rejected: refused,
-                        unattributed: dropped,
+                        rejected,
+                        unattributed,
                         resend_rest,
                     } => {
-                        for line in &refused {
-                            rejected.insert(chunk.original(line.index), line.reason.clone());
-                        }
-                        let rest = chunk.batch.len().saturating_sub(refused.len());
-                        if resend_rest && rest > 0 {
-                            let rest = chunk.without(&refused);
-                            if chunk.resend_rounds < MAX_RESEND_ROUNDS {
-                                queue.push_front(rest);
-                            } else {
-                                for i in 0..rest.batch.len() {
-                                    rejected.insert(
-                                        rest.original(i),
-                                        "not confirmed: InfluxDB reported too many distinct \
-                                         errors in this batch"
-                                            .to_owned(),
-                                    );
-                                }
-                            }
-                        } else if let Some(dropped) = dropped {
-                            merge_drop(&mut unattributed, dropped);
-                        }
+                        let rest = settlement.partial(&chunk, &rejected, unattributed, resend_rest);
+                        push_front_all(&mut queue, rest);
                         break;
                     }
                     Attempt::TooLarge { message } => {
-                        if chunk.batch.len() > 1 {
-                            let (first, second) = chunk.halves();
-                            queue.push_front(second);
-                            queue.push_front(first);
-                        } else {
-                            rejected.insert(
-                                chunk.original(0),
-                                format!("line larger than the server accepts: {message}"),
-                            );
-                        }
+                        push_front_all(&mut queue, settlement.too_large(&chunk, &message));
                         break;
                     }
                     Attempt::Retryable { cause, retry_after } => {
@@ -297,22 +345,7 @@ impl Writer {
                         if self.can_create_database() && !database_created =>
                     {
                         tracing::info!(%message, "creating the missing InfluxDB database");
-                        match self.create_database_once().await {
-                            Attempt::Written => database_created = true,
-                            Attempt::Retryable { cause, retry_after } => {
-                                tries.wait(cause, retry_after).await?;
-                            }
-                            Attempt::Permanent(e) => return Err(e),
-                            Attempt::Cancelled => return Err(WriteError::Cancelled),
-                            other => {
-                                return Err(WriteError::Refused {
-                                    status: 0,
-                                    message: format!(
-                                        "unexpected answer to CREATE DATABASE: {other:?}"
-                                    ),
-                                });
-                            }
-                        }
+                        database_created = self.create_database_for_write(&mut tries).await?;
                     }
                     Attempt::Permanent(e) => {
                         tracing::warn!(error = %e, "InfluxDB refused a write");
@@ -322,22 +355,20 @@ impl Writer {
                 }
             }
         }
-        let dropped = unattributed.as_ref().map_or(0, |d| d.count);
-        self.inner.stats.lines(
-            lines.saturating_sub(rejected.len() + dropped),
-            rejected.len() + dropped,
-        );
-        if rejected.is_empty() && unattributed.is_none() {
-            return Ok(WriteOutcome::Written { lines });
+        Ok(settlement.finish(lines, &self.inner.stats))
+    }
+
+    /// One `CREATE DATABASE` inside a write: `Ok(true)` once created, `Ok(false)` after a
+    /// retryable failure (waited for), an error when it cannot be done.
+    async fn create_database_for_write(&self, tries: &mut Tries<'_>) -> Result<bool, WriteError> {
+        match self.create_database_once().await {
+            Attempt::Written => Ok(true),
+            Attempt::Retryable { cause, retry_after } => {
+                tries.wait(cause, retry_after).await?;
+                Ok(false)
+            }
+            other => Err(unreachable(other)),
         }
-        Ok(WriteOutcome::Partial(PartialWrite {
-            lines,
-            rejected: rejected
-                .into_iter()
-                .map(|(index, reason)| RejectedLine { index, reason })
-                .collect(),
-            unattributed,
-        }))
     }
 
     /// Sends `batch` in one request, as it is, and classifies the answer. No retry, no
