@@ -1,6 +1,6 @@
 //! The writer: requests, classification, retries, splitting.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,24 +11,19 @@ use http::header::{
 };
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use kinflux_series::Precision;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{backoff, parse_retry_after};
-use crate::outcome::{PartialWrite, RejectedLine, UnattributedDrop};
+use crate::endpoint::{authorization, quote_identifier, write_path};
 use crate::rejection::{self, Refusal};
+use crate::settle::{Chunk, Origin, Settlement, push_front_all};
 use crate::stats::WriterStats;
 use crate::transport::{self, HttpClient};
 use crate::{Api, Attempt, LineBatch, RetryCause, WriteError, WriteOutcome, WriterConfig};
 
 /// Error bodies larger than this are cut; InfluxDB's are a few hundred bytes.
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
-/// How many times the rest of a body is sent again to learn about errors InfluxDB hid.
-/// Each round removes at least one line, so this only bounds the cost; past it the lines
-/// not confirmed are reported as refused rather than assumed stored.
-const MAX_RESEND_ROUNDS: u8 = 64;
-
 /// Writes line-protocol batches to InfluxDB.
 ///
 /// Cheap to clone: clones share the connection pool, the in-flight limit, the counters
@@ -71,56 +66,6 @@ pub struct Ping {
     pub latency: Duration,
 }
 
-/// A part of the caller's batch, and how its line indexes map back.
-struct Chunk {
-    batch: LineBatch,
-    origin: Origin,
-    resend_rounds: u8,
-}
-
-enum Origin {
-    /// Line `i` of the chunk is line `offset + i` of the caller's batch.
-    Offset(usize),
-    /// Line `i` of the chunk is line `indexes[i]` of the caller's batch.
-    Listed(Vec<usize>),
-}
-
-impl Chunk {
-    fn original(&self, i: usize) -> usize {
-        match &self.origin {
-            Origin::Offset(offset) => offset + i,
-            Origin::Listed(indexes) => indexes.get(i).copied().unwrap_or(usize::MAX),
-        }
-    }
-
-    fn halves(&self) -> (Chunk, Chunk) {
-        let mid = self.batch.len() / 2;
-        let part = |from: usize, to: usize| Chunk {
-            batch: self.batch.slice(from, to),
-            origin: match &self.origin {
-                Origin::Offset(offset) => Origin::Offset(offset + from),
-                Origin::Listed(indexes) => Origin::Listed(indexes[from..to].to_vec()),
-            },
-            resend_rounds: self.resend_rounds,
-        };
-        (part(0, mid), part(mid, self.batch.len()))
-    }
-
-    fn without(&self, rejected: &[RejectedLine]) -> Chunk {
-        let refused = |i: usize| rejected.iter().any(|r| r.index == i);
-        Chunk {
-            batch: self.batch.select(|i| !refused(i)),
-            origin: Origin::Listed(
-                (0..self.batch.len())
-                    .filter(|i| !refused(*i))
-                    .map(|i| self.original(i))
-                    .collect(),
-            ),
-            resend_rounds: self.resend_rounds + 1,
-        }
-    }
-}
-
 /// Attempts and time spent on one chunk, against the retry policy.
 struct Tries<'a> {
     writer: &'a Writer,
@@ -157,84 +102,6 @@ impl Tries<'_> {
         }
     }
 }
-
-/// What the parts of one batch came to, in terms of the caller's line indexes.
-#[derive(Default)]
-struct Settlement {
-    rejected: BTreeMap<usize, String>,
-    unattributed: Option<UnattributedDrop>,
-}
-
-impl Settlement {
-    /// Records refused lines; returns what must be sent again, if anything.
-    fn partial(
-        &mut self,
-        chunk: &Chunk,
-        refused: &[RejectedLine],
-        dropped: Option<UnattributedDrop>,
-        resend_rest: bool,
-    ) -> Option<Chunk> {
-        for line in refused {
-            self.rejected
-                .insert(chunk.original(line.index), line.reason.clone());
-        }
-        if resend_rest && chunk.batch.len() > refused.len() {
-            let rest = chunk.without(refused);
-            if chunk.resend_rounds < MAX_RESEND_ROUNDS {
-                return Some(rest);
-            }
-            for i in 0..rest.batch.len() {
-                self.rejected.insert(
-                    rest.original(i),
-                    "not confirmed: InfluxDB reported too many distinct errors in this batch"
-                        .to_owned(),
-                );
-            }
-        } else if let Some(dropped) = dropped {
-            merge_drop(&mut self.unattributed, dropped);
-        }
-        None
-    }
-
-    /// A 413: the halves to send instead, or the single line refused.
-    fn too_large(&mut self, chunk: &Chunk, message: &str) -> Vec<Chunk> {
-        if chunk.batch.len() > 1 {
-            let (first, second) = chunk.halves();
-            return vec![first, second];
-        }
-        self.rejected.insert(
-            chunk.original(0),
-            format!("line larger than the server accepts: {message}"),
-        );
-        Vec::new()
-    }
-
-    fn finish(self, lines: usize, stats: &WriterStats) -> WriteOutcome {
-        let refused = self.rejected.len() + self.unattributed.as_ref().map_or(0, |d| d.count);
-        stats.lines(lines.saturating_sub(refused), refused);
-        if self.rejected.is_empty() && self.unattributed.is_none() {
-            return WriteOutcome::Written { lines };
-        }
-        WriteOutcome::Partial(PartialWrite {
-            lines,
-            rejected: self
-                .rejected
-                .into_iter()
-                .map(|(index, reason)| RejectedLine { index, reason })
-                .collect(),
-            unattributed: self.unattributed,
-        })
-    }
-}
-
-/// Puts parts back at the front of the queue, in their order.
-fn push_front_all(queue: &mut VecDeque<Chunk>, parts: impl IntoIterator<Item = Chunk>) {
-    let parts: Vec<Chunk> = parts.into_iter().collect();
-    for part in parts.into_iter().rev() {
-        queue.push_front(part);
-    }
-}
-
 impl Writer {
     /// Builds a writer (and its connection pool). Needs no running server.
     pub fn new(config: WriterConfig) -> Result<Self, WriteError> {
@@ -606,123 +473,10 @@ fn unreachable(attempt: Attempt) -> WriteError {
     }
 }
 
-fn merge_drop(total: &mut Option<UnattributedDrop>, drop: UnattributedDrop) {
-    match total {
-        Some(t) => {
-            t.count += drop.count;
-            if !t.reason.contains(&drop.reason) {
-                t.reason.push_str("; ");
-                t.reason.push_str(&drop.reason);
-            }
-        }
-        None => *total = Some(drop),
-    }
-}
-
-/// InfluxQL double-quoted identifier.
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn write_path(api: &Api, precision: Precision) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    let path = match api {
-        Api::V1 {
-            database,
-            retention_policy,
-            ..
-        } => {
-            query.append_pair("db", database);
-            if let Some(rp) = retention_policy {
-                query.append_pair("rp", rp);
-            }
-            query.append_pair("precision", precision.as_v1_str());
-            "/write"
-        }
-        Api::V2 { org, bucket, .. } => {
-            query.append_pair("org", org);
-            query.append_pair("bucket", bucket);
-            query.append_pair("precision", precision.as_str());
-            "/api/v2/write"
-        }
-        Api::V3 {
-            database,
-            accept_partial,
-            ..
-        } => {
-            query.append_pair("db", database);
-            query.append_pair("precision", v3_precision(precision));
-            query.append_pair(
-                "accept_partial",
-                if *accept_partial { "true" } else { "false" },
-            );
-            "/api/v3/write_lp"
-        }
-    };
-    format!("{path}?{}", query.finish())
-}
-
-/// The v3 API names precisions in full.
-fn v3_precision(precision: Precision) -> &'static str {
-    match precision {
-        Precision::Nanoseconds => "nanosecond",
-        Precision::Microseconds => "microsecond",
-        Precision::Milliseconds => "millisecond",
-        Precision::Seconds => "second",
-    }
-}
-
-fn authorization(api: &Api) -> Result<Option<HeaderValue>, WriteError> {
-    use base64::Engine;
-    let value = match api {
-        Api::V1 {
-            credentials: Some((user, password)),
-            ..
-        } => {
-            let pair = format!("{user}:{}", password.expose());
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            )
-        }
-        Api::V1 { .. } | Api::V3 { token: None, .. } => return Ok(None),
-        Api::V2 { token, .. } => format!("Token {}", token.expose()),
-        Api::V3 {
-            token: Some(token), ..
-        } => format!("Bearer {}", token.expose()),
-    };
-    let mut value = HeaderValue::try_from(value).map_err(|_| {
-        WriteError::Config("credentials contain bytes not allowed in a header".to_owned())
-    })?;
-    value.set_sensitive(true);
-    Ok(Some(value))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Secret;
-
-    #[test]
-    fn write_paths_follow_each_api() {
-        let v1 = WriterConfig::v1("http://h:8086/", "my db").with_retention_policy("rp1");
-        assert_eq!(
-            write_path(&v1.api, Precision::Milliseconds),
-            "/write?db=my+db&rp=rp1&precision=ms"
-        );
-        let v2 = WriterConfig::v2("http://h", "o&rg", "b", "t");
-        assert_eq!(
-            write_path(&v2.api, Precision::Nanoseconds),
-            "/api/v2/write?org=o%26rg&bucket=b&precision=ns"
-        );
-        let v3 = WriterConfig::v3("http://h", "db", None);
-        assert_eq!(
-            write_path(&v3.api, Precision::Seconds),
-            "/api/v3/write_lp?db=db&precision=second&accept_partial=true"
-        );
-        let strict = WriterConfig::v3("http://h", "db", None).with_accept_partial(false);
-        assert!(write_path(&strict.api, Precision::Nanoseconds).ends_with("accept_partial=false"));
-    }
 
     #[test]
     fn debug_never_shows_credentials() {
@@ -744,11 +498,6 @@ mod tests {
         ))
         .unwrap();
         assert!(!format!("{v2:?}").contains("tok-123"));
-    }
-
-    #[test]
-    fn quote_identifier_escapes() {
-        assert_eq!(quote_identifier(r#"a"b\c"#), r#""a\"b\\c""#);
     }
 
     #[test]
