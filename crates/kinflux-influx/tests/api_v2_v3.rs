@@ -84,6 +84,36 @@ async fn v2_400_naming_a_line_rejects_it_and_resends_the_rest() {
 }
 
 #[tokio::test]
+async fn v2_cloud_400_listing_lines_rejects_each_and_resends_the_rest() {
+    // InfluxDB Cloud Dedicated / Serverless (v2 write API),
+    // https://docs.influxdata.com/influxdb3/cloud-dedicated/write-data/troubleshoot/ :
+    // "a response body for a write request that contains two rejected points".
+    let body = r#"{"code":"invalid","line":2,"message":"failed to parse line protocol: errors encountered on line(s):\nerror parsing line 2 (1-based): Invalid measurement was provided\nerror parsing line 4 (1-based): Unable to parse timestamp value '123461000000000000000000000000'"}"#;
+    let server = ScriptedServer::start(vec![Reply::new(400, body), Reply::no_content()]).await;
+    let writer = Writer::new(WriterConfig::v2(&server.url, "o", "b", "t")).unwrap();
+    let batch = LineBatch::from_lines([
+        "t,tag1=A val=42i 123456",
+        ",tag1=B val=43i 123457",
+        "t,tag1=C val=44i 123458",
+        "t,tag1=D val=45i 123461000000000000000000000000",
+    ]);
+    let outcome = writer.write(batch).await.unwrap();
+    let reasons: Vec<(usize, &str)> = outcome
+        .rejected()
+        .iter()
+        .map(|r| (r.index, r.reason.as_str()))
+        .collect();
+    assert_eq!(reasons[0], (1, "Invalid measurement was provided"));
+    assert_eq!(reasons[1].0, 3);
+    let requests = server.recorded();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        String::from_utf8(requests[1].body.clone()).unwrap(),
+        "t,tag1=A val=42i 123456\nt,tag1=C val=44i 123458\n"
+    );
+}
+
+#[tokio::test]
 async fn v2_422_partial_write_reports_unattributed_drops() {
     // InfluxDB OSS v2.5+, https://docs.influxdata.com/influxdb/v2.5/write-data/troubleshoot :
     // "422 Unprocessable Entity: Some or all of the data has been rejected. Data that has
