@@ -8,8 +8,9 @@
 //!   and parse errors in the same body are not reported at all;
 //! - `partial write: points beyond retention policy dropped=N` and similar, naming no line.
 //!
-//! v2: JSON `{code, message, line}`; v3: JSON `{error, data: [{original_line, line_number,
-//! error_message}]}` (see the tests for the documentation pages).
+//! v2: JSON `{code, message, line}`, where the message may be a v1 text or, from InfluxDB
+//! 3 and Cloud, a list of `error parsing line N (1-based): reason`; v3: JSON `{error, data:
+//! [{original_line, line_number, error_message}]}` (the tests cite the documentation pages).
 
 use std::collections::{BTreeMap, HashMap};
 
