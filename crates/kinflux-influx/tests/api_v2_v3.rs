@@ -388,7 +388,8 @@ async fn shutdown_cancels_a_backoff_wait_at_once() {
     shutdown.cancel();
     let err = task.await.unwrap().unwrap_err();
     assert!(matches!(err, WriteError::Cancelled), "{err:?}");
-    assert!(cancelled_at.elapsed() < Duration::from_millis(200));
+    // "At once": well under the 60 s the server asked for, with slack for a loaded CI.
+    assert!(cancelled_at.elapsed() < Duration::from_secs(1));
 }
 
 #[tokio::test]
