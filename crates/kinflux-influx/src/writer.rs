@@ -189,8 +189,10 @@ impl Writer {
                 retries: 0,
                 started: Instant::now(),
             };
+            // Compressed once; retries send the same bytes.
+            let body = self.request_body(&chunk.batch).await;
             loop {
-                match self.write_once(&chunk.batch).await {
+                match self.send_write(&chunk.batch, body.clone()).await {
                     Attempt::Written => break,
                     Attempt::Partial {
                         rejected,
@@ -241,11 +243,28 @@ impl Writer {
     /// Sends `batch` in one request, as it is, and classifies the answer. No retry, no
     /// splitting: [`Writer::write`] does those.
     pub async fn write_once(&self, batch: &LineBatch) -> Attempt {
-        let config = &self.inner.config;
-        let body = match config.gzip_level {
-            Some(level) => crate::gzip_body(batch.body(), level),
-            None => batch.body().clone(),
+        let body = self.request_body(batch).await;
+        self.send_write(batch, body).await
+    }
+
+    /// The body as sent: gzipped when configured. Large bodies are compressed on the
+    /// blocking pool, so a few milliseconds of deflate do not stall other tasks.
+    async fn request_body(&self, batch: &LineBatch) -> Bytes {
+        const INLINE_GZIP_MAX: usize = 64 * 1024;
+        let Some(level) = self.inner.config.gzip_level else {
+            return batch.body().clone();
         };
+        if batch.byte_len() <= INLINE_GZIP_MAX {
+            return crate::gzip_body(batch.body(), level);
+        }
+        let body = batch.body().clone();
+        let packed = tokio::task::spawn_blocking(move || crate::gzip_body(&body, level)).await;
+        // A failed blocking task (runtime shutting down) falls back to compressing here.
+        packed.unwrap_or_else(|_| crate::gzip_body(batch.body(), level))
+    }
+
+    /// Sends a prepared body for `batch` and classifies the answer.
+    async fn send_write(&self, batch: &LineBatch, body: Bytes) -> Attempt {
         self.inner.stats.request(batch.byte_len(), body.len());
         let mut request = Request::builder()
             .method(Method::POST)
@@ -255,7 +274,7 @@ impl Writer {
                 USER_AGENT,
                 concat!("kinflux-influx/", env!("CARGO_PKG_VERSION")),
             );
-        if config.gzip_level.is_some() {
+        if self.inner.config.gzip_level.is_some() {
             request = request.header(CONTENT_ENCODING, "gzip");
         }
         let (status, headers, answer) = match self.send(request, body).await {

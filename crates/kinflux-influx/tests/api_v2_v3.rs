@@ -58,6 +58,28 @@ async fn v2_request_has_path_query_token_and_gzip_body() {
 }
 
 #[tokio::test]
+async fn large_bodies_are_gzipped_once_and_resent_unchanged() {
+    let server = ScriptedServer::start(vec![Reply::new(503, ""), Reply::no_content()]).await;
+    let mut config = WriterConfig::v2(&server.url, "o", "b", "t");
+    fast_retries(&mut config);
+    let writer = Writer::new(config).unwrap();
+    let lines: Vec<String> = (0..5000)
+        .map(|i| format!("m,host=h{} v={i}i {i}", i % 10))
+        .collect();
+    let batch = LineBatch::from_lines(&lines);
+    assert!(batch.byte_len() > 64 * 1024);
+    writer.write(batch.clone()).await.unwrap();
+    let requests = server.recorded();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        assert_eq!(r.body, batch.body().as_ref());
+    }
+    let stats = writer.stats().snapshot();
+    assert_eq!(stats.bytes_uncompressed, 2 * batch.byte_len() as u64);
+    assert!(stats.bytes_sent * 4 < stats.bytes_uncompressed, "{stats:?}");
+}
+
+#[tokio::test]
 async fn v2_400_naming_a_line_rejects_it_and_resends_the_rest() {
     // InfluxDB OSS v2, https://docs.influxdata.com/influxdb/v2/write-data/troubleshoot/ :
     // "400 Bad request: The response body contains the first malformed line in the data.
