@@ -39,6 +39,7 @@ async fn v2_request_has_path_query_token_and_gzip_body() {
     let writer = Writer::new(config).unwrap();
     let outcome = writer.write(three_lines()).await.unwrap();
     assert_eq!(outcome, WriteOutcome::Written { lines: 3 });
+    assert_eq!(outcome.written(), 3);
 
     let requests = server.recorded();
     assert_eq!(requests.len(), 1);
@@ -149,6 +150,7 @@ async fn v2_422_partial_write_reports_unattributed_drops() {
         panic!("{outcome:?}")
     };
     assert!(partial.rejected.is_empty());
+    assert_eq!(partial.written(), 2);
     let drop = partial.unattributed.unwrap();
     assert_eq!(drop.count, 1);
     assert_eq!(drop.reason, "points beyond retention policy");
