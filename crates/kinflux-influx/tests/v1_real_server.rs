@@ -122,6 +122,7 @@ async fn mixed_good_and_bad_lines_store_the_good_and_name_the_bad() {
         vec![(1, "missing field value"), (4, "invalid field format")]
     );
     assert_eq!(partial.unattributed, None);
+    assert_eq!(partial.written(), 4);
     assert_eq!(count(&url, &db, "cpu", "value").await, 4);
     let stats = writer.stats().snapshot();
     assert_eq!((stats.lines_written, stats.lines_rejected), (4, 2));
