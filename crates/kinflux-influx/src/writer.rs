@@ -199,6 +199,12 @@ impl Writer {
                         unattributed,
                         resend_rest,
                     } => {
+                        tracing::debug!(
+                            refused = rejected.len(),
+                            unattributed = unattributed.as_ref().map_or(0, |d| d.count),
+                            resend_rest,
+                            "InfluxDB refused lines of a write"
+                        );
                         let rest = settlement.partial(&chunk, &rejected, unattributed, resend_rest);
                         push_front_all(&mut queue, rest);
                         break;
