@@ -39,7 +39,25 @@ pub(crate) fn error_message(body: &[u8]) -> String {
             }
         }
     }
+    if let Some(message) = cut_v1_error(body) {
+        return message;
+    }
     String::from_utf8_lossy(body).into_owned()
+}
+
+/// The message of a v1 `{"error":"..."}` body that was cut short (see the writer's
+/// answer size limit): the JSON string up to the cut, unescaped.
+fn cut_v1_error(body: &[u8]) -> Option<String> {
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&body[..e.valid_up_to()]).ok()?,
+    };
+    let inner = text.strip_prefix(r#"{"error":""#)?;
+    // The cut may fall inside an escape such as `\u00e9`: drop up to 6 bytes.
+    (0..=6)
+        .map(|cut| inner.len().saturating_sub(cut))
+        .filter(|&end| inner.is_char_boundary(end))
+        .find_map(|end| serde_json::from_str::<String>(&format!("\"{}\"", &inner[..end])).ok())
 }
 
 /// Reads a v1 error message. `None` when it names no line and reports no dropped points.
@@ -525,6 +543,18 @@ mod tests {
                 .starts_with("Unable to parse timestamp")
         );
         assert!(refusal.resend_rest);
+    }
+
+    #[test]
+    fn a_cut_v1_error_body_is_still_read() {
+        let full = br#"{"error":"partial write: unable to parse 'm v=\"x': bad\nunable to parse 'n v=\"y': bad"}"#;
+        for cut in 55..full.len() {
+            let message = error_message(&full[..cut]);
+            assert!(
+                message.starts_with("partial write: unable to parse 'm v=\"x'"),
+                "{cut}: {message}"
+            );
+        }
     }
 
     #[test]

@@ -81,7 +81,8 @@ impl Settlement {
             self.rejected
                 .insert(chunk.original(line.index), line.reason.clone());
         }
-        if resend_rest && chunk.batch.len() > refused.len() {
+        // Resending only makes progress when lines were removed.
+        if resend_rest && !refused.is_empty() && chunk.batch.len() > refused.len() {
             let rest = chunk.without(refused);
             if chunk.resend_rounds < MAX_RESEND_ROUNDS {
                 return Some(rest);

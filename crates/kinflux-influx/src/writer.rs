@@ -10,7 +10,7 @@ use http::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT,
 };
 use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -22,8 +22,36 @@ use crate::stats::WriterStats;
 use crate::transport::{self, HttpClient};
 use crate::{Api, Attempt, LineBatch, RetryCause, WriteError, WriteOutcome, WriterConfig};
 
-/// Error bodies larger than this are cut; InfluxDB's are a few hundred bytes.
-const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// Answers are read up to this size. InfluxDB 1.x echoes every unparsable line, so an
+/// answer can be as large as the body sent; past this it is cut, and what it did not
+/// name is sent again to learn about it.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// An HTTP answer, its body read up to [`MAX_ANSWER_BYTES`].
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+    /// The body was longer and was cut.
+    truncated: bool,
+}
+
+/// Reads a body up to [`MAX_ANSWER_BYTES`]; the rest is left unread.
+async fn read_answer(mut body: hyper::body::Incoming) -> Result<(Bytes, bool), RetryCause> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| RetryCause::Connection)?;
+        if let Ok(data) = frame.into_data() {
+            let room = MAX_ANSWER_BYTES - out.len();
+            if data.len() > room {
+                out.extend_from_slice(&data[..room]);
+                return Ok((out.freeze(), true));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok((out.freeze(), false))
+}
 /// Writes line-protocol batches to InfluxDB.
 ///
 /// Cheap to clone: clones share the connection pool, the in-flight limit, the counters
@@ -283,20 +311,14 @@ impl Writer {
         if self.inner.config.gzip_level.is_some() {
             request = request.header(CONTENT_ENCODING, "gzip");
         }
-        let (status, headers, answer) = match self.send(request, body).await {
-            Ok(answer) => answer,
-            Err(attempt) => return attempt,
-        };
-        self.classify(status, &headers, &answer, batch)
+        match self.send(request, body).await {
+            Ok(answer) => self.classify(&answer, batch),
+            Err(attempt) => attempt,
+        }
     }
 
-    fn classify(
-        &self,
-        status: StatusCode,
-        headers: &http::HeaderMap,
-        answer: &[u8],
-        batch: &LineBatch,
-    ) -> Attempt {
+    fn classify(&self, answer: &Answer, batch: &LineBatch) -> Attempt {
+        let (status, headers) = (answer.status, &answer.headers);
         if status.is_success() {
             return Attempt::Written;
         }
@@ -306,10 +328,10 @@ impl Writer {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()))
         };
-        let message = || rejection::error_message(answer);
+        let message = || rejection::error_message(&answer.body);
         match status.as_u16() {
             401 | 403 => Attempt::Permanent(WriteError::Unauthorized {
-                status: status.as_u16(),
+                status: answer.status.as_u16(),
                 message: message(),
             }),
             404 => Attempt::Permanent(WriteError::NotFound { message: message() }),
@@ -322,15 +344,16 @@ impl Writer {
                 cause: RetryCause::ServerError(code),
                 retry_after: retry_after(),
             },
-            code @ (400 | 422) => match self.refusal(answer, batch) {
+            code @ (400 | 422) => match self.refusal(&answer.body, batch) {
                 Some(Refusal {
                     rejected,
                     unattributed,
                     resend_rest,
                 }) => Attempt::Partial {
+                    // A cut answer may not name every refused line: send the rest again.
+                    resend_rest: resend_rest || (answer.truncated && !rejected.is_empty()),
                     rejected,
                     unattributed,
-                    resend_rest,
                 },
                 None => Attempt::Permanent(WriteError::Refused {
                     status: code,
@@ -358,7 +381,7 @@ impl Writer {
         &self,
         mut request: http::request::Builder,
         body: Bytes,
-    ) -> Result<(StatusCode, http::HeaderMap, Bytes), Attempt> {
+    ) -> Result<Answer, Attempt> {
         let inner = &self.inner;
         if let Some(auth) = &inner.authorization {
             request = request.header(AUTHORIZATION, auth.clone());
@@ -377,12 +400,13 @@ impl Writer {
                 RetryCause::Connection
             })?;
             let (parts, body) = response.into_parts();
-            let answer = Limited::new(body, MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|_| RetryCause::Connection)?
-                .to_bytes();
-            Ok::<_, RetryCause>((parts.status, parts.headers, answer))
+            let (body, truncated) = read_answer(body).await?;
+            Ok::<_, RetryCause>(Answer {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+                truncated,
+            })
         };
         let result = tokio::select! {
             result = tokio::time::timeout(inner.config.request_timeout, exchange) => result,
@@ -408,23 +432,24 @@ impl Writer {
         let request = Request::builder()
             .method(Method::GET)
             .uri(self.inner.ping_uri.clone());
-        let (status, headers, answer) = self
+        let answer = self
             .send(request, Bytes::new())
             .await
             .map_err(unreachable)?;
-        if !status.is_success() {
+        if !answer.status.is_success() {
             return Err(
-                match self.classify(status, &headers, &answer, &LineBatch::new(Bytes::new())) {
+                match self.classify(&answer, &LineBatch::new(Bytes::new())) {
                     Attempt::Permanent(e) => e,
                     _ => WriteError::Refused {
-                        status: status.as_u16(),
-                        message: rejection::error_message(&answer),
+                        status: answer.status.as_u16(),
+                        message: rejection::error_message(&answer.body),
                     },
                 },
             );
         }
         Ok(Ping {
-            version: headers
+            version: answer
+                .headers
                 .get("x-influxdb-version")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
@@ -457,15 +482,15 @@ impl Writer {
             .method(Method::POST)
             .uri(self.inner.query_uri.clone())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-        let (status, headers, answer) = match self.send(request, Bytes::from(form)).await {
+        let answer = match self.send(request, Bytes::from(form)).await {
             Ok(answer) => answer,
             Err(attempt) => return attempt,
         };
-        if !status.is_success() {
-            return self.classify(status, &headers, &answer, &LineBatch::new(Bytes::new()));
+        if !answer.status.is_success() {
+            return self.classify(&answer, &LineBatch::new(Bytes::new()));
         }
         // 200 with `{"results":[{"statement_id":0,"error":"..."}]}` when the statement failed.
-        let error = serde_json::from_slice::<serde_json::Value>(&answer)
+        let error = serde_json::from_slice::<serde_json::Value>(&answer.body)
             .ok()
             .and_then(|v| {
                 v.pointer("/results/0/error")
@@ -475,7 +500,7 @@ impl Writer {
         match error {
             None => Attempt::Written,
             Some(message) => Attempt::Permanent(WriteError::Refused {
-                status: status.as_u16(),
+                status: answer.status.as_u16(),
                 message,
             }),
         }

@@ -81,6 +81,35 @@ async fn large_bodies_are_gzipped_once_and_resent_unchanged() {
 }
 
 #[tokio::test]
+async fn a_cut_answer_resends_the_lines_it_did_not_name() {
+    // InfluxDB 1.x echoes every unparsable line; an answer past the writer's 16 MiB read
+    // limit is cut, so lines it would have named later are sent again to learn about them.
+    let filler = "x".repeat(17 * 1024 * 1024);
+    let body = format!(
+        r#"{{"error":"partial write: unable to parse 'a v=': missing field value\nunable to parse 'm {filler}': invalid field format dropped=0"}}"#
+    );
+    let server = ScriptedServer::start(vec![Reply::new(400, &body), Reply::no_content()]).await;
+    let mut config = WriterConfig::v1(&server.url, "db");
+    config.gzip_level = None;
+    let writer = Writer::new(config).unwrap();
+    let outcome = writer
+        .write(LineBatch::from_lines(["ok v=1 1", "a v=", "ok v=2 2"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome
+            .rejected()
+            .iter()
+            .map(|r| r.index)
+            .collect::<Vec<_>>(),
+        vec![1]
+    );
+    let requests = server.recorded();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].body, b"ok v=1 1\nok v=2 2\n");
+}
+
+#[tokio::test]
 async fn v2_400_naming_a_line_rejects_it_and_resends_the_rest() {
     // InfluxDB OSS v2, https://docs.influxdata.com/influxdb/v2/write-data/troubleshoot/ :
     // "400 Bad request: The response body contains the first malformed line in the data.
