@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT,
 };
-use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http::{Method, Request, Uri};
+use http_body_util::Full;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -19,39 +19,9 @@ use crate::endpoint::{authorization, quote_identifier, write_path};
 use crate::rejection::{self, Refusal};
 use crate::settle::{Chunk, Origin, Settlement, push_front_all};
 use crate::stats::WriterStats;
-use crate::transport::{self, HttpClient};
+use crate::transport::{self, Answer, HttpClient, read_answer};
 use crate::{Api, Attempt, LineBatch, RetryCause, WriteError, WriteOutcome, WriterConfig};
 
-/// Answers are read up to this size. InfluxDB 1.x echoes every unparsable line, so an
-/// answer can be as large as the body sent; past this it is cut, and what it did not
-/// name is sent again to learn about it.
-const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
-
-/// An HTTP answer, its body read up to [`MAX_ANSWER_BYTES`].
-struct Answer {
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: Bytes,
-    /// The body was longer and was cut.
-    truncated: bool,
-}
-
-/// Reads a body up to [`MAX_ANSWER_BYTES`]; the rest is left unread.
-async fn read_answer(mut body: hyper::body::Incoming) -> Result<(Bytes, bool), RetryCause> {
-    let mut out = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| RetryCause::Connection)?;
-        if let Ok(data) = frame.into_data() {
-            let room = MAX_ANSWER_BYTES - out.len();
-            if data.len() > room {
-                out.extend_from_slice(&data[..room]);
-                return Ok((out.freeze(), true));
-            }
-            out.extend_from_slice(&data);
-        }
-    }
-    Ok((out.freeze(), false))
-}
 /// Writes line-protocol batches to InfluxDB.
 ///
 /// Cheap to clone: clones share the connection pool, the in-flight limit, the counters
@@ -130,6 +100,7 @@ impl Tries<'_> {
         }
     }
 }
+
 impl Writer {
     /// Builds a writer (and its connection pool). Needs no running server.
     pub fn new(config: WriterConfig) -> Result<Self, WriteError> {
