@@ -241,7 +241,7 @@ impl Writer {
                 tries.wait(cause, retry_after).await?;
                 Ok(false)
             }
-            other => Err(unreachable(other)),
+            other => Err(attempt_error(other)),
         }
     }
 
@@ -406,7 +406,7 @@ impl Writer {
         let answer = self
             .send(request, Bytes::new())
             .await
-            .map_err(unreachable)?;
+            .map_err(attempt_error)?;
         if !answer.status.is_success() {
             return Err(
                 match self.classify(&answer, &LineBatch::new(Bytes::new())) {
@@ -437,7 +437,7 @@ impl Writer {
         match self.create_database_once().await {
             Attempt::Written => Ok(()),
             Attempt::Permanent(e) => Err(e),
-            other => Err(unreachable(other)),
+            other => Err(attempt_error(other)),
         }
     }
 
@@ -478,7 +478,9 @@ impl Writer {
     }
 }
 
-fn unreachable(attempt: Attempt) -> WriteError {
+/// The error for an answer outside a write (ping, `CREATE DATABASE`): a retryable failure
+/// becomes `GaveUp` after its one attempt.
+fn attempt_error(attempt: Attempt) -> WriteError {
     match attempt {
         Attempt::Retryable { cause, .. } => WriteError::GaveUp {
             attempts: 1,
