@@ -38,6 +38,33 @@ struct Args {
     /// Database name prefix; each run writes to a fresh database.
     #[arg(long, default_value = "kinflux_load")]
     db: String,
+    /// Keep the databases written (by default each is dropped after its run).
+    #[arg(long)]
+    keep: bool,
+}
+
+/// `DROP DATABASE` through a plain HTTP/1.0 request (plain `http://` URLs only), so the
+/// sweep leaves no data behind.
+fn drop_database(url: &str, db: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let authority = url
+        .strip_prefix("http://")
+        .ok_or_else(|| std::io::Error::other("only http:// URLs can be cleaned up"))?
+        .trim_end_matches('/');
+    let form = format!("q=DROP+DATABASE+%22{db}%22");
+    let mut stream = std::net::TcpStream::connect(authority)?;
+    write!(
+        stream,
+        "POST /query HTTP/1.0\r\nHost: {authority}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(answer))
+    }
 }
 
 /// `points` lines of a `load` measurement, one distinct timestamp each.
@@ -143,6 +170,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 stats.requests,
                 answers.join(", ")
             );
+            if !args.keep {
+                if let Err(e) = drop_database(&url, &db) {
+                    eprintln!("could not drop {db}: {e}");
+                }
+            }
         }
     }
     Ok(())

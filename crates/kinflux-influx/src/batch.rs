@@ -8,11 +8,21 @@ use bytes::Bytes;
 /// Line indexes (0-based, in body order) are how the writer reports rejected lines, so
 /// the caller can map them back to its source records. Every `\n`-separated segment is a
 /// line, empty ones included; a final line without `\n` counts too.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct LineBatch {
     body: Bytes,
     /// Start offset of each line; line `i` ends before `starts[i + 1]` (or the body end).
     starts: Vec<usize>,
+}
+
+/// Sizes only: a body can be megabytes.
+impl std::fmt::Debug for LineBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineBatch")
+            .field("lines", &self.len())
+            .field("bytes", &self.byte_len())
+            .finish()
+    }
 }
 
 impl LineBatch {
@@ -223,6 +233,12 @@ mod tests {
             runs[1].1.line(0),
             Some(&b"long_measurement value=123456789"[..])
         );
+    }
+
+    #[test]
+    fn debug_shows_sizes_not_the_body() {
+        let batch = LineBatch::from_lines(["secret_measurement v=1"]);
+        assert_eq!(format!("{batch:?}"), "LineBatch { lines: 1, bytes: 23 }");
     }
 
     #[test]

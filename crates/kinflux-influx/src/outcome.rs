@@ -16,6 +16,14 @@ pub enum WriteOutcome {
 }
 
 impl WriteOutcome {
+    /// How many lines count as stored.
+    pub fn written(&self) -> usize {
+        match self {
+            WriteOutcome::Written { lines } => *lines,
+            WriteOutcome::Partial(p) => p.written(),
+        }
+    }
+
     /// The refused lines (empty when everything was written).
     pub fn rejected(&self) -> &[RejectedLine] {
         match self {
@@ -35,6 +43,14 @@ pub struct PartialWrite {
     /// Points InfluxDB says it dropped without naming the lines (for example
     /// `points beyond retention policy dropped=3`).
     pub unattributed: Option<UnattributedDrop>,
+}
+
+impl PartialWrite {
+    /// How many lines count as stored: all but the refused and the unattributed drops.
+    pub fn written(&self) -> usize {
+        let dropped = self.unattributed.as_ref().map_or(0, |d| d.count);
+        self.lines.saturating_sub(self.rejected.len() + dropped)
+    }
 }
 
 /// One line InfluxDB refused, and why.

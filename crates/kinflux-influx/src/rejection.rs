@@ -8,8 +8,9 @@
 //!   and parse errors in the same body are not reported at all;
 //! - `partial write: points beyond retention policy dropped=N` and similar, naming no line.
 //!
-//! v2: JSON `{code, message, line}`; v3: JSON `{error, data: [{original_line, line_number,
-//! error_message}]}` (see the tests for the documentation pages).
+//! v2: JSON `{code, message, line}`, where the message may be a v1 text or, from InfluxDB
+//! 3 and Cloud, a list of `error parsing line N (1-based): reason`; v3: JSON `{error, data:
+//! [{original_line, line_number, error_message}]}` (the tests cite the documentation pages).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,7 +39,25 @@ pub(crate) fn error_message(body: &[u8]) -> String {
             }
         }
     }
+    if let Some(message) = cut_v1_error(body) {
+        return message;
+    }
     String::from_utf8_lossy(body).into_owned()
+}
+
+/// The message of a v1 `{"error":"..."}` body that was cut short (see the writer's
+/// answer size limit): the JSON string up to the cut, unescaped.
+fn cut_v1_error(body: &[u8]) -> Option<String> {
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&body[..e.valid_up_to()]).ok()?,
+    };
+    let inner = text.strip_prefix(r#"{"error":""#)?;
+    // The cut may fall inside an escape such as `\u00e9`: drop up to 6 bytes.
+    (0..=6)
+        .map(|cut| inner.len().saturating_sub(cut))
+        .filter(|&end| inner.is_char_boundary(end))
+        .find_map(|end| serde_json::from_str::<String>(&format!("\"{}\"", &inner[..end])).ok())
 }
 
 /// Reads a v1 error message. `None` when it names no line and reports no dropped points.
@@ -97,6 +116,12 @@ pub(crate) fn v2(body: &[u8], batch: &LineBatch) -> Option<Refusal> {
     }
     let parsed: V2Error = serde_json::from_slice(body).ok()?;
     let mut refusal = v1(&parsed.message, batch).unwrap_or_default();
+    for (index, reason) in numbered_line_errors(&parsed.message, batch) {
+        if !refusal.rejected.iter().any(|r| r.index == index) {
+            refusal.rejected.push(RejectedLine { index, reason });
+        }
+    }
+    refusal.rejected.sort_by_key(|r| r.index);
     if let Some(line) = parsed.line {
         if let Some(index) = line_number_index(line, batch) {
             if !refusal.rejected.iter().any(|r| r.index == index) {
@@ -159,6 +184,29 @@ pub(crate) fn v3(body: &[u8], batch: &LineBatch) -> Option<Refusal> {
         unattributed: None,
         resend_rest: whole_body_refused,
     })
+}
+
+/// InfluxDB 3 / Cloud's v2 message lists each refused line as
+/// `error parsing line N (1-based): reason`, one per `\n`.
+fn numbered_line_errors(message: &str, batch: &LineBatch) -> Vec<(usize, String)> {
+    const PREFIX: &str = "error parsing line ";
+    let mut found = Vec::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(PREFIX) {
+        rest = &rest[at + PREFIX.len()..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let Ok(number) = rest[..digits].parse::<u64>() else {
+            continue;
+        };
+        let Some(after) = rest[digits..].strip_prefix(" (1-based): ") else {
+            continue;
+        };
+        let reason = after.split('\n').next().unwrap_or_default().trim_end();
+        if let Some(index) = line_number_index(number, batch) {
+            found.push((index, reason.to_owned()));
+        }
+    }
+    found
 }
 
 fn line_number_index(line_number: u64, batch: &LineBatch) -> Option<usize> {
@@ -470,6 +518,42 @@ mod tests {
             let _ = v3(text.as_bytes(), &batch);
             let _ = error_message(text.as_bytes());
             let _ = scan::measurement_and_field_types(text.as_bytes());
+        }
+    }
+
+    #[test]
+    fn v2_numbered_line_errors_name_every_line() {
+        // https://docs.influxdata.com/influxdb3/cloud-dedicated/write-data/troubleshoot/
+        let body = br#"{"code":"invalid","line":2,"message":"failed to parse line protocol: errors encountered on line(s):\nerror parsing line 2 (1-based): Invalid measurement was provided\nerror parsing line 4 (1-based): Unable to parse timestamp value '123461000000000000000000000000'"}"#;
+        let batch = LineBatch::from_lines([
+            "a v=1",
+            ",bad v=1",
+            "c v=1",
+            "d v=1 123461000000000000000000000000",
+        ]);
+        let refusal = v2(body, &batch).unwrap();
+        assert_eq!(indexes(&refusal), vec![1, 3]);
+        assert_eq!(
+            refusal.rejected[0].reason,
+            "Invalid measurement was provided"
+        );
+        assert!(
+            refusal.rejected[1]
+                .reason
+                .starts_with("Unable to parse timestamp")
+        );
+        assert!(refusal.resend_rest);
+    }
+
+    #[test]
+    fn a_cut_v1_error_body_is_still_read() {
+        let full = br#"{"error":"partial write: unable to parse 'm v=\"x': bad\nunable to parse 'n v=\"y': bad"}"#;
+        for cut in 55..full.len() {
+            let message = error_message(&full[..cut]);
+            assert!(
+                message.starts_with("partial write: unable to parse 'm v=\"x'"),
+                "{cut}: {message}"
+            );
         }
     }
 

@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http::StatusCode;
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::{WriteError, WriterConfig};
+use crate::{RetryCause, WriteError, WriterConfig};
 
 #[cfg(feature = "tls")]
 pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -17,6 +18,39 @@ pub(crate) type Connector = HttpConnector;
 
 /// The keep-alive client every clone of a writer shares.
 pub(crate) type HttpClient = Client<Connector, Full<Bytes>>;
+
+/// Answers are read up to this size. InfluxDB 1.x echoes every unparsable line, so an
+/// answer can be as large as the body sent; past this it is cut, and what it did not
+/// name is sent again to learn about it.
+pub(crate) const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// An HTTP answer, its body read up to [`MAX_ANSWER_BYTES`].
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Bytes,
+    /// The body was longer and was cut.
+    pub(crate) truncated: bool,
+}
+
+/// Reads a body up to [`MAX_ANSWER_BYTES`]; the rest is left unread.
+pub(crate) async fn read_answer(
+    mut body: hyper::body::Incoming,
+) -> Result<(Bytes, bool), RetryCause> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| RetryCause::Connection)?;
+        if let Ok(data) = frame.into_data() {
+            let room = MAX_ANSWER_BYTES - out.len();
+            if data.len() > room {
+                out.extend_from_slice(&data[..room]);
+                return Ok((out.freeze(), true));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok((out.freeze(), false))
+}
 
 /// Builds the client: connect timeout, keep-alive pool, TLS roots.
 pub(crate) fn client(config: &WriterConfig) -> Result<HttpClient, WriteError> {

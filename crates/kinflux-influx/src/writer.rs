@@ -1,6 +1,6 @@
 //! The writer: requests, classification, retries, splitting.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -9,25 +9,18 @@ use bytes::Bytes;
 use http::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT,
 };
-use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use kinflux_series::Precision;
+use http::{Method, Request, Uri};
+use http_body_util::Full;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{backoff, parse_retry_after};
-use crate::outcome::{PartialWrite, RejectedLine, UnattributedDrop};
+use crate::endpoint::{authorization, quote_identifier, write_path};
 use crate::rejection::{self, Refusal};
+use crate::settle::{Chunk, Origin, Settlement, push_front_all};
 use crate::stats::WriterStats;
-use crate::transport::{self, HttpClient};
+use crate::transport::{self, Answer, HttpClient, read_answer};
 use crate::{Api, Attempt, LineBatch, RetryCause, WriteError, WriteOutcome, WriterConfig};
-
-/// Error bodies larger than this are cut; InfluxDB's are a few hundred bytes.
-const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
-/// How many times the rest of a body is sent again to learn about errors InfluxDB hid.
-/// Each round removes at least one line, so this only bounds the cost; past it the lines
-/// not confirmed are reported as refused rather than assumed stored.
-const MAX_RESEND_ROUNDS: u8 = 64;
 
 /// Writes line-protocol batches to InfluxDB.
 ///
@@ -69,56 +62,6 @@ pub struct Ping {
     pub version: Option<String>,
     /// Round-trip time.
     pub latency: Duration,
-}
-
-/// A part of the caller's batch, and how its line indexes map back.
-struct Chunk {
-    batch: LineBatch,
-    origin: Origin,
-    resend_rounds: u8,
-}
-
-enum Origin {
-    /// Line `i` of the chunk is line `offset + i` of the caller's batch.
-    Offset(usize),
-    /// Line `i` of the chunk is line `indexes[i]` of the caller's batch.
-    Listed(Vec<usize>),
-}
-
-impl Chunk {
-    fn original(&self, i: usize) -> usize {
-        match &self.origin {
-            Origin::Offset(offset) => offset + i,
-            Origin::Listed(indexes) => indexes.get(i).copied().unwrap_or(usize::MAX),
-        }
-    }
-
-    fn halves(&self) -> (Chunk, Chunk) {
-        let mid = self.batch.len() / 2;
-        let part = |from: usize, to: usize| Chunk {
-            batch: self.batch.slice(from, to),
-            origin: match &self.origin {
-                Origin::Offset(offset) => Origin::Offset(offset + from),
-                Origin::Listed(indexes) => Origin::Listed(indexes[from..to].to_vec()),
-            },
-            resend_rounds: self.resend_rounds,
-        };
-        (part(0, mid), part(mid, self.batch.len()))
-    }
-
-    fn without(&self, rejected: &[RejectedLine]) -> Chunk {
-        let refused = |i: usize| rejected.iter().any(|r| r.index == i);
-        Chunk {
-            batch: self.batch.select(|i| !refused(i)),
-            origin: Origin::Listed(
-                (0..self.batch.len())
-                    .filter(|i| !refused(*i))
-                    .map(|i| self.original(i))
-                    .collect(),
-            ),
-            resend_rounds: self.resend_rounds + 1,
-        }
-    }
 }
 
 /// Attempts and time spent on one chunk, against the retry policy.
@@ -237,8 +180,7 @@ impl Writer {
                 resend_rounds: 0,
             })
             .collect();
-        let mut rejected = BTreeMap::new();
-        let mut unattributed: Option<UnattributedDrop> = None;
+        let mut settlement = Settlement::default();
         let mut database_created = false;
         while let Some(chunk) = queue.pop_front() {
             let mut tries = Tries {
@@ -246,48 +188,28 @@ impl Writer {
                 retries: 0,
                 started: Instant::now(),
             };
+            // Compressed once; retries send the same bytes.
+            let body = self.request_body(&chunk.batch).await;
             loop {
-                match self.write_once(&chunk.batch).await {
+                match self.send_write(&chunk.batch, body.clone()).await {
                     Attempt::Written => break,
                     Attempt::Partial {
-                        rejected: refused,
-                        unattributed: dropped,
+                        rejected,
+                        unattributed,
                         resend_rest,
                     } => {
-                        for line in &refused {
-                            rejected.insert(chunk.original(line.index), line.reason.clone());
-                        }
-                        let rest = chunk.batch.len().saturating_sub(refused.len());
-                        if resend_rest && rest > 0 {
-                            let rest = chunk.without(&refused);
-                            if chunk.resend_rounds < MAX_RESEND_ROUNDS {
-                                queue.push_front(rest);
-                            } else {
-                                for i in 0..rest.batch.len() {
-                                    rejected.insert(
-                                        rest.original(i),
-                                        "not confirmed: InfluxDB reported too many distinct \
-                                         errors in this batch"
-                                            .to_owned(),
-                                    );
-                                }
-                            }
-                        } else if let Some(dropped) = dropped {
-                            merge_drop(&mut unattributed, dropped);
-                        }
+                        tracing::debug!(
+                            refused = rejected.len(),
+                            unattributed = unattributed.as_ref().map_or(0, |d| d.count),
+                            resend_rest,
+                            "InfluxDB refused lines of a write"
+                        );
+                        let rest = settlement.partial(&chunk, &rejected, unattributed, resend_rest);
+                        push_front_all(&mut queue, rest);
                         break;
                     }
                     Attempt::TooLarge { message } => {
-                        if chunk.batch.len() > 1 {
-                            let (first, second) = chunk.halves();
-                            queue.push_front(second);
-                            queue.push_front(first);
-                        } else {
-                            rejected.insert(
-                                chunk.original(0),
-                                format!("line larger than the server accepts: {message}"),
-                            );
-                        }
+                        push_front_all(&mut queue, settlement.too_large(&chunk, &message));
                         break;
                     }
                     Attempt::Retryable { cause, retry_after } => {
@@ -297,22 +219,7 @@ impl Writer {
                         if self.can_create_database() && !database_created =>
                     {
                         tracing::info!(%message, "creating the missing InfluxDB database");
-                        match self.create_database_once().await {
-                            Attempt::Written => database_created = true,
-                            Attempt::Retryable { cause, retry_after } => {
-                                tries.wait(cause, retry_after).await?;
-                            }
-                            Attempt::Permanent(e) => return Err(e),
-                            Attempt::Cancelled => return Err(WriteError::Cancelled),
-                            other => {
-                                return Err(WriteError::Refused {
-                                    status: 0,
-                                    message: format!(
-                                        "unexpected answer to CREATE DATABASE: {other:?}"
-                                    ),
-                                });
-                            }
-                        }
+                        database_created = self.create_database_for_write(&mut tries).await?;
                     }
                     Attempt::Permanent(e) => {
                         tracing::warn!(error = %e, "InfluxDB refused a write");
@@ -322,32 +229,47 @@ impl Writer {
                 }
             }
         }
-        let dropped = unattributed.as_ref().map_or(0, |d| d.count);
-        self.inner.stats.lines(
-            lines.saturating_sub(rejected.len() + dropped),
-            rejected.len() + dropped,
-        );
-        if rejected.is_empty() && unattributed.is_none() {
-            return Ok(WriteOutcome::Written { lines });
+        Ok(settlement.finish(lines, &self.inner.stats))
+    }
+
+    /// One `CREATE DATABASE` inside a write: `Ok(true)` once created, `Ok(false)` after a
+    /// retryable failure (waited for), an error when it cannot be done.
+    async fn create_database_for_write(&self, tries: &mut Tries<'_>) -> Result<bool, WriteError> {
+        match self.create_database_once().await {
+            Attempt::Written => Ok(true),
+            Attempt::Retryable { cause, retry_after } => {
+                tries.wait(cause, retry_after).await?;
+                Ok(false)
+            }
+            other => Err(attempt_error(other)),
         }
-        Ok(WriteOutcome::Partial(PartialWrite {
-            lines,
-            rejected: rejected
-                .into_iter()
-                .map(|(index, reason)| RejectedLine { index, reason })
-                .collect(),
-            unattributed,
-        }))
     }
 
     /// Sends `batch` in one request, as it is, and classifies the answer. No retry, no
     /// splitting: [`Writer::write`] does those.
     pub async fn write_once(&self, batch: &LineBatch) -> Attempt {
-        let config = &self.inner.config;
-        let body = match config.gzip_level {
-            Some(level) => crate::gzip_body(batch.body(), level),
-            None => batch.body().clone(),
+        let body = self.request_body(batch).await;
+        self.send_write(batch, body).await
+    }
+
+    /// The body as sent: gzipped when configured. Large bodies are compressed on the
+    /// blocking pool, so a few milliseconds of deflate do not stall other tasks.
+    async fn request_body(&self, batch: &LineBatch) -> Bytes {
+        const INLINE_GZIP_MAX: usize = 64 * 1024;
+        let Some(level) = self.inner.config.gzip_level else {
+            return batch.body().clone();
         };
+        if batch.byte_len() <= INLINE_GZIP_MAX {
+            return crate::gzip_body(batch.body(), level);
+        }
+        let body = batch.body().clone();
+        let packed = tokio::task::spawn_blocking(move || crate::gzip_body(&body, level)).await;
+        // A failed blocking task (runtime shutting down) falls back to compressing here.
+        packed.unwrap_or_else(|_| crate::gzip_body(batch.body(), level))
+    }
+
+    /// Sends a prepared body for `batch` and classifies the answer.
+    async fn send_write(&self, batch: &LineBatch, body: Bytes) -> Attempt {
         self.inner.stats.request(batch.byte_len(), body.len());
         let mut request = Request::builder()
             .method(Method::POST)
@@ -357,23 +279,17 @@ impl Writer {
                 USER_AGENT,
                 concat!("kinflux-influx/", env!("CARGO_PKG_VERSION")),
             );
-        if config.gzip_level.is_some() {
+        if self.inner.config.gzip_level.is_some() {
             request = request.header(CONTENT_ENCODING, "gzip");
         }
-        let (status, headers, answer) = match self.send(request, body).await {
-            Ok(answer) => answer,
-            Err(attempt) => return attempt,
-        };
-        self.classify(status, &headers, &answer, batch)
+        match self.send(request, body).await {
+            Ok(answer) => self.classify(&answer, batch),
+            Err(attempt) => attempt,
+        }
     }
 
-    fn classify(
-        &self,
-        status: StatusCode,
-        headers: &http::HeaderMap,
-        answer: &[u8],
-        batch: &LineBatch,
-    ) -> Attempt {
+    fn classify(&self, answer: &Answer, batch: &LineBatch) -> Attempt {
+        let (status, headers) = (answer.status, &answer.headers);
         if status.is_success() {
             return Attempt::Written;
         }
@@ -383,10 +299,10 @@ impl Writer {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()))
         };
-        let message = || rejection::error_message(answer);
+        let message = || rejection::error_message(&answer.body);
         match status.as_u16() {
             401 | 403 => Attempt::Permanent(WriteError::Unauthorized {
-                status: status.as_u16(),
+                status: answer.status.as_u16(),
                 message: message(),
             }),
             404 => Attempt::Permanent(WriteError::NotFound { message: message() }),
@@ -399,15 +315,16 @@ impl Writer {
                 cause: RetryCause::ServerError(code),
                 retry_after: retry_after(),
             },
-            code @ (400 | 422) => match self.refusal(answer, batch) {
+            code @ (400 | 422) => match self.refusal(&answer.body, batch) {
                 Some(Refusal {
                     rejected,
                     unattributed,
                     resend_rest,
                 }) => Attempt::Partial {
+                    // A cut answer may not name every refused line: send the rest again.
+                    resend_rest: resend_rest || (answer.truncated && !rejected.is_empty()),
                     rejected,
                     unattributed,
-                    resend_rest,
                 },
                 None => Attempt::Permanent(WriteError::Refused {
                     status: code,
@@ -435,7 +352,7 @@ impl Writer {
         &self,
         mut request: http::request::Builder,
         body: Bytes,
-    ) -> Result<(StatusCode, http::HeaderMap, Bytes), Attempt> {
+    ) -> Result<Answer, Attempt> {
         let inner = &self.inner;
         if let Some(auth) = &inner.authorization {
             request = request.header(AUTHORIZATION, auth.clone());
@@ -454,12 +371,13 @@ impl Writer {
                 RetryCause::Connection
             })?;
             let (parts, body) = response.into_parts();
-            let answer = Limited::new(body, MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|_| RetryCause::Connection)?
-                .to_bytes();
-            Ok::<_, RetryCause>((parts.status, parts.headers, answer))
+            let (body, truncated) = read_answer(body).await?;
+            Ok::<_, RetryCause>(Answer {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+                truncated,
+            })
         };
         let result = tokio::select! {
             result = tokio::time::timeout(inner.config.request_timeout, exchange) => result,
@@ -485,23 +403,24 @@ impl Writer {
         let request = Request::builder()
             .method(Method::GET)
             .uri(self.inner.ping_uri.clone());
-        let (status, headers, answer) = self
+        let answer = self
             .send(request, Bytes::new())
             .await
-            .map_err(unreachable)?;
-        if !status.is_success() {
+            .map_err(attempt_error)?;
+        if !answer.status.is_success() {
             return Err(
-                match self.classify(status, &headers, &answer, &LineBatch::new(Bytes::new())) {
+                match self.classify(&answer, &LineBatch::new(Bytes::new())) {
                     Attempt::Permanent(e) => e,
                     _ => WriteError::Refused {
-                        status: status.as_u16(),
-                        message: rejection::error_message(&answer),
+                        status: answer.status.as_u16(),
+                        message: rejection::error_message(&answer.body),
                     },
                 },
             );
         }
         Ok(Ping {
-            version: headers
+            version: answer
+                .headers
                 .get("x-influxdb-version")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
@@ -518,7 +437,7 @@ impl Writer {
         match self.create_database_once().await {
             Attempt::Written => Ok(()),
             Attempt::Permanent(e) => Err(e),
-            other => Err(unreachable(other)),
+            other => Err(attempt_error(other)),
         }
     }
 
@@ -534,15 +453,15 @@ impl Writer {
             .method(Method::POST)
             .uri(self.inner.query_uri.clone())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-        let (status, headers, answer) = match self.send(request, Bytes::from(form)).await {
+        let answer = match self.send(request, Bytes::from(form)).await {
             Ok(answer) => answer,
             Err(attempt) => return attempt,
         };
-        if !status.is_success() {
-            return self.classify(status, &headers, &answer, &LineBatch::new(Bytes::new()));
+        if !answer.status.is_success() {
+            return self.classify(&answer, &LineBatch::new(Bytes::new()));
         }
         // 200 with `{"results":[{"statement_id":0,"error":"..."}]}` when the statement failed.
-        let error = serde_json::from_slice::<serde_json::Value>(&answer)
+        let error = serde_json::from_slice::<serde_json::Value>(&answer.body)
             .ok()
             .and_then(|v| {
                 v.pointer("/results/0/error")
@@ -552,14 +471,16 @@ impl Writer {
         match error {
             None => Attempt::Written,
             Some(message) => Attempt::Permanent(WriteError::Refused {
-                status: status.as_u16(),
+                status: answer.status.as_u16(),
                 message,
             }),
         }
     }
 }
 
-fn unreachable(attempt: Attempt) -> WriteError {
+/// The error for an answer outside a write (ping, `CREATE DATABASE`): a retryable failure
+/// becomes `GaveUp` after its one attempt.
+fn attempt_error(attempt: Attempt) -> WriteError {
     match attempt {
         Attempt::Retryable { cause, .. } => WriteError::GaveUp {
             attempts: 1,
@@ -575,123 +496,10 @@ fn unreachable(attempt: Attempt) -> WriteError {
     }
 }
 
-fn merge_drop(total: &mut Option<UnattributedDrop>, drop: UnattributedDrop) {
-    match total {
-        Some(t) => {
-            t.count += drop.count;
-            if !t.reason.contains(&drop.reason) {
-                t.reason.push_str("; ");
-                t.reason.push_str(&drop.reason);
-            }
-        }
-        None => *total = Some(drop),
-    }
-}
-
-/// InfluxQL double-quoted identifier.
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn write_path(api: &Api, precision: Precision) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    let path = match api {
-        Api::V1 {
-            database,
-            retention_policy,
-            ..
-        } => {
-            query.append_pair("db", database);
-            if let Some(rp) = retention_policy {
-                query.append_pair("rp", rp);
-            }
-            query.append_pair("precision", precision.as_v1_str());
-            "/write"
-        }
-        Api::V2 { org, bucket, .. } => {
-            query.append_pair("org", org);
-            query.append_pair("bucket", bucket);
-            query.append_pair("precision", precision.as_str());
-            "/api/v2/write"
-        }
-        Api::V3 {
-            database,
-            accept_partial,
-            ..
-        } => {
-            query.append_pair("db", database);
-            query.append_pair("precision", v3_precision(precision));
-            query.append_pair(
-                "accept_partial",
-                if *accept_partial { "true" } else { "false" },
-            );
-            "/api/v3/write_lp"
-        }
-    };
-    format!("{path}?{}", query.finish())
-}
-
-/// The v3 API names precisions in full.
-fn v3_precision(precision: Precision) -> &'static str {
-    match precision {
-        Precision::Nanoseconds => "nanosecond",
-        Precision::Microseconds => "microsecond",
-        Precision::Milliseconds => "millisecond",
-        Precision::Seconds => "second",
-    }
-}
-
-fn authorization(api: &Api) -> Result<Option<HeaderValue>, WriteError> {
-    use base64::Engine;
-    let value = match api {
-        Api::V1 {
-            credentials: Some((user, password)),
-            ..
-        } => {
-            let pair = format!("{user}:{}", password.expose());
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            )
-        }
-        Api::V1 { .. } | Api::V3 { token: None, .. } => return Ok(None),
-        Api::V2 { token, .. } => format!("Token {}", token.expose()),
-        Api::V3 {
-            token: Some(token), ..
-        } => format!("Bearer {}", token.expose()),
-    };
-    let mut value = HeaderValue::try_from(value).map_err(|_| {
-        WriteError::Config("credentials contain bytes not allowed in a header".to_owned())
-    })?;
-    value.set_sensitive(true);
-    Ok(Some(value))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Secret;
-
-    #[test]
-    fn write_paths_follow_each_api() {
-        let v1 = WriterConfig::v1("http://h:8086/", "my db").with_retention_policy("rp1");
-        assert_eq!(
-            write_path(&v1.api, Precision::Milliseconds),
-            "/write?db=my+db&rp=rp1&precision=ms"
-        );
-        let v2 = WriterConfig::v2("http://h", "o&rg", "b", "t");
-        assert_eq!(
-            write_path(&v2.api, Precision::Nanoseconds),
-            "/api/v2/write?org=o%26rg&bucket=b&precision=ns"
-        );
-        let v3 = WriterConfig::v3("http://h", "db", None);
-        assert_eq!(
-            write_path(&v3.api, Precision::Seconds),
-            "/api/v3/write_lp?db=db&precision=second&accept_partial=true"
-        );
-        let strict = WriterConfig::v3("http://h", "db", None).with_accept_partial(false);
-        assert!(write_path(&strict.api, Precision::Nanoseconds).ends_with("accept_partial=false"));
-    }
 
     #[test]
     fn debug_never_shows_credentials() {
@@ -713,11 +521,6 @@ mod tests {
         ))
         .unwrap();
         assert!(!format!("{v2:?}").contains("tok-123"));
-    }
-
-    #[test]
-    fn quote_identifier_escapes() {
-        assert_eq!(quote_identifier(r#"a"b\c"#), r#""a\"b\\c""#);
     }
 
     #[test]

@@ -39,6 +39,7 @@ async fn v2_request_has_path_query_token_and_gzip_body() {
     let writer = Writer::new(config).unwrap();
     let outcome = writer.write(three_lines()).await.unwrap();
     assert_eq!(outcome, WriteOutcome::Written { lines: 3 });
+    assert_eq!(outcome.written(), 3);
 
     let requests = server.recorded();
     assert_eq!(requests.len(), 1);
@@ -55,6 +56,57 @@ async fn v2_request_has_path_query_token_and_gzip_body() {
     let stats = writer.stats().snapshot();
     assert_eq!(stats.bytes_uncompressed, three_lines().byte_len() as u64);
     assert_ne!(stats.bytes_sent, stats.bytes_uncompressed);
+}
+
+#[tokio::test]
+async fn large_bodies_are_gzipped_once_and_resent_unchanged() {
+    let server = ScriptedServer::start(vec![Reply::new(503, ""), Reply::no_content()]).await;
+    let mut config = WriterConfig::v2(&server.url, "o", "b", "t");
+    fast_retries(&mut config);
+    let writer = Writer::new(config).unwrap();
+    let lines: Vec<String> = (0..5000)
+        .map(|i| format!("m,host=h{} v={i}i {i}", i % 10))
+        .collect();
+    let batch = LineBatch::from_lines(&lines);
+    assert!(batch.byte_len() > 64 * 1024);
+    writer.write(batch.clone()).await.unwrap();
+    let requests = server.recorded();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        assert_eq!(r.body, batch.body().as_ref());
+    }
+    let stats = writer.stats().snapshot();
+    assert_eq!(stats.bytes_uncompressed, 2 * batch.byte_len() as u64);
+    assert!(stats.bytes_sent * 4 < stats.bytes_uncompressed, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_cut_answer_resends_the_lines_it_did_not_name() {
+    // InfluxDB 1.x echoes every unparsable line; an answer past the writer's 16 MiB read
+    // limit is cut, so lines it would have named later are sent again to learn about them.
+    let filler = "x".repeat(17 * 1024 * 1024);
+    let body = format!(
+        r#"{{"error":"partial write: unable to parse 'a v=': missing field value\nunable to parse 'm {filler}': invalid field format dropped=0"}}"#
+    );
+    let server = ScriptedServer::start(vec![Reply::new(400, &body), Reply::no_content()]).await;
+    let mut config = WriterConfig::v1(&server.url, "db");
+    config.gzip_level = None;
+    let writer = Writer::new(config).unwrap();
+    let outcome = writer
+        .write(LineBatch::from_lines(["ok v=1 1", "a v=", "ok v=2 2"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome
+            .rejected()
+            .iter()
+            .map(|r| r.index)
+            .collect::<Vec<_>>(),
+        vec![1]
+    );
+    let requests = server.recorded();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].body, b"ok v=1 1\nok v=2 2\n");
 }
 
 #[tokio::test]
@@ -84,6 +136,36 @@ async fn v2_400_naming_a_line_rejects_it_and_resends_the_rest() {
 }
 
 #[tokio::test]
+async fn v2_cloud_400_listing_lines_rejects_each_and_resends_the_rest() {
+    // InfluxDB Cloud Dedicated / Serverless (v2 write API),
+    // https://docs.influxdata.com/influxdb3/cloud-dedicated/write-data/troubleshoot/ :
+    // "a response body for a write request that contains two rejected points".
+    let body = r#"{"code":"invalid","line":2,"message":"failed to parse line protocol: errors encountered on line(s):\nerror parsing line 2 (1-based): Invalid measurement was provided\nerror parsing line 4 (1-based): Unable to parse timestamp value '123461000000000000000000000000'"}"#;
+    let server = ScriptedServer::start(vec![Reply::new(400, body), Reply::no_content()]).await;
+    let writer = Writer::new(WriterConfig::v2(&server.url, "o", "b", "t")).unwrap();
+    let batch = LineBatch::from_lines([
+        "t,tag1=A val=42i 123456",
+        ",tag1=B val=43i 123457",
+        "t,tag1=C val=44i 123458",
+        "t,tag1=D val=45i 123461000000000000000000000000",
+    ]);
+    let outcome = writer.write(batch).await.unwrap();
+    let reasons: Vec<(usize, &str)> = outcome
+        .rejected()
+        .iter()
+        .map(|r| (r.index, r.reason.as_str()))
+        .collect();
+    assert_eq!(reasons[0], (1, "Invalid measurement was provided"));
+    assert_eq!(reasons[1].0, 3);
+    let requests = server.recorded();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        String::from_utf8(requests[1].body.clone()).unwrap(),
+        "t,tag1=A val=42i 123456\nt,tag1=C val=44i 123458\n"
+    );
+}
+
+#[tokio::test]
 async fn v2_422_partial_write_reports_unattributed_drops() {
     // InfluxDB OSS v2.5+, https://docs.influxdata.com/influxdb/v2.5/write-data/troubleshoot :
     // "422 Unprocessable Entity: Some or all of the data has been rejected. Data that has
@@ -97,6 +179,7 @@ async fn v2_422_partial_write_reports_unattributed_drops() {
         panic!("{outcome:?}")
     };
     assert!(partial.rejected.is_empty());
+    assert_eq!(partial.written(), 2);
     let drop = partial.unattributed.unwrap();
     assert_eq!(drop.count, 1);
     assert_eq!(drop.reason, "points beyond retention policy");
@@ -358,7 +441,8 @@ async fn shutdown_cancels_a_backoff_wait_at_once() {
     shutdown.cancel();
     let err = task.await.unwrap().unwrap_err();
     assert!(matches!(err, WriteError::Cancelled), "{err:?}");
-    assert!(cancelled_at.elapsed() < Duration::from_millis(200));
+    // "At once": well under the 60 s the server asked for, with slack for a loaded CI.
+    assert!(cancelled_at.elapsed() < Duration::from_secs(1));
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{count, influx_url, query, rows, unique_name};
+use common::{count, drop_database, influx_url, query, rows, unique_name};
 use kinflux_influx::{LineBatch, WriteError, WriteOutcome, Writer, WriterConfig};
 use kinflux_series::Precision;
 
@@ -88,6 +88,7 @@ async fn written_values_and_types_read_back_in_every_precision_with_and_without_
                 ]
                 .map(|(k, t)| (k.to_owned(), t.to_owned()))
             );
+            drop_database(&url, &db).await;
         }
     }
 }
@@ -121,9 +122,11 @@ async fn mixed_good_and_bad_lines_store_the_good_and_name_the_bad() {
         vec![(1, "missing field value"), (4, "invalid field format")]
     );
     assert_eq!(partial.unattributed, None);
+    assert_eq!(partial.written(), 4);
     assert_eq!(count(&url, &db, "cpu", "value").await, 4);
     let stats = writer.stats().snapshot();
     assert_eq!((stats.lines_written, stats.lines_rejected), (4, 2));
+    drop_database(&url, &db).await;
 }
 
 #[tokio::test]
@@ -139,6 +142,7 @@ async fn a_body_of_only_bad_lines_names_each_of_them() {
         .unwrap();
     let indexes: Vec<usize> = outcome.rejected().iter().map(|r| r.index).collect();
     assert_eq!(indexes, vec![0, 1]);
+    drop_database(&url, &db).await;
 }
 
 #[tokio::test]
@@ -188,6 +192,7 @@ async fn field_type_conflicts_name_each_conflicting_line_and_hidden_parse_errors
     assert_eq!(partial.unattributed, None);
     assert_eq!(count(&url, &db, "cpu", "value").await, 2);
     assert_eq!(count(&url, &db, "mem", "used").await, 2);
+    drop_database(&url, &db).await;
 }
 
 #[tokio::test]
@@ -232,6 +237,7 @@ async fn missing_database_is_created_when_enabled_and_creation_is_idempotent() {
     writer.create_database().await.unwrap();
     writer.create_database().await.unwrap();
     assert_eq!(count(&url, &db, "cpu", "v").await, 2);
+    drop_database(&url, &db).await;
 }
 
 #[tokio::test]
@@ -250,6 +256,7 @@ async fn batches_over_the_body_limit_are_split_and_every_point_lands() {
     assert!(stats.requests >= 5, "{stats:?}");
     assert!(stats.bytes_sent < stats.bytes_uncompressed);
     assert_eq!(count(&url, &db, "m", "v").await, 1000);
+    drop_database(&url, &db).await;
 }
 
 #[tokio::test]
@@ -277,6 +284,7 @@ async fn concurrent_writes_from_clones_store_every_point() {
     }
     assert_eq!(count(&url, &db, "m", "v").await, 4000);
     assert_eq!(writer.stats().snapshot().lines_written, 4000);
+    drop_database(&url, &db).await;
 }
 
 #[tokio::test]
@@ -299,6 +307,7 @@ async fn an_open_quote_refuses_every_line_influxdb_read_as_one() {
     assert_eq!(indexes, vec![1, 2, 3], "{outcome:?}");
     assert_eq!(outcome.rejected()[0].reason, "unbalanced quotes");
     assert_eq!(count(&url, &db, "m", "v").await, 1);
+    drop_database(&url, &db).await;
 }
 
 #[tokio::test]
@@ -338,4 +347,5 @@ async fn points_beyond_the_retention_policy_are_counted_as_unattributed_drops() 
     assert_eq!(drop.reason, "points beyond retention policy");
     let stored = query(&url, &db, "SELECT count(v) FROM \"short\".m", None).await;
     assert_eq!(rows(&stored)[0][1].as_u64(), Some(2));
+    drop_database(&url, &db).await;
 }

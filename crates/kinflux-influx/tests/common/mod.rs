@@ -100,6 +100,13 @@ pub async fn query(url: &str, db: &str, q: &str, auth: Option<(&str, &str)>) -> 
     serde_json::from_slice(&body).unwrap()
 }
 
+/// Drops a test database (tests call it once their checks passed, so a failing test
+/// leaves its data to look at).
+pub async fn drop_database(url: &str, db: &str) {
+    let answer = query(url, db, &format!("DROP DATABASE \"{db}\""), None).await;
+    assert!(answer.pointer("/results/0/error").is_none(), "{answer}");
+}
+
 /// The rows of the first series of a query answer (empty when there is none).
 pub fn rows(answer: &serde_json::Value) -> Vec<Vec<serde_json::Value>> {
     answer
