@@ -22,7 +22,7 @@ use tracing::{debug, error, info, warn};
 
 use super::enrich::Enrichment;
 use super::{PipelineError, RunSummary};
-use crate::config::{Config, OnError};
+use crate::config::{Config, OnError, StartAt};
 use crate::decode::{DecodeFailure, Decoder};
 use crate::metrics::{ErrorClass, Metrics, PartitionGauges};
 use crate::progress::{PartitionKey, Progress};
@@ -76,6 +76,9 @@ pub(super) struct Run {
     /// `--until-caught-up`: the high watermark of each partition when it was assigned.
     targets: HashMap<PartitionKey, i64>,
     seen_assignment: bool,
+    /// `kafka.start_at`, applied once to each partition the first time it is assigned.
+    start_at: StartAt,
+    positioned: HashSet<PartitionKey>,
     fatal: Option<PipelineError>,
     started: Instant,
     /// Self-metrics written to InfluxDB: the settings, the group, and when they were last
@@ -153,6 +156,8 @@ impl Run {
             assigned: HashSet::new(),
             targets: HashMap::new(),
             seen_assignment: false,
+            start_at: config.kafka.start_at,
+            positioned: HashSet::new(),
             fatal: None,
             started: Instant::now(),
             internal_write: None,
@@ -262,7 +267,29 @@ impl Run {
                     }
                 }
             }
+            if self.start_at != StartAt::Committed && self.positioned.insert(key.clone()) {
+                self.position(&tp).await;
+            }
             self.assigned.insert(key);
+        }
+    }
+
+    /// Moves a newly assigned partition to where `kafka.start_at` says.
+    async fn position(&mut self, tp: &TopicPartition) {
+        let Some(consumer) = &self.consumer else { return };
+        let offset = match self.start_at {
+            StartAt::Committed => return,
+            StartAt::Offset(o) => Ok(o),
+            StartAt::Earliest => consumer.watermarks(tp).await.map(|(low, _)| low),
+            StartAt::Latest => consumer.watermarks(tp).await.map(|(_, high)| high),
+            StartAt::Time(ms) => consumer.offset_for_timestamp(tp, ms).await,
+        };
+        match offset.and_then(|o| consumer.seek(tp, o).map(|()| o)) {
+            Ok(o) => info!(partition = %tp, offset = o, start_at = ?self.start_at, "positioned"),
+            Err(e) => {
+                error!(partition = %tp, error = %e, "cannot apply kafka.start_at");
+                self.fatal.get_or_insert(PipelineError::Kafka(e));
+            }
         }
     }
 
