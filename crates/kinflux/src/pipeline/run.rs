@@ -276,7 +276,9 @@ impl Run {
 
     /// Moves a newly assigned partition to where `kafka.start_at` says.
     async fn position(&mut self, tp: &TopicPartition) {
-        let Some(consumer) = &self.consumer else { return };
+        let Some(consumer) = &self.consumer else {
+            return;
+        };
         let offset = match self.start_at {
             StartAt::Committed => return,
             StartAt::Offset(o) => Ok(o),
