@@ -7,6 +7,8 @@ mod compress;
 mod config;
 mod endpoint;
 mod outcome;
+#[cfg(feature = "points")]
+mod points;
 mod rejection;
 mod scan;
 mod secret;

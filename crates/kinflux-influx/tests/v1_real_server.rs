@@ -349,3 +349,70 @@ async fn points_beyond_the_retention_policy_are_counted_as_unattributed_drops() 
     assert_eq!(rows(&stored)[0][1].as_u64(), Some(2));
     drop_database(&url, &db).await;
 }
+
+#[cfg(feature = "points")]
+#[tokio::test]
+async fn write_points_encodes_and_reports_refusals_by_point_index() {
+    use kinflux_series::{Point, Timestamp};
+
+    let Some(url) = influx_url("write_points") else {
+        return;
+    };
+    let db = unique_name("kinflux_points");
+    let writer = writer_for(&url, &db, |c| c.precision = Precision::Milliseconds).await;
+    writer
+        // In the same shard (1.x keeps field types per shard) as the points below.
+        .write(LineBatch::from_lines(["m,host=a used=1i 1700000000000"]))
+        .await
+        .unwrap();
+    let t = Timestamp::from_nanos(1_700_000_000_123_000_000);
+    let points = vec![
+        Point::builder("m")
+            .tag("host", "a b")
+            .field("v", 1.5)
+            .field("s", "x \"y\"")
+            .timestamp(t)
+            .build()
+            .unwrap(),
+        // Line protocol cannot carry a newline in a tag value.
+        Point::builder("m")
+            .tag("host", "two\nlines")
+            .field("v", 2.0)
+            .timestamp(t)
+            .build()
+            .unwrap(),
+        // Field type conflict: `used` is an integer in InfluxDB.
+        Point::builder("m")
+            .field("used", 2.5)
+            .timestamp(t)
+            .build()
+            .unwrap(),
+        Point::builder("m")
+            .tag("host", "c")
+            .field("v", 3.0)
+            .timestamp(t)
+            .build()
+            .unwrap(),
+    ];
+    let outcome = writer.write_points(&points).await.unwrap();
+    let WriteOutcome::Partial(partial) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let indexes: Vec<usize> = partial.rejected.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, vec![1, 2], "{partial:#?}");
+    assert!(partial.rejected[0].reason.starts_with("cannot encode"));
+    assert!(partial.rejected[1].reason.contains("field type conflict"));
+    assert_eq!(partial.written(), 2);
+
+    let answer = query(&url, &db, "SELECT host, s, v FROM m WHERE v > 0", None).await;
+    let got = rows(&answer);
+    assert_eq!(got.len(), 2, "{answer}");
+    assert_eq!(got[0][0].as_i64(), Some(1_700_000_000_123_000_000));
+    assert_eq!(got[0][1], serde_json::json!("a b"));
+    assert_eq!(got[0][2], serde_json::json!("x \"y\""));
+    assert_eq!(got[0][3].as_f64(), Some(1.5));
+    assert_eq!(got[1][1], serde_json::json!("c"));
+    assert_eq!(got[1][2], serde_json::Value::Null);
+    assert_eq!(got[1][3].as_f64(), Some(3.0));
+    drop_database(&url, &db).await;
+}
