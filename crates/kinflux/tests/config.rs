@@ -1,0 +1,151 @@
+//! The configuration file: defaults, `${ENV}` references, errors that name the key, and
+//! secrets that never show in Debug output.
+
+use kinflux::config::{Config, ConfigError, Format, InfluxApi, OnError, StartAt};
+
+const MINIMAL: &str = r#"
+[kafka]
+brokers = ["127.0.0.1:9092"]
+topics = ["t"]
+group_id = "g"
+
+[influx]
+url = "http://127.0.0.1:8086"
+database = "db"
+
+[dead_letter]
+topic = "t-dlq"
+"#;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "INFLUX_PASSWORD" => Some("hunter2".into()),
+        "INFLUX_TOKEN" => Some("tok-3141".into()),
+        _ => None,
+    }
+}
+
+fn error_of(text: &str) -> String {
+    Config::from_toml_with_env(text, &env)
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn the_minimal_file_gets_documented_defaults() {
+    let c = Config::from_toml(MINIMAL).unwrap();
+    assert_eq!(c.decode.format, Format::Line);
+    assert_eq!(c.influx.api, InfluxApi::V1);
+    assert_eq!(c.influx.concurrency, 4);
+    assert!(c.influx.gzip);
+    assert_eq!(c.batch.max_points, 5000);
+    assert_eq!(c.kafka.start_at, StartAt::Committed);
+    assert_eq!(c.dead_letter.on_error, OnError::DeadLetter);
+    assert_eq!(c.kafka.commit_interval, std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn the_example_files_are_valid() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/");
+    Config::load(format!("{root}bridge.toml")).unwrap();
+    let garden = std::fs::read_to_string(format!("{root}garden.toml")).unwrap();
+    let lookup = |name: &str| match name {
+        "KINFLUX_KAFKA_BROKERS" => Some("127.0.0.1:9092".to_owned()),
+        "KINFLUX_INFLUX_URL" => Some("http://127.0.0.1:8086".to_owned()),
+        "KINFLUX_DEMO_GROUP" => Some("demo".to_owned()),
+        _ => None,
+    };
+    let c = Config::from_toml_with_env(&garden, &lookup).unwrap();
+    assert_eq!(c.decode.format, Format::Avro);
+}
+
+#[test]
+fn errors_name_the_key() {
+    let missing_db = MINIMAL.replace("database = \"db\"", "");
+    assert_eq!(
+        error_of(&missing_db),
+        "influx.database: required with api = \"v1\""
+    );
+    let v2 = MINIMAL.replace("database = \"db\"", "api = \"v2\"\norg = \"o\"");
+    assert_eq!(error_of(&v2), "influx.bucket: required with api = \"v2\"");
+    let typo = MINIMAL.replace("[influx]", "[influx]\nconcurency = 3");
+    assert!(
+        error_of(&typo).starts_with("influx.concurency: unknown field `concurency`"),
+        "{}",
+        error_of(&typo)
+    );
+    let bad_duration = MINIMAL.replace("[batch]", "").replace(
+        "[dead_letter]",
+        "[batch]\nmax_age = \"soon\"\n[dead_letter]",
+    );
+    assert!(
+        error_of(&bad_duration).starts_with("batch.max_age:"),
+        "{}",
+        error_of(&bad_duration)
+    );
+    let no_dlq = MINIMAL.replace("topic = \"t-dlq\"", "");
+    assert!(
+        error_of(&no_dlq).starts_with("dead_letter.topic: required"),
+        "{}",
+        error_of(&no_dlq)
+    );
+    let bad_start = MINIMAL.replace(
+        "group_id = \"g\"",
+        "group_id = \"g\"\nstart_at = \"yesterday\"",
+    );
+    assert!(
+        error_of(&bad_start).contains("RFC 3339"),
+        "{}",
+        error_of(&bad_start)
+    );
+    let avro = MINIMAL.replace(
+        "[influx]",
+        "[decode]\nformat = \"avro\"\n[decode.mapping]\nmeasurement = \"record_name\"\n\n[influx]",
+    );
+    assert_eq!(
+        error_of(&avro),
+        "decode.registry_url: set `registry_url` or `schema_dir` for Confluent-framed Avro"
+    );
+    let tag = MINIMAL.replace("[influx]", "[tags]\ntime = \"x\"\n\n[influx]");
+    assert_eq!(
+        error_of(&tag),
+        "tags.time: tag key \"time\" is reserved for the timestamp"
+    );
+    assert!(matches!(
+        Config::from_toml_with_env("kafka = 3", &env).unwrap_err(),
+        ConfigError::Invalid { .. }
+    ));
+}
+
+#[test]
+fn env_references_fill_secrets_and_missing_ones_name_the_key() {
+    let with_secrets = MINIMAL.replace(
+        "database = \"db\"",
+        "database = \"db\"\nusername = \"bridge\"\npassword = \"${INFLUX_PASSWORD}\"",
+    );
+    let c = Config::from_toml_with_env(&with_secrets, &env).unwrap();
+    assert_eq!(c.influx.password.as_deref(), Some("hunter2"));
+    let unset = with_secrets.replace("INFLUX_PASSWORD", "NOPE");
+    assert_eq!(
+        error_of(&unset),
+        "influx.password: environment variable NOPE is not set"
+    );
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let text = MINIMAL
+        .replace(
+            "database = \"db\"",
+            "database = \"db\"\nusername = \"bridge\"\npassword = \"${INFLUX_PASSWORD}\"\ntoken = \"${INFLUX_TOKEN}\"",
+        )
+        .replace(
+            "group_id = \"g\"",
+            "group_id = \"g\"\n[kafka.sasl]\nmechanism = \"SCRAM-SHA-512\"\nusername = \"u\"\npassword = \"${INFLUX_PASSWORD}\"",
+        );
+    let c = Config::from_toml_with_env(&text, &env).unwrap();
+    let debug = format!("{c:?} {c:#?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(!debug.contains("tok-3141"), "{debug}");
+    assert!(debug.contains("<redacted>"));
+}
