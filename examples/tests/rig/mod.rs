@@ -278,7 +278,10 @@ impl Bridge {
             .arg("--config")
             .arg(self.dir.path().join("bridge.toml"))
             .arg("--no-progress")
-            .env("RUST_LOG", "info,rskafka=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("KINFLUX_FAULTS_LOG").unwrap_or_else(|_| "info,rskafka=warn".into()),
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("bridge log"))
@@ -383,9 +386,7 @@ impl Metrics {
 
     /// The value per label set of `name`.
     pub(crate) fn by_label(&self, name: &str) -> BTreeMap<String, f64> {
-        self.samples(name)
-            .map(|(l, v)| (l.to_owned(), v))
-            .collect()
+        self.samples(name).map(|(l, v)| (l.to_owned(), v)).collect()
     }
 
     /// The partitions this bridge has now (those with a lag gauge).
@@ -403,7 +404,11 @@ impl Metrics {
 fn http_get(port: u16, path_and_query: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    write!(s, "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .ok()?;
     let mut answer = Vec::new();
     s.read_to_end(&mut answer).ok()?;
     let answer = String::from_utf8(answer).ok()?;
@@ -507,7 +512,10 @@ pub(crate) async fn assert_exact(
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(count(influx, db), expected);
     let measurements = query(influx, db, "SHOW MEASUREMENTS");
-    assert_eq!(rows(&measurements), vec![vec![serde_json::json!(MEASUREMENT)]]);
+    assert_eq!(
+        rows(&measurements),
+        vec![vec![serde_json::json!(MEASUREMENT)]]
+    );
     let series = query(influx, db, &format!("SHOW SERIES FROM \"{MEASUREMENT}\""));
     assert_eq!(rows(&series).len(), partitions as usize * SENSORS);
     for k in 0..8usize {
@@ -606,10 +614,8 @@ fn record(partition: i32, i: usize) -> Record {
         key: Some(format!("s{}", i % SENSORS).into_bytes()),
         value: Some(line(partition, i)),
         headers: Default::default(),
-        timestamp: rskafka::chrono::DateTime::from_timestamp_millis(
-            1_700_000_000_000 + i as i64,
-        )
-        .expect("timestamp in range"),
+        timestamp: rskafka::chrono::DateTime::from_timestamp_millis(1_700_000_000_000 + i as i64)
+            .expect("timestamp in range"),
     }
 }
 
