@@ -429,19 +429,19 @@ async fn backlog_against_a_slow_sink_keeps_peak_memory_under_150_mib() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let took = bridge_started.elapsed();
+    // VmHWM is updated lazily by the kernel, so the polled VmRSS can be a little higher.
     let (hwm, _) = bridge.memory_kib();
+    let peak = hwm.max(peak_rss);
     eprintln!(
         "backpressure: {expected} records produced in {:.1} s, written in {:.1} s ({:.0} points/s); \
-         peak RSS {} KiB (VmHWM), {} KiB (polled VmRSS); bound {RSS_BOUND_KIB} KiB",
+         peak RSS {peak} KiB (VmHWM {hwm} KiB, polled VmRSS {peak_rss} KiB); bound {RSS_BOUND_KIB} KiB",
         produced.as_secs_f64(),
         took.as_secs_f64(),
         expected as f64 / took.as_secs_f64(),
-        hwm,
-        peak_rss
     );
     assert!(
-        hwm < RSS_BOUND_KIB,
-        "peak RSS {hwm} KiB is over the bound of {RSS_BOUND_KIB} KiB"
+        peak < RSS_BOUND_KIB,
+        "peak RSS {peak} KiB is over the bound of {RSS_BOUND_KIB} KiB"
     );
     assert_exact(
         &influx,
