@@ -621,13 +621,14 @@ fn record(partition: i32, i: usize) -> Record {
 
 /// A bridge configuration: one topic, a group per test, short group timeouts so a killed
 /// member is noticed quickly, `create_database`, and a rejected record stops the bridge
-/// (a fault test must not hide one). `influx_extra` adds keys to `[influx]`, `extra`
-/// adds sections.
+/// (a fault test must not hide one). `kafka_extra` and `influx_extra` add keys to
+/// `[kafka]` and `[influx]`, `extra` adds sections.
 pub(crate) fn config(
     brokers: &str,
     influx: &Influxd,
     topic: &str,
     db: &str,
+    kafka_extra: &str,
     influx_extra: &str,
     extra: &str,
 ) -> String {
@@ -643,6 +644,7 @@ heartbeat_interval = "500ms"
 rebalance_timeout = "10s"
 fetch_max_wait = "100ms"
 commit_interval = "1s"
+{kafka_extra}
 
 [influx]
 url = "{url}"
