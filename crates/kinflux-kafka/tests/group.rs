@@ -181,6 +181,39 @@ async fn partitions_of_a_dead_member_move_after_its_session_times_out() {
     a.close().await.unwrap();
 }
 
+/// tansu 0.6.0 keeps naming the dead leader in its JoinGroup answers after the leader's
+/// session expired, so the survivor never leads, never gets an assignment, and its
+/// SyncGroup fails with REBALANCE_IN_PROGRESS / UNKNOWN_MEMBER_ID forever. A broker bug
+/// (Apache Kafka elects a new leader); run with `--ignored` against another broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tansu 0.6.0 keeps a dead member as group leader (broker bug)"]
+async fn partitions_of_a_dead_leader_move_after_its_session_times_out() {
+    let Some(brokers) = brokers() else { return };
+    init_tracing();
+    let topic = unique("dead-leader");
+    let group = unique("g-dead-leader");
+    create_topic(&brokers, &topic, 4).await;
+
+    // a joins first and leads the group.
+    let mut a = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    wait_assignment(&mut a, T, |x| x.len() == 4).await;
+    let mut b = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
+    settle(&mut a, &mut b, |x, y| x.len() == 2 && y.len() == 2).await;
+    // The leader dies: no LeaveGroup, no more heartbeats.
+    drop(a);
+    let started = std::time::Instant::now();
+    wait_assignment(&mut b, T, |x| x.len() == 4).await;
+    eprintln!(
+        "partitions moved {:?} after the leader died",
+        started.elapsed()
+    );
+    b.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_matches_watermarks_and_seek_by_timestamp_replays() {
     let Some(brokers) = brokers() else { return };
