@@ -76,6 +76,10 @@ struct Args {
     /// Keep the databases written (by default each is dropped after its run).
     #[arg(long)]
     keep: bool,
+    /// Keep the bridge configurations and logs in this directory (default: a temporary
+    /// one, removed at the end).
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
 }
 
 /// `points` lines of a `load` measurement, one distinct timestamp each (as `influx_load`).
@@ -303,6 +307,38 @@ async fn produce_lines(
     Ok(())
 }
 
+/// How fast the topic's records can be read, straight from the broker with one fetch loop
+/// per partition (50 MiB fetches, as the bridge): the Kafka side's ceiling, in records/s.
+async fn kafka_read_ceiling(args: &Args, topic: &str) -> Result<f64, Box<dyn std::error::Error>> {
+    let brokers = args.brokers.split(',').map(str::to_owned).collect();
+    let client = ClientBuilder::new(brokers).build().await?;
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for p in 0..args.partitions {
+        let partition = client
+            .partition_client(topic, p, UnknownTopicHandling::Retry)
+            .await?;
+        tasks.push(tokio::spawn(async move {
+            let (mut offset, mut records) = (0i64, 0u64);
+            loop {
+                let (batch, high) = partition.fetch_records(offset, 1..52_428_800, 100).await?;
+                if let Some(last) = batch.last() {
+                    offset = last.offset + 1;
+                }
+                records += batch.len() as u64;
+                if offset >= high {
+                    return Ok::<u64, rskafka::client::error::Error>(records);
+                }
+            }
+        }));
+    }
+    let mut records = 0;
+    for task in tasks {
+        records += task.await??;
+    }
+    Ok(records as f64 / started.elapsed().as_secs_f64())
+}
+
 /// What one bridge run measured.
 struct BridgeRun {
     written: u64,
@@ -384,7 +420,8 @@ async fn run_bridge(
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     let pid = child.id();
     let metrics_url = format!("http://127.0.0.1:{metrics_port}");
-    let (mut first_in, mut all_written) = (None, None);
+    // From the first answer of /metrics (the bridge is up) to the last point written.
+    let (mut up, mut all_written) = (None, None);
     let mut peak_rss_kib = 0;
     let ticks = loop {
         let Some((state, ticks)) = proc_stat(pid) else {
@@ -397,10 +434,7 @@ async fn run_bridge(
         if all_written.is_none() {
             if let Ok((200, text)) = http(&metrics_url, "GET", "/metrics", "") {
                 let now = Instant::now();
-                if first_in.is_none() && counter(&text, "kinflux_records_in_total").unwrap_or(0) > 0
-                {
-                    first_in = Some(now);
-                }
+                up.get_or_insert(now);
                 if counter(&text, "kinflux_points_written_total").unwrap_or(0) >= expected {
                     all_written = Some(now);
                 }
@@ -424,7 +458,7 @@ async fn run_bridge(
         .split_once(" records in, ")
         .and_then(|(_, rest)| rest.split(' ').next()?.parse().ok())
         .unwrap_or(0);
-    let sustained = match (first_in, all_written) {
+    let sustained = match (up, all_written) {
         (Some(a), Some(b)) if b > a => expected as f64 / (b - a).as_secs_f64(),
         _ => written as f64 / wall,
     };
@@ -482,14 +516,14 @@ listen = "127.0.0.1:{metrics_port}"
     )
 }
 
-fn row(name: &str, run: &BridgeRun, stored: u64, ceiling: f64) {
+fn row(name: &str, run: &BridgeRun, stored: u64, ceiling: f64, kafka: f64) {
     let percent = if ceiling > 0.0 {
         format!("{:.0}%", run.sustained / ceiling * 100.0)
     } else {
         "-".to_owned()
     };
     println!(
-        "| {name} | {} | {stored} | {:.1} | {:.0} | {percent} | {:.2} | {:.2} | {:.0} |",
+        "| {name} | {} | {stored} | {:.1} | {:.0} | {percent} | {kafka:.0} | {:.2} | {:.2} | {:.0} |",
         run.written,
         run.wall,
         run.sustained,
@@ -510,7 +544,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() % 100_000_000)
     );
-    let dir = tempfile::Builder::new().prefix("kinflux-e2e-").tempdir()?;
+    let temp = tempfile::Builder::new().prefix("kinflux-e2e-").tempdir()?;
+    let dir = match &args.log_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => temp.path().to_owned(),
+    };
     eprintln!(
         "generating {} points over {} series",
         args.points, args.series
@@ -527,12 +568,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if wants("line") {
         let topic = format!("e2e_lp_{stamp}");
         produce_lines(&args, &topic, &lines).await?;
+        let kafka = kafka_read_ceiling(&args, &topic).await? * args.lines_per_record.max(1) as f64;
         let port = free_port()?;
         let decode = "[decode]\nformat = \"line\"\nprecision = \"ns\"";
         let config = bridge_config(&args, &topic, &topic, port, batch, concurrency, decode);
-        let run = run_bridge(&args, dir.path(), "line", &config, port, lines.len() as u64).await?;
+        let run = run_bridge(
+            &args,
+            dir.as_path(),
+            "line",
+            &config,
+            port,
+            lines.len() as u64,
+        )
+        .await?;
         let stored = stored_points(&args.influx_url, &topic, "load", "usage")?;
-        results.push(("line protocol", run, stored));
+        results.push(("line protocol", run, stored, kafka));
         if !args.keep {
             drop_database(&args.influx_url, &topic);
         }
@@ -540,7 +590,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(lines);
     if wants("avro") {
         let topic = format!("e2e_avro_{stamp}");
-        let schemas = dir.path().join("schemas");
+        let schemas = dir.as_path().join("schemas");
         let started = Instant::now();
         let status = Command::new(args.bin_dir.join("garden_producer"))
             .args(["--brokers", &args.brokers, "--topic", &topic])
@@ -557,15 +607,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "produced Avro readings in {:.1}s",
             started.elapsed().as_secs_f64()
         );
+        let kafka = kafka_read_ceiling(&args, &topic).await?;
         let port = free_port()?;
         let decode = format!(
             "[decode]\nformat = \"avro\"\nframing = \"confluent\"\nschema_dir = {:?}\n\n[decode.mapping]\nmeasurement = {{ constant = \"garden\" }}\ntags = [\"sensor_id\", \"zone\", \"plant\"]\ntimestamp = {{ field = \"time\" }}",
             schemas.display().to_string()
         );
         let config = bridge_config(&args, &topic, &topic, port, batch, concurrency, &decode);
-        let run = run_bridge(&args, dir.path(), "avro", &config, port, args.points as u64).await?;
+        let run = run_bridge(
+            &args,
+            dir.as_path(),
+            "avro",
+            &config,
+            port,
+            args.points as u64,
+        )
+        .await?;
         let stored = stored_points(&args.influx_url, &topic, "garden", "soil_moisture")?;
-        results.push(("Avro", run, stored));
+        results.push(("Avro", run, stored, kafka));
         if !args.keep {
             drop_database(&args.influx_url, &topic);
         }
@@ -577,11 +636,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             args.partitions, args.lines_per_record
         );
         println!(
-            "| input | points written | points stored | wall s | sustained points/s | % of ceiling | CPU s | CPU s per 1M points | peak RSS MiB |"
+            "| input | points written | points stored | wall s | sustained points/s | % of ceiling | Kafka read ceiling points/s | CPU s | CPU s per 1M points | peak RSS MiB |"
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for (name, run, stored) in &results {
-            row(name, run, *stored, best);
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (name, run, stored, kafka) in &results {
+            row(name, run, *stored, best, *kafka);
         }
     }
     Ok(())
