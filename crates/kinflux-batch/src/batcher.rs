@@ -255,21 +255,57 @@ impl Batcher {
         }
     }
 
+    /// The entries in series key order, then time order.
+    ///
+    /// Keys in a batch share a long prefix (measurement, first tag key), so comparing
+    /// whole keys spent most of its time on equal bytes and cache misses: the sort was a
+    /// tenth of the bridge's CPU. Each entry gets the 8 bytes after the batch's common
+    /// prefix as a big-endian number (zero-padded, so a shorter key sorts first); whole
+    /// keys are compared only when those are equal.
+    fn series_order(&self) -> Vec<u32> {
+        let key = |e: &Entry| &self.arena[e.key.start as usize..e.key.end as usize];
+        let first = self.entries.first().map_or(&[][..], key);
+        let common = self.entries.iter().fold(first.len(), |common, e| {
+            let k = key(e);
+            first[..common]
+                .iter()
+                .zip(k)
+                .take_while(|(a, b)| a == b)
+                .count()
+        });
+        let mut keyed: Vec<(u64, u32)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(id, e)| {
+                let rest = &key(e)[common..];
+                let mut prefix = [0u8; 8];
+                let n = rest.len().min(8);
+                prefix[..n].copy_from_slice(&rest[..n]);
+                (u64::from_be_bytes(prefix), to_u32(id))
+            })
+            .collect();
+        keyed.sort_unstable_by(|&(pa, a), &(pb, b)| {
+            pa.cmp(&pb).then_with(|| {
+                let (a, b) = (&self.entries[a as usize], &self.entries[b as usize]);
+                key(a)[common..]
+                    .cmp(&key(b)[common..])
+                    .then(a.timestamp.cmp(&b.timestamp))
+            })
+        });
+        keyed.into_iter().map(|(_, id)| id).collect()
+    }
+
     /// Flushes whatever is collected; `None` when nothing is.
     pub fn flush(&mut self) -> Option<Batch> {
         if self.entries.is_empty() {
             return None;
         }
-        let mut order: Vec<u32> = (0..to_u32(self.entries.len())).collect();
-        if self.policy.sort_by_series {
-            let (arena, entries) = (&self.arena, &self.entries);
-            order.sort_unstable_by(|&a, &b| {
-                let (a, b) = (&entries[a as usize], &entries[b as usize]);
-                arena[a.key.start as usize..a.key.end as usize]
-                    .cmp(&arena[b.key.start as usize..b.key.end as usize])
-                    .then(a.timestamp.cmp(&b.timestamp))
-            });
-        }
+        let order: Vec<u32> = if self.policy.sort_by_series {
+            self.series_order()
+        } else {
+            (0..to_u32(self.entries.len())).collect()
+        };
 
         let mut body = Vec::with_capacity(self.estimated_bytes());
         let mut line_starts = Vec::with_capacity(order.len());
