@@ -24,8 +24,12 @@ const LINE_OVERHEAD: usize = 23;
 struct Entry {
     /// The series key's bytes in the arena.
     key: Range<u32>,
-    /// The field section(s) in the arena: more than one when points were merged.
-    fields: Vec<Range<u32>>,
+    /// The first point's field section in the arena.
+    fields: Range<u32>,
+    /// The field sections of points merged into this line later, in order. Empty (so not
+    /// allocated) for the usual line of one point: a `Vec` per line cost a malloc per
+    /// point, 6% of the bridge's CPU.
+    merged_fields: Vec<Range<u32>>,
     timestamp: Option<Timestamp>,
     /// The next entry whose merge key has the same hash.
     next_same_hash: u32,
@@ -160,7 +164,7 @@ impl Batcher {
                             .copy_within(fields.start as usize..fields.end as usize, key_start);
                         self.arena.truncate(key_start + len);
                         let moved = key.start..key.start + to_u32(len);
-                        self.entries[existing as usize].fields.push(moved);
+                        self.entries[existing as usize].merged_fields.push(moved);
                         self.merged += 1;
                         existing
                     }
@@ -190,7 +194,8 @@ impl Batcher {
     ) {
         self.entries.push(Entry {
             key,
-            fields: vec![fields],
+            fields,
+            merged_fields: Vec::new(),
             timestamp: ts,
             next_same_hash: next,
         });
@@ -250,21 +255,57 @@ impl Batcher {
         }
     }
 
+    /// The entries in series key order, then time order.
+    ///
+    /// Keys in a batch share a long prefix (measurement, first tag key), so comparing
+    /// whole keys spent most of its time on equal bytes and cache misses: the sort was a
+    /// tenth of the bridge's CPU. Each entry gets the 8 bytes after the batch's common
+    /// prefix as a big-endian number (zero-padded, so a shorter key sorts first); whole
+    /// keys are compared only when those are equal.
+    fn series_order(&self) -> Vec<u32> {
+        let key = |e: &Entry| &self.arena[e.key.start as usize..e.key.end as usize];
+        let first = self.entries.first().map_or(&[][..], key);
+        let common = self.entries.iter().fold(first.len(), |common, e| {
+            let k = key(e);
+            first[..common]
+                .iter()
+                .zip(k)
+                .take_while(|(a, b)| a == b)
+                .count()
+        });
+        let mut keyed: Vec<(u64, u32)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(id, e)| {
+                let rest = &key(e)[common..];
+                let mut prefix = [0u8; 8];
+                let n = rest.len().min(8);
+                prefix[..n].copy_from_slice(&rest[..n]);
+                (u64::from_be_bytes(prefix), to_u32(id))
+            })
+            .collect();
+        keyed.sort_unstable_by(|&(pa, a), &(pb, b)| {
+            pa.cmp(&pb).then_with(|| {
+                let (a, b) = (&self.entries[a as usize], &self.entries[b as usize]);
+                key(a)[common..]
+                    .cmp(&key(b)[common..])
+                    .then(a.timestamp.cmp(&b.timestamp))
+            })
+        });
+        keyed.into_iter().map(|(_, id)| id).collect()
+    }
+
     /// Flushes whatever is collected; `None` when nothing is.
     pub fn flush(&mut self) -> Option<Batch> {
         if self.entries.is_empty() {
             return None;
         }
-        let mut order: Vec<u32> = (0..to_u32(self.entries.len())).collect();
-        if self.policy.sort_by_series {
-            let (arena, entries) = (&self.arena, &self.entries);
-            order.sort_unstable_by(|&a, &b| {
-                let (a, b) = (&entries[a as usize], &entries[b as usize]);
-                arena[a.key.start as usize..a.key.end as usize]
-                    .cmp(&arena[b.key.start as usize..b.key.end as usize])
-                    .then(a.timestamp.cmp(&b.timestamp))
-            });
-        }
+        let order: Vec<u32> = if self.policy.sort_by_series {
+            self.series_order()
+        } else {
+            (0..to_u32(self.entries.len())).collect()
+        };
 
         let mut body = Vec::with_capacity(self.estimated_bytes());
         let mut line_starts = Vec::with_capacity(order.len());
@@ -276,12 +317,11 @@ impl Batcher {
             line_starts.push(to_u32(body.len()));
             body.extend_from_slice(&self.arena[e.key.start as usize..e.key.end as usize]);
             body.push(b' ');
-            if let [only] = e.fields.as_slice() {
-                body.extend_from_slice(&self.arena[only.start as usize..only.end as usize]);
+            if e.merged_fields.is_empty() {
+                body.extend_from_slice(&self.arena[e.fields.start as usize..e.fields.end as usize]);
             } else {
-                let sections: Vec<&[u8]> = e
-                    .fields
-                    .iter()
+                let sections: Vec<&[u8]> = std::iter::once(&e.fields)
+                    .chain(&e.merged_fields)
                     .map(|r| &self.arena[r.start as usize..r.end as usize])
                     .collect();
                 crate::field_section::write_keep_last(&sections, &mut body);
@@ -293,8 +333,7 @@ impl Batcher {
             body.push(b'\n');
         }
 
-        let mut contributions = std::mem::take(&mut self.contributions);
-        contributions.sort_by_key(|(entry, _)| line_of_entry[*entry as usize]);
+        let contributions = std::mem::take(&mut self.contributions);
         let coverage = crate::record::coverage_of(contributions.iter().map(|(_, r)| r));
         let mut line_records = vec![0u32; order.len() + 1];
         for (entry, _) in &contributions {
@@ -303,7 +342,19 @@ impl Batcher {
         for i in 1..line_records.len() {
             line_records[i] += line_records[i - 1];
         }
-        let records = contributions.into_iter().map(|(_, r)| r).collect();
+        // Records grouped by line, in the order they were added: a counting sort on the
+        // counts just made, linear where a comparison sort cost 2% of the bridge's CPU.
+        let mut next_slot = line_records.clone();
+        let mut slots: Vec<Option<RecordId>> = vec![None; contributions.len()];
+        for (entry, record) in contributions {
+            let slot = &mut next_slot[line_of_entry[entry as usize] as usize];
+            slots[*slot as usize] = Some(record);
+            *slot += 1;
+        }
+        let records = slots
+            .into_iter()
+            .map(|r| r.expect("the counts give every contribution one slot"))
+            .collect();
 
         let batch = Batch {
             body: body.into(),

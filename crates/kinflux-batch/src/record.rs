@@ -35,7 +35,9 @@ pub(crate) fn coverage_of<'a>(
     records: impl Iterator<Item = &'a RecordId>,
 ) -> Vec<PartitionCoverage> {
     let mut sorted: Vec<&RecordId> = records.collect();
-    sorted.sort_unstable();
+    // Stable sort: it finds the runs of each partition's records, which arrive in offset
+    // order, and merges them instead of comparing from scratch.
+    sorted.sort();
     let mut out: Vec<PartitionCoverage> = Vec::new();
     for r in sorted {
         match out.last_mut() {

@@ -107,3 +107,42 @@ proptest! {
         prop_assert_eq!(untimed_got.len(), untimed_expected.len());
     }
 }
+
+proptest! {
+    /// Sorted batches list their lines by series key bytes, then time, whatever prefixes
+    /// the keys share (the sort compares 8 bytes past the common prefix first).
+    #[test]
+    fn sorted_batches_order_lines_by_series_key_then_time(
+        keys in prop::collection::vec("m,k=[ab]{0,10}", 1..60),
+        times in prop::collection::vec(0..3i64, 60),
+    ) {
+        let policy = FlushPolicy {
+            max_points: usize::MAX,
+            max_bytes: usize::MAX,
+            max_age: Duration::from_secs(60),
+            sort_by_series: true,
+        };
+        let mut batcher = Batcher::new(policy, Precision::Nanoseconds);
+        for (i, key) in keys.iter().enumerate() {
+            let key = if key.len() == 4 { "m" } else { key.as_str() };
+            let record = RecordId { topic: "t".into(), partition: 0, offset: i as i64 };
+            batcher
+                .add_encoded(key.as_bytes(), b"v=1", Some(Timestamp::from_nanos(times[i])), record)
+                .unwrap();
+        }
+        let batch = batcher.flush().unwrap();
+        let lines: Vec<(Vec<u8>, i64)> = batch
+            .body()
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (key, rest) = l.split_at(l.iter().position(|&b| b == b' ').unwrap());
+                let ts = std::str::from_utf8(&rest[5..]).unwrap().parse().unwrap();
+                (key.to_vec(), ts)
+            })
+            .collect();
+        let mut sorted = lines.clone();
+        sorted.sort();
+        prop_assert_eq!(lines, sorted);
+    }
+}

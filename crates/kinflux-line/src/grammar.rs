@@ -62,6 +62,11 @@ pub(crate) struct Parts<'a> {
     pub(crate) tags: Vec<ParsedTag<'a>>,
     pub(crate) fields: Vec<ParsedField<'a>>,
     pub(crate) timestamp: Option<Timestamp>,
+    /// Length of the series key's text at the start of the line.
+    pub(crate) series_len: usize,
+    /// Where the field section's text is in the line (after the series key and its
+    /// whitespace, before the timestamp's space).
+    pub(crate) fields_text: std::ops::Range<usize>,
 }
 
 impl Parts<'_> {
@@ -417,6 +422,7 @@ pub(crate) fn line<'a>(
         fields.push(first);
         let next_field = preceded(char(','), |i| field(i, series_len));
         let (rest, fields) = many_into(next_field, fields, rest)?;
+        let fields_text = input.len() - fields_start.len()..input.len() - rest.len();
         let (rest, timestamp) = timestamp(rest, precision)?;
         Ok((
             rest,
@@ -425,6 +431,8 @@ pub(crate) fn line<'a>(
                 tags,
                 fields,
                 timestamp,
+                series_len,
+                fields_text,
             },
         ))
     };

@@ -2,7 +2,9 @@
 
 use std::ops::Range;
 
-use kinflux_series::{PointRef, Precision, SeriesError, Timestamp};
+use std::borrow::Cow;
+
+use kinflux_series::{PointRef, PointView, Precision, SeriesError, Timestamp};
 
 use crate::grammar::{self, ParsedField, ParsedTag, Parts};
 use crate::{LineError, LineErrorKind};
@@ -30,6 +32,7 @@ pub fn parse(input: &[u8], options: ParseOptions) -> Lines<'_> {
         options,
         current_line: 0,
         current_range: 0..0,
+        current_raw: None,
     }
 }
 
@@ -42,6 +45,22 @@ pub struct Lines<'a> {
     options: ParseOptions,
     current_line: usize,
     current_range: Range<usize>,
+    current_raw: Option<RawSections>,
+}
+
+/// Where the parts of the last point returned by [`Lines`] are in the input, for callers
+/// that forward line protocol without encoding it again (the bytes are valid line
+/// protocol: the parser checked them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSections {
+    /// The series key (`measurement,k1=v1,k2=v2`), when its bytes are exactly what
+    /// [`encode_series_key`](crate::encode_series_key) writes for the point: no escapes
+    /// and the tags already sorted by key. `None` otherwise.
+    pub series_key: Option<Range<usize>>,
+    /// The field section (`k1=v1,k2=v2`) as written, when no field key repeats in it;
+    /// `None` when one does (the point keeps only the last value, the input has both).
+    /// Values keep their spelling (`1.50`, `t`), which InfluxDB reads as the parser did.
+    pub fields: Option<Range<usize>>,
 }
 
 impl<'a> Lines<'a> {
@@ -54,6 +73,12 @@ impl<'a> Lines<'a> {
     /// The bytes of the last returned item's line in the input, without its terminator.
     pub fn line_range(&self) -> Range<usize> {
         self.current_range.clone()
+    }
+
+    /// Where the last returned point's series key and field section are in the input;
+    /// `None` before the first item and after an error.
+    pub fn raw_sections(&self) -> Option<RawSections> {
+        self.current_raw.clone()
     }
 
     /// Advances to the next line that is not blank or a comment: its number, byte range
@@ -163,16 +188,33 @@ impl<'a> Iterator for Lines<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let tags = Vec::with_capacity(PARTS_CAPACITY);
         let fields = Vec::with_capacity(PARTS_CAPACITY);
+        self.current_raw = None;
         let (parts, at) = match self.next_parts(tags, fields)? {
             Ok(ok) => ok,
             Err(e) => return Some(Err(e)),
         };
         let timestamp = parts.timestamp.or(self.options.default_time);
-        Some(
-            PointRef::new(parts.measurement, parts.tags, parts.fields, timestamp)
-                // Only a repeated tag key gets here; it has no single position.
-                .map_err(|e| error(at.number, at.range, at.lead + 1, e.into())),
-        )
+        // Borrowed names had no backslash, so they are written back as they are.
+        let key_as_written = matches!(parts.measurement, Cow::Borrowed(_))
+            && parts
+                .tags
+                .iter()
+                .all(|(k, v)| matches!((k, v), (Cow::Borrowed(_), Cow::Borrowed(_))))
+            && parts.tags.is_sorted_by(|a, b| a.0 < b.0);
+        let base = at.range.start + at.lead;
+        let series_key = key_as_written.then_some(base..base + parts.series_len);
+        let fields_text = base + parts.fields_text.start..base + parts.fields_text.end;
+        let fields_in = parts.fields.len();
+        let point = PointRef::new(parts.measurement, parts.tags, parts.fields, timestamp)
+            // Only a repeated tag key gets here; it has no single position.
+            .map_err(|e| error(at.number, at.range, at.lead + 1, e.into()));
+        if let Ok(p) = &point {
+            self.current_raw = Some(RawSections {
+                series_key,
+                fields: (p.fields().len() == fields_in).then_some(fields_text),
+            });
+        }
+        Some(point)
     }
 }
 

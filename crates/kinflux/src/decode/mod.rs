@@ -32,6 +32,16 @@ pub struct DecodeFailure {
 #[error("{0}")]
 pub struct Unavailable(pub String);
 
+/// A line-protocol point's bytes as they came in the record, for writing them on without
+/// encoding the point again; see [`kinflux_line::RawSections`]. Empty for other formats.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Raw<'a> {
+    /// The series key, when it is exactly what the encoder would write.
+    pub(crate) series_key: Option<&'a [u8]>,
+    /// The field section, when no field key repeats in it.
+    pub(crate) fields: Option<&'a [u8]>,
+}
+
 /// Decodes record values in the configured format.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -53,12 +63,27 @@ impl Decoder {
         fallback: Option<Timestamp>,
         emit: &mut (dyn for<'p> FnMut(PointRef<'p>) + Send),
     ) -> Result<Option<DecodeFailure>, Unavailable> {
+        self.decode_raw(value, fallback, &mut |point, _| emit(point))
+            .await
+    }
+
+    /// As [`decode`](Self::decode), also handing over the point's bytes as they came
+    /// (line protocol only), so the pipeline can copy them instead of encoding again.
+    pub(crate) async fn decode_raw(
+        &self,
+        value: &[u8],
+        fallback: Option<Timestamp>,
+        emit: &mut (dyn for<'p> FnMut(PointRef<'p>, Raw<'p>) + Send),
+    ) -> Result<Option<DecodeFailure>, Unavailable> {
         match self {
             Decoder::Line(options) => Ok(decode_lines(value, *options, fallback, emit)),
-            Decoder::Avro(d) => d.decode(value, fallback, emit).await,
+            Decoder::Avro(d) => {
+                d.decode(value, fallback, &mut |point| emit(point, Raw::default()))
+                    .await
+            }
             Decoder::Json(d) => Ok(match d.decode(value, fallback) {
                 Ok(point) => {
-                    emit(point.as_point_ref());
+                    emit(point.as_point_ref(), Raw::default());
                     None
                 }
                 Err(e) => Some(DecodeFailure {
@@ -75,7 +100,7 @@ fn decode_lines(
     value: &[u8],
     options: kinflux_line::ParseOptions,
     fallback: Option<Timestamp>,
-    emit: &mut (dyn for<'p> FnMut(PointRef<'p>) + Send),
+    emit: &mut (dyn for<'p> FnMut(PointRef<'p>, Raw<'p>) + Send),
 ) -> Option<DecodeFailure> {
     let options = kinflux_line::ParseOptions {
         default_time: fallback,
@@ -89,7 +114,15 @@ fn decode_lines(
         match item {
             Ok(point) => {
                 good += 1;
-                emit(point);
+                let sections = lines.raw_sections().unwrap_or(kinflux_line::RawSections {
+                    series_key: None,
+                    fields: None,
+                });
+                let raw = Raw {
+                    series_key: sections.series_key.map(|r| &value[r]),
+                    fields: sections.fields.map(|r| &value[r]),
+                };
+                emit(point, raw);
             }
             Err(e) => {
                 messages.push(e.to_string());
