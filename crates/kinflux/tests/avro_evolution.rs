@@ -29,10 +29,7 @@ async fn records_of_both_schema_versions_map_by_name() {
     };
     let topic = unique("evolve");
     let db = unique("evolve_db");
-    let dir = std::env::temp_dir().join(unique("schemas"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("1.avsc"), V1).unwrap();
-    std::fs::write(dir.join("2.avsc"), V2).unwrap();
+    let dir = schema_dir(&[(1, V1), (2, V2)]);
     let (v1, v2) = (
         Schema::parse_str(V1).unwrap(),
         Schema::parse_str(V2).unwrap(),
@@ -75,18 +72,7 @@ async fn records_of_both_schema_versions_map_by_name() {
         .collect();
     produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
 
-    let extra = format!(
-        r#"
-[decode]
-format = "avro"
-schema_dir = "{}"
-[decode.mapping]
-measurement = {{ constant = "garden" }}
-tags = ["sensor_id"]
-timestamp = {{ field = "time" }}
-"#,
-        dir.display()
-    );
+    let extra = avro_decode_toml(&dir, "garden", "sensor_id");
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, &extra)).await;
     assert_eq!(summary.points_written, n as u64);
     assert_eq!(summary.dead_lettered, 0);

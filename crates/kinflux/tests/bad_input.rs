@@ -93,9 +93,7 @@ async fn corrupt_avro_and_unknown_schema_ids_are_dead_lettered() {
     };
     let topic = unique("badavro");
     let db = unique("badavro_db");
-    let dir = std::env::temp_dir().join(unique("schemas"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("1.avsc"), SCHEMA).unwrap();
+    let dir = schema_dir(&[(1, SCHEMA)]);
     let schema = Schema::parse_str(SCHEMA).unwrap();
     create_topic(&brokers, &topic, 1).await;
 
@@ -135,18 +133,7 @@ async fn corrupt_avro_and_unknown_schema_ids_are_dead_lettered() {
         .collect();
     produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
 
-    let extra = format!(
-        r#"
-[decode]
-format = "avro"
-schema_dir = "{}"
-[decode.mapping]
-measurement = {{ constant = "reading" }}
-tags = ["id"]
-timestamp = {{ field = "time" }}
-"#,
-        dir.display()
-    );
+    let extra = avro_decode_toml(&dir, "reading", "id");
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, &extra)).await;
     let bad = expected_class.len() as u64;
     assert_eq!(summary.records_in, N as u64);

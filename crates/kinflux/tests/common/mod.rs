@@ -218,3 +218,30 @@ pub async fn run_until_caught_up(config: &str) -> kinflux::RunSummary {
     .expect("pipeline caught up within 5 minutes")
     .expect("pipeline ran without error")
 }
+
+/// A fresh directory of `<id>.avsc` files, for Confluent-framed test records.
+pub fn schema_dir(schemas: &[(u32, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique("schemas"));
+    std::fs::create_dir_all(&dir).expect("schema dir");
+    for (id, text) in schemas {
+        std::fs::write(dir.join(format!("{id}.avsc")), text).expect("schema file");
+    }
+    dir
+}
+
+/// The `[decode]` section for Confluent-framed Avro from `dir`: a constant measurement,
+/// one tag, and the time from the `time` field.
+pub fn avro_decode_toml(dir: &std::path::Path, measurement: &str, tag: &str) -> String {
+    format!(
+        r#"
+[decode]
+format = "avro"
+schema_dir = "{}"
+[decode.mapping]
+measurement = {{ constant = "{measurement}" }}
+tags = ["{tag}"]
+timestamp = {{ field = "time" }}
+"#,
+        dir.display()
+    )
+}
