@@ -138,7 +138,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "| batch | lines | concurrency | points/s | MB/s (uncompressed) | requests | answers |"
     );
     println!("|---:|---|---:|---:|---:|---:|---|");
-    let orders: &[bool] = if args.sorted { &[false, true] } else { &[false] };
+    let orders: &[bool] = if args.sorted {
+        &[false, true]
+    } else {
+        &[false]
+    };
     for &batch_size in &args.batch {
         for (&sorted, &concurrency) in orders
             .iter()

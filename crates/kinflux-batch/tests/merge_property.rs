@@ -110,11 +110,12 @@ proptest! {
 
 proptest! {
     /// Sorted batches list their lines by series key bytes, then time, whatever prefixes
-    /// the keys share (the sort compares 8 bytes past the common prefix first).
+    /// the keys share (the sort orders 8 bytes past the common prefix first, by a radix
+    /// sort from 64 lines on, then compares whole keys where those bytes are equal).
     #[test]
     fn sorted_batches_order_lines_by_series_key_then_time(
-        keys in prop::collection::vec("m,k=[ab]{0,10}", 1..60),
-        times in prop::collection::vec(0..3i64, 60),
+        keys in prop::collection::vec("m,k=[ab]{0,10}", 1..300),
+        times in prop::collection::vec(0..3i64, 300),
     ) {
         let policy = FlushPolicy {
             max_points: usize::MAX,
