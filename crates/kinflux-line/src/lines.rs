@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use std::borrow::Cow;
 
-use kinflux_series::{PointBuffers, PointRef, PointView, Precision, SeriesError, Timestamp};
+use kinflux_series::{PointRef, PointView, Precision, SeriesError, Timestamp};
 
 use crate::grammar::{self, ParsedField, ParsedTag, Parts};
 use crate::{LineError, LineErrorKind};
@@ -33,7 +33,6 @@ pub fn parse(input: &[u8], options: ParseOptions) -> Lines<'_> {
         current_line: 0,
         current_range: 0..0,
         current_raw: None,
-        spare: PointBuffers::default(),
     }
 }
 
@@ -47,8 +46,6 @@ pub struct Lines<'a> {
     current_line: usize,
     current_range: Range<usize>,
     current_raw: Option<RawSections>,
-    /// Lists of a point handed back by [`Lines::recycle`], for the next line.
-    spare: PointBuffers<'a>,
 }
 
 /// Where the parts of the last point returned by [`Lines`] are in the input, for callers
@@ -76,13 +73,6 @@ impl<'a> Lines<'a> {
     /// The bytes of the last returned item's line in the input, without its terminator.
     pub fn line_range(&self) -> Range<usize> {
         self.current_range.clone()
-    }
-
-    /// Hands back the lists of a point that is used up (see
-    /// [`PointRef::into_buffers`]), so the next line is parsed into them instead of new
-    /// ones: two allocations a line less.
-    pub fn recycle(&mut self, buffers: PointBuffers<'_>) {
-        self.spare = buffers.reuse();
     }
 
     /// Where the last returned point's series key and field section are in the input;
@@ -196,14 +186,8 @@ impl<'a> Iterator for Lines<'a> {
     type Item = Result<PointRef<'a>, LineError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let PointBuffers {
-            mut tags,
-            mut fields,
-        } = std::mem::take(&mut self.spare);
-        if tags.capacity() == 0 {
-            tags.reserve(PARTS_CAPACITY);
-            fields.reserve(PARTS_CAPACITY);
-        }
+        let tags = Vec::with_capacity(PARTS_CAPACITY);
+        let fields = Vec::with_capacity(PARTS_CAPACITY);
         self.current_raw = None;
         let (parts, at) = match self.next_parts(tags, fields)? {
             Ok(ok) => ok,

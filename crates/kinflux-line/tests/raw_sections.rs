@@ -163,35 +163,3 @@ proptest! {
         prop_assert_eq!(&line[raw.fields.expect("no repeated key")], &fields_encoded[..]);
     }
 }
-
-proptest! {
-    /// Parsing into the lists of recycled points gives the same points and errors as
-    /// parsing into new lists.
-    #[test]
-    fn recycled_lists_parse_the_same_points(
-        lines in prop::collection::vec(
-            prop_oneof![
-                "m(,t[a-c]=[a-z]{1,3}){0,4} f[a-c]=[0-9]{1,3}i(,g[a-c]=\"[a-z ]{0,4}\"){0,3}( [0-9]{1,5})?",
-                "[a-z =,\"]{0,12}",
-            ],
-            0..30,
-        ),
-    ) {
-        let input = lines.join("\n");
-        let fresh: Vec<_> = parse(input.as_bytes(), ParseOptions::default())
-            .map(|r| r.map(PointRef::into_owned).map_err(|e| e.to_string()))
-            .collect();
-        let mut recycled = Vec::new();
-        let mut it = parse(input.as_bytes(), ParseOptions::default());
-        while let Some(item) = it.next() {
-            match item {
-                Ok(point) => {
-                    recycled.push(Ok(point.clone().into_owned()));
-                    it.recycle(point.into_buffers());
-                }
-                Err(e) => recycled.push(Err(e.to_string())),
-            }
-        }
-        prop_assert_eq!(fresh, recycled);
-    }
-}

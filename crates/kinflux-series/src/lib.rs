@@ -18,4 +18,4 @@ pub use point::{Point, PointBuilder};
 pub use series_key::SeriesKey;
 pub use tag::{Tag, TagSet};
 pub use time::{Precision, Timestamp};
-pub use view::{PointBuffers, PointRef, PointView};
+pub use view::{PointRef, PointView};

@@ -32,48 +32,6 @@ pub struct PointRef<'a> {
     timestamp: Option<Timestamp>,
 }
 
-/// Empty tag and field lists of a spent [`PointRef`], kept for the next point; see
-/// [`PointRef::into_buffers`].
-#[derive(Debug, Clone, Default)]
-pub struct PointBuffers<'a> {
-    /// Tags as (key, value), empty.
-    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    /// Fields as (key, value), empty.
-    pub fields: Vec<(Cow<'a, str>, FieldValueRef<'a>)>,
-}
-
-impl PointBuffers<'_> {
-    /// The same empty lists, for points borrowing from another input. The allocations
-    /// are kept: collecting a `Vec`'s own iterator into a `Vec` of a type of the same
-    /// layout reuses its buffer, and the mapping never runs since the lists are empty.
-    pub fn reuse<'b>(mut self) -> PointBuffers<'b> {
-        self.tags.clear();
-        self.fields.clear();
-        fn owned<'b>(s: Cow<'_, str>) -> Cow<'b, str> {
-            Cow::Owned(s.into_owned())
-        }
-        let value = |v: FieldValueRef<'_>| match v {
-            FieldValueRef::Float(x) => FieldValueRef::Float(x),
-            FieldValueRef::Integer(x) => FieldValueRef::Integer(x),
-            FieldValueRef::UInteger(x) => FieldValueRef::UInteger(x),
-            FieldValueRef::String(x) => FieldValueRef::String(owned(x)),
-            FieldValueRef::Boolean(x) => FieldValueRef::Boolean(x),
-        };
-        PointBuffers {
-            tags: self
-                .tags
-                .into_iter()
-                .map(|(k, v)| (owned(k), owned(v)))
-                .collect(),
-            fields: self
-                .fields
-                .into_iter()
-                .map(|(k, v)| (owned(k), value(v)))
-                .collect(),
-        }
-    }
-}
-
 /// Up to this many fields, duplicates are found by comparing every pair: cheaper than
 /// hashing for the handful of fields a real point has.
 const SMALL_FIELD_COUNT: usize = 16;
@@ -141,19 +99,6 @@ impl<'a> PointRef<'a> {
                 Ok(true)
             }
         }
-    }
-
-    /// The point's tag and field lists, emptied, so a parser can fill them again for the
-    /// next point of the same input instead of allocating new ones.
-    pub fn into_buffers(self) -> PointBuffers<'a> {
-        let PointRef {
-            mut tags,
-            mut fields,
-            ..
-        } = self;
-        tags.clear();
-        fields.clear();
-        PointBuffers { tags, fields }
     }
 
     /// An owned copy that no longer borrows the input.
@@ -299,39 +244,6 @@ mod tests {
                 )
             })
             .collect()
-    }
-
-    #[test]
-    fn spent_points_give_back_their_allocations_for_any_input() {
-        let first = String::from("cpu");
-        let p = PointRef::new(
-            Cow::Borrowed(first.as_str()),
-            vec![("host".into(), "a".into())],
-            vec![f("v", 1), f("w", 2)],
-            None,
-        )
-        .unwrap();
-        let buffers = p.into_buffers();
-        let tags_at = buffers.tags.as_ptr().cast::<()>();
-        let fields_at = buffers.fields.as_ptr().cast::<()>();
-        let (tags_cap, fields_cap) = (buffers.tags.capacity(), buffers.fields.capacity());
-        let reused: PointBuffers<'static> = buffers.reuse();
-        drop(first);
-        assert!(reused.tags.is_empty() && reused.fields.is_empty());
-        assert_eq!(
-            reused.tags.as_ptr().cast(),
-            tags_at,
-            "the tag list keeps its allocation"
-        );
-        assert_eq!(
-            reused.fields.as_ptr().cast(),
-            fields_at,
-            "the field list keeps its allocation"
-        );
-        assert_eq!(
-            (reused.tags.capacity(), reused.fields.capacity()),
-            (tags_cap, fields_cap)
-        );
     }
 
     #[test]

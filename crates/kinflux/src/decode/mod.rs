@@ -7,7 +7,7 @@
 mod avro;
 mod json;
 
-use kinflux_series::{PointBuffers, PointRef, Timestamp};
+use kinflux_series::{PointRef, Timestamp};
 
 pub use avro::{AvroDecoder, Schemas};
 pub use json::{JsonDecoder, JsonError, JsonMappingError};
@@ -42,11 +42,6 @@ pub(crate) struct Raw<'a> {
     pub(crate) fields: Option<&'a [u8]>,
 }
 
-/// What the pipeline does with each decoded point: it gets the point and its bytes as
-/// they came, and hands the point's emptied lists back for the next one.
-pub(crate) type Emit<'e> =
-    dyn for<'p> FnMut(PointRef<'p>, Raw<'p>) -> PointBuffers<'static> + Send + 'e;
-
 /// Decodes record values in the configured format.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -68,11 +63,8 @@ impl Decoder {
         fallback: Option<Timestamp>,
         emit: &mut (dyn for<'p> FnMut(PointRef<'p>) + Send),
     ) -> Result<Option<DecodeFailure>, Unavailable> {
-        self.decode_raw(value, fallback, &mut |point, _| {
-            emit(point);
-            PointBuffers::default()
-        })
-        .await
+        self.decode_raw(value, fallback, &mut |point, _| emit(point))
+            .await
     }
 
     /// As [`decode`](Self::decode), also handing over the point's bytes as they came
@@ -81,15 +73,13 @@ impl Decoder {
         &self,
         value: &[u8],
         fallback: Option<Timestamp>,
-        emit: &mut Emit<'_>,
+        emit: &mut (dyn for<'p> FnMut(PointRef<'p>, Raw<'p>) + Send),
     ) -> Result<Option<DecodeFailure>, Unavailable> {
         match self {
             Decoder::Line(options) => Ok(decode_lines(value, *options, fallback, emit)),
             Decoder::Avro(d) => {
-                d.decode(value, fallback, &mut |point| {
-                    emit(point, Raw::default());
-                })
-                .await
+                d.decode(value, fallback, &mut |point| emit(point, Raw::default()))
+                    .await
             }
             Decoder::Json(d) => Ok(match d.decode(value, fallback) {
                 Ok(point) => {
@@ -110,7 +100,7 @@ fn decode_lines(
     value: &[u8],
     options: kinflux_line::ParseOptions,
     fallback: Option<Timestamp>,
-    emit: &mut Emit<'_>,
+    emit: &mut (dyn for<'p> FnMut(PointRef<'p>, Raw<'p>) + Send),
 ) -> Option<DecodeFailure> {
     let options = kinflux_line::ParseOptions {
         default_time: fallback,
@@ -132,8 +122,7 @@ fn decode_lines(
                     series_key: sections.series_key.map(|r| &value[r]),
                     fields: sections.fields.map(|r| &value[r]),
                 };
-                let spare = emit(point, raw);
-                lines.recycle(spare);
+                emit(point, raw);
             }
             Err(e) => {
                 messages.push(e.to_string());

@@ -384,7 +384,7 @@ impl Run {
                 let tags_before = point.tags().len();
                 if let Err(e) = enrichment.apply(&mut point, &record, time) {
                     rejected_points.push(e.to_string());
-                    return point.into_buffers().reuse();
+                    return;
                 }
                 if !blocked {
                     progress.block(&partition, offset);
@@ -412,7 +412,6 @@ impl Run {
                     Ok(None) => points += 1,
                     Err(e) => rejected_points.push(e.to_string()),
                 }
-                point.into_buffers().reuse()
             };
             match decoder.decode_raw(&value, time, &mut emit).await {
                 Ok(mut failure) => {
