@@ -242,6 +242,50 @@ fn number(input: &str) -> Res<'_, FieldValueRef<'_>> {
     Ok((rest, value))
 }
 
+/// Up to 19 ASCII digits as a number (they cannot overflow a `u64`); `None` if any byte
+/// is not a digit. Whole groups of eight are read with a few multiplications each
+/// (SWAR, after Lemire's "fast parsing of 8 digits").
+#[inline]
+fn parse_u64_short(digits: &[u8]) -> Option<u64> {
+    debug_assert!(digits.len() <= 19);
+    let head = digits.len() % 8;
+    let mut acc: u64 = 0;
+    for &b in &digits[..head] {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        acc = acc * 10 + u64::from(d);
+    }
+    for chunk in digits[head..].chunks_exact(8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunks are 8 bytes"));
+        acc = acc * 100_000_000 + eight_digits(word)?;
+    }
+    Some(acc)
+}
+
+/// Eight ASCII digits, the first in the lowest byte, as their value.
+#[inline]
+fn eight_digits(word: u64) -> Option<u64> {
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    // Every byte is 0x30..=0x39: its high nibble is 3, and adding 6 keeps it 3.
+    let carried = word.wrapping_add(0x0606_0606_0606_0606);
+    if (word & HIGH_NIBBLES) | ((carried & HIGH_NIBBLES) >> 4) != 0x3333_3333_3333_3333 {
+        return None;
+    }
+    let mut v = word - 0x3030_3030_3030_3030;
+    // Pairs, then quads, then the eight: each step merges neighbours.
+    v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let pairs = v & 0x0000_00FF_0000_00FF;
+    let upper = (v >> 16) & 0x0000_00FF_0000_00FF;
+    Some(
+        (pairs
+            .wrapping_mul(100 + (1_000_000 << 32))
+            .wrapping_add(upper.wrapping_mul(1 + (10_000 << 32))))
+            >> 32,
+    )
+}
+
 /// The outcome of reading an integer.
 enum Int<T> {
     Value(T),
@@ -260,17 +304,19 @@ fn parse_i64(bytes: &[u8]) -> Int<i64> {
     if digits.is_empty() {
         return Int::Invalid;
     }
-    // Up to 18 digits cannot overflow: add without checks, the common case.
-    if digits.len() <= 18 {
-        let mut acc: i64 = 0;
-        for &b in digits {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                return Int::Invalid;
-            }
-            acc = acc * 10 + i64::from(d);
-        }
-        return Int::Value(if negative { -acc } else { acc });
+    // Up to 19 digits fit in a `u64`: read them eight at a time, then check the range.
+    // Nanosecond timestamps have 19 digits, and a checked multiply per digit was a
+    // tenth of the parser's time.
+    if digits.len() <= 19 {
+        let Some(magnitude) = parse_u64_short(digits) else {
+            return Int::Invalid;
+        };
+        return match (negative, i64::try_from(magnitude)) {
+            (false, Ok(v)) => Int::Value(v),
+            (true, Ok(v)) => Int::Value(-v),
+            (true, Err(_)) if magnitude == i64::MIN.unsigned_abs() => Int::Value(i64::MIN),
+            _ => Int::OutOfRange,
+        };
     }
     let mut acc: i64 = 0;
     let mut overflow = false;
@@ -443,5 +489,81 @@ pub(crate) fn line<'a>(
             at: "",
             kind: LineErrorKind::MissingFields,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What `parse_i64` must answer: the standard library's reading, except that a bad
+    /// character outranks an overflow (the standard parser stops at the overflow).
+    fn reference(text: &str) -> &'static str {
+        use std::num::IntErrorKind::{NegOverflow, PosOverflow};
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return "invalid";
+        }
+        match text.parse::<i64>() {
+            Ok(_) => "value",
+            Err(e) if matches!(e.kind(), PosOverflow | NegOverflow) => "out of range",
+            Err(_) => "invalid",
+        }
+    }
+
+    fn check(text: &str) {
+        match parse_i64(text.as_bytes()) {
+            Int::Value(v) => assert_eq!(Ok(v), text.parse::<i64>(), "{text:?}"),
+            Int::Invalid => assert_eq!(reference(text), "invalid", "{text:?}"),
+            Int::OutOfRange => assert_eq!(reference(text), "out of range", "{text:?}"),
+        }
+    }
+
+    #[test]
+    fn integers_at_the_edges() {
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "-",
+            "",
+            "12345678",
+            "123456789",
+            "1700000000000000000",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "9999999999999999999",
+            "10000000000000000000",
+            "00000000000000000000001",
+            "-00000000000000000000009223372036854775808",
+            "1234567a",
+            "123456789012345678/",
+            "12345678:2345678",
+            "٣",
+            "1 2",
+        ] {
+            check(text);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn integers_read_as_the_standard_library_reads_them(
+            text in "-?[0-9]{0,24}",
+            bad in proptest::option::of((0usize..25, prop::sample::select(
+                vec!['/', ':', 'a', ' ', '.', '-', '\u{0}', '\u{ff}']
+            ))),
+        ) {
+            let mut text = text;
+            if let Some((at, c)) = bad {
+                let at = at.min(text.len());
+                text.insert(at, c);
+            }
+            check(&text);
+        }
     }
 }
