@@ -15,9 +15,9 @@ pub const MAX_BATCH_BYTES: usize = 1 << 30;
 /// No next entry in a hash chain.
 const NONE: u32 = u32::MAX;
 
-/// Bytes a line adds besides its series key and fields: two spaces, a newline, and a
-/// nanosecond timestamp of up to 19 digits and a sign.
-const LINE_OVERHEAD: usize = 23;
+/// Bytes a line adds besides the series key, fields and timestamp text kept in the arena:
+/// two spaces and a newline.
+const LINE_OVERHEAD: usize = 3;
 
 /// One line of the batch being built.
 #[derive(Debug)]
@@ -26,6 +26,9 @@ struct Entry {
     key: Range<u32>,
     /// The first point's field section in the arena.
     fields: Range<u32>,
+    /// The timestamp as written, in the batch's precision, in the arena (empty without
+    /// one): encoded once when the point is added, where it is checked anyway.
+    time_text: Range<u32>,
     /// The field sections of points merged into this line later, in order. Empty (so not
     /// allocated) for the usual line of one point: a `Vec` per line cost a malloc per
     /// point, 6% of the bridge's CPU.
@@ -58,7 +61,6 @@ pub struct Batcher {
     points_in: u64,
     merged: u64,
     oldest: Option<Instant>,
-    scratch: Vec<u8>,
 }
 
 impl Batcher {
@@ -77,7 +79,6 @@ impl Batcher {
             points_in: 0,
             merged: 0,
             oldest: None,
-            scratch: Vec::new(),
         }
     }
 
@@ -88,9 +89,6 @@ impl Batcher {
         point: &impl PointView,
         source: RecordId,
     ) -> Result<Option<Batch>, EncodeError> {
-        if let Some(ts) = point.timestamp() {
-            self.check_timestamp(ts)?;
-        }
         let key_start = self.arena.len();
         if let Err(e) = kinflux_line::encode_series_key(point, &mut self.arena) {
             self.arena.truncate(key_start);
@@ -101,7 +99,18 @@ impl Batcher {
             self.arena.truncate(key_start);
             return Err(e);
         }
-        self.insert(key_start, fields_start, point.timestamp(), source);
+        let time_start = self.arena.len();
+        if let Err(e) = self.encode_time(point.timestamp()) {
+            self.arena.truncate(key_start);
+            return Err(e);
+        }
+        self.insert(
+            key_start,
+            fields_start,
+            time_start,
+            point.timestamp(),
+            source,
+        );
         Ok(self.flush_if_full())
     }
 
@@ -118,36 +127,41 @@ impl Batcher {
         timestamp: Option<Timestamp>,
         source: RecordId,
     ) -> Result<Option<Batch>, EncodeError> {
-        if let Some(ts) = timestamp {
-            self.check_timestamp(ts)?;
-        }
         let key_start = self.arena.len();
         self.arena.extend_from_slice(series_key);
         let fields_start = self.arena.len();
         self.arena.extend_from_slice(fields);
-        self.insert(key_start, fields_start, timestamp, source);
+        let time_start = self.arena.len();
+        if let Err(e) = self.encode_time(timestamp) {
+            self.arena.truncate(key_start);
+            return Err(e);
+        }
+        self.insert(key_start, fields_start, time_start, timestamp, source);
         Ok(self.flush_if_full())
     }
 
-    /// Refuses a time that InfluxDB cannot store in the batch's precision, so that the
-    /// flush, which writes it, cannot fail.
-    fn check_timestamp(&mut self, ts: Timestamp) -> Result<(), EncodeError> {
-        self.scratch.clear();
-        kinflux_line::encode_timestamp(ts, self.precision, &mut self.scratch)
+    /// Appends the time as the line will carry it, refusing one that InfluxDB cannot
+    /// store in the batch's precision (the flush then only copies it).
+    fn encode_time(&mut self, ts: Option<Timestamp>) -> Result<(), EncodeError> {
+        match ts {
+            Some(ts) => kinflux_line::encode_timestamp(ts, self.precision, &mut self.arena),
+            None => Ok(()),
+        }
     }
 
-    /// Files the key and fields just appended to the arena under a new entry, or under
-    /// the entry with the same series key and timestamp.
+    /// Files the key, fields and time text just appended to the arena under a new entry,
+    /// or under the entry with the same series key and timestamp.
     fn insert(
         &mut self,
         key_start: usize,
         fields_start: usize,
+        time_start: usize,
         timestamp: Option<Timestamp>,
         source: RecordId,
     ) {
-        let end = to_u32(self.arena.len());
         let key = to_u32(key_start)..to_u32(fields_start);
-        let fields = to_u32(fields_start)..end;
+        let fields = to_u32(fields_start)..to_u32(time_start);
+        let time_text = to_u32(time_start)..to_u32(self.arena.len());
         self.points_in += 1;
         self.oldest.get_or_insert_with(Instant::now);
 
@@ -158,7 +172,7 @@ impl Batcher {
                     .hash_one((&self.arena[key.start as usize..key.end as usize], ts));
                 match self.find(hash, key.clone(), ts) {
                     Some(existing) => {
-                        // Keep the new field section, drop the repeated series key.
+                        // Keep the new field section, drop the repeated key and time.
                         let len = (fields.end - fields.start) as usize;
                         self.arena
                             .copy_within(fields.start as usize..fields.end as usize, key_start);
@@ -171,14 +185,14 @@ impl Batcher {
                     None => {
                         let id = to_u32(self.entries.len());
                         let next = self.index.insert(hash, id).unwrap_or(NONE);
-                        self.push_entry(key, fields, timestamp, next);
+                        self.push_entry(key, fields, time_text, timestamp, next);
                         id
                     }
                 }
             }
             None => {
                 let id = to_u32(self.entries.len());
-                self.push_entry(key, fields, None, NONE);
+                self.push_entry(key, fields, time_text, None, NONE);
                 id
             }
         };
@@ -189,12 +203,14 @@ impl Batcher {
         &mut self,
         key: Range<u32>,
         fields: Range<u32>,
+        time_text: Range<u32>,
         ts: Option<Timestamp>,
         next: u32,
     ) {
         self.entries.push(Entry {
             key,
             fields,
+            time_text,
             merged_fields: Vec::new(),
             timestamp: ts,
             next_same_hash: next,
@@ -320,7 +336,6 @@ impl Batcher {
         let mut body = Vec::with_capacity(self.estimated_bytes());
         let mut line_starts = Vec::with_capacity(order.len());
         let mut line_of_entry = vec![0u32; self.entries.len()];
-        let mut digits = itoa::Buffer::new();
         for (line, &id) in order.iter().enumerate() {
             let e = &self.entries[id as usize];
             line_of_entry[id as usize] = to_u32(line);
@@ -336,9 +351,11 @@ impl Batcher {
                     .collect();
                 crate::field_section::write_keep_last(&sections, &mut body);
             }
-            if let Some(ts) = e.timestamp {
+            if e.timestamp.is_some() {
                 body.push(b' ');
-                body.extend_from_slice(digits.format(ts.to_precision(self.precision)).as_bytes());
+                body.extend_from_slice(
+                    &self.arena[e.time_text.start as usize..e.time_text.end as usize],
+                );
             }
             body.push(b'\n');
         }
