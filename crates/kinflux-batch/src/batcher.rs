@@ -284,6 +284,10 @@ impl Batcher {
         let first = self.entries.first().map_or(&[][..], key);
         let common = self.entries.iter().fold(first.len(), |common, e| {
             let k = key(e);
+            // Most keys share the whole prefix found so far: one slice compare.
+            if k.get(..common) == Some(&first[..common]) {
+                return common;
+            }
             first[..common]
                 .iter()
                 .zip(k)
@@ -308,7 +312,7 @@ impl Batcher {
         let mut start = 0;
         while start < keyed.len() {
             let prefix = keyed[start].0;
-            let end = start + keyed[start..].partition_point(|&(p, _)| p == prefix);
+            let end = start + keyed[start..].iter().take_while(|&&(p, _)| p == prefix).count();
             if end - start > 1 {
                 keyed[start..end].sort_unstable_by(|&(_, a), &(_, b)| {
                     let (a, b) = (&self.entries[a as usize], &self.entries[b as usize]);
