@@ -312,7 +312,11 @@ impl Batcher {
         let mut start = 0;
         while start < keyed.len() {
             let prefix = keyed[start].0;
-            let end = start + keyed[start..].iter().take_while(|&&(p, _)| p == prefix).count();
+            let end = start
+                + keyed[start..]
+                    .iter()
+                    .take_while(|&&(p, _)| p == prefix)
+                    .count();
             if end - start > 1 {
                 keyed[start..end].sort_unstable_by(|&(_, a), &(_, b)| {
                     let (a, b) = (&self.entries[a as usize], &self.entries[b as usize]);

@@ -230,6 +230,9 @@ fn number(input: &str) -> Res<'_, FieldValueRef<'_>> {
             }
         }
         _ => {
+            if let Some(v) = short_decimal(bytes) {
+                return Ok((rest, FieldValueRef::Float(v)));
+            }
             if !is_float_spelling(bytes) {
                 return fail(input, LineErrorKind::InvalidNumber);
             }
@@ -240,6 +243,48 @@ fn number(input: &str) -> Res<'_, FieldValueRef<'_>> {
         }
     };
     Ok((rest, value))
+}
+
+/// Powers of ten that are exact in an `f64`.
+const EXACT_POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The usual float of telemetry, `-?digits[.digits]` with at most 15 digits, read
+/// without the general parser (which was a tenth of the parse): the digits form an
+/// integer below 2^53 and the fraction a power of ten up to 1e15, both exact, so one
+/// division rounds correctly (Clinger's fast path). `None` sends anything else to the
+/// general parser.
+#[inline]
+fn short_decimal(bytes: &[u8]) -> Option<f64> {
+    let (negative, text) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, bytes),
+    };
+    if text.is_empty() || text.len() > 16 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut digits = 0usize;
+    let mut fraction_digits = None;
+    for &b in text {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+                if let Some(f) = &mut fraction_digits {
+                    *f += 1;
+                }
+            }
+            b'.' if fraction_digits.is_none() => fraction_digits = Some(0usize),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let magnitude = mantissa as f64 / EXACT_POWERS_OF_TEN[fraction_digits.unwrap_or(0)];
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 /// Up to 19 ASCII digits as a number (they cannot overflow a `u64`); `None` if any byte
@@ -550,7 +595,71 @@ mod tests {
         }
     }
 
+    #[test]
+    fn short_decimals_at_the_edges() {
+        for text in [
+            "0",
+            "-0",
+            "1.",
+            ".5",
+            "-.5",
+            "-1.",
+            "0.1",
+            "123456789012345",
+            "12345678901234.5",
+            "0.000000000000001",
+            "999999999999999",
+            "-999999999999.999",
+            "9007199254740991",
+            "1234567890123456",
+            ".",
+            "-",
+            "-.",
+            "",
+            "1.2.3",
+            "1e3",
+            "1-2",
+            "--1",
+            "+1",
+            "0x10",
+        ] {
+            let fast = short_decimal(text.as_bytes());
+            if let Some(v) = fast {
+                let std: f64 = text.parse().unwrap();
+                assert_eq!(v.to_bits(), std.to_bits(), "{text:?}");
+                assert!(is_float_spelling(text.as_bytes()), "{text:?}");
+            }
+        }
+        assert_eq!(short_decimal(b"0.1"), Some(0.1));
+        assert_eq!(short_decimal(b"-2.50"), Some(-2.5));
+        assert_eq!(short_decimal(b"1e3"), None);
+        assert_eq!(
+            short_decimal(b"1234567890123456"),
+            None,
+            "16 digits go the long way"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn short_decimals_read_as_the_standard_library_reads_them(
+            text in "-?[0-9]{0,9}(\\.[0-9]{0,9})?",
+        ) {
+            match short_decimal(text.as_bytes()) {
+                Some(v) => {
+                    let std: f64 = text.parse().unwrap();
+                    prop_assert_eq!(v.to_bits(), std.to_bits(), "{:?}", text);
+                    prop_assert!(is_float_spelling(text.as_bytes()));
+                }
+                None => prop_assert!(
+                    text.trim_start_matches('-').trim_start_matches('.').is_empty()
+                        || text.trim_start_matches('-') == "."
+                        || text.bytes().filter(u8::is_ascii_digit).count() > 15,
+                    "{:?} should take the fast path", text
+                ),
+            }
+        }
+
         #[test]
         fn integers_read_as_the_standard_library_reads_them(
             text in "-?[0-9]{0,24}",
