@@ -9,7 +9,7 @@ mod scan;
 
 pub use encode::{encode_fields, encode_point, encode_points, encode_series_key, encode_timestamp};
 pub use error::{EncodeError, LineError, LineErrorKind};
-pub use lines::{Lines, ParseOptions, RawSections, Validation, parse, validate};
+pub use lines::{Forward, Lines, ParseOptions, RawSections, Validation, parse, validate};
 
 /// The earliest time InfluxDB stores, in nanoseconds: `i64::MIN + 2` (it keeps the two
 /// lowest values as sentinels).

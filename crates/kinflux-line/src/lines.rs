@@ -33,6 +33,7 @@ pub fn parse(input: &[u8], options: ParseOptions) -> Lines<'_> {
         current_line: 0,
         current_range: 0..0,
         current_raw: None,
+        spare: (Vec::new(), Vec::new()),
     }
 }
 
@@ -46,6 +47,8 @@ pub struct Lines<'a> {
     current_line: usize,
     current_range: Range<usize>,
     current_raw: Option<RawSections>,
+    /// Emptied tag and field lists of the last forwarded line, for the next one.
+    spare: (Vec<ParsedTag<'a>>, Vec<ParsedField<'a>>),
 }
 
 /// Where the parts of the last point returned by [`Lines`] are in the input, for callers
@@ -216,6 +219,98 @@ impl<'a> Iterator for Lines<'a> {
         }
         Some(point)
     }
+}
+
+/// A line as [`Lines::next_forward`] gives it: its bytes when they can be written on as
+/// they are, or the point when it must be encoded again.
+// Not `non_exhaustive`: a line either goes on as it is or needs encoding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Forward<'a> {
+    /// A valid line whose series key is as the encoder writes it (no escapes, tags sorted)
+    /// and whose fields name no key twice.
+    Raw {
+        /// The series key's bytes in the input.
+        series_key: Range<usize>,
+        /// The field section's bytes in the input.
+        fields: Range<usize>,
+        /// The line's time, or the default time.
+        timestamp: Option<Timestamp>,
+    },
+    /// A valid line that needs encoding: escapes, unsorted tags, or a repeated field.
+    Point(PointRef<'a>),
+}
+
+impl<'a> Lines<'a> {
+    /// The next line for a forwarder that copies line protocol on: like [`next`], but a
+    /// line that can be written on as it is comes back as byte ranges without building
+    /// a point (a third of the parse's time went into the point). Errors are the same.
+    ///
+    /// [`next`]: Iterator::next
+    pub fn next_forward(&mut self) -> Option<Result<Forward<'a>, LineError>> {
+        let (tags, fields) = std::mem::take(&mut self.spare);
+        let (tags, fields) = if tags.capacity() == 0 {
+            (
+                Vec::with_capacity(PARTS_CAPACITY),
+                Vec::with_capacity(PARTS_CAPACITY),
+            )
+        } else {
+            (tags, fields)
+        };
+        self.current_raw = None;
+        let (mut parts, at) = match self.next_parts(tags, fields)? {
+            Ok(ok) => ok,
+            Err(e) => return Some(Err(e)),
+        };
+        let as_written = matches!(parts.measurement, Cow::Borrowed(_))
+            && parts
+                .tags
+                .iter()
+                .all(|(k, v)| matches!((k, v), (Cow::Borrowed(_), Cow::Borrowed(_))))
+            // Strictly sorted, so no tag key repeats either.
+            && parts.tags.is_sorted_by(|a, b| a.0 < b.0)
+            && !has_repeated_key(&parts.fields);
+        if !as_written {
+            return Some(self.assemble(parts, at));
+        }
+        let base = at.range.start + at.lead;
+        let series_key = base..base + parts.series_len;
+        let fields = base + parts.fields_text.start..base + parts.fields_text.end;
+        self.current_raw = Some(RawSections {
+            series_key: Some(series_key.clone()),
+            fields: Some(fields.clone()),
+        });
+        let line = Forward::Raw {
+            series_key,
+            fields,
+            timestamp: parts.timestamp.or(self.options.default_time),
+        };
+        parts.tags.clear();
+        parts.fields.clear();
+        self.spare = (parts.tags, parts.fields);
+        Some(Ok(line))
+    }
+
+    /// Builds the point of a parsed line (validating what the grammar does not).
+    fn assemble(&mut self, parts: Parts<'a>, at: At) -> Result<Forward<'a>, LineError> {
+        let timestamp = parts.timestamp.or(self.options.default_time);
+        PointRef::new(parts.measurement, parts.tags, parts.fields, timestamp)
+            .map(Forward::Point)
+            // Only a repeated tag key gets here; it has no single position.
+            .map_err(|e| error(at.number, at.range, at.lead + 1, e.into()))
+    }
+}
+
+/// Whether a field key occurs twice (InfluxDB then keeps the last value).
+fn has_repeated_key(fields: &[ParsedField<'_>]) -> bool {
+    if fields.len() <= 16 {
+        return fields
+            .iter()
+            .enumerate()
+            .any(|(i, (k, _))| fields[..i].iter().any(|(seen, _)| seen == k));
+    }
+    let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_ref()).collect();
+    keys.sort_unstable();
+    keys.windows(2).any(|w| w[0] == w[1])
 }
 
 /// What [`validate`] found in a buffer: how many lines are good, and the bad ones.

@@ -2,7 +2,7 @@
 //! so that a forwarder can copy them instead of encoding the point again.
 
 use kinflux_line::{
-    ParseOptions, RawSections, encode_fields, encode_point, encode_series_key, parse,
+    Forward, ParseOptions, RawSections, encode_fields, encode_point, encode_series_key, parse,
 };
 use kinflux_series::{FieldValue, Point, PointRef, PointView, Precision, Timestamp};
 use proptest::prelude::*;
@@ -161,5 +161,77 @@ proptest! {
         let mut fields_encoded = Vec::new();
         encode_fields(&parsed, &mut fields_encoded).expect("encodes");
         prop_assert_eq!(&line[raw.fields.expect("no repeated key")], &fields_encoded[..]);
+    }
+}
+
+/// `next_forward` agrees with `next` line by line: a raw line is exactly the point's
+/// encoded series key and its whole field section (no repeated key), a point is the
+/// same point, and errors are the same errors.
+fn forward_agrees_with_next(input: &[u8]) {
+    let options = ParseOptions {
+        default_time: Some(Timestamp::from_nanos(42)),
+        ..ParseOptions::default()
+    };
+    let mut plain = parse(input, options);
+    let mut forward = parse(input, options);
+    loop {
+        let (a, b) = (plain.next(), forward.next_forward());
+        let (Some(a), Some(b)) = (a, b) else {
+            assert!(forward.next_forward().is_none() && plain.next().is_none());
+            return;
+        };
+        match (a, b) {
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (Ok(point), Ok(Forward::Point(p))) => {
+                assert_eq!(p, point);
+                assert!(
+                    plain
+                        .raw_sections()
+                        .and_then(|r| r.series_key.zip(r.fields))
+                        .is_none(),
+                    "a point comes back as one only when it cannot be forwarded raw"
+                );
+            }
+            (
+                Ok(point),
+                Ok(Forward::Raw {
+                    series_key,
+                    fields,
+                    timestamp,
+                }),
+            ) => {
+                let mut key = Vec::new();
+                encode_series_key(&point, &mut key).expect("a parsed point encodes");
+                assert_eq!(&input[series_key.clone()], &key[..]);
+                let sections = plain.raw_sections().expect("a point has raw sections");
+                assert_eq!(sections.fields, Some(fields.clone()));
+                assert_eq!(sections.series_key, Some(series_key));
+                assert_eq!(timestamp, point.timestamp());
+            }
+            (a, b) => panic!("next gave {a:?}, next_forward gave {b:?}"),
+        }
+    }
+}
+
+#[test]
+fn forwarding_gives_raw_lines_points_and_errors_as_next_does() {
+    forward_agrees_with_next(
+        b"cpu,host=a,region=eu usage=1.5,n=3i 10\ncpu v=oops\nc\\ pu v=1\n\
+          cpu,z=1,a=2 v=1\ncpu a=1,b=2,a=3 5\ncpu,t=1,t=2 v=1\nmem v=2\n# c\n",
+    );
+}
+
+proptest! {
+    #[test]
+    fn forwarding_agrees_with_parsing_on_any_input(
+        lines in prop::collection::vec(
+            prop_oneof![
+                "m(,t[a-c]=[a-z\\\\ ]{1,3}){0,4} f[a-c]=[0-9]{1,3}i(,[fg][a-c]=\"[a-z ]{0,4}\"){0,3}( [0-9]{1,5})?",
+                "[a-z =,\"\\\\]{0,14}",
+            ],
+            0..30,
+        ),
+    ) {
+        forward_agrees_with_next(lines.join("\n").as_bytes());
     }
 }

@@ -68,3 +68,57 @@ async fn every_record_lands_exactly_once_in_influxdb() {
         assert_eq!(r[0][3].as_str(), Some(format!("s{}", i % 40).as_str()));
     }
 }
+
+/// With tags to add, line protocol goes through points instead of being copied as it
+/// came: every point gets the tags, lines with unsorted tags or no time land too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enriched_line_protocol_lands_with_its_tags() {
+    let Some((brokers, influx)) = servers() else {
+        return;
+    };
+    let topic = unique("enriched");
+    let db = unique("enriched_db");
+    create_topic(&brokers, &topic, 1).await;
+    const N: usize = 1_500;
+    let values = (0..N)
+        .map(|i| {
+            let s = i % 5;
+            match i % 3 {
+                0 => format!("enriched,a=1,sensor=s{s} v={i}i {}\n", BASE_NS + i as i64),
+                1 => format!("enriched,sensor=s{s},a=1 v={i}i {}\n", BASE_NS + i as i64),
+                // No time: the record's (base + its index, in ms) is used.
+                _ => format!("enriched,a=1,sensor=s{s} v={i}i\n"),
+            }
+            .into_bytes()
+        })
+        .collect();
+    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+
+    let extra = "[tags]\ntopic_tag = \"topic\"\nsite = \"north\"\n";
+    let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, extra)).await;
+    assert_eq!(summary.points_written, N as u64);
+    assert_eq!(summary.dead_lettered, 0);
+    assert_eq!(count(&influx, &db, "enriched", "v").await, N as u64);
+    let series = query(&influx, &db, "SHOW SERIES FROM \"enriched\"").await;
+    let keys: Vec<String> = rows(&series)
+        .iter()
+        .map(|r| r[0].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..5)
+        .map(|s| format!("enriched,a=1,sensor=s{s},site=north,topic={topic}"))
+        .collect();
+    assert_eq!(keys, expected);
+    // A line without a time took its record's: record index i + 1 (from 1), in ms.
+    let t_ms = 1_700_000_000_000i64 + 3;
+    let answer = query(
+        &influx,
+        &db,
+        &format!(
+            "SELECT v FROM \"enriched\" WHERE time = {}",
+            t_ms * 1_000_000
+        ),
+    )
+    .await;
+    assert_eq!(rows(&answer).len(), 1, "{answer}");
+    assert_eq!(rows(&answer)[0][1].as_i64(), Some(2));
+}

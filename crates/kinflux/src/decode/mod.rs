@@ -7,6 +7,7 @@
 mod avro;
 mod json;
 
+use kinflux_line::Forward;
 use kinflux_series::{PointRef, Timestamp};
 
 pub use avro::{AvroDecoder, Schemas};
@@ -42,6 +43,22 @@ pub(crate) struct Raw<'a> {
     pub(crate) fields: Option<&'a [u8]>,
 }
 
+/// What a decoder hands the pipeline.
+#[derive(Debug)]
+pub(crate) enum Decoded<'p> {
+    /// A point, with its bytes as they came where the format has them.
+    Point(PointRef<'p>, Raw<'p>),
+    /// A valid line-protocol line to write on as it is (only when asked for).
+    Line {
+        /// The series key, exactly as the encoder would write it.
+        series_key: &'p [u8],
+        /// The field section, with no key repeated.
+        fields: &'p [u8],
+        /// The line's time, or the fallback.
+        timestamp: Option<Timestamp>,
+    },
+}
+
 /// Decodes record values in the configured format.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -63,27 +80,36 @@ impl Decoder {
         fallback: Option<Timestamp>,
         emit: &mut (dyn for<'p> FnMut(PointRef<'p>) + Send),
     ) -> Result<Option<DecodeFailure>, Unavailable> {
-        self.decode_raw(value, fallback, &mut |point, _| emit(point))
-            .await
+        self.decode_raw(value, fallback, false, &mut |decoded| {
+            if let Decoded::Point(point, _) = decoded {
+                emit(point);
+            }
+        })
+        .await
     }
 
     /// As [`decode`](Self::decode), also handing over the point's bytes as they came
     /// (line protocol only), so the pipeline can copy them instead of encoding again.
+    /// With `lines`, line-protocol lines that can be written on as they are come as
+    /// [`Decoded::Line`], without a point.
     pub(crate) async fn decode_raw(
         &self,
         value: &[u8],
         fallback: Option<Timestamp>,
-        emit: &mut (dyn for<'p> FnMut(PointRef<'p>, Raw<'p>) + Send),
+        lines: bool,
+        emit: &mut (dyn for<'p> FnMut(Decoded<'p>) + Send),
     ) -> Result<Option<DecodeFailure>, Unavailable> {
         match self {
-            Decoder::Line(options) => Ok(decode_lines(value, *options, fallback, emit)),
+            Decoder::Line(options) => Ok(decode_lines(value, *options, fallback, lines, emit)),
             Decoder::Avro(d) => {
-                d.decode(value, fallback, &mut |point| emit(point, Raw::default()))
-                    .await
+                d.decode(value, fallback, &mut |point| {
+                    emit(Decoded::Point(point, Raw::default()))
+                })
+                .await
             }
             Decoder::Json(d) => Ok(match d.decode(value, fallback) {
                 Ok(point) => {
-                    emit(point.as_point_ref(), Raw::default());
+                    emit(Decoded::Point(point.as_point_ref(), Raw::default()));
                     None
                 }
                 Err(e) => Some(DecodeFailure {
@@ -100,7 +126,8 @@ fn decode_lines(
     value: &[u8],
     options: kinflux_line::ParseOptions,
     fallback: Option<Timestamp>,
-    emit: &mut (dyn for<'p> FnMut(PointRef<'p>, Raw<'p>) + Send),
+    forward_lines: bool,
+    emit: &mut (dyn for<'p> FnMut(Decoded<'p>) + Send),
 ) -> Option<DecodeFailure> {
     let options = kinflux_line::ParseOptions {
         default_time: fallback,
@@ -110,9 +137,27 @@ fn decode_lines(
     let mut messages = Vec::new();
     let mut bad_part = Vec::new();
     let mut good = 0usize;
-    while let Some(item) = lines.next() {
+    loop {
+        let item = if forward_lines {
+            lines.next_forward()
+        } else {
+            lines.next().map(|r| r.map(Forward::Point))
+        };
+        let Some(item) = item else { break };
         match item {
-            Ok(point) => {
+            Ok(Forward::Raw {
+                series_key,
+                fields,
+                timestamp,
+            }) => {
+                good += 1;
+                emit(Decoded::Line {
+                    series_key: &value[series_key],
+                    fields: &value[fields],
+                    timestamp,
+                });
+            }
+            Ok(Forward::Point(point)) => {
                 good += 1;
                 let sections = lines.raw_sections().unwrap_or(kinflux_line::RawSections {
                     series_key: None,
@@ -122,7 +167,7 @@ fn decode_lines(
                     series_key: sections.series_key.map(|r| &value[r]),
                     fields: sections.fields.map(|r| &value[r]),
                 };
-                emit(point, raw);
+                emit(Decoded::Point(point, raw));
             }
             Err(e) => {
                 messages.push(e.to_string());
@@ -171,6 +216,40 @@ mod tests {
         assert_eq!(failure.class, ErrorClass::Decode);
         assert!(failure.message.starts_with("2:"), "{}", failure.message);
         assert_eq!(failure.bad_part.as_deref(), Some(&b"cpu v=oops 11\n"[..]));
+    }
+
+    #[tokio::test]
+    async fn lines_that_can_go_on_as_they_are_come_without_a_point() {
+        let d = Decoder::Line(Default::default());
+        let value = b"cpu,a=1,b=2 v=1 10\ncpu,b=2,a=1 v=2 11\ncpu v=oops\nmem v=3\n";
+        let mut got = Vec::new();
+        let failure = d
+            .decode_raw(value, Some(Timestamp::from_nanos(99)), true, &mut |d| {
+                got.push(match d {
+                    Decoded::Line {
+                        series_key,
+                        fields,
+                        timestamp,
+                    } => format!(
+                        "line {} {} {timestamp:?}",
+                        String::from_utf8_lossy(series_key),
+                        String::from_utf8_lossy(fields)
+                    ),
+                    Decoded::Point(p, _) => format!("point {:?}", p.tags().collect::<Vec<_>>()),
+                })
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got,
+            [
+                "line cpu,a=1,b=2 v=1 Some(Timestamp(10))",
+                r#"point [("a", "1"), ("b", "2")]"#,
+                "line mem v=3 Some(Timestamp(99))",
+            ]
+        );
+        assert_eq!(failure.bad_part.as_deref(), Some(&b"cpu v=oops\n"[..]));
     }
 
     #[tokio::test]

@@ -19,6 +19,18 @@ impl Enrichment {
         Enrichment { tags, time }
     }
 
+    /// Whether [`apply`](Self::apply) changes nothing that a decoder's default time
+    /// (the Kafka record's) does not already: no tags to add, and the time from the data.
+    /// Line protocol is then forwarded as it came, without building points.
+    pub(crate) fn is_noop(&self) -> bool {
+        let t = &self.tags;
+        self.time == TimeSource::Data
+            && t.topic_tag.is_none()
+            && t.key_tag.is_none()
+            && t.header_tags.is_empty()
+            && t.static_tags.is_empty()
+    }
+
     /// Adds tags from the record and the configuration (tags the point has keep their
     /// value) and sets the time from the Kafka record when so configured.
     pub(crate) fn apply<'a>(

@@ -24,7 +24,7 @@ use tracing::{debug, error, info, warn};
 use super::enrich::Enrichment;
 use super::{PipelineError, RunSummary};
 use crate::config::{Config, OnError, StartAt};
-use crate::decode::{DecodeFailure, Decoder, Raw};
+use crate::decode::{DecodeFailure, Decoded, Decoder};
 use crate::metrics::{ErrorClass, Metrics, PartitionGauges};
 use crate::progress::{PartitionKey, Progress};
 
@@ -379,13 +379,18 @@ impl Run {
             // Whether this partition already blocks an offset in the open batch; kept
             // here so that a point costs no hash lookup (SipHash was 1.5% of the CPU).
             let mut blocked = open_blocks.contains_key(&partition);
-            let mut emit = |point: PointRef<'_>, raw: Raw<'_>| {
-                let mut point = point;
-                let tags_before = point.tags().len();
-                if let Err(e) = enrichment.apply(&mut point, &record, time) {
-                    rejected_points.push(e.to_string());
-                    return;
+            let lines = enrichment.is_noop();
+            let mut emit = |decoded: Decoded<'_>| {
+                let mut decoded = decoded;
+                let mut tags_before = 0;
+                if let Decoded::Point(point, _) = &mut decoded {
+                    tags_before = point.tags().len();
+                    if let Err(e) = enrichment.apply(point, &record, time) {
+                        rejected_points.push(e.to_string());
+                        return;
+                    }
                 }
+                // Blocked before the point goes in: adding it may flush the batch.
                 if !blocked {
                     progress.block(&partition, offset);
                     open_blocks.insert(partition.clone(), offset);
@@ -396,12 +401,19 @@ impl Run {
                     partition: partition.1,
                     offset,
                 };
-                let added = match raw.fields {
-                    Some(fields) => {
-                        let key = raw.series_key.filter(|_| point.tags().len() == tags_before);
-                        forward(batcher, key_scratch, &point, key, fields, id)
-                    }
-                    None => batcher.add(&point, id),
+                let added = match decoded {
+                    Decoded::Line {
+                        series_key,
+                        fields,
+                        timestamp,
+                    } => batcher.add_encoded(series_key, fields, timestamp, id),
+                    Decoded::Point(point, raw) => match raw.fields {
+                        Some(fields) => {
+                            let key = raw.series_key.filter(|_| point.tags().len() == tags_before);
+                            forward(batcher, key_scratch, &point, key, fields, id)
+                        }
+                        None => batcher.add(&point, id),
+                    },
                 };
                 match added {
                     Ok(Some(batch)) => {
@@ -413,7 +425,7 @@ impl Run {
                     Err(e) => rejected_points.push(e.to_string()),
                 }
             };
-            match decoder.decode_raw(&value, time, &mut emit).await {
+            match decoder.decode_raw(&value, time, lines, &mut emit).await {
                 Ok(mut failure) => {
                     self.metrics.points_in.fetch_add(points, Relaxed);
                     if !rejected_points.is_empty() {
