@@ -1168,7 +1168,7 @@ async fn fetch_partition(
                     .filter(|r| r.offset >= offset)
                     .map(|r| {
                         let r = Record::from_rskafka(&topic, partition, r);
-                        bytes += r.size() + 64;
+                        bytes += r.footprint();
                         r
                     })
                     .collect();

@@ -73,6 +73,23 @@ impl Record {
                 .sum::<usize>()
     }
 
+    /// Approximate bytes the record holds in memory: its payload, the struct itself, and
+    /// the allocator's overhead for each separately allocated buffer. Buffers budgets
+    /// with this, not [`size`](Self::size): for a 90-byte line the payload alone was
+    /// under half of what the record took.
+    pub fn footprint(&self) -> usize {
+        /// What an allocation costs beyond its bytes: the allocator's header and the
+        /// rounding up to its size classes, on average.
+        const PER_BUFFER: usize = 24;
+        let buffers = usize::from(self.key.is_some())
+            + usize::from(self.value.is_some())
+            + 2 * self.headers.len();
+        self.size()
+            + std::mem::size_of::<Self>()
+            + self.headers.capacity() * std::mem::size_of::<(String, Bytes)>()
+            + buffers * PER_BUFFER
+    }
+
     pub(crate) fn from_rskafka(
         topic: &Arc<str>,
         partition: i32,
@@ -92,5 +109,36 @@ impl Record {
                 .collect(),
             timestamp_ms: rec.timestamp.timestamp_millis(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(value: &[u8], headers: usize) -> Record {
+        Record {
+            topic: Arc::from("t"),
+            partition: 0,
+            offset: 0,
+            key: None,
+            value: Some(Bytes::copy_from_slice(value)),
+            headers: (0..headers)
+                .map(|i| (format!("h{i}"), Bytes::from_static(b"v")))
+                .collect(),
+            timestamp_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_small_record_counts_far_more_than_its_payload() {
+        let line = record(&[b'x'; 90], 0);
+        assert_eq!(line.size(), 90);
+        // The struct and the value's allocation outweigh 90 bytes of payload.
+        assert!(line.footprint() >= 90 + std::mem::size_of::<Record>() + 24);
+        assert!(line.footprint() > 2 * line.size());
+        // Each header adds its entry and two buffers.
+        let with_headers = record(&[b'x'; 90], 2);
+        assert!(with_headers.footprint() >= line.footprint() + 2 * (4 + 48));
     }
 }

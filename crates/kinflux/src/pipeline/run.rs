@@ -456,7 +456,7 @@ impl Run {
             }
         };
 
-        self.retained_bytes += record.size();
+        self.retained_bytes += record.footprint();
         self.retained
             .entry(partition.clone())
             .or_default()
@@ -691,7 +691,7 @@ impl Run {
         if let Some(records) = self.retained.get_mut(partition) {
             while records.front().is_some_and(|r| r.offset < done_below) {
                 if let Some(r) = records.pop_front() {
-                    self.retained_bytes -= r.size();
+                    self.retained_bytes -= r.footprint();
                 }
             }
         }
