@@ -347,7 +347,7 @@ async fn produce_lines(
 }
 
 /// How fast the topic's records can be read, straight from the broker with one fetch loop
-/// per partition (4 MiB fetches, the consumer's default): the Kafka side's ceiling, in
+/// per partition (50 MiB fetches, the consumer's default): the Kafka side's ceiling, in
 /// records/s.
 async fn kafka_read_ceiling(args: &Args, topic: &str) -> Result<f64, Box<dyn std::error::Error>> {
     let brokers = args.brokers.split(',').map(str::to_owned).collect();
@@ -361,7 +361,7 @@ async fn kafka_read_ceiling(args: &Args, topic: &str) -> Result<f64, Box<dyn std
         tasks.push(tokio::spawn(async move {
             let (mut offset, mut records) = (0i64, 0u64);
             loop {
-                let (batch, high) = partition.fetch_records(offset, 1..4_194_304, 100).await?;
+                let (batch, high) = partition.fetch_records(offset, 1..52_428_800, 100).await?;
                 if let Some(last) = batch.last() {
                     offset = last.offset + 1;
                 }
