@@ -95,10 +95,9 @@ pub struct ConsumerConfig {
     /// Where to start without a committed offset, or when it is out of range.
     #[serde(default)]
     pub auto_offset_reset: AutoOffsetReset,
-    /// Upper bound of bytes returned by one fetch of one partition. Default 50 MiB: a
-    /// broker that is slow per request (tansu) reads small records at half the rate with
-    /// 4 MiB fetches. A fetch starts only while the partition's buffer is below
-    /// `max_buffered_bytes`, so this rarely adds to the memory held.
+    /// Upper bound of bytes returned by one fetch of one partition. Default 50 MiB, as
+    /// Kafka's `fetch.max.bytes`. A fetch starts only while the partition's buffer is below
+    /// `max_buffered_bytes`; what it brings may overshoot that by up to this much.
     #[serde(default = "default_fetch_max_bytes")]
     pub fetch_max_bytes: i32,
     /// How long the broker may wait for data before it answers a fetch.
