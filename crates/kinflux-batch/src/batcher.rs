@@ -4,7 +4,7 @@ use std::hash::BuildHasher;
 use std::ops::Range;
 use std::time::Instant;
 
-use kinflux_line::EncodeError;
+use kinflux_line::{EncodeError, WrittenTime};
 use kinflux_series::{PointView, Precision, Timestamp};
 
 use crate::{Batch, FlushPolicy, RecordId};
@@ -136,6 +136,31 @@ impl Batcher {
             self.arena.truncate(key_start);
             return Err(e);
         }
+        self.insert(key_start, fields_start, time_start, timestamp, source);
+        Ok(self.flush_if_full())
+    }
+
+    /// As [`add_encoded`](Self::add_encoded), for a line whose own time the parser
+    /// handed over as written: when the batch writes the same precision, the text is
+    /// copied instead of formatted again (formatting was 2% of the bridge's CPU).
+    pub fn add_encoded_written(
+        &mut self,
+        series_key: &[u8],
+        fields: &[u8],
+        time: WrittenTime<'_>,
+        source: RecordId,
+    ) -> Result<Option<Batch>, EncodeError> {
+        if time.precision() != self.precision {
+            return self.add_encoded(series_key, fields, Some(time.timestamp()), source);
+        }
+        let key_start = self.arena.len();
+        self.arena.extend_from_slice(series_key);
+        let fields_start = self.arena.len();
+        self.arena.extend_from_slice(fields);
+        let time_start = self.arena.len();
+        // The parser checked this time against InfluxDB's range in this precision.
+        self.arena.extend_from_slice(time.text());
+        let timestamp = Some(time.timestamp());
         self.insert(key_start, fields_start, time_start, timestamp, source);
         Ok(self.flush_if_full())
     }

@@ -218,3 +218,54 @@ fn line_ranges_cover_the_body() {
     assert_eq!(end, batch.body().len());
     assert!(batch.line_range(5).is_none());
 }
+
+/// Lines forwarded with their time as written give the same batch as with the time
+/// alone; a batch in another precision formats the time instead of copying it.
+#[test]
+fn a_written_time_is_copied_only_into_a_batch_of_its_precision() {
+    use kinflux_line::{Forward, ParseOptions, parse};
+    let input = b"cpu,host=a v=1 1700000000123456789\ncpu,host=a w=2 1700000000123456789\n\
+                  cpu,host=b v=3 -5\n";
+    let batch_of = |precision: Precision, written: bool| {
+        let mut batcher = Batcher::new(unlimited(), precision);
+        let mut lines = parse(input, ParseOptions::default());
+        let mut offset = 0;
+        while let Some(line) = lines.next_forward() {
+            let Ok(Forward::Raw {
+                series_key,
+                fields,
+                timestamp,
+                written_time,
+            }) = line
+            else {
+                panic!("plain lines forward raw");
+            };
+            let (key, fields) = (&input[series_key], &input[fields]);
+            offset += 1;
+            let added = match written_time.filter(|_| written) {
+                Some(w) => batcher.add_encoded_written(key, fields, w, record(0, offset)),
+                None => batcher.add_encoded(key, fields, timestamp, record(0, offset)),
+            };
+            assert!(added.expect("valid times").is_none());
+        }
+        batcher.flush().expect("three lines")
+    };
+    let copied = batch_of(Precision::Nanoseconds, true);
+    assert_eq!(
+        lines(&copied),
+        [
+            "cpu,host=a v=1,w=2 1700000000123456789",
+            "cpu,host=b v=3 -5"
+        ]
+    );
+    assert_eq!(
+        copied.body(),
+        batch_of(Precision::Nanoseconds, false).body()
+    );
+    assert_eq!(copied.merged(), 1);
+    let coarser = batch_of(Precision::Milliseconds, true);
+    assert_eq!(
+        lines(&coarser),
+        ["cpu,host=a v=1,w=2 1700000000123", "cpu,host=b v=3 -1"]
+    );
+}

@@ -67,6 +67,9 @@ pub(crate) struct Parts<'a> {
     /// Where the field section's text is in the line (after the series key and its
     /// whitespace, before the timestamp's space).
     pub(crate) fields_text: std::ops::Range<usize>,
+    /// Where the timestamp's text is in the line, when it is written as the encoder
+    /// writes it (no leading zeros, no `-0`).
+    pub(crate) time_text: Option<std::ops::Range<usize>>,
 }
 
 impl Parts<'_> {
@@ -451,7 +454,7 @@ fn boolean(input: &str) -> Res<'_, FieldValueRef<'_>> {
 }
 
 /// `timestamp = '-'? digit+`, then only spaces; `None` when there is none.
-fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<Timestamp>> {
+fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<(Timestamp, &str)>> {
     let input = skip_ws(input);
     if input.is_empty() {
         return Ok((input, None));
@@ -468,7 +471,17 @@ fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<Timestamp>> {
     if let Some(extra) = rest.bytes().position(|b| b != b' ') {
         return fail(&rest[extra..], LineErrorKind::TrailingCharacters);
     }
-    Ok(("", Some(ts)))
+    Ok(("", Some((ts, token))))
+}
+
+/// Whether an integer token that parsed is written as the encoder writes its value.
+fn is_canonical_integer(token: &str) -> bool {
+    let digits = token.strip_prefix('-').unwrap_or(token);
+    match digits.as_bytes() {
+        [b'0'] => digits.len() == token.len(),
+        [first, ..] => *first != b'0',
+        [] => false,
+    }
 }
 
 /// `p*`, appending to `into`: like nom's `many0`, but filling a vector the caller
@@ -514,16 +527,22 @@ pub(crate) fn line<'a>(
         let next_field = preceded(char(','), |i| field(i, series_len));
         let (rest, fields) = many_into(next_field, fields, rest)?;
         let fields_text = input.len() - fields_start.len()..input.len() - rest.len();
-        let (rest, timestamp) = timestamp(rest, precision)?;
+        // The timestamp's token starts after the whitespace that follows the fields.
+        let time_start = input.len() - skip_ws(rest).len();
+        let (rest, time) = timestamp(rest, precision)?;
+        let time_text = time
+            .filter(|(_, token)| is_canonical_integer(token))
+            .map(|(_, token)| time_start..time_start + token.len());
         Ok((
             rest,
             Parts {
                 measurement,
                 tags,
                 fields,
-                timestamp,
+                timestamp: time.map(|(ts, _)| ts),
                 series_len,
                 fields_text,
+                time_text,
             },
         ))
     };

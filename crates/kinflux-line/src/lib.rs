@@ -9,7 +9,9 @@ mod scan;
 
 pub use encode::{encode_fields, encode_point, encode_points, encode_series_key, encode_timestamp};
 pub use error::{EncodeError, LineError, LineErrorKind};
-pub use lines::{Forward, Lines, ParseOptions, RawSections, Validation, parse, validate};
+pub use lines::{
+    Forward, Lines, ParseOptions, RawSections, Validation, WrittenTime, parse, validate,
+};
 
 /// The earliest time InfluxDB stores, in nanoseconds: `i64::MIN + 2` (it keeps the two
 /// lowest values as sentinels).

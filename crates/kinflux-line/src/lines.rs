@@ -221,6 +221,34 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
+/// A line's own timestamp as it was written, when that is exactly what
+/// [`encode_timestamp`](crate::encode_timestamp) writes for it in the parse precision (no
+/// leading zeros, no `-0`). Only the parser makes one, so a batcher writing the same
+/// precision can copy the text instead of formatting the number again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenTime<'a> {
+    text: &'a [u8],
+    precision: Precision,
+    timestamp: Timestamp,
+}
+
+impl<'a> WrittenTime<'a> {
+    /// The digits as written (with a leading `-` for times before 1970).
+    pub fn text(&self) -> &'a [u8] {
+        self.text
+    }
+
+    /// The precision the text is in.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The time it stands for.
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+}
+
 /// A line as [`Lines::next_forward`] gives it: its bytes when they can be written on as
 /// they are, or the point when it must be encoded again.
 // Not `non_exhaustive`: a line either goes on as it is or needs encoding.
@@ -235,6 +263,8 @@ pub enum Forward<'a> {
         fields: Range<usize>,
         /// The line's time, or the default time.
         timestamp: Option<Timestamp>,
+        /// The line's own time as written, when it is written as the encoder writes it.
+        written_time: Option<WrittenTime<'a>>,
     },
     /// A valid line that needs encoding: escapes, unsorted tags, or a repeated field.
     Point(PointRef<'a>),
@@ -279,10 +309,21 @@ impl<'a> Lines<'a> {
             series_key: Some(series_key.clone()),
             fields: Some(fields.clone()),
         });
+        let precision = self.options.precision;
+        let written_time = parts
+            .time_text
+            .clone()
+            .zip(parts.timestamp)
+            .map(|(text, timestamp)| WrittenTime {
+                text: &self.input[base + text.start..base + text.end],
+                precision,
+                timestamp,
+            });
         let line = Forward::Raw {
             series_key,
             fields,
             timestamp: parts.timestamp.or(self.options.default_time),
+            written_time,
         };
         parts.tags.clear();
         parts.fields.clear();

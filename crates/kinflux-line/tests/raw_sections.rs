@@ -2,7 +2,8 @@
 //! so that a forwarder can copy them instead of encoding the point again.
 
 use kinflux_line::{
-    Forward, ParseOptions, RawSections, encode_fields, encode_point, encode_series_key, parse,
+    Forward, ParseOptions, RawSections, encode_fields, encode_point, encode_series_key,
+    encode_timestamp, parse,
 };
 use kinflux_series::{FieldValue, Point, PointRef, PointView, Precision, Timestamp};
 use proptest::prelude::*;
@@ -198,8 +199,16 @@ fn forward_agrees_with_next(input: &[u8]) {
                     series_key,
                     fields,
                     timestamp,
+                    written_time,
                 }),
             ) => {
+                if let Some(w) = written_time {
+                    let mut encoded = Vec::new();
+                    encode_timestamp(w.timestamp(), w.precision(), &mut encoded)
+                        .expect("a parsed time encodes");
+                    assert_eq!(w.text(), &encoded[..]);
+                    assert_eq!(Some(w.timestamp()), point.timestamp());
+                }
                 let mut key = Vec::new();
                 encode_series_key(&point, &mut key).expect("a parsed point encodes");
                 assert_eq!(&input[series_key.clone()], &key[..]);
@@ -211,6 +220,21 @@ fn forward_agrees_with_next(input: &[u8]) {
             (a, b) => panic!("next gave {a:?}, next_forward gave {b:?}"),
         }
     }
+}
+
+#[test]
+fn only_times_written_as_the_encoder_writes_them_are_offered_as_text() {
+    let input = b"m v=1 15\nm v=1 007\nm v=1 -0\nm v=1 0\nm v=1 -12\nm v=1\n";
+    let mut lines = parse(input, ParseOptions::default());
+    let mut texts = Vec::new();
+    while let Some(line) = lines.next_forward() {
+        match line.expect("valid lines") {
+            Forward::Raw { written_time, .. } => texts.push(written_time.map(|w| w.text())),
+            Forward::Point(p) => panic!("{p:?} should forward raw"),
+        }
+    }
+    let expected: [Option<&[u8]>; 6] = [Some(b"15"), None, None, Some(b"0"), Some(b"-12"), None];
+    assert_eq!(texts, expected);
 }
 
 #[test]
@@ -226,7 +250,7 @@ proptest! {
     fn forwarding_agrees_with_parsing_on_any_input(
         lines in prop::collection::vec(
             prop_oneof![
-                "m(,t[a-c]=[a-z\\\\ ]{1,3}){0,4} f[a-c]=[0-9]{1,3}i(,[fg][a-c]=\"[a-z ]{0,4}\"){0,3}( [0-9]{1,5})?",
+                "m(,t[a-c]=[a-z\\\\ ]{1,3}){0,4} f[a-c]=[0-9]{1,3}i(,[fg][a-c]=\"[a-z ]{0,4}\"){0,3}( -?[0-9]{1,5})?",
                 "[a-z =,\"\\\\]{0,14}",
             ],
             0..30,

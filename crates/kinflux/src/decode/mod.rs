@@ -56,6 +56,8 @@ pub(crate) enum Decoded<'p> {
         fields: &'p [u8],
         /// The line's time, or the fallback.
         timestamp: Option<Timestamp>,
+        /// The line's own time as written, for copying instead of formatting.
+        written_time: Option<kinflux_line::WrittenTime<'p>>,
     },
 }
 
@@ -149,12 +151,14 @@ fn decode_lines(
                 series_key,
                 fields,
                 timestamp,
+                written_time,
             }) => {
                 good += 1;
                 emit(Decoded::Line {
                     series_key: &value[series_key],
                     fields: &value[fields],
                     timestamp,
+                    written_time,
                 });
             }
             Ok(Forward::Point(point)) => {
@@ -230,6 +234,7 @@ mod tests {
                         series_key,
                         fields,
                         timestamp,
+                        ..
                     } => format!(
                         "line {} {} {timestamp:?}",
                         String::from_utf8_lossy(series_key),

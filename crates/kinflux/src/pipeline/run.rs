@@ -406,7 +406,11 @@ impl Run {
                         series_key,
                         fields,
                         timestamp,
-                    } => batcher.add_encoded(series_key, fields, timestamp, id),
+                        written_time,
+                    } => match written_time {
+                        Some(time) => batcher.add_encoded_written(series_key, fields, time, id),
+                        None => batcher.add_encoded(series_key, fields, timestamp, id),
+                    },
                     Decoded::Point(point, raw) => match raw.fields {
                         Some(fields) => {
                             let key = raw.series_key.filter(|_| point.tags().len() == tags_before);
