@@ -127,17 +127,7 @@ impl Batcher {
         timestamp: Option<Timestamp>,
         source: RecordId,
     ) -> Result<Option<Batch>, EncodeError> {
-        let key_start = self.arena.len();
-        self.arena.extend_from_slice(series_key);
-        let fields_start = self.arena.len();
-        self.arena.extend_from_slice(fields);
-        let time_start = self.arena.len();
-        if let Err(e) = self.encode_time(timestamp) {
-            self.arena.truncate(key_start);
-            return Err(e);
-        }
-        self.insert(key_start, fields_start, time_start, timestamp, source);
-        Ok(self.flush_if_full())
+        self.add_line(series_key, fields, timestamp, None, source)
     }
 
     /// As [`add_encoded`](Self::add_encoded), for a line whose own time the parser
@@ -150,17 +140,35 @@ impl Batcher {
         time: WrittenTime<'_>,
         source: RecordId,
     ) -> Result<Option<Batch>, EncodeError> {
-        if time.precision() != self.precision {
-            return self.add_encoded(series_key, fields, Some(time.timestamp()), source);
-        }
+        // The parser checked this time against InfluxDB's range in its precision.
+        let text = (time.precision() == self.precision).then(|| time.text());
+        self.add_line(series_key, fields, Some(time.timestamp()), text, source)
+    }
+
+    /// Appends an encoded line's parts to the arena, with the time's text as given or
+    /// formatted here, and files them.
+    fn add_line(
+        &mut self,
+        series_key: &[u8],
+        fields: &[u8],
+        timestamp: Option<Timestamp>,
+        time_text: Option<&[u8]>,
+        source: RecordId,
+    ) -> Result<Option<Batch>, EncodeError> {
         let key_start = self.arena.len();
         self.arena.extend_from_slice(series_key);
         let fields_start = self.arena.len();
         self.arena.extend_from_slice(fields);
         let time_start = self.arena.len();
-        // The parser checked this time against InfluxDB's range in this precision.
-        self.arena.extend_from_slice(time.text());
-        let timestamp = Some(time.timestamp());
+        match time_text {
+            Some(text) => self.arena.extend_from_slice(text),
+            None => {
+                if let Err(e) = self.encode_time(timestamp) {
+                    self.arena.truncate(key_start);
+                    return Err(e);
+                }
+            }
+        }
         self.insert(key_start, fields_start, time_start, timestamp, source);
         Ok(self.flush_if_full())
     }
