@@ -273,7 +273,7 @@ pub enum Forward<'a> {
 impl<'a> Lines<'a> {
     /// The next line for a forwarder that copies line protocol on: like [`next`], but a
     /// line that can be written on as it is comes back as byte ranges without building
-    /// a point (a third of the parse's time went into the point). Errors are the same.
+    /// a point (on three-field lines, 150 ns a line instead of 171). Errors are the same.
     ///
     /// [`next`]: Iterator::next
     pub fn next_forward(&mut self) -> Option<Result<Forward<'a>, LineError>> {
