@@ -154,31 +154,43 @@ async fn two_consumers_split_partitions_and_survivor_takes_over_on_leave() {
     a.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partitions_of_a_dead_member_move_after_its_session_times_out() {
+/// Two members split 4 partitions, then one dies without leaving the group (no
+/// LeaveGroup, no more heartbeats): the first to join, which leads, or the second. The
+/// survivor must hold all 4 once the dead member's session has timed out.
+async fn survivor_takes_every_partition_after_a_member_dies(name: &str, leader_dies: bool) {
     let Some(brokers) = brokers() else { return };
     init_tracing();
-    let topic = unique("dead");
-    let group = unique("g-dead");
+    let topic = unique(name);
+    let group = unique(&format!("g-{name}"));
     create_topic(&brokers, &topic, 4).await;
 
-    let mut a = Consumer::connect(config(&brokers, &group, &[&topic]))
+    let mut first = Consumer::connect(config(&brokers, &group, &[&topic]))
         .await
         .unwrap();
-    wait_assignment(&mut a, T, |x| x.len() == 4).await;
-    let mut b = Consumer::connect(config(&brokers, &group, &[&topic]))
+    wait_assignment(&mut first, T, |x| x.len() == 4).await;
+    let mut second = Consumer::connect(config(&brokers, &group, &[&topic]))
         .await
         .unwrap();
-    settle(&mut a, &mut b, |x, y| x.len() == 2 && y.len() == 2).await;
-    // b dies: no LeaveGroup, no more heartbeats.
-    drop(b);
+    settle(&mut first, &mut second, |x, y| x.len() == 2 && y.len() == 2).await;
+    let (dead, mut survivor) = if leader_dies {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    drop(dead);
     let started = std::time::Instant::now();
-    wait_assignment(&mut a, T, |x| x.len() == 4).await;
+    wait_assignment(&mut survivor, T, |x| x.len() == 4).await;
     eprintln!(
-        "partitions moved {:?} after the member died",
-        started.elapsed()
+        "partitions moved {:?} after the {} died",
+        started.elapsed(),
+        if leader_dies { "leader" } else { "follower" }
     );
-    a.close().await.unwrap();
+    survivor.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_of_a_dead_member_move_after_its_session_times_out() {
+    survivor_takes_every_partition_after_a_member_dies("dead", false).await;
 }
 
 /// tansu 0.6.0 keeps naming the dead leader in its JoinGroup answers after the leader's
@@ -188,30 +200,7 @@ async fn partitions_of_a_dead_member_move_after_its_session_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "tansu 0.6.0 keeps a dead member as group leader (broker bug)"]
 async fn partitions_of_a_dead_leader_move_after_its_session_times_out() {
-    let Some(brokers) = brokers() else { return };
-    init_tracing();
-    let topic = unique("dead-leader");
-    let group = unique("g-dead-leader");
-    create_topic(&brokers, &topic, 4).await;
-
-    // a joins first and leads the group.
-    let mut a = Consumer::connect(config(&brokers, &group, &[&topic]))
-        .await
-        .unwrap();
-    wait_assignment(&mut a, T, |x| x.len() == 4).await;
-    let mut b = Consumer::connect(config(&brokers, &group, &[&topic]))
-        .await
-        .unwrap();
-    settle(&mut a, &mut b, |x, y| x.len() == 2 && y.len() == 2).await;
-    // The leader dies: no LeaveGroup, no more heartbeats.
-    drop(a);
-    let started = std::time::Instant::now();
-    wait_assignment(&mut b, T, |x| x.len() == 4).await;
-    eprintln!(
-        "partitions moved {:?} after the leader died",
-        started.elapsed()
-    );
-    b.close().await.unwrap();
+    survivor_takes_every_partition_after_a_member_dies("dead-leader", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
