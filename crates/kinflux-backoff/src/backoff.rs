@@ -282,7 +282,9 @@ mod tests {
         let info = lines.last().unwrap();
         assert!(
             info.contains("INFO")
-                && info.contains(&format!("InfluxDB write recovered after {retries} retries in")),
+                && info.contains(&format!(
+                    "InfluxDB write recovered after {retries} retries in"
+                )),
             "{text}"
         );
         assert_eq!(lines.len(), warns.len() + 1, "{text}");

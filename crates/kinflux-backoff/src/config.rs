@@ -96,7 +96,10 @@ mod tests {
         let triple = c.with_multiplier(3.0);
         assert_eq!(triple.ceiling(2), Duration::from_millis(900));
         // A multiplier below 1 does not shrink the waits.
-        assert_eq!(c.with_multiplier(0.5).ceiling(5), Duration::from_millis(100));
+        assert_eq!(
+            c.with_multiplier(0.5).ceiling(5),
+            Duration::from_millis(100)
+        );
         assert_eq!(
             c.with_multiplier(f64::NAN).ceiling(5),
             Duration::from_millis(100)

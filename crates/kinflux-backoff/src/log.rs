@@ -141,7 +141,11 @@ pub(crate) fn emit_retry(report: Report, what: &str, why: &dyn fmt::Display, del
             );
         }
         Report::Quiet { retry } => {
-            tracing::debug!(what, retry, "{what} failed again, retrying in {next}: {why}");
+            tracing::debug!(
+                what,
+                retry,
+                "{what} failed again, retrying in {next}: {why}"
+            );
         }
     }
 }
@@ -150,7 +154,11 @@ pub(crate) fn emit_retry(report: Report, what: &str, why: &dyn fmt::Display, del
 pub(crate) fn emit_recovered(what: &str, recovered: Recovered) {
     let Recovered { retries, after } = recovered;
     let after = Human(after);
-    tracing::info!(what, retries, "{what} recovered after {retries} retries in {after}");
+    tracing::info!(
+        what,
+        retries,
+        "{what} recovered after {retries} retries in {after}"
+    );
 }
 
 /// A duration as people read it in a log: `850ms`, `4.2s`, `3m 20s`.

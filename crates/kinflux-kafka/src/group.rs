@@ -19,10 +19,10 @@ use kafka_protocol::{
 use tracing::debug;
 
 use crate::{
-    config::ConnectOptions,
     conn::Connection,
     error::{Error, Result, code},
-    record::TopicPartition,
+    record::PartitionKey,
+    security::ConnectOptions,
 };
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -239,7 +239,7 @@ impl GroupClient {
         &self,
         generation_id: i32,
         member_id: &str,
-        offsets: &BTreeMap<TopicPartition, i64>,
+        offsets: &BTreeMap<PartitionKey, i64>,
     ) -> Result<()> {
         let v = self.conn.version::<OffsetCommitRequest>(8)?;
         let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
@@ -250,7 +250,7 @@ impl GroupClient {
             if v >= 6 {
                 p = p.with_committed_leader_epoch(-1);
             }
-            by_topic.entry(&tp.topic).or_default().push(p);
+            by_topic.entry(&*tp.topic).or_default().push(p);
         }
         let mut req = OffsetCommitRequest::default()
             .with_group_id(GroupId(s(&self.group_id)))
@@ -290,12 +290,12 @@ impl GroupClient {
     /// Committed offsets; a partition without one maps to `None`.
     pub(crate) async fn fetch_offsets(
         &self,
-        partitions: &[TopicPartition],
-    ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+        partitions: &[PartitionKey],
+    ) -> Result<BTreeMap<PartitionKey, Option<i64>>> {
         let v = self.conn.version::<OffsetFetchRequest>(7)?;
         let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for tp in partitions {
-            by_topic.entry(&tp.topic).or_default().push(tp.partition);
+            by_topic.entry(&*tp.topic).or_default().push(tp.partition);
         }
         let req = OffsetFetchRequest::default()
             .with_group_id(GroupId(s(&self.group_id)))
@@ -317,7 +317,7 @@ impl GroupClient {
                 self.context(),
             ));
         }
-        let mut out: BTreeMap<TopicPartition, Option<i64>> =
+        let mut out: BTreeMap<PartitionKey, Option<i64>> =
             partitions.iter().map(|tp| (tp.clone(), None)).collect();
         for t in resp.topics {
             for p in t.partitions {
@@ -328,7 +328,7 @@ impl GroupClient {
                         Some(format!("{}/{}", t.name.0.as_str(), p.partition_index)),
                     ));
                 }
-                let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
+                let tp = PartitionKey::new(t.name.0.as_str(), p.partition_index);
                 out.insert(tp, (p.committed_offset >= 0).then_some(p.committed_offset));
             }
         }
