@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::progress::PartitionKey;
+use kinflux_kafka::PartitionKey;
 
 mod server;
 pub use server::serve;
@@ -288,7 +288,7 @@ impl Metrics {
         ];
         for (name, help, get) in gauges {
             header(&mut out, name, help, "gauge");
-            for ((topic, partition), g) in &partitions {
+            for (PartitionKey { topic, partition }, g) in &partitions {
                 if let Some(v) = get(g) {
                     let _ = writeln!(
                         out,
@@ -328,7 +328,7 @@ mod tests {
         m.observe_write_latency(Duration::from_secs(3));
         let mut parts = BTreeMap::new();
         parts.insert(
-            ("to\"pic".into(), 2),
+            PartitionKey::new("to\"pic", 2),
             PartitionGauges {
                 lag: Some(7),
                 ..Default::default()

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use kinflux_batch::{Batch, Batcher, FlushPolicy, RecordId};
 use kinflux_influx::{CancellationToken, LineBatch, WriteError, WriteOutcome, Writer};
 use kinflux_kafka::{
-    Consumer, DeadLetterProducer, DeadLetterReason, Message, Record, Revocation, TopicPartition,
+    Consumer, DeadLetterProducer, DeadLetterReason, Message, PartitionKey, Record, Revocation,
 };
 use kinflux_line::EncodeError;
 use kinflux_series::{PointRef, PointView, Precision, Timestamp};
@@ -26,7 +26,7 @@ use super::{PipelineError, RunSummary};
 use crate::config::{Config, OnError, StartAt};
 use crate::decode::{DecodeFailure, Decoded, Decoder};
 use crate::metrics::{ErrorClass, Metrics, PartitionGauges};
-use crate::progress::{PartitionKey, Progress};
+use crate::progress::Progress;
 
 /// What a write task reports back.
 enum Done {
@@ -111,10 +111,6 @@ fn forward(
         }
     };
     batcher.add_encoded(series_key, fields, point.timestamp(), source)
-}
-
-fn key_of(tp: &TopicPartition) -> PartitionKey {
-    (Arc::from(tp.topic.as_str()), tp.partition)
 }
 
 fn record_time(record: &Record) -> Option<Timestamp> {
@@ -276,16 +272,15 @@ impl Run {
         }
     }
 
-    async fn on_assigned(&mut self, partitions: Vec<TopicPartition>) {
+    async fn on_assigned(&mut self, partitions: Vec<PartitionKey>) {
         info!(partitions = ?partitions, "partitions assigned");
         self.seen_assignment = true;
         for tp in partitions {
-            let key = key_of(&tp);
-            if self.until_caught_up && !self.targets.contains_key(&key) {
+            if self.until_caught_up && !self.targets.contains_key(&tp) {
                 if let Some(consumer) = &self.consumer {
                     match consumer.watermarks(&tp).await {
                         Ok((_, high)) => {
-                            self.targets.insert(key.clone(), high);
+                            self.targets.insert(tp.clone(), high);
                         }
                         Err(e) => {
                             warn!(partition = %tp, error = %e, "cannot read the high watermark")
@@ -293,15 +288,15 @@ impl Run {
                     }
                 }
             }
-            if self.start_at != StartAt::Committed && self.positioned.insert(key.clone()) {
+            if self.start_at != StartAt::Committed && self.positioned.insert(tp.clone()) {
                 self.position(&tp).await;
             }
-            self.assigned.insert(key);
+            self.assigned.insert(tp);
         }
     }
 
     /// Moves a newly assigned partition to where `kafka.start_at` says.
-    async fn position(&mut self, tp: &TopicPartition) {
+    async fn position(&mut self, tp: &PartitionKey) {
         let Some(consumer) = &self.consumer else {
             return;
         };
@@ -322,7 +317,7 @@ impl Run {
     }
 
     async fn on_revoked(&mut self, revocation: Revocation) {
-        let leaving: Vec<PartitionKey> = revocation.partitions().iter().map(key_of).collect();
+        let leaving: Vec<PartitionKey> = revocation.partitions().to_vec();
         info!(partitions = ?revocation.partitions(), "partitions revoked; settling them before they leave");
         self.flush_open().await;
         let deadline = revocation.deadline();
@@ -349,7 +344,7 @@ impl Run {
 
     async fn on_record(&mut self, record: Record) {
         self.metrics.records_in.fetch_add(1, Relaxed);
-        let partition: PartitionKey = (record.topic.clone(), record.partition);
+        let partition = record.partition_key();
         let offset = record.offset;
         let time = record_time(&record);
         let Some(value) = record.value.clone() else {
@@ -397,8 +392,8 @@ impl Run {
                     blocked = true;
                 }
                 let id = RecordId {
-                    topic: partition.0.clone(),
-                    partition: partition.1,
+                    topic: partition.topic.clone(),
+                    partition: partition.partition,
                     offset,
                 };
                 let added = match decoded {
@@ -547,7 +542,7 @@ impl Run {
                     self.prune(&partition);
                 }
                 Err(e) => {
-                    error!(topic = %partition.0, partition = partition.1, offset, error = %e, "dead-letter write failed for good");
+                    error!(topic = %partition.topic, partition = partition.partition, offset, error = %e, "dead-letter write failed for good");
                     self.fatal.get_or_insert(PipelineError::DeadLetter(e));
                 }
             },
@@ -624,7 +619,7 @@ impl Run {
     }
 
     fn fail_by_id(&mut self, id: &RecordId, class: ErrorClass, message: String) {
-        let partition: PartitionKey = (id.topic.clone(), id.partition);
+        let partition = PartitionKey::new(id.topic.clone(), id.partition);
         match self.retained_record(&partition, id.offset).cloned() {
             Some(record) => self.fail_record(record, class, message, None),
             None if !self.assigned.contains(&partition) => {
@@ -647,7 +642,7 @@ impl Run {
         message: String,
         bad_part: Option<Vec<u8>>,
     ) {
-        let partition: PartitionKey = (record.topic.clone(), record.partition);
+        let partition = record.partition_key();
         let offset = record.offset;
         match (self.on_error, &self.dead_letters) {
             (OnError::DeadLetter, Some(producer)) => {
@@ -672,16 +667,16 @@ impl Run {
             (OnError::Stop, _) => {
                 // Blocked for good: nothing at or after it is committed.
                 self.progress.block(&partition, offset);
-                error!(topic = %partition.0, partition = partition.1, offset, class = class.as_str(), %message, "stopping on a record that cannot be written");
+                error!(topic = %partition.topic, partition = partition.partition, offset, class = class.as_str(), %message, "stopping on a record that cannot be written");
                 self.fatal.get_or_insert(PipelineError::Stopped {
-                    topic: partition.0.to_string(),
-                    partition: partition.1,
+                    topic: partition.topic.to_string(),
+                    partition: partition.partition,
                     offset,
                     reason: message,
                 });
             }
             _ => {
-                warn!(topic = %partition.0, partition = partition.1, offset, class = class.as_str(), %message, "dropping a record that cannot be written");
+                warn!(topic = %partition.topic, partition = partition.partition, offset, class = class.as_str(), %message, "dropping a record that cannot be written");
                 self.metrics.dropped.fetch_add(1, Relaxed);
             }
         }
@@ -714,10 +709,7 @@ impl Run {
         if offsets.is_empty() {
             return;
         }
-        let request = offsets.iter().map(|((topic, partition), offset)| {
-            (TopicPartition::new(&**topic, *partition), *offset)
-        });
-        match consumer.commit(request).await {
+        match consumer.commit(offsets.iter().cloned()).await {
             Ok(()) => {
                 for (p, offset) in &offsets {
                     self.progress.committed(p, *offset);
@@ -745,7 +737,7 @@ impl Run {
             let committed_by_us = self.progress.committed_offset(p);
             let committed_by_group = lag
                 .iter()
-                .find(|l| key_of(&l.partition) == *p)
+                .find(|l| l.partition == *p)
                 .and_then(|l| l.committed);
             target == 0
                 || committed_by_us
@@ -765,7 +757,7 @@ impl Run {
             .lag()
             .into_iter()
             .map(|l| {
-                let key = key_of(&l.partition);
+                let key = l.partition.clone();
                 let event_time_lag_seconds = self
                     .progress
                     .committed_time_ms(&key)
