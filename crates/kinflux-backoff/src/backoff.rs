@@ -146,13 +146,11 @@ impl Backoff {
     }
 
     /// An attempt succeeded: the waits start small again, the limits count from now, and
-    /// the end of a streak of retries is logged at info.
+    /// the end of a streak of retries (this loop's, or one it shares) is logged at info.
     pub fn succeeded(&mut self) {
         let now = Instant::now();
-        if self.retries > 0 {
-            if let Some(recovered) = self.log.succeeded(now) {
-                log::emit_recovered(&self.what, recovered);
-            }
+        if let Some(recovered) = self.log.succeeded(now, self.retries > 0) {
+            log::emit_recovered(&self.what, recovered);
         }
         self.retries = 0;
         self.since = now;

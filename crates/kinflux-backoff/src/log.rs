@@ -5,8 +5,14 @@
 //! one warn per [`WARN_INTERVAL`], with the number of retries since the last one; the
 //! success that ends it is logged at info ("recovered after N retries in T"). Everything
 //! else goes to debug.
+//!
+//! A loop that gives up (a limit, a cancellation) does not end the streak: the caller
+//! usually tries again later with a fresh loop, and that one goes on with the streak,
+//! rate limit included. With no loop failing, the next success ends the streak, and a
+//! streak left idle for [`WARN_INTERVAL`] is over: the next failure starts a new one.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -23,7 +29,14 @@ pub const WARN_INTERVAL: Duration = Duration::from_secs(60);
 /// streak lasts while any of them still fails. Cheap to clone; clones share the state.
 #[derive(Debug, Clone, Default)]
 pub struct RetryLog {
-    state: Arc<Mutex<State>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// Whether a streak is open: lets a success skip the lock when none is.
+    open: AtomicBool,
+    state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +50,7 @@ struct State {
 struct Streak {
     started: Instant,
     retries: u64,
+    last_retry: Instant,
     last_warn: Instant,
     since_warn: u64,
 }
@@ -67,7 +81,8 @@ impl RetryLog {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every update below leaves the state whole; a panic elsewhere cannot split one.
-        self.state
+        self.shared
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -75,6 +90,14 @@ impl RetryLog {
     /// A sharer retries; `first_of_its_own` when it had not failed since its last success.
     pub(crate) fn retry(&self, now: Instant, first_of_its_own: bool) -> Report {
         let mut state = self.lock();
+        let idle = state.failing == 0
+            && state
+                .streak
+                .as_ref()
+                .is_some_and(|s| now.saturating_duration_since(s.last_retry) >= WARN_INTERVAL);
+        if idle {
+            state.streak = None;
+        }
         if first_of_its_own {
             state.failing += 1;
         }
@@ -82,13 +105,16 @@ impl RetryLog {
             state.streak = Some(Streak {
                 started: now,
                 retries: 1,
+                last_retry: now,
                 last_warn: now,
                 since_warn: 0,
             });
+            self.shared.open.store(true, Ordering::Release);
             return Report::First;
         };
         streak.retries += 1;
         streak.since_warn += 1;
+        streak.last_retry = now;
         let over = now.saturating_duration_since(streak.last_warn);
         if over >= WARN_INTERVAL {
             let retries = std::mem::take(&mut streak.since_warn);
@@ -101,27 +127,31 @@ impl RetryLog {
         }
     }
 
-    /// A sharer that had retried succeeded. Ends the streak when no other sharer fails.
-    pub(crate) fn succeeded(&self, now: Instant) -> Option<Recovered> {
+    /// A sharer succeeded; `had_retried` when it had failed since its last success. Ends
+    /// the streak when no sharer fails any more.
+    pub(crate) fn succeeded(&self, now: Instant, had_retried: bool) -> Option<Recovered> {
+        if !had_retried && !self.shared.open.load(Ordering::Acquire) {
+            return None;
+        }
         let mut state = self.lock();
-        state.failing = state.failing.saturating_sub(1);
+        if had_retried {
+            state.failing = state.failing.saturating_sub(1);
+        }
         if state.failing > 0 {
             return None;
         }
-        state.streak.take().map(|s| Recovered {
-            retries: s.retries,
-            after: now.saturating_duration_since(s.started),
+        let streak = state.streak.take()?;
+        self.shared.open.store(false, Ordering::Release);
+        Some(Recovered {
+            retries: streak.retries,
+            after: now.saturating_duration_since(streak.started),
         })
     }
 
     /// A sharer that had retried stopped without success (gave up, cancelled, dropped).
-    /// When it was the last one failing, the streak ends unreported: nobody saw a recovery.
     pub(crate) fn left(&self) {
         let mut state = self.lock();
         state.failing = state.failing.saturating_sub(1);
-        if state.failing == 0 {
-            state.streak = None;
-        }
     }
 }
 
@@ -209,7 +239,7 @@ mod tests {
             }
         );
         assert_eq!(
-            log.succeeded(t0 + 130 * S),
+            log.succeeded(t0 + 130 * S, true),
             Some(Recovered {
                 retries: 6,
                 after: 130 * S
@@ -226,10 +256,12 @@ mod tests {
         assert_eq!(log.retry(t0, true), Report::First);
         // A second loop fails too: the same streak, no second warn.
         assert_eq!(log.retry(t0 + S, true), Report::Quiet { retry: 2 });
-        assert_eq!(log.succeeded(t0 + 2 * S), None);
+        assert_eq!(log.succeeded(t0 + 2 * S, true), None);
+        // A third that never failed succeeds meanwhile: the second still fails.
+        assert_eq!(log.succeeded(t0 + 2 * S, false), None);
         assert_eq!(log.retry(t0 + 3 * S, false), Report::Quiet { retry: 3 });
         assert_eq!(
-            log.succeeded(t0 + 4 * S),
+            log.succeeded(t0 + 4 * S, true),
             Some(Recovered {
                 retries: 3,
                 after: 4 * S
@@ -238,13 +270,50 @@ mod tests {
     }
 
     #[test]
-    fn a_streak_whose_last_sharer_gave_up_ends_unreported() {
+    fn loops_that_give_up_and_come_back_share_one_streak_until_a_success() {
+        let log = RetryLog::new();
+        let t0 = Instant::now();
+        // A call retries twice and gives up; the caller calls again 30 s later.
+        assert_eq!(log.retry(t0, true), Report::First);
+        assert_eq!(log.retry(t0 + S, false), Report::Quiet { retry: 2 });
+        log.left();
+        assert_eq!(log.retry(t0 + 31 * S, true), Report::Quiet { retry: 3 });
+        log.left();
+        assert_eq!(
+            log.retry(t0 + 61 * S, true),
+            Report::Again {
+                retries: 3,
+                over: 61 * S
+            }
+        );
+        log.left();
+        // The next call succeeds at once: that is the recovery.
+        assert_eq!(
+            log.succeeded(t0 + 70 * S, false),
+            Some(Recovered {
+                retries: 4,
+                after: 70 * S
+            })
+        );
+        assert_eq!(log.succeeded(t0 + 71 * S, false), None);
+    }
+
+    #[test]
+    fn a_streak_left_idle_for_the_interval_is_over() {
         let log = RetryLog::new();
         let t0 = Instant::now();
         assert_eq!(log.retry(t0, true), Report::First);
         log.left();
         // Hours later a new outage is a new streak, not "still failing".
         assert_eq!(log.retry(t0 + 7200 * S, true), Report::First);
+        // While a sharer still fails, no idle time ends the streak.
+        assert_eq!(
+            log.retry(t0 + 9000 * S, false),
+            Report::Again {
+                retries: 1,
+                over: 1800 * S
+            }
+        );
     }
 
     #[test]

@@ -146,7 +146,7 @@ mod tests {
         assert!(Arc::ptr_eq(&key.topic, &r.topic));
         assert_eq!(key, PartitionKey::new("t", 0));
         assert_eq!(key.to_string(), "t/0");
-        let mut keys = vec![
+        let mut keys = [
             PartitionKey::new("b", 0),
             PartitionKey::new("a", 10),
             PartitionKey::new(String::from("a"), 2),

@@ -139,8 +139,8 @@ pub struct RegistryClient {
     base: String,
     auth: Option<HeaderValue>,
     timeout: Duration,
-    retries: u32,
-    backoff: BackoffConfig,
+    /// The retry policy, shared by the calls.
+    retry: Arc<BackoffConfig>,
     /// One retry log for all requests of this client: an outage is one streak.
     retry_log: RetryLog,
     http: Client<Connector, Full<Bytes>>,
@@ -153,7 +153,7 @@ impl fmt::Debug for RegistryClient {
             .field("base", &self.base)
             .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
-            .field("retries", &self.retries)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -222,9 +222,10 @@ impl RegistryClient {
             base,
             auth,
             timeout: config.timeout,
-            retries: config.retries,
-            backoff: BackoffConfig::new(config.backoff, MAX_BACKOFF.max(config.backoff))
-                .with_max_attempts(Some(config.retries.saturating_add(1))),
+            retry: Arc::new(
+                BackoffConfig::new(config.backoff, MAX_BACKOFF.max(config.backoff))
+                    .with_max_attempts(Some(config.retries.saturating_add(1))),
+            ),
             retry_log: RetryLog::new(),
             http: Client::builder(TokioExecutor::new()).build(connector(&config)?),
             by_id: RwLock::new(HashMap::new()),
@@ -296,7 +297,7 @@ impl RegistryClient {
         body: Option<Bytes>,
     ) -> Result<T, RegistryError> {
         let mut backoff = Backoff::with_log(
-            self.backoff,
+            *self.retry,
             "schema registry request",
             self.retry_log.clone(),
         );
