@@ -34,6 +34,7 @@ use tracing::warn;
 
 use crate::{
     config::ConsumerConfig,
+    conn::Connection,
     error::{Error, Result},
     group::{self, GroupClient},
     record::{PartitionKey, Record},
@@ -139,6 +140,41 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The first connection to the group coordinator. A broker that is up but has no
+/// coordinator yet (a new cluster creates `__consumer_offsets` on the first
+/// FindCoordinator and answers COORDINATOR_NOT_AVAILABLE meanwhile) is waited for, up to
+/// [`FIRST_COORDINATOR_WAIT`]; any other error is returned at once.
+async fn first_coordinator(opts: &ConnectOptions, group_id: &str) -> Result<Arc<Connection>> {
+    let mut backoff: Option<Backoff> = None;
+    loop {
+        match group::connect_coordinator(opts, group_id).await {
+            Ok(conn) => {
+                if let Some(b) = backoff.as_mut() {
+                    b.succeeded();
+                }
+                return Ok(conn);
+            }
+            Err(e) if e.kafka_code().is_some() && verdict::coordinator_gone(&e) => {
+                let b = backoff.get_or_insert_with(|| {
+                    let config = RETRY.with_max_elapsed(Some(FIRST_COORDINATOR_WAIT));
+                    Backoff::new(
+                        config,
+                        format!("finding the coordinator of group {group_id}"),
+                    )
+                });
+                let Ok(delay) = b.next_delay(&e) else {
+                    return Err(e);
+                };
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How long [`Consumer::connect`] waits for a coordinator that is not ready yet.
+const FIRST_COORDINATOR_WAIT: Duration = Duration::from_secs(30);
+
 /// A Kafka consumer in a consumer group.
 ///
 /// Records come from [`recv`](Consumer::recv), together with rebalance events. Nothing is
@@ -179,7 +215,7 @@ impl Consumer {
         )?;
         // Our own connection first: it fails fast on bad credentials or TLS settings, where
         // rskafka would retry until its deadline.
-        drop(group::connect_coordinator(&opts, &config.group_id).await?);
+        drop(first_coordinator(&opts, &config.group_id).await?);
         let client = opts.rskafka_client().await?;
         let shared = Arc::new(Shared {
             config,
