@@ -1,9 +1,9 @@
 //! Consumer throughput: kinflux-kafka against librdkafka (Python confluent-kafka) on the same
-//! tansu topic, in the same run.
+//! topic, in the same run.
 //!
 //! ```text
-//! KINFLUX_KAFKA_BROKERS=127.0.0.1:9092 cargo run --release -p kinflux-examples \
-//!     --example consume_bench -- [records] [value_bytes] [partitions]
+//! KINFLUX_KAFKA_BROKERS=127.0.0.1:9092 cargo run --release -p kinflux-benches \
+//!     --bin consume_bench -- [records] [value_bytes] [partitions]
 //! ```
 //!
 //! It creates a fresh topic, fills it with rskafka, then lets each client read every record
