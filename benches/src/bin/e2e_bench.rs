@@ -15,7 +15,7 @@
 //! and its peak RSS (`VmHWM`).
 //!
 //! ```text
-//! cargo build --release -p kinflux-bridge -p kinflux-examples --example garden_producer
+//! cargo build --release -p kinflux-bridge -p kinflux-examples --bin kinflux --example garden_producer
 //! cargo build --release -p kinflux-benches --bin e2e_bench
 //! target/release/e2e_bench --brokers 127.0.0.1:9092 --influx-url http://127.0.0.1:8086 --points 1000000
 //! ```
