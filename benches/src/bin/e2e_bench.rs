@@ -456,7 +456,7 @@ async fn run_bridge(
     let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
     let bin = &args.bridge;
     let started = Instant::now();
-    let child = Command::new(&bin)
+    let child = Command::new(bin)
         .arg("--config")
         .arg(&config_path)
         .arg("--until-caught-up")
