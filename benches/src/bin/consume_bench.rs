@@ -94,7 +94,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let started = Instant::now();
     let per_partition = records / usize::try_from(partitions)?;
-    let per_request = PRODUCE_BATCH.min(PRODUCE_BYTES / (value_bytes + RECORD_OVERHEAD)).max(1);
+    let per_request = PRODUCE_BATCH
+        .min(PRODUCE_BYTES / (value_bytes + RECORD_OVERHEAD))
+        .max(1);
     let mut tasks = Vec::new();
     for p in 0..partitions {
         let pc = client

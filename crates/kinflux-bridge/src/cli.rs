@@ -135,6 +135,8 @@ mod tests {
     #[test]
     fn a_file_is_required_and_run_flags_do_not_mix_with_check_config() {
         assert!(parse(&[]).is_err());
+        assert!(parse(&["--progress"]).is_err());
+        assert!(parse(&["--drain-timeout", "5s"]).is_err());
         assert!(parse(&["run"]).is_err());
         assert!(parse(&["check-config"]).is_err());
         assert!(parse(&["--until-caught-up", "check-config", "--config", "a.toml"]).is_err());
