@@ -168,9 +168,6 @@ impl Drop for Backoff {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-    use std::sync::{Arc, Mutex};
-
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
@@ -219,72 +216,5 @@ mod tests {
         assert_eq!(result, Err(Stop::Cancelled));
         assert_eq!(started.elapsed(), Duration::from_secs(1));
         assert_eq!(b.wait("503", &cancel).await, Err(Stop::Cancelled));
-    }
-
-    /// Log lines written while `f` runs (this thread only).
-    fn capture_logs() -> (tracing::subscriber::DefaultGuard, Arc<Mutex<Vec<u8>>>) {
-        #[derive(Clone)]
-        struct Sink(Arc<Mutex<Vec<u8>>>);
-        impl io::Write for Sink {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = Sink(Arc::clone(&buf));
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .without_time()
-            .with_writer(move || sink.clone())
-            .finish();
-        (tracing::subscriber::set_default(subscriber), buf)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_outage_of_five_minutes_logs_a_handful_of_lines() {
-        let (_guard, logs) = capture_logs();
-        let config = BackoffConfig::new(Duration::from_millis(500), Duration::from_secs(5));
-        let mut b = Backoff::new(config, "InfluxDB write");
-        let start = Instant::now();
-        let mut retries = 0;
-        while start.elapsed() < Duration::from_secs(300) {
-            b.sleep("connection refused").await.unwrap();
-            retries += 1;
-        }
-        b.succeeded();
-        let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        let warns: Vec<&&str> = lines.iter().filter(|l| l.contains("WARN")).collect();
-        assert!(retries > 100, "{retries} retries");
-        assert!(
-            warns[0].contains("InfluxDB write failed, retrying in")
-                && warns[0].contains("connection refused"),
-            "{text}"
-        );
-        // The first warn, then one a minute (each within a retry's wait of the minute).
-        assert!((5..=6).contains(&warns.len()), "{text}");
-        let counted: u64 = warns[1..]
-            .iter()
-            .map(|l| {
-                let n = l.split("still failing: ").nth(1).unwrap();
-                n.split(' ').next().unwrap().parse::<u64>().unwrap()
-            })
-            .sum();
-        // Every retry after the first is counted once in some warn, or left for the end.
-        assert!(counted < retries && counted > retries * 3 / 4, "{text}");
-        let info = lines.last().unwrap();
-        assert!(
-            info.contains("INFO")
-                && info.contains(&format!(
-                    "InfluxDB write recovered after {retries} retries in"
-                )),
-            "{text}"
-        );
-        assert_eq!(lines.len(), warns.len() + 1, "{text}");
     }
 }
