@@ -13,13 +13,12 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use kinflux::metrics::{ErrorClass, Metrics};
-use kinflux::{CancellationToken, Config, Pipeline};
+use kinflux::metrics::Metrics;
+use kinflux::{CancellationToken, Config, PipelineBuilder};
 use tracing_subscriber::EnvFilter;
 
 /// Moves time-series data from Kafka topics into InfluxDB, at least once.
@@ -93,9 +92,17 @@ fn main() -> std::process::ExitCode {
     let show_progress = !args.no_progress && (args.progress || std::io::stderr().is_terminal());
     runtime.block_on(async move {
         let stop = CancellationToken::new();
-        let pipeline = Pipeline::new(config)
-            .until_caught_up(args.until_caught_up)
-            .drain_timeout(args.drain_timeout);
+        let pipeline = match PipelineBuilder::from_config(&config).and_then(|b| {
+            b.until_caught_up(args.until_caught_up)
+                .drain_timeout(args.drain_timeout)
+                .build()
+        }) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
         let metrics = pipeline.metrics();
         tokio::spawn(stop_on_signals(stop.clone()));
         let progress = show_progress.then(|| tokio::spawn(show(metrics.clone(), stop.clone())));
@@ -114,7 +121,7 @@ fn main() -> std::process::ExitCode {
                     s.points_written as f64 / secs,
                     s.dead_lettered,
                     s.dropped,
-                    metrics.merges.load(Relaxed),
+                    metrics.snapshot().merges,
                     secs
                 );
                 std::process::ExitCode::SUCCESS
@@ -163,23 +170,17 @@ async fn show(metrics: Arc<Metrics>, stop: CancellationToken) {
     let started = Instant::now();
     let mut most_lag = 0i64;
     loop {
-        let lag: i64 = metrics
-            .partitions()
-            .values()
-            .filter_map(|g| g.committed_lag)
-            .sum();
+        let m = metrics.snapshot();
+        let lag = m.committed_lag();
         most_lag = most_lag.max(lag);
-        let written = metrics.points_written.load(Relaxed);
+        let written = m.points_written;
         let rate = written as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        let dead: u64 = ErrorClass::ALL
-            .iter()
-            .map(|c| metrics.dead_letters(*c))
-            .sum();
+        let dead = m.dead_lettered();
         bar.set_length(most_lag.max(1) as u64);
         bar.set_position((most_lag - lag).max(0) as u64);
         bar.set_message(format!(
             "{lag} | {} records in | {written} points written ({rate:.0}/s) | {dead} dead-lettered",
-            metrics.records_in.load(Relaxed)
+            m.records_in
         ));
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}

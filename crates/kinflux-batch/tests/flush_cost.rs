@@ -111,6 +111,12 @@ fn coverage_is_still_there_when_asked_for() {
     let batch = batcher.flush().unwrap();
     let coverage = batch.coverage();
     assert_eq!(coverage.len(), 2);
-    assert_eq!((coverage[0].partition, coverage[0].offsets.clone()), (0, vec![3..5, 9..10]));
-    assert_eq!((coverage[1].partition, coverage[1].offsets.clone()), (1, vec![7..8]));
+    assert_eq!(
+        (coverage[0].partition, coverage[0].offsets.clone()),
+        (0, vec![3..5, 9..10])
+    );
+    assert_eq!(
+        (coverage[1].partition, coverage[1].offsets.clone()),
+        (1, vec![7..8])
+    );
 }

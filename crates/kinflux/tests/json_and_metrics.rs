@@ -80,16 +80,12 @@ listen = "127.0.0.1:{port}"
     );
     let config = Config::from_toml(&config_toml(&brokers, &influx, &topic, &db, &extra)).unwrap();
     let stop = CancellationToken::new();
-    let pipeline = Pipeline::new(config);
+    let pipeline = Pipeline::from_config(&config).unwrap();
     let metrics = pipeline.metrics();
     let run = tokio::spawn(pipeline.run(stop.clone()));
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while metrics
-        .points_written
-        .load(std::sync::atomic::Ordering::Relaxed)
-        < n as u64
-    {
+    while metrics.snapshot().points_written < n as u64 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "pipeline made no progress"

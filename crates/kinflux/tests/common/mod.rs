@@ -209,7 +209,11 @@ topic = "{topic}_dlq"
 /// Runs a pipeline for `config` until caught up, with a generous limit.
 pub async fn run_until_caught_up(config: &str) -> kinflux::RunSummary {
     let config = kinflux::Config::from_toml(config).expect("valid test config");
-    let pipeline = kinflux::Pipeline::new(config).until_caught_up(true);
+    let pipeline = kinflux::PipelineBuilder::from_config(&config)
+        .expect("pipeline settings")
+        .until_caught_up(true)
+        .build()
+        .expect("valid pipeline");
     tokio::time::timeout(
         Duration::from_secs(300),
         pipeline.run(kinflux::CancellationToken::new()),
