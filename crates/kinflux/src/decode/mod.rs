@@ -39,7 +39,7 @@
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let (points, failure) = kinflux::decode::decode_value(&Csv, b"temp,21.5", None).await.unwrap();
-//! assert_eq!(points[0].measurement(), "temp");
+//! assert_eq!(points[0].measurement().as_str(), "temp");
 //! assert!(failure.is_none());
 //! # });
 //! ```
