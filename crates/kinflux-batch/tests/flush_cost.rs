@@ -5,6 +5,8 @@
 // Counting allocations needs a `GlobalAlloc`, which only `unsafe` code can implement; this
 // one forwards every call to the system allocator unchanged, in this test binary only.
 #![allow(unsafe_code)]
+// A list of offset ranges that holds one range is what we mean.
+#![allow(clippy::single_range_in_vec_init)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
