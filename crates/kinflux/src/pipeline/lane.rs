@@ -7,7 +7,7 @@
 //! The pipeline runs one lane today. Nothing in it refers to another lane's partitions,
 //! so several can run side by side as tasks, each fed the records of its partitions.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,6 +34,9 @@ pub(super) struct Lane {
     progress: Progress,
     /// The partitions this lane holds now.
     owned: HashSet<PartitionKey>,
+    /// Fetched records not taken yet: the rest of a fetch, held while a batch waits for a
+    /// write slot, so that no more batches pile up than one.
+    held: VecDeque<Record>,
     /// Stop taking records while the retained ones take this much memory.
     max_retained_bytes: usize,
     metrics: Arc<Metrics>,
@@ -53,30 +56,50 @@ impl Lane {
             retained: Retained::default(),
             progress: Progress::new(),
             owned: HashSet::new(),
+            held: VecDeque::new(),
             max_retained_bytes,
             metrics,
             fatal: None,
         }
     }
 
-    /// Whether the lane takes more records now: not while a batch waits for a write slot,
-    /// nor while its retained records fill their budget.
+    /// Whether the lane wants another fetch: not while it holds records, a batch waits
+    /// for a write slot, or its retained records fill their budget.
     pub(super) fn can_take(&self) -> bool {
-        !self.settlement.has_waiting() && self.retained.bytes() < self.max_retained_bytes
+        self.held.is_empty()
+            && !self.settlement.has_waiting()
+            && self.retained.bytes() < self.max_retained_bytes
     }
 
-    /// Takes fetched records, in offset order. Returns `false` when `stop` fired while a
-    /// record waited to be decoded: that record and the ones after it are not taken.
-    pub(super) async fn take(&mut self, records: Vec<Record>, stop: &CancellationToken) -> bool {
-        for record in records {
-            if !self.take_one(record, stop).await {
-                return false;
+    /// Whether held records can be taken now (no batch waits for a slot).
+    pub(super) fn can_take_held(&self) -> bool {
+        !self.held.is_empty() && !self.settlement.has_waiting()
+    }
+
+    /// Takes fetched records, in offset order, until a batch has to wait for a write
+    /// slot; the rest are held for [`take_held`](Self::take_held).
+    pub(super) async fn take(&mut self, records: Vec<Record>, stop: &CancellationToken) {
+        self.held.extend(records);
+        self.take_held(stop).await;
+    }
+
+    /// Takes held records until none is left or a batch waits for a write slot. When
+    /// `stop` fires while a record waits to be decoded, that record and the ones after it
+    /// stay held (and are never taken: the loop drains next).
+    pub(super) async fn take_held(&mut self, stop: &CancellationToken) {
+        while !self.settlement.has_waiting() {
+            let Some(record) = self.held.pop_front() else {
+                return;
+            };
+            if let Err(record) = self.take_one(record, stop).await {
+                self.held.push_front(record);
+                return;
             }
         }
-        true
     }
 
-    async fn take_one(&mut self, record: Record, stop: &CancellationToken) -> bool {
+    /// Takes one record; gives it back when `stop` fired while it waited to be decoded.
+    async fn take_one(&mut self, record: Record, stop: &CancellationToken) -> Result<(), Record> {
         let partition: PartitionKey = (record.topic.clone(), record.partition);
         let offset = record.offset;
         let time_ms = record_time(&record).map(|t| t.as_nanos() / 1_000_000);
@@ -85,10 +108,10 @@ impl Lane {
             self.metrics.record_in(0);
             self.progress
                 .hand_off(&partition, offset, Some(record.timestamp_ms));
-            return true;
+            return Ok(());
         };
         let Some(ingested) = self.ingest.take(&record, &mut self.progress, stop).await else {
-            return false;
+            return Err(record);
         };
         self.metrics.record_in(value_len);
         self.metrics.points_decoded(ingested.points);
@@ -101,7 +124,7 @@ impl Lane {
         for outgoing in ingested.ready {
             self.settlement.submit(outgoing);
         }
-        true
+        Ok(())
     }
 
     /// Closes the open batch and sends it (or queues it for a write slot).
@@ -133,9 +156,9 @@ impl Lane {
         self.settlement.has_tasks()
     }
 
-    /// Nothing open, waiting or in flight.
+    /// Nothing held, open, waiting or in flight.
     pub(super) fn is_idle(&self) -> bool {
-        !self.has_writes() && !self.wants_slot() && !self.has_open_batch()
+        self.held.is_empty() && !self.has_writes() && !self.wants_slot() && !self.has_open_batch()
     }
 
     pub(super) async fn next_done(&mut self) -> Option<Result<Done, JoinError>> {
@@ -288,6 +311,8 @@ impl Lane {
 
     /// Forgets a partition that left (after its last commit).
     pub(super) fn release(&mut self, partition: &PartitionKey) {
+        self.held
+            .retain(|r| r.partition != partition.1 || r.topic != partition.0);
         self.progress.forget(partition);
         self.retained.forget(partition);
         self.owned.remove(partition);

@@ -97,6 +97,14 @@ impl Run {
                 info!("caught up with the high watermarks of every assigned partition");
                 break Ok(());
             }
+            if self.lane.can_take_held() {
+                // The rest of a fetch, now that a write slot is free.
+                if stop.is_cancelled() {
+                    break Ok(());
+                }
+                self.lane.take_held(&stop).await;
+                continue;
+            }
             let deadline = self
                 .lane
                 .batch_deadline()
@@ -152,10 +160,7 @@ impl Run {
 
     async fn on_message(&mut self, message: Message, stop: &CancellationToken) {
         match message {
-            Message::Records(records) => {
-                // `false`: the stop fired while a record waited; the loop sees the stop next.
-                let _ = self.lane.take(records, stop).await;
-            }
+            Message::Records(records) => self.lane.take(records, stop).await,
             Message::Assigned(partitions) => self.on_assigned(partitions).await,
             Message::Revoked(revocation) => self.on_revoked(revocation, stop).await,
             other => debug!(?other, "ignoring consumer message"),
