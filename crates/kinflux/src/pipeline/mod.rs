@@ -1,12 +1,13 @@
 //! The pipeline: Kafka records in, InfluxDB points out, offsets committed only behind
 //! what is written or dead-lettered.
 //!
-//! Following one record: [`run`](self) receives it from the consumer and hands it to a
-//! lane (`lane`), whose ingest (`ingest`) decodes it into the open batch; the batch goes
-//! to the settlement (`settlement`), which writes it through the shared write slots and
-//! judges the answer; refused lines are dead-lettered as the records they came from,
-//! which the lane retains until then (`retained`); and the commit progress
-//! ([`crate::progress`]) says which offset the loop may commit.
+//! Following one record: the loop (`run.rs`, which owns the consumer) receives it and
+//! hands it to a lane (`lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
+//! batch; the batch goes to the settlement (`settlement.rs`), which writes it through the
+//! shared write slots and judges the answer; refused lines are dead-lettered as the
+//! records they came from, which the lane retains until then (`retained.rs`); and the
+//! commit progress ([`crate::progress`]) says which offset the loop may commit. Where a
+//! partition starts is `start.rs`; the self-metrics writer is `self_metrics.rs`.
 
 mod builder;
 mod enrich;
