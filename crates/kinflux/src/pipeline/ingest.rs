@@ -30,6 +30,10 @@ pub(super) struct Ingested {
     pub(super) ready: Vec<Outgoing>,
     /// Points the record gave.
     pub(super) points: u64,
+    /// The stop fired while the record waited to be decoded: it is not taken, and must
+    /// not be handed off (it is read again after a restart). `ready` still holds batches
+    /// that filled meanwhile, with points of earlier records: they must be written.
+    pub(super) interrupted: bool,
 }
 
 /// Decoder, enrichment and the open batch.
@@ -67,49 +71,67 @@ impl Ingest {
     /// Decodes `record` and adds its points to the open batch, blocking the record's
     /// offset in `progress` before its first point goes in (adding a point may flush).
     ///
-    /// When the decoder says its source is unavailable, waits and decodes again. Returns
-    /// `None` when `stop` fires meanwhile: the record is not taken, and must not be
-    /// handed off (it is read again after a restart).
+    /// When the decoder says its source is unavailable, waits and decodes again; when
+    /// `stop` fires meanwhile, the record is left [`interrupted`](Ingested::interrupted).
     pub(super) async fn take(
         &mut self,
         record: &Record,
         progress: &mut Progress,
         stop: &CancellationToken,
-    ) -> Option<Ingested> {
+    ) -> Ingested {
         let mut wait = Duration::from_millis(100);
+        // Outside the attempts: a batch that filled during an attempt that then failed or
+        // was cancelled holds earlier records' points, and must not be lost.
+        let mut ready = Vec::new();
         loop {
             let attempt = tokio::select! {
                 biased;
-                _ = stop.cancelled() => return None,
-                attempt = self.decode_once(record, progress) => attempt,
+                _ = stop.cancelled() => None,
+                attempt = self.decode_once(record, progress, &mut ready) => Some(attempt),
             };
             match attempt {
-                Ok(ingested) => return Some(ingested),
-                Err(unavailable) => {
+                Some(Ok((failure, points))) => {
+                    return Ingested {
+                        failure,
+                        ready,
+                        points,
+                        interrupted: false,
+                    };
+                }
+                None => break,
+                Some(Err(unavailable)) => {
                     // The schema could not be had. Decode the record again after a wait;
                     // consumption pauses meanwhile, a stop does not.
                     warn!(error = %unavailable, ?wait, "schema source unavailable; retrying");
                     tokio::select! {
                         biased;
-                        _ = stop.cancelled() => return None,
+                        _ = stop.cancelled() => break,
                         _ = tokio::time::sleep(wait) => {}
                     }
                     wait = (wait * 2).min(Duration::from_secs(30));
                 }
             }
         }
+        Ingested {
+            ready,
+            interrupted: true,
+            ..Ingested::default()
+        }
     }
 
+    /// One attempt: the record's failure and its point count, batches that filled going
+    /// to `ready`.
     async fn decode_once(
         &mut self,
         record: &Record,
         progress: &mut Progress,
-    ) -> Result<Ingested, crate::decode::Unavailable> {
+        ready: &mut Vec<Outgoing>,
+    ) -> Result<(Option<DecodeFailure>, u64), crate::decode::Unavailable> {
         let partition: PartitionKey = (record.topic.clone(), record.partition);
         let offset = record.offset;
         let time = record_time(record);
         let Some(input) = Input::of_record(record, time) else {
-            return Ok(Ingested::default());
+            return Ok((None, 0));
         };
         let Ingest {
             decoder,
@@ -118,7 +140,6 @@ impl Ingest {
             key_scratch,
             open_blocks,
         } = self;
-        let mut ready = Vec::new();
         let mut rejected: Vec<String> = Vec::new();
         let mut points = 0u64;
         // Whether this partition already blocks an offset in the open batch; kept here so
@@ -186,11 +207,7 @@ impl Ingest {
                 None => DecodeFailure::new(ErrorClass::Decode, message),
             });
         }
-        Ok(Ingested {
-            failure,
-            ready,
-            points,
-        })
+        Ok((failure, points))
     }
 
     /// Closes the open batch. With nothing in it, its blocks are released at once.
@@ -239,4 +256,110 @@ fn forward(
         }
     };
     batcher.add_encoded(series_key, fields, point.timestamp(), source)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use kinflux_series::Point;
+
+    use super::*;
+    use crate::config::{TagsConfig, TimeSource};
+    use crate::decode::{Decoding, Unavailable};
+
+    /// Emits one point per record, but says "unavailable" after emitting on its first call.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        calls: AtomicUsize,
+    }
+
+    impl Decode for Flaky {
+        fn decode_record<'a>(
+            &'a self,
+            input: Input<'a>,
+            out: &'a mut Emitter<'_>,
+        ) -> crate::decode::Decoding<'a> {
+            let point = Point::builder("m")
+                .field("v", input.value.len() as i64)
+                .timestamp(Timestamp::from_nanos(1))
+                .build()
+                .expect("a valid point");
+            out.point(point.as_point_ref());
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Decoding::Done(Err(Unavailable("registry down".into())))
+            } else {
+                Decoding::ok()
+            }
+        }
+    }
+
+    fn record(offset: i64) -> Record {
+        Record {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            key: None,
+            value: Some(bytes::Bytes::from_static(b"x")),
+            headers: Vec::new(),
+            timestamp_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_that_fill_during_a_failed_attempt_are_kept() {
+        let policy = FlushPolicy {
+            max_points: 1,
+            ..FlushPolicy::default()
+        };
+        let enrichment = Enrichment::new(TagsConfig::default(), TimeSource::Data);
+        let mut ingest = Ingest::new(Arc::new(Flaky::default()), enrichment, policy);
+        let mut progress = Progress::new();
+        let stop = CancellationToken::new();
+        let ingested = ingest.take(&record(0), &mut progress, &stop).await;
+        assert!(!ingested.interrupted);
+        // The first attempt's point filled a batch before the decoder gave up: it is
+        // handed on with the second attempt's, each with the block it holds.
+        assert_eq!(ingested.ready.len(), 2);
+        for outgoing in &ingested.ready {
+            let partition: PartitionKey = (Arc::from("t"), 0);
+            assert_eq!(outgoing.blocks, [(partition, 0)]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_while_a_record_waits_leaves_it_untaken_but_keeps_filled_batches() {
+        #[derive(Debug)]
+        struct Down;
+        impl Decode for Down {
+            fn decode_record<'a>(
+                &'a self,
+                input: Input<'a>,
+                out: &'a mut Emitter<'_>,
+            ) -> crate::decode::Decoding<'a> {
+                let point = Point::builder("m")
+                    .field("v", input.value.len() as i64)
+                    .build()
+                    .expect("a valid point");
+                out.point(point.as_point_ref());
+                Decoding::Done(Err(Unavailable("registry down".into())))
+            }
+        }
+        let policy = FlushPolicy {
+            max_points: 1,
+            ..FlushPolicy::default()
+        };
+        let enrichment = Enrichment::new(TagsConfig::default(), TimeSource::Data);
+        let mut ingest = Ingest::new(Arc::new(Down), enrichment, policy);
+        let mut progress = Progress::new();
+        let stop = CancellationToken::new();
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stopper.cancel();
+        });
+        let ingested = ingest.take(&record(0), &mut progress, &stop).await;
+        assert!(ingested.interrupted);
+        assert!(!ingested.ready.is_empty());
+    }
 }

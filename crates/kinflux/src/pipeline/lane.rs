@@ -110,9 +110,13 @@ impl Lane {
                 .hand_off(&partition, offset, Some(record.timestamp_ms));
             return Ok(());
         };
-        let Some(ingested) = self.ingest.take(&record, &mut self.progress, stop).await else {
+        let ingested = self.ingest.take(&record, &mut self.progress, stop).await;
+        if ingested.interrupted {
+            for outgoing in ingested.ready {
+                self.settlement.submit(outgoing);
+            }
             return Err(record);
-        };
+        }
         self.metrics.record_in(value_len);
         self.metrics.points_decoded(ingested.points);
         if let Some(failure) = ingested.failure {
