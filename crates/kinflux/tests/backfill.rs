@@ -17,7 +17,7 @@ async fn start_at_a_time_replays_only_the_records_from_then_on() {
     let n = 1_000i64;
     // Record i has the Kafka timestamp base + i + 1 ms (see `produce`), and no time of
     // its own: the point takes the record's time.
-    let base_ms = 1_700_000_000_000i64;
+    let base_ms = recent_ms();
     let values = (0..n)
         .map(|i| format!("replay v={i}i\n").into_bytes())
         .collect();
@@ -78,12 +78,13 @@ async fn earliest_applies_only_where_the_group_has_no_committed_offset() {
     let topic = unique("earliest");
     let db = unique("earliest_db");
     create_topic(&brokers, &topic, 1).await;
-    produce(&brokers, &topic, 0, lines(0, 100), 1_700_000_000_000).await;
+    let base_ms = recent_ms();
+    produce(&brokers, &topic, 0, lines(0, 100), base_ms).await;
     let toml = starting_at(&brokers, &influx, &topic, &db, "earliest");
     assert_eq!(run_until_caught_up(&toml).await.records_in, 100);
 
     // A restart goes on from the group's commit: only the new records.
-    produce(&brokers, &topic, 0, lines(100, 150), 1_700_000_001_000).await;
+    produce(&brokers, &topic, 0, lines(100, 150), base_ms + 1_000).await;
     assert_eq!(run_until_caught_up(&toml).await.records_in, 50);
     assert_eq!(count(&influx, &db, "replay", "v").await, 150);
 }
@@ -96,7 +97,7 @@ async fn a_backfill_is_applied_once_per_group() {
     let topic = unique("once");
     let db = unique("once_db");
     create_topic(&brokers, &topic, 1).await;
-    let base_ms = 1_700_000_000_000i64;
+    let base_ms = recent_ms();
     produce(&brokers, &topic, 0, lines(0, 1_000), base_ms).await;
     // From the record with index 600 on (timestamp base + 601 ms).
     let from = humantime::format_rfc3339_millis(

@@ -141,7 +141,7 @@ async fn a_programs_own_decoder_runs_in_a_pipeline_built_in_code() {
             }
         })
         .collect();
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce(&brokers, &topic, 0, values, recent_ms()).await;
 
     let mut consumer = ConsumerConfig::new([brokers.clone()], format!("{topic}_group"), [&topic]);
     consumer.fetch_max_wait = Duration::from_millis(100);

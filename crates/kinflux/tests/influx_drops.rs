@@ -32,7 +32,7 @@ async fn points_beyond_the_retention_policy_are_not_counted_as_written() {
             format!("drops,i={i} v={i}i {t}\n").into_bytes()
         })
         .collect();
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce(&brokers, &topic, 0, values, recent_ms()).await;
 
     let toml = config_toml(&brokers, &influx, &topic, &db, "")
         .replace("create_database = true", "create_database = false");

@@ -56,7 +56,7 @@ async fn a_stop_drains_in_time_while_influxdb_is_down() {
     let values = (0..n)
         .map(|i| format!("outage v={i}i {}\n", 1_600_000_000_000_000_000i64 + i).into_bytes())
         .collect();
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce(&brokers, &topic, 0, values, recent_ms()).await;
 
     // InfluxDB is down (nothing listens), one write at a time, batches of 100: the first
     // write retries, and the next batch waits for its slot.
@@ -112,7 +112,7 @@ async fn a_stop_drains_in_time_while_the_schema_registry_is_down() {
             out
         })
         .collect();
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce(&brokers, &topic, 0, values, recent_ms()).await;
 
     let (registry, requests) = unavailable_server().await;
     let decode = |source: &str| {

@@ -60,7 +60,11 @@ impl Backfill {
         }
         let offset = match self.start_at {
             StartAt::Offset(o) => o,
-            StartAt::Time(ms) => consumer.offset_for_timestamp(tp, ms).await?,
+            StartAt::Time(ms) => match consumer.offset_for_timestamp(tp, ms).await? {
+                // No record at or after that time (the broker answers -1): the end.
+                o if o < 0 => consumer.watermarks(tp).await?.1,
+                o => o,
+            },
             _ => return Ok(None),
         };
         consumer.seek(tp, offset)?;

@@ -298,3 +298,14 @@ pub async fn unavailable_server() -> (String, std::sync::Arc<std::sync::atomic::
     });
     (url, requests)
 }
+
+/// A record timestamp an hour ago, in milliseconds. Records produced with much older
+/// timestamps are deleted by the broker's time retention (7 days by default) at its next
+/// retention check, possibly in the middle of a test.
+pub fn recent_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    now - 3_600_000
+}
