@@ -390,7 +390,7 @@ impl Consumer {
     }
 
     /// The first offset whose timestamp is at or after `timestamp_ms` (ListOffsets with a
-    /// timestamp), for backfills; the high watermark if there is none.
+    /// timestamp), for backfills; -1 when no record is at or after that time.
     pub async fn offset_for_timestamp(
         &self,
         tp: &TopicPartition,
