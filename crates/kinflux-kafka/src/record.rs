@@ -1,4 +1,4 @@
-//! Records and the partition key handed to the caller.
+//! Records, the partition key and committed offsets handed to the caller.
 
 use std::{fmt, sync::Arc};
 
@@ -33,6 +33,16 @@ impl fmt::Display for PartitionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.topic, self.partition)
     }
+}
+
+/// An offset a group committed, and the metadata committed with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommittedOffset {
+    /// The next offset to read.
+    pub offset: i64,
+    /// What the committer stored with it (empty when nothing).
+    pub metadata: String,
 }
 
 /// One record read from Kafka.

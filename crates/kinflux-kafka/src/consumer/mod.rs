@@ -37,7 +37,7 @@ use crate::{
     conn::Connection,
     error::{Error, Result},
     group::{self, GroupClient},
-    record::{PartitionKey, Record},
+    record::{CommittedOffset, PartitionKey, Record},
     security::ConnectOptions,
 };
 use fetcher::{PartitionState, known};
@@ -293,6 +293,17 @@ impl Consumer {
         &self,
         offsets: impl IntoIterator<Item = (PartitionKey, i64)>,
     ) -> Result<()> {
+        self.commit_with_metadata(offsets, "").await
+    }
+
+    /// As [`commit`](Self::commit), with `metadata` committed along with every offset
+    /// (Kafka keeps it with the offset; [`committed_with_metadata`](Self::committed_with_metadata)
+    /// reads it back). Applications mark what they did up to that offset with it.
+    pub async fn commit_with_metadata(
+        &self,
+        offsets: impl IntoIterator<Item = (PartitionKey, i64)>,
+        metadata: &str,
+    ) -> Result<()> {
         let offsets: BTreeMap<PartitionKey, i64> = offsets.into_iter().collect();
         if offsets.is_empty() {
             return Ok(());
@@ -312,7 +323,7 @@ impl Consumer {
                 })
             } else {
                 m.group
-                    .commit(m.generation_id, &m.member_id, &offsets)
+                    .commit(m.generation_id, &m.member_id, &offsets, metadata)
                     .await
             };
             match result {
@@ -402,7 +413,7 @@ impl Consumer {
     }
 
     /// The first offset whose timestamp is at or after `timestamp_ms` (ListOffsets with a
-    /// timestamp), for backfills; the high watermark if there is none.
+    /// timestamp), for backfills; -1 when no record is at or after that time.
     pub async fn offset_for_timestamp(&self, tp: &PartitionKey, timestamp_ms: i64) -> Result<i64> {
         let pc = self.partition_client(tp).await?;
         let ts = rskafka::chrono::DateTime::from_timestamp_millis(timestamp_ms)
@@ -423,6 +434,19 @@ impl Consumer {
         &self,
         partitions: &[PartitionKey],
     ) -> Result<BTreeMap<PartitionKey, Option<i64>>> {
+        Ok(self
+            .committed_with_metadata(partitions)
+            .await?
+            .into_iter()
+            .map(|(tp, c)| (tp, c.map(|c| c.offset)))
+            .collect())
+    }
+
+    /// Committed offsets of this group, with the metadata committed along (OffsetFetch).
+    pub async fn committed_with_metadata(
+        &self,
+        partitions: &[PartitionKey],
+    ) -> Result<BTreeMap<PartitionKey, Option<CommittedOffset>>> {
         let member = lock(&self.shared.membership).clone();
         let group = match member {
             Some(m) => m.group,
@@ -433,7 +457,7 @@ impl Consumer {
                 instance_id: None,
             },
         };
-        group.fetch_offsets(partitions).await
+        group.fetch_offsets_with_metadata(partitions).await
     }
 
     /// Moves an assigned partition to `offset`: the next records handed out start there.
