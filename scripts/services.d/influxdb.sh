@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # $root, $state, $cache come from scripts/services
 # InfluxDB 1.6.7 from Debian's `influxdb` package (sourced by scripts/services).
 #   ports: KINFLUX_INFLUX_PORT (8086), KINFLUX_INFLUX_RPC_PORT (8088)
 #   status: KINFLUX_INFLUX_URL, KINFLUX_INFLUXD_BIN

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # $root, $state, $cache come from scripts/services
 # Apache Kafka 4.1.1 in KRaft mode, from Maven Central's jars, run with Java 17 (sourced by
 # scripts/services).
 #
@@ -42,6 +43,7 @@ kafka_user=${KINFLUX_KAFKA_SASL_USERNAME:-kinflux}
 kafka_password=${KINFLUX_KAFKA_SASL_PASSWORD:-kinflux-secret}
 kafka_heap=${KINFLUX_KAFKA_HEAP:-512m}
 kafka_pki="$state/kafka/pki"
+kafka_jvm=("-Xmx$kafka_heap" -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true)
 
 # --- install ---------------------------------------------------------------------------
 
@@ -266,7 +268,7 @@ kafka_pattern() { echo "kafka.Kafka $1/server.properties"; }
 
 # kafka_addresses PORT: the node addresses of one listener, comma-separated.
 kafka_addresses() {
-  local base=$1 line offset out=""
+  local base=$1 offset out=""
   while read -r _ _ _ offset; do
     out="$out${out:+,}127.0.0.1:$((base + offset))"
   done < <(kafka_node_list)
@@ -274,7 +276,7 @@ kafka_addresses() {
 }
 
 kafka_voters() {
-  local line id offset out=""
+  local id offset out=""
   while read -r _ _ id offset; do
     out="$out${out:+,}$id@127.0.0.1:$((kafka_controller_port + offset))"
   done < <(kafka_node_list)
@@ -351,15 +353,11 @@ logger.apache.level = warn
 LOG4J
 }
 
-kafka_jvm_flags() {
-  echo "-Xmx$kafka_heap -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true"
-}
-
 # Format a node's storage once, with the SCRAM credentials of the SASL user.
 kafka_format() {
   local dir=$1 cluster_id=$2
   [ -f "$dir/data/meta.properties" ] && return 0
-  if ! KINFLUX_KAFKA_HOME="$kafka_home" KINFLUX_KAFKA_JAVA_OPTS="$(kafka_jvm_flags)" \
+  if ! KINFLUX_KAFKA_HOME="$kafka_home" KINFLUX_KAFKA_JAVA_OPTS="${kafka_jvm[*]}" \
     "$root/scripts/kafka-java" kafka.tools.StorageTool format \
     --config "$dir/server.properties" --cluster-id "$cluster_id" \
     --add-scram "SCRAM-SHA-256=[name=$kafka_user,password=$kafka_password]" \
@@ -428,22 +426,40 @@ kafka_stop_other_mode() {
   done
 }
 
+kafka_check_nodes() {
+  [[ $kafka_nodes =~ ^[1-9]$ ]] || die "KINFLUX_KAFKA_NODES must be a number from 1 to 9"
+}
+
+# kafka_ports_free OFFSET: no other process listens on a port this node needs (else the
+# readiness check would talk to that process instead).
+kafka_ports_free() {
+  local port
+  for port in "$kafka_port" "$kafka_controller_port" "$kafka_ssl_port" "$kafka_mtls_port" \
+    "$kafka_sasl_plaintext_port" "$kafka_sasl_ssl_port"; do
+    port=$((port + $1))
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      die "port $port is already in use: choose other ports (KINFLUX_KAFKA_PORT, ...)"
+    fi
+  done
+}
+
 kafka_start() {
+  kafka_check_nodes
   if kafka_all_alive && kafka_ready; then return; fi
   kafka_stop_other_mode
   mkdir -p "$state/kafka"
   kafka_make_pki
   kafka_write_broker_log4j
   local name dir id offset cluster_id
-  [[ $kafka_nodes =~ ^[1-9]$ ]] || die "KINFLUX_KAFKA_NODES must be a number from 1 to 9"
   cluster_id=$(kafka_cluster_id)
   while read -r name dir id offset; do
     pid_alive "$name" "$(kafka_pattern "$dir")" && continue
+    kafka_ports_free "$offset"
     mkdir -p "$dir/data"
     kafka_write_config "$dir" "$id" "$offset"
     kafka_format "$dir" "$cluster_id"
     say "starting Apache Kafka $kafka_version node $id on 127.0.0.1:$((kafka_port + offset)) (data in $dir)"
-    nohup java $(kafka_jvm_flags) \
+    nohup java "${kafka_jvm[@]}" \
       -Dlog4j2.configurationFile="$state/kafka/log4j2.properties" \
       -cp "$kafka_home/libs/*" kafka.Kafka "$dir/server.properties" \
       >"$dir/kafka.log" 2>&1 </dev/null &
@@ -515,6 +531,7 @@ kafka_stop() {
 }
 
 kafka_status() {
+  kafka_check_nodes
   echo "KINFLUX_KAFKA_BROKERS=$(kafka_addresses "$kafka_port")"
   echo "KINFLUX_KAFKA_HOME=$kafka_home"
   echo "KINFLUX_KAFKA_SSL_BROKERS=$(kafka_addresses "$kafka_ssl_port")"

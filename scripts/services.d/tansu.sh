@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # $root, $state, $cache come from scripts/services
 # tansu 0.6.0, a Kafka-compatible broker with SQLite storage, built with cargo install
 # (several minutes). Runs only when KINFLUX_TANSU=1 or when named: the compatibility
 # subset of the Kafka tests runs on it. (Sourced by scripts/services.)
@@ -38,7 +39,7 @@ tansu_start() {
   say "starting tansu on 127.0.0.1:$tansu_port (SQLite storage in $dir)"
   # tansu resolves a sqlite:// path against its working directory.
   (
-    cd "$dir"
+    cd "$dir" || exit 1
     nohup tansu broker \
       --listener-url "tcp://127.0.0.1:$tansu_port" \
       --advertised-listener-url "tcp://127.0.0.1:$tansu_port" \
