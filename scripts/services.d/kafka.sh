@@ -408,6 +408,20 @@ if len(admin.list_topics(timeout=2).brokers) < len(addresses):
 PY
 }
 
+# The group coordinator answers: on a new cluster the first FindCoordinator creates
+# __consumer_offsets, and until its partitions have leaders it answers
+# COORDINATOR_NOT_AVAILABLE. Clients should retry that (librdkafka does); waiting here
+# gives every test and the demo a broker whose groups work at once.
+kafka_coordinator_ready() {
+  python3 - "$(kafka_addresses "$kafka_port")" <<'PY'
+import sys
+from confluent_kafka.admin import AdminClient
+admin = AdminClient({"bootstrap.servers": sys.argv[1], "log_level": 0})
+group = "kinflux-services-ready"
+admin.describe_consumer_groups([group], request_timeout=5)[group].result(timeout=10)
+PY
+}
+
 kafka_all_alive() {
   local name dir
   while read -r name dir _ _; do
@@ -466,6 +480,8 @@ kafka_start() {
     echo $! >"$state/$name.pid"
   done < <(kafka_node_list)
   kafka_wait 120
+  wait_until "the Kafka group coordinator" 60 "$(kafka_node_list | head -n 1 | cut -d' ' -f2)/kafka.log" \
+    kafka_coordinator_ready
 }
 
 # Wait for metadata; fail at once when a node exits (a port in use, a bad config).
