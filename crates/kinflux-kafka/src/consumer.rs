@@ -86,6 +86,16 @@ pub struct PartitionLag {
     pub committed_lag: Option<i64>,
 }
 
+/// An offset a group committed, and the metadata committed with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommittedOffset {
+    /// The next offset to read.
+    pub offset: i64,
+    /// What the committer stored with it (empty when nothing).
+    pub metadata: String,
+}
+
 /// Per-partition fetch state shared by the fetcher task and the consumer.
 #[derive(Debug)]
 struct PartitionState {
@@ -269,6 +279,17 @@ impl Consumer {
         &self,
         offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
     ) -> Result<()> {
+        self.commit_with_metadata(offsets, "").await
+    }
+
+    /// As [`commit`](Self::commit), with `metadata` committed along with every offset
+    /// (Kafka keeps it with the offset; [`committed_with_metadata`](Self::committed_with_metadata)
+    /// reads it back). Applications mark what they did up to that offset with it.
+    pub async fn commit_with_metadata(
+        &self,
+        offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
+        metadata: &str,
+    ) -> Result<()> {
         let offsets: BTreeMap<TopicPartition, i64> = offsets.into_iter().collect();
         if offsets.is_empty() {
             return Ok(());
@@ -288,7 +309,7 @@ impl Consumer {
                 })
             } else {
                 m.group
-                    .commit(m.generation_id, &m.member_id, &offsets)
+                    .commit(m.generation_id, &m.member_id, &offsets, metadata)
                     .await
             };
             match result {
@@ -369,7 +390,7 @@ impl Consumer {
     }
 
     /// The first offset whose timestamp is at or after `timestamp_ms` (ListOffsets with a
-    /// timestamp), for backfills; the high watermark if there is none.
+    /// timestamp), for backfills; -1 when no record is at or after that time.
     pub async fn offset_for_timestamp(
         &self,
         tp: &TopicPartition,
@@ -394,6 +415,19 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+        Ok(self
+            .committed_with_metadata(partitions)
+            .await?
+            .into_iter()
+            .map(|(tp, c)| (tp, c.map(|c| c.offset)))
+            .collect())
+    }
+
+    /// Committed offsets of this group, with the metadata committed along (OffsetFetch).
+    pub async fn committed_with_metadata(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<CommittedOffset>>> {
         let member = lock(&self.shared.membership).clone();
         let group = match member {
             Some(m) => m.group,
@@ -404,7 +438,7 @@ impl Consumer {
                 instance_id: None,
             },
         };
-        group.fetch_offsets(partitions).await
+        group.fetch_offsets_with_metadata(partitions).await
     }
 
     /// Moves an assigned partition to `offset`: the next records handed out start there.

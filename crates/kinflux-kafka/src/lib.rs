@@ -15,7 +15,7 @@ mod security;
 pub use config::{
     AssignmentStrategy, AutoOffsetReset, ConsumerConfig, SaslConfig, SaslMechanism, TlsConfig,
 };
-pub use consumer::{Consumer, Message, PartitionLag, Revocation};
+pub use consumer::{CommittedOffset, Consumer, Message, PartitionLag, Revocation};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};
 pub use error::{Error, Result};
 pub use record::{Record, TopicPartition};
