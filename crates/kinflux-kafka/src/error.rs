@@ -32,12 +32,37 @@ pub enum Error {
         broker: String,
     },
 
-    /// SASL authentication failed.
-    #[error("SASL authentication with {broker} failed: {message}")]
+    /// SASL authentication failed: wrong credentials, a mechanism the broker does not
+    /// enable, a token the broker or the token endpoint refused. Permanent: the consumer
+    /// stops instead of trying again with the same credentials.
+    #[error("SASL {mechanism} authentication with {broker} failed: {message}")]
     Authentication {
         /// The broker address.
         broker: String,
-        /// What the broker or the SASL library said.
+        /// The SASL mechanism (`PLAIN`, `SCRAM-SHA-512`, `OAUTHBEARER`, ...).
+        mechanism: &'static str,
+        /// What the broker, the token endpoint or the SASL library said.
+        message: String,
+    },
+
+    /// The OAuth token endpoint could not be reached or failed (not a refusal of the
+    /// client: that is [`Error::Authentication`]). Retryable.
+    #[error("OAUTHBEARER token endpoint {url} failed: {reason}")]
+    TokenEndpoint {
+        /// The token endpoint.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The TLS handshake failed on a certificate: the broker's is not signed by a trusted
+    /// CA or does not name the host, or the broker wants a client certificate that was not
+    /// given or that it does not trust. Permanent.
+    #[error("TLS with {broker} failed: {message}")]
+    Tls {
+        /// The broker address.
+        broker: String,
+        /// What rustls said.
         message: String,
     },
 
@@ -123,12 +148,14 @@ impl Error {
         match self {
             Error::Config(_)
             | Error::Authentication { .. }
+            | Error::Tls { .. }
             | Error::Codec { .. }
             | Error::UnsupportedApi { .. }
             | Error::NotAssigned { .. }
             | Error::Closed => false,
             Error::Io { .. }
             | Error::ConnectionClosed { .. }
+            | Error::TokenEndpoint { .. }
             | Error::Timeout { .. }
             | Error::NotInGroup { .. } => true,
             Error::Broker { code, .. } => code_is_retryable(*code),

@@ -9,11 +9,14 @@ mod consumer;
 pub mod dead_letter;
 pub mod error;
 mod group;
+mod oauth;
 mod record;
+mod sasl;
 mod security;
 
 pub use config::{
-    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, SaslConfig, SaslMechanism, TlsConfig,
+    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, Credentials, OAuthConfig, SaslConfig,
+    SaslMechanism, TlsConfig,
 };
 pub use consumer::{Consumer, Message, PartitionLag, Revocation};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};

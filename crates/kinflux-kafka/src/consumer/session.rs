@@ -294,7 +294,7 @@ impl Session {
     /// or where to go instead.
     async fn failed(&mut self, request: &'static str, e: Error) -> Result<(), Detour> {
         match Verdict::of(&e) {
-            Verdict::Fatal | Verdict::Fenced => Err(self.fatal(e)),
+            Verdict::Fatal | Verdict::Fenced | Verdict::Refused => Err(self.fatal(e)),
             Verdict::MemberLost { forget_id } => {
                 debug!(error = %e, "{request} failed; joining again");
                 if forget_id {
@@ -385,7 +385,7 @@ impl Session {
             match group.heartbeat(generation.id, &self.member_id).await {
                 Ok(()) => last_ok = Instant::now(),
                 Err(e) => match Verdict::of(&e) {
-                    Verdict::Fenced => return Exit::Fatal(e),
+                    Verdict::Fenced | Verdict::Refused => return Exit::Fatal(e),
                     Verdict::MemberLost { forget_id } => {
                         if forget_id {
                             self.member_id.clear();
@@ -411,7 +411,9 @@ impl Session {
                         if last_ok.elapsed() > cfg.session_timeout {
                             return Exit::Lost;
                         }
-                        self.reconnect_heartbeat(group, &e, last_ok).await;
+                        if let Err(refused) = self.reconnect_heartbeat(group, &e, last_ok).await {
+                            return Exit::Fatal(refused);
+                        }
                         continue;
                     }
                 },
@@ -432,8 +434,14 @@ impl Session {
         }
     }
 
-    /// After a failed heartbeat: use the connection `commit()` made, or make one.
-    async fn reconnect_heartbeat(&self, group: &mut GroupClient, e: &Error, last_ok: Instant) {
+    /// After a failed heartbeat: use the connection `commit()` made, or make one. An error
+    /// only when the broker refused the new connection's credentials.
+    async fn reconnect_heartbeat(
+        &self,
+        group: &mut GroupClient,
+        e: &Error,
+        last_ok: Instant,
+    ) -> Result<(), Error> {
         let cfg = &self.shared.config;
         if last_ok.elapsed() < cfg.heartbeat_interval * 2 {
             warn!(error = %e, "heartbeat failed; reconnecting to the coordinator");
@@ -454,9 +462,11 @@ impl Session {
                         m.group = group.clone();
                     }
                 }
+                Err(e) if Verdict::of(&e) == Verdict::Refused => return Err(e),
                 Err(e) => debug!(error = %e, "coordinator reconnect failed"),
             }
         }
+        Ok(())
     }
 
     /// Sends `e` to the caller as the end of the consumer.
