@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod env;
+pub mod http;
+pub mod influx;
+pub mod kafka;
+pub mod names;
+pub mod process;
+
+pub use env::require;
+pub use names::{free_port, unique};
