@@ -106,7 +106,7 @@ pub fn count(url: &str, db: &str, measurement: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// `POST /write` of a line-protocol `body` into `db` with `precision` (`ns`, `u`, `ms`,
+/// `POST /write` of a line-protocol `body` into `db` with `precision` (`n`, `u`, `ms`,
 /// `s`): the answer as it is, for tests about what InfluxDB accepts.
 ///
 /// # Panics
