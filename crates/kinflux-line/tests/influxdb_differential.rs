@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use kinflux_line::{ParseOptions, encode_point, parse};
-use kinflux_testkit::{influx, require_or_skip, unique};
 use kinflux_series::{FieldValueRef, Point, PointView, Precision, Timestamp};
+use kinflux_testkit::{influx, require_or_skip, unique};
 use serde_json::Value;
 
 /// A typed field value as both sides report it.

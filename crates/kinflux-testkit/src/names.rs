@@ -47,10 +47,7 @@ mod tests {
         assert_eq!(names.len(), 1_000);
         for name in &names {
             assert!(name.starts_with("topic_"));
-            assert!(
-                name.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            );
+            assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
         }
     }
 

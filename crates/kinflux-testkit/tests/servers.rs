@@ -23,7 +23,9 @@ async fn records_produced_to_the_shared_broker_read_back_with_keys_headers_and_t
     .await;
     assert_eq!(offsets, vec![0, 1]);
     // 3,000 values of 300 bytes: more than one request (2,000 records, 512 KiB).
-    let values = (0..3_000).map(|i| format!("{i:0300}").into_bytes()).collect();
+    let values = (0..3_000)
+        .map(|i| format!("{i:0300}").into_bytes())
+        .collect();
     let offsets = kafka::produce_values(&brokers, &topic, 0, values, 1_600_000_000_000).await;
     assert_eq!(offsets, (0..3_000).collect::<Vec<i64>>());
     assert_eq!(kafka::watermarks(&brokers, &topic, 0).await, (0, 3_000));
@@ -87,7 +89,10 @@ fn an_own_influxd_keeps_its_points_across_a_sigkill() {
     assert_eq!(answer.status, 204, "{}", answer.body);
     // The extra [http] setting applies: a body over 1,000 bytes is refused.
     let big = format!("m s=\"{}\" 2\n", "x".repeat(2_000));
-    assert_eq!(influx::write(&url, "kept", "ns", big.as_bytes()).status, 413);
+    assert_eq!(
+        influx::write(&url, "kept", "ns", big.as_bytes()).status,
+        413
+    );
     server.kill();
     assert!(kinflux_testkit::http::get(&format!("{url}/ping")).is_err());
     std::thread::sleep(Duration::from_millis(100));

@@ -4,12 +4,13 @@
 mod common;
 
 use common::*;
+use kinflux_testkit::influx::{count, query, rows};
+use kinflux_testkit::kafka::{create_topic, produce_values};
+use kinflux_testkit::{require_or_skip, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_at_a_time_replays_only_the_records_from_then_on() {
-    let Some((brokers, influx)) = servers() else {
-        return;
-    };
+    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
     let topic = unique("backfill");
     let db = unique("backfill_db");
     create_topic(&brokers, &topic, 1).await;
@@ -20,7 +21,7 @@ async fn start_at_a_time_replays_only_the_records_from_then_on() {
     let values = (0..n)
         .map(|i| format!("replay v={i}i\n").into_bytes())
         .collect();
-    produce(&brokers, &topic, 0, values, base_ms).await;
+    produce_values(&brokers, &topic, 0, values, base_ms).await;
 
     // From the record with index 600 on (timestamp base + 601 ms).
     let from = humantime::format_rfc3339_millis(
@@ -32,8 +33,8 @@ async fn start_at_a_time_replays_only_the_records_from_then_on() {
     );
     let summary = run_until_caught_up(&toml).await;
     assert_eq!(summary.records_in, 400);
-    assert_eq!(count(&influx, &db, "replay", "v").await, 400);
-    let first = query(&influx, &db, "SELECT first(v) FROM replay").await;
+    assert_eq!(count(&influx, &db, "replay", "v"), 400);
+    let first = query(&influx, &db, "SELECT first(v) FROM replay");
     assert_eq!(rows(&first)[0][1].as_i64(), Some(600));
     assert_eq!(
         rows(&first)[0][0].as_i64(),
@@ -49,7 +50,7 @@ async fn start_at_a_time_replays_only_the_records_from_then_on() {
         .replace("_group\"", "_group2\"");
     assert_eq!(run_until_caught_up(&toml).await.records_in, n as u64);
     assert_eq!(
-        count(&influx, &db, "replay", "v").await,
+        count(&influx, &db, "replay", "v"),
         n as u64,
         "the replay wrote the same points again"
     );

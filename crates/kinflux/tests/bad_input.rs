@@ -9,10 +9,13 @@ use std::collections::HashMap;
 use common::*;
 use kinflux::avro::apache_avro::{Schema, to_avro_datum, types::Value};
 use kinflux::avro::framing::write_confluent_header;
+use kinflux_testkit::influx::count;
+use kinflux_testkit::kafka::{RecordAndOffset, create_topic, produce_values, read_all};
+use kinflux_testkit::{require_or_skip, unique};
 
 const N: usize = 4_000;
 
-fn headers(r: &rskafka::record::RecordAndOffset) -> HashMap<String, String> {
+fn headers(r: &RecordAndOffset) -> HashMap<String, String> {
     r.record
         .headers
         .iter()
@@ -22,9 +25,7 @@ fn headers(r: &rskafka::record::RecordAndOffset) -> HashMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_line_protocol_goes_to_the_dead_letter_topic_with_headers() {
-    let Some((brokers, influx)) = servers() else {
-        return;
-    };
+    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
     let topic = unique("badlp");
     let db = unique("badlp_db");
     create_topic(&brokers, &topic, 2).await;
@@ -44,7 +45,7 @@ async fn malformed_line_protocol_goes_to_the_dead_letter_topic_with_headers() {
                 }
             })
             .collect();
-        produce(&brokers, &topic, p, values, 1_700_000_000_000).await;
+        produce_values(&brokers, &topic, p, values, 1_700_000_000_000).await;
     }
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, "")).await;
 
@@ -56,7 +57,7 @@ async fn malformed_line_protocol_goes_to_the_dead_letter_topic_with_headers() {
         summary.records_in,
         summary.points_written + summary.dead_lettered
     );
-    assert_eq!(count(&influx, &db, "good", "v").await, good);
+    assert_eq!(count(&influx, &db, "good", "v"), good);
 
     let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
     assert_eq!(dead.len(), bad.len());
@@ -88,9 +89,7 @@ const SCHEMA: &str = r#"{"type":"record","name":"R","namespace":"t","fields":[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_avro_and_unknown_schema_ids_are_dead_lettered() {
-    let Some((brokers, influx)) = servers() else {
-        return;
-    };
+    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
     let topic = unique("badavro");
     let db = unique("badavro_db");
     let dir = schema_dir(&[(1, SCHEMA)]);
@@ -131,7 +130,7 @@ async fn corrupt_avro_and_unknown_schema_ids_are_dead_lettered() {
             out
         })
         .collect();
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce_values(&brokers, &topic, 0, values, 1_700_000_000_000).await;
 
     let extra = avro_decode_toml(&dir, "reading", "id");
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, &extra)).await;
@@ -139,7 +138,7 @@ async fn corrupt_avro_and_unknown_schema_ids_are_dead_lettered() {
     assert_eq!(summary.records_in, N as u64);
     assert_eq!(summary.dead_lettered, bad);
     assert_eq!(summary.points_written, N as u64 - bad);
-    assert_eq!(count(&influx, &db, "reading", "v").await, N as u64 - bad);
+    assert_eq!(count(&influx, &db, "reading", "v"), N as u64 - bad);
 
     let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
     assert_eq!(dead.len() as u64, bad);

@@ -7,6 +7,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
+use kinflux_testkit::influx::{query, rows};
+use kinflux_testkit::kafka::{create_topic, produce_values};
+use kinflux_testkit::{require_or_skip, unique};
 use serde_json::Value;
 
 const LINES: &[&str] = &[
@@ -21,7 +24,7 @@ const LINES: &[&str] = &[
 
 /// The stored rows of `fwd`, by host, each as column name to value.
 async fn stored(influx: &str, db: &str) -> BTreeMap<String, BTreeMap<String, Value>> {
-    let answer = query(influx, db, "SELECT * FROM \"fwd\"").await;
+    let answer = query(influx, db, "SELECT * FROM \"fwd\"");
     let columns: Vec<String> = answer
         .pointer("/results/0/series/0/columns")
         .and_then(Value::as_array)
@@ -47,9 +50,7 @@ async fn stored(influx: &str, db: &str) -> BTreeMap<String, BTreeMap<String, Val
 }
 
 async fn forward_and_check(extra: &str, site: Option<&str>) {
-    let Some((brokers, influx)) = servers() else {
-        return;
-    };
+    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
     let topic = unique("fwd");
     let db = unique("fwd_db");
     create_topic(&brokers, &topic, 1).await;
@@ -58,7 +59,7 @@ async fn forward_and_check(extra: &str, site: Option<&str>) {
         LINES[..5].join("\n").into_bytes(),
         format!("{}\n", LINES[5]).into_bytes(),
     ];
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce_values(&brokers, &topic, 0, values, 1_700_000_000_000).await;
 
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, extra)).await;
     assert_eq!(summary.records_in, 2);

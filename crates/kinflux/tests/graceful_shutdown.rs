@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use common::*;
 use kinflux::{CancellationToken, Config, Pipeline};
+use kinflux_testkit::influx::count;
+use kinflux_testkit::kafka::{create_topic, produce_values};
+use kinflux_testkit::{require_or_skip, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_mid_stream_then_restart_loses_and_duplicates_nothing() {
-    let Some((brokers, influx)) = servers() else {
-        return;
-    };
+    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
     let topic = unique("drain");
     let db = unique("drain_db");
     create_topic(&brokers, &topic, 2).await;
@@ -28,7 +29,7 @@ async fn stop_mid_stream_then_restart_loses_and_duplicates_nothing() {
                 .into_bytes()
             })
             .collect();
-        produce(&brokers, &topic, p, values, 1_700_000_000_000).await;
+        produce_values(&brokers, &topic, p, values, 1_700_000_000_000).await;
     }
     // Small batches and one write at a time, so the stop lands mid-stream.
     let extra = "[batch]\nmax_points = 500\n[influx_extra]\n";
@@ -54,10 +55,7 @@ async fn stop_mid_stream_then_restart_loses_and_duplicates_nothing() {
         first.points_written < (2 * per_partition) as u64,
         "the stop came too late to test anything"
     );
-    assert_eq!(
-        first.points_written,
-        count(&influx, &db, "drain", "v").await
-    );
+    assert_eq!(first.points_written, count(&influx, &db, "drain", "v"));
 
     // The restart reads only what the first run did not commit.
     let second = run_until_caught_up(&toml).await;
@@ -67,7 +65,7 @@ async fn stop_mid_stream_then_restart_loses_and_duplicates_nothing() {
         "the drain committed exactly what it wrote"
     );
     assert_eq!(
-        count(&influx, &db, "drain", "v").await,
+        count(&influx, &db, "drain", "v"),
         (2 * per_partition) as u64
     );
 }

@@ -4,19 +4,20 @@
 mod common;
 
 use common::*;
+use kinflux_testkit::influx::count;
+use kinflux_testkit::kafka::{create_topic, produce_values, read_all};
+use kinflux_testkit::{require_or_skip, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_conflicting_records_are_dead_lettered() {
-    let Some((brokers, influx)) = servers() else {
-        return;
-    };
+    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
     let topic = unique("partial");
     let db = unique("partial_db");
     create_topic(&brokers, &topic, 1).await;
     // First write fixes `v` as an integer field in the shard the test writes to.
     let seed = config_toml(&brokers, &influx, &format!("{topic}_seed"), &db, "");
     create_topic(&brokers, &format!("{topic}_seed"), 1).await;
-    produce(
+    produce_values(
         &brokers,
         &format!("{topic}_seed"),
         0,
@@ -39,13 +40,13 @@ async fn only_conflicting_records_are_dead_lettered() {
             }
         })
         .collect();
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce_values(&brokers, &topic, 0, values, 1_700_000_000_000).await;
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, "")).await;
 
     let good = (n - conflicting.len()) as u64;
     assert_eq!(summary.dead_lettered, conflicting.len() as u64);
     assert_eq!(summary.points_written, good);
-    assert_eq!(count(&influx, &db, "conflict", "v").await, good + 1);
+    assert_eq!(count(&influx, &db, "conflict", "v"), good + 1);
 
     let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
     let mut offsets: Vec<i64> = dead

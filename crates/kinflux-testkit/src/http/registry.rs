@@ -79,8 +79,7 @@ impl Registry {
                 let state = shared.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |req| handle(state.clone(), req));
+                    let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
                     let http = hyper::server::conn::http1::Builder::new();
                     match tls {
                         Some(acceptor) => {

@@ -31,7 +31,10 @@ impl ServerProcess {
     }
 
     pub(crate) fn dir(&self) -> &Path {
-        self.dir.as_ref().expect("the directory lives as long as the server").path()
+        self.dir
+            .as_ref()
+            .expect("the directory lives as long as the server")
+            .path()
     }
 
     /// Starts `command` (replacing a killed process), its stdout and stderr appended to the
@@ -80,7 +83,12 @@ impl ServerProcess {
 
     /// Polls `ready` until it holds; panics with the end of `log` (a file in the
     /// directory) when the process exits or `timeout` passes first.
-    pub(crate) fn wait_until(&mut self, timeout: Duration, log: &Path, mut ready: impl FnMut() -> bool) {
+    pub(crate) fn wait_until(
+        &mut self,
+        timeout: Duration,
+        log: &Path,
+        mut ready: impl FnMut() -> bool,
+    ) {
         let deadline = Instant::now() + timeout;
         loop {
             if ready() {
@@ -114,7 +122,11 @@ impl Drop for ServerProcess {
         self.kill();
         if std::thread::panicking() {
             if let Some(dir) = self.dir.take() {
-                eprintln!("{} data and logs kept in {}", self.name, dir.keep().display());
+                eprintln!(
+                    "{} data and logs kept in {}",
+                    self.name,
+                    dir.keep().display()
+                );
             }
         }
     }

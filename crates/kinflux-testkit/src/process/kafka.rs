@@ -61,7 +61,8 @@ impl KafkaBroker {
             properties(&dir, port, controller, extra_properties),
         )
         .expect("write server.properties");
-        std::fs::write(dir.join("log4j2.properties"), log4j(&dir)).expect("write log4j2.properties");
+        std::fs::write(dir.join("log4j2.properties"), log4j(&dir))
+            .expect("write log4j2.properties");
         let mut broker = KafkaBroker {
             java,
             classpath: format!("{}/libs/*", home.display()),

@@ -62,10 +62,7 @@ pub fn example_binary(name: &str) -> Option<PathBuf> {
     let path = profile.join("examples").join(name);
     crate::env::available(
         path.is_file(),
-        &format!(
-            "no {} (cargo build --example {name})",
-            path.display()
-        ),
+        &format!("no {} (cargo build --example {name})", path.display()),
     )
     .then_some(path)
 }
