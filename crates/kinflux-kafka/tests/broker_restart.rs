@@ -4,10 +4,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use kinflux_kafka::{Consumer, ConsumerConfig};
+use kinflux_kafka::Consumer;
 use kinflux_testkit::kafka::create_topic;
 use kinflux_testkit::process::KafkaBroker;
 use kinflux_testkit::unique;
@@ -25,7 +25,11 @@ async fn consuming_resumes_after_broker_restart() {
     for p in 0..2 {
         produce_range(&brokers, &topic, p, 0, 5).await;
     }
-    let mut c = connect_to_a_fresh_cluster(config(&brokers, &group, &[&topic])).await;
+    // Not what this test is about: see `connect_waits_for_the_coordinator_of_a_fresh_cluster`.
+    broker.wait_for_group_coordinator();
+    let mut c = Consumer::connect(config(&brokers, &group, &[&topic]))
+        .await
+        .unwrap();
     let seen = recv_until(&mut c, Duration::from_secs(30), |rs| rs.len() >= 10).await;
     assert_eq!(seen.len(), 10);
     c.commit_positions().await.unwrap();
@@ -51,23 +55,6 @@ async fn consuming_resumes_after_broker_restart() {
     }
     c.commit_positions().await.unwrap();
     c.close().await.unwrap();
-}
-
-/// Connects, retrying while the fresh broker has no group coordinator yet (it creates
-/// `__consumer_offsets` on the first FindCoordinator). `Consumer::connect` should do
-/// this itself: see `connect_waits_for_the_coordinator_of_a_fresh_cluster`.
-async fn connect_to_a_fresh_cluster(config: ConsumerConfig) -> Consumer {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match Consumer::connect(config.clone()).await {
-            Ok(c) => return c,
-            Err(e) if e.to_string().contains("COORDINATOR_NOT_AVAILABLE") => {
-                assert!(Instant::now() < deadline, "no coordinator after 60 s: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("connect: {e}"),
-        }
-    }
 }
 
 /// A consumer started against a cluster that was just created must wait for the group

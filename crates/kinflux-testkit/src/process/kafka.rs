@@ -118,6 +118,32 @@ impl KafkaBroker {
         });
     }
 
+    /// Waits until the group coordinator answers FindCoordinator without an error.
+    ///
+    /// A fresh cluster creates `__consumer_offsets` on the first FindCoordinator and
+    /// answers COORDINATOR_NOT_AVAILABLE (a retriable error) until it is ready; [`start`]
+    /// does not wait for that, so that a test can see how a client copes. Tests about
+    /// something else call this first.
+    ///
+    /// [`start`]: Self::start
+    ///
+    /// # Panics
+    /// When the coordinator is not up within two minutes.
+    pub fn wait_for_group_coordinator(&self) {
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        loop {
+            let code = crate::kafka::find_coordinator(&self.brokers(), "kinflux-testkit");
+            if matches!(code, Ok(0)) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no group coordinator after {START_TIMEOUT:?}: {code:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// [`kill`](Self::kill), then [`resume`](Self::resume).
     pub fn restart(&mut self) {
         self.kill();
