@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bridge_config;
 pub mod env;
 pub mod http;
 pub mod influx;

@@ -27,10 +27,9 @@ async fn start_at_a_time_replays_only_the_records_from_then_on() {
     let from = humantime::format_rfc3339_millis(
         std::time::UNIX_EPOCH + std::time::Duration::from_millis((base_ms + 601) as u64),
     );
-    let toml = config_toml(&brokers, &influx, &topic, &db, "").replace(
-        "commit_interval",
-        &format!("start_at = \"{from}\"\ncommit_interval"),
-    );
+    let toml = BridgeConfig::new(&brokers, &influx, &topic, &db)
+        .kafka(&format!("start_at = \"{from}\""))
+        .toml();
     let summary = run_until_caught_up(&toml).await;
     assert_eq!(summary.records_in, 400);
     assert_eq!(count(&influx, &db, "replay", "v"), 400);
@@ -42,12 +41,10 @@ async fn start_at_a_time_replays_only_the_records_from_then_on() {
     );
 
     // Earliest from a fresh group replays everything.
-    let toml = config_toml(&brokers, &influx, &topic, &db, "")
-        .replace(
-            "commit_interval",
-            "start_at = \"earliest\"\ncommit_interval",
-        )
-        .replace("_group\"", "_group2\"");
+    let toml = BridgeConfig::new(&brokers, &influx, &topic, &db)
+        .group(&format!("{topic}_group2"))
+        .kafka("start_at = \"earliest\"")
+        .toml();
     assert_eq!(run_until_caught_up(&toml).await.records_in, n as u64);
     assert_eq!(
         count(&influx, &db, "replay", "v"),

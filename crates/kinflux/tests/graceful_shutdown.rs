@@ -32,12 +32,10 @@ async fn stop_mid_stream_then_restart_loses_and_duplicates_nothing() {
         produce_values(&brokers, &topic, p, values, 1_700_000_000_000).await;
     }
     // Small batches and one write at a time, so the stop lands mid-stream.
-    let extra = "[batch]\nmax_points = 500\n[influx_extra]\n";
-    let toml = config_toml(&brokers, &influx, &topic, &db, extra).replace("[influx_extra]\n", "");
-    let toml = toml.replace(
-        "create_database = true",
-        "create_database = true\nconcurrency = 1",
-    );
+    let toml = BridgeConfig::new(&brokers, &influx, &topic, &db)
+        .influx("concurrency = 1")
+        .section("[batch]\nmax_points = 500")
+        .toml();
 
     let stop = CancellationToken::new();
     let first = Pipeline::new(Config::from_toml(&toml).unwrap());

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kinflux_testkit::bridge_config::BridgeConfig;
 pub(crate) use kinflux_testkit::influx::rows;
 pub(crate) use kinflux_testkit::kafka::create_topic;
 pub(crate) use kinflux_testkit::process::{Influxd, KafkaBroker};
@@ -372,31 +373,10 @@ pub(crate) fn config(
     influx_extra: &str,
     extra: &str,
 ) -> String {
-    format!(
-        r#"
-[kafka]
-brokers = ["{brokers}"]
-topics = ["{topic}"]
-group_id = "{topic}_group"
-auto_offset_reset = "earliest"
-session_timeout = "6s"
-heartbeat_interval = "500ms"
-rebalance_timeout = "10s"
-fetch_max_wait = "100ms"
-commit_interval = "1s"
-{kafka_extra}
-
-[influx]
-url = "{url}"
-database = "{db}"
-create_database = true
-{influx_extra}
-
-[dead_letter]
-on_error = "stop"
-
-{extra}
-"#,
-        url = influx.url(),
-    )
+    BridgeConfig::new(brokers, &influx.url(), topic, db)
+        .kafka(kafka_extra)
+        .influx(influx_extra)
+        .dead_letter("on_error = \"stop\"")
+        .section(extra)
+        .toml()
 }

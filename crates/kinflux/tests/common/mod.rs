@@ -6,32 +6,14 @@
 
 use std::time::Duration;
 
-/// A bridge configuration for tests: the real servers, a fresh group, `create_database`.
+pub use kinflux_testkit::bridge_config::BridgeConfig;
+
+/// A bridge configuration for tests (the test kit's [`BridgeConfig`]) with `extra`
+/// sections.
 pub fn config_toml(brokers: &str, influx: &str, topic: &str, db: &str, extra: &str) -> String {
-    format!(
-        r#"
-[kafka]
-brokers = ["{brokers}"]
-topics = ["{topic}"]
-group_id = "{topic}_group"
-auto_offset_reset = "earliest"
-session_timeout = "10s"
-heartbeat_interval = "1s"
-rebalance_timeout = "10s"
-fetch_max_wait = "100ms"
-commit_interval = "500ms"
-
-[influx]
-url = "{influx}"
-database = "{db}"
-create_database = true
-
-[dead_letter]
-topic = "{topic}_dlq"
-
-{extra}
-"#
-    )
+    BridgeConfig::new(brokers, influx, topic, db)
+        .section(extra)
+        .toml()
 }
 
 /// Runs a pipeline for `config` until caught up, with a generous limit.
