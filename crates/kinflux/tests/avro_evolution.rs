@@ -8,8 +8,7 @@ use common::*;
 use kinflux::avro::apache_avro::{Schema, to_avro_datum, types::Value};
 use kinflux::avro::framing::write_confluent_header;
 use kinflux_testkit::influx::{count, query, rows};
-use kinflux_testkit::kafka::{create_topic, produce_values};
-use kinflux_testkit::{require_or_skip, unique};
+use kinflux_testkit::kafka::produce_values;
 
 const V1: &str = r#"{"type":"record","name":"Reading","namespace":"garden","fields":[
     {"name":"sensor_id","type":"string"},
@@ -27,15 +26,14 @@ const V2: &str = r#"{"type":"record","name":"Reading","namespace":"garden","fiel
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_of_both_schema_versions_map_by_name() {
-    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
-    let topic = unique("evolve");
-    let db = unique("evolve_db");
+    let Some((brokers, influx, topic, db)) = case("evolve", 1).await else {
+        return;
+    };
     let dir = schema_dir(&[(1, V1), (2, V2)]);
     let (v1, v2) = (
         Schema::parse_str(V1).unwrap(),
         Schema::parse_str(V2).unwrap(),
     );
-    create_topic(&brokers, &topic, 1).await;
 
     let n = 2_000usize;
     let values = (0..n)

@@ -5,15 +5,13 @@ mod common;
 
 use common::*;
 use kinflux_testkit::influx::{count, query, rows};
-use kinflux_testkit::kafka::{create_topic, produce_values};
-use kinflux_testkit::{require_or_skip, unique};
+use kinflux_testkit::kafka::produce_values;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_at_a_time_replays_only_the_records_from_then_on() {
-    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
-    let topic = unique("backfill");
-    let db = unique("backfill_db");
-    create_topic(&brokers, &topic, 1).await;
+    let Some((brokers, influx, topic, db)) = case("backfill", 1).await else {
+        return;
+    };
     let n = 1_000i64;
     // Record i has the Kafka timestamp base + i + 1 ms (see `produce`), and no time of
     // its own: the point takes the record's time.

@@ -10,8 +10,7 @@ use common::*;
 use kinflux::avro::apache_avro::{Schema, to_avro_datum, types::Value};
 use kinflux::avro::framing::write_confluent_header;
 use kinflux_testkit::influx::count;
-use kinflux_testkit::kafka::{RecordAndOffset, create_topic, produce_values, read_all};
-use kinflux_testkit::{require_or_skip, unique};
+use kinflux_testkit::kafka::{RecordAndOffset, produce_values, read_all};
 
 const N: usize = 4_000;
 
@@ -25,10 +24,9 @@ fn headers(r: &RecordAndOffset) -> HashMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_line_protocol_goes_to_the_dead_letter_topic_with_headers() {
-    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
-    let topic = unique("badlp");
-    let db = unique("badlp_db");
-    create_topic(&brokers, &topic, 2).await;
+    let Some((brokers, influx, topic, db)) = case("badlp", 2).await else {
+        return;
+    };
     let mut bad = Vec::new();
     for p in 0..2 {
         let values = (0..N)
@@ -89,12 +87,11 @@ const SCHEMA: &str = r#"{"type":"record","name":"R","namespace":"t","fields":[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_avro_and_unknown_schema_ids_are_dead_lettered() {
-    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
-    let topic = unique("badavro");
-    let db = unique("badavro_db");
+    let Some((brokers, influx, topic, db)) = case("badavro", 1).await else {
+        return;
+    };
     let dir = schema_dir(&[(1, SCHEMA)]);
     let schema = Schema::parse_str(SCHEMA).unwrap();
-    create_topic(&brokers, &topic, 1).await;
 
     let mut expected_class = HashMap::new();
     let values = (0..N)

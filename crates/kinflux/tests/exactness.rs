@@ -5,8 +5,7 @@ mod common;
 
 use common::*;
 use kinflux_testkit::influx::{count, query, rows};
-use kinflux_testkit::kafka::{create_topic, produce_values};
-use kinflux_testkit::{require_or_skip, unique};
+use kinflux_testkit::kafka::produce_values;
 
 const PARTITIONS: i32 = 4;
 const PER_PARTITION: usize = 50_000;
@@ -26,10 +25,9 @@ fn line(partition: i32, i: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_lands_exactly_once_in_influxdb() {
-    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
-    let topic = unique("exact");
-    let db = unique("exact_db");
-    create_topic(&brokers, &topic, PARTITIONS).await;
+    let Some((brokers, influx, topic, db)) = case("exact", PARTITIONS).await else {
+        return;
+    };
     let producers = (0..PARTITIONS).map(|p| {
         let (brokers, topic) = (brokers.clone(), topic.clone());
         tokio::spawn(async move {
@@ -73,10 +71,9 @@ async fn every_record_lands_exactly_once_in_influxdb() {
 /// came: every point gets the tags, lines with unsorted tags or no time land too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enriched_line_protocol_lands_with_its_tags() {
-    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
-    let topic = unique("enriched");
-    let db = unique("enriched_db");
-    create_topic(&brokers, &topic, 1).await;
+    let Some((brokers, influx, topic, db)) = case("enriched", 1).await else {
+        return;
+    };
     const N: usize = 1_500;
     let values = (0..N)
         .map(|i| {

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use kinflux_testkit::influx::{query, rows};
-use kinflux_testkit::kafka::{create_topic, produce_values};
-use kinflux_testkit::{require_or_skip, unique};
+use kinflux_testkit::kafka::produce_values;
 use serde_json::Value;
 
 const LINES: &[&str] = &[
@@ -50,10 +49,9 @@ async fn stored(influx: &str, db: &str) -> BTreeMap<String, BTreeMap<String, Val
 }
 
 async fn forward_and_check(extra: &str, site: Option<&str>) {
-    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
-    let topic = unique("fwd");
-    let db = unique("fwd_db");
-    create_topic(&brokers, &topic, 1).await;
+    let Some((brokers, influx, topic, db)) = case("fwd", 1).await else {
+        return;
+    };
     // Two records: the first five lines in one, the last alone.
     let values = vec![
         LINES[..5].join("\n").into_bytes(),

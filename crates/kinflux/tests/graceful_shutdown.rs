@@ -9,15 +9,13 @@ use std::time::Duration;
 use common::*;
 use kinflux::{CancellationToken, Config, Pipeline};
 use kinflux_testkit::influx::count;
-use kinflux_testkit::kafka::{create_topic, produce_values};
-use kinflux_testkit::{require_or_skip, unique};
+use kinflux_testkit::kafka::produce_values;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_mid_stream_then_restart_loses_and_duplicates_nothing() {
-    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
-    let topic = unique("drain");
-    let db = unique("drain_db");
-    create_topic(&brokers, &topic, 2).await;
+    let Some((brokers, influx, topic, db)) = case("drain", 2).await else {
+        return;
+    };
     let per_partition = 30_000usize;
     for p in 0..2 {
         let values = (0..per_partition)

@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::*;
 use kinflux::{CancellationToken, Config, Pipeline};
 use kinflux_testkit::influx::{count, query, rows};
-use kinflux_testkit::kafka::{create_topic, keyed, produce};
-use kinflux_testkit::{free_port, http, require_or_skip, unique};
+use kinflux_testkit::kafka::{keyed, produce};
+use kinflux_testkit::{free_port, http};
 
 /// `GET url`: status and body (blocking; the pipeline runs on the runtime's workers).
 fn get(url: &str) -> (u16, String) {
@@ -19,10 +19,9 @@ fn get(url: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_records_get_enriched_and_metrics_are_served() {
-    let (brokers, influx) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_INFLUX_URL");
-    let topic = unique("json");
-    let db = unique("json_db");
-    create_topic(&brokers, &topic, 1).await;
+    let Some((brokers, influx, topic, db)) = case("json", 1).await else {
+        return;
+    };
     let n = 500i64;
     let records = (0..n)
         .map(|i| {

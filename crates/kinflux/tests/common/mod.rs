@@ -8,6 +8,19 @@ use std::time::Duration;
 
 pub use kinflux_testkit::bridge_config::BridgeConfig;
 
+/// One test's share of the servers: `(brokers, influx, topic, db)`, the shared Kafka and
+/// InfluxDB, a fresh topic `<name>_<unique>` with `partitions` partitions, and a database
+/// name `<name>_db_<unique>`. `None` when the servers are not configured, after the test
+/// kit's rule (a loud SKIPPED line, a panic under `CI=true`).
+pub async fn case(name: &str, partitions: i32) -> Option<(String, String, String, String)> {
+    let brokers = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS")?;
+    let influx = kinflux_testkit::require("KINFLUX_INFLUX_URL")?;
+    let topic = kinflux_testkit::unique(name);
+    let db = kinflux_testkit::unique(&format!("{name}_db"));
+    kinflux_testkit::kafka::create_topic(&brokers, &topic, partitions).await;
+    Some((brokers, influx, topic, db))
+}
+
 /// A bridge configuration for tests (the test kit's [`BridgeConfig`]) with `extra`
 /// sections.
 pub fn config_toml(brokers: &str, influx: &str, topic: &str, db: &str, extra: &str) -> String {
