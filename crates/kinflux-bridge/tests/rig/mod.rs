@@ -1,9 +1,9 @@
 //! The fault tests' rig: a private Apache Kafka and a private influxd (the test kit's
-//! restartable processes), the `bridge` example as a child process a test can SIGKILL,
+//! restartable processes), the `kinflux` binary as a child process a test can SIGKILL,
 //! the test data, and what InfluxDB must hold at the end.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,10 +30,8 @@ pub(crate) fn full() -> bool {
 }
 
 /// A private Kafka broker and influxd for one test, or `None` after a loud SKIPPED line
-/// (a failure under `CI=true`) when the `bridge` build, `KINFLUX_KAFKA_HOME` or influxd
-/// is missing.
+/// (a failure under `CI=true`) when `KINFLUX_KAFKA_HOME` or influxd is missing.
 pub(crate) fn servers() -> Option<(KafkaBroker, Influxd)> {
-    kinflux_testkit::process::example_binary("bridge")?;
     let influx = Influxd::start("")?;
     let broker = KafkaBroker::start()?;
     // A bridge started on a cluster this fresh exits on COORDINATOR_NOT_AVAILABLE (see
@@ -43,9 +41,9 @@ pub(crate) fn servers() -> Option<(KafkaBroker, Influxd)> {
     Some((broker, influx))
 }
 
-/// `target/<profile>/examples/bridge`, next to this test's `target/<profile>/deps/`.
-fn bridge_bin() -> PathBuf {
-    kinflux_testkit::process::example_binary("bridge").expect("the bridge was built")
+/// The `kinflux` binary of this package, which cargo builds before the tests.
+fn bridge_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kinflux"))
 }
 
 fn kill(child: &mut Option<Child>) {
@@ -55,7 +53,7 @@ fn kill(child: &mut Option<Child>) {
     }
 }
 
-/// The `bridge` example as a child process with its config file, log and metrics port.
+/// The `kinflux` binary as a child process with its config file, log and metrics port.
 pub(crate) struct Bridge {
     dir: tempfile::TempDir,
     metrics_port: u16,

@@ -1,4 +1,4 @@
-//! Fault tests of the whole bridge: the `bridge` example runs as a separate process
+//! Fault tests of the whole bridge: the `kinflux` binary runs as a separate process
 //! against a private Apache Kafka and a private influxd that each test starts, kills and
 //! restarts itself (the test kit's `KafkaBroker` and `Influxd`). Every test ends with
 //! InfluxDB holding exactly the produced points: the count, the series, the measurements
@@ -17,13 +17,12 @@
 //! debug build on 2 cores:
 //!
 //! ```text
-//! cargo build -p kinflux-examples --example bridge
-//! KINFLUX_FAULTS_FULL=1 cargo test -p kinflux-examples --test faults -- --nocapture
+//! KINFLUX_FAULTS_FULL=1 cargo test -p kinflux-bridge --test faults -- --nocapture
 //! ```
 //!
-//! Needs influxd (`KINFLUX_INFLUXD_BIN`, or on `PATH`), the Kafka jars
-//! (`KINFLUX_KAFKA_HOME`) and the built `bridge` example; without them the tests say
-//! SKIPPED loudly, and fail under `CI=true`.
+//! Needs influxd (`KINFLUX_INFLUXD_BIN`, or on `PATH`) and the Kafka jars
+//! (`KINFLUX_KAFKA_HOME`); cargo builds the `kinflux` binary for the test. Without a
+//! server the tests say SKIPPED loudly, and fail under `CI=true`.
 
 mod rig;
 
