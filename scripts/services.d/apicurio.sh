@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # $state, $cache and the helpers come from scripts/services
 # Apicurio Registry 3.x from Maven Central on 127.0.0.1:$KINFLUX_REGISTRY_PORT (8081), with
 # its default in-memory storage (H2): a restart starts from an empty registry. Its
 # Confluent-compatible API is under /apis/ccompat/v7. KINFLUX_APICURIO_VERSION picks the
@@ -71,7 +71,7 @@ apicurio_start() {
   say "starting Apicurio Registry $apicurio_version on 127.0.0.1:$apicurio_port"
   # Quarkus's management interface (health, metrics) would take port 9000: it is turned off.
   (
-    cd "$apicurio_dir"
+    cd "$apicurio_dir" || exit 1
     nohup java -Xmx512m \
       -Dquarkus.http.host=127.0.0.1 \
       -Dquarkus.http.port="$apicurio_port" \

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # $state, $cache and the helpers come from scripts/services
 # A current InfluxDB OSS 1.x, built from the Go module proxy, on
 # 127.0.0.1:$KINFLUX_INFLUX1X_PORT (8089), RPC on $KINFLUX_INFLUX1X_RPC_PORT (8090).
 # Enabled by KINFLUX_INFLUX1X=1: its libflux build doubles the time of a fresh install.

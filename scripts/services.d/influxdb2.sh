@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # $state, $cache and the helpers come from scripts/services
 # InfluxDB OSS 2.7, built from the Go module proxy, on 127.0.0.1:$KINFLUX_INFLUX2_PORT (8087).
 # Sourced by scripts/services, which provides $root, $state, $cache, say, die, wait_until,
 # pid_alive and stop_one.
@@ -61,6 +61,11 @@ SH
     PKG_CONFIG="$home/bin/pkg-config" go build -tags "$tags" -ldflags "$ldflags" \
       -o "$bin.tmp" ./cmd/influxd
     mv "$bin.tmp" "$bin"
+    # The flux sources and their cargo target (400 MB) only served this link; a rebuild
+    # copies and builds them again.
+    local flux
+    flux=$(sed -n 's|^[[:space:]]*github.com/influxdata/flux \(v[^ ]*\).*|\1|p' go.mod | head -n 1)
+    [ -z "$flux" ] || rm -rf "$GOCACHE/pkgconfig/github.com/influxdata/flux@$flux"
   ) >"$log" 2>&1 || {
     tail -n 30 "$log" >&2
     die "building $name $version failed; full log: $log"
@@ -117,7 +122,7 @@ influxdb2_start() {
   say "starting InfluxDB $influxdb2_version on 127.0.0.1:$influxdb2_port"
   # The working directory holds no config file, so only these flags apply.
   (
-    cd "$influxdb2_dir"
+    cd "$influxdb2_dir" || exit 1
     nohup "$influxdb2_bin" \
       --http-bind-address "127.0.0.1:$influxdb2_port" \
       --bolt-path "$influxdb2_dir/influxd.bolt" \
