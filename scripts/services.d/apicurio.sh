@@ -30,9 +30,12 @@ apicurio_install() {
   rm -rf "$tmp"
   mkdir -p "$tmp"
   # dependency:copy, then tar: the Maven archiver misreads the tarball's PAX headers.
-  mvn -q -B -Dmaven.repo.local="$repo" dependency:copy \
+  # Run from $repo: without a pom, the plugin leaves a `${project.basedir}` marker tree in
+  # the working directory.
+  mkdir -p "$repo"
+  (cd "$repo" && mvn -q -B -Dmaven.repo.local="$repo" dependency:copy \
     -Dartifact="io.apicurio:apicurio-registry-app:$apicurio_version:tar.gz:all" \
-    -DoutputDirectory="$tmp" >"$cache/apicurio-fetch.log" 2>&1 || {
+    -DoutputDirectory="$tmp") >"$cache/apicurio-fetch.log" 2>&1 || {
     tail -n 30 "$cache/apicurio-fetch.log" >&2
     die "fetching apicurio-registry-app $apicurio_version failed; log: $cache/apicurio-fetch.log"
   }
@@ -44,7 +47,6 @@ apicurio_install() {
   [ -n "$jar" ] || die "no runnable jar in apicurio-registry-app $apicurio_version"
   rm -rf "$apicurio_home"
   mv "$(dirname "$jar")" "$apicurio_home"
-  [ -d "$tmp" ] || mkdir -p "$tmp"
   rm -rf "$tmp" "$repo/io/apicurio/apicurio-registry-app"
 }
 
