@@ -1,10 +1,11 @@
 # shellcheck shell=bash disable=SC2154  # $state, $cache and the helpers come from scripts/services
-# Apicurio Registry 3.x from Maven Central on 127.0.0.1:$KINFLUX_REGISTRY_PORT (8081), with
-# its default in-memory storage (H2): a restart starts from an empty registry. Its
-# Confluent-compatible API is under /apis/ccompat/v7. KINFLUX_APICURIO_VERSION picks the
-# release: 3.0.9 by default, since later ones need Java 21 and Debian 12 has Java 17.
-# Sourced by scripts/services, which provides $state, $cache, say, die, wait_until, pid_alive
-# and stop_one.
+# Apicurio Registry 3.x from Maven Central (sourced by scripts/services).
+#   ports: KINFLUX_REGISTRY_PORT (8081)
+#   version: KINFLUX_APICURIO_VERSION (3.0.9: later releases need Java 21, Debian 12 has 17)
+#   status: KINFLUX_REGISTRY_URL, the Confluent-compatible API at .../apis/ccompat/v7
+#           (printed only while it runs)
+#
+# Storage is the default in-memory H2: a restart starts from an empty registry.
 
 apicurio_version=${KINFLUX_APICURIO_VERSION:-3.0.9}
 apicurio_port=${KINFLUX_REGISTRY_PORT:-8081}
@@ -93,10 +94,6 @@ apicurio_stop() {
 }
 
 apicurio_status() {
-  if ! apicurio_running; then
-    say "apicurio: not running"
-    return 1
-  fi
-  say "apicurio: running"
+  apicurio_running || return 1
   echo "KINFLUX_REGISTRY_URL=$(apicurio_url)"
 }

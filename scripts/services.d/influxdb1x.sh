@@ -1,9 +1,11 @@
 # shellcheck shell=bash disable=SC2154  # $state, $cache and the helpers come from scripts/services
-# A current InfluxDB OSS 1.x, built from the Go module proxy, on
-# 127.0.0.1:$KINFLUX_INFLUX1X_PORT (8089), RPC on $KINFLUX_INFLUX1X_RPC_PORT (8090).
-# Enabled by KINFLUX_INFLUX1X=1: its libflux build doubles the time of a fresh install.
-# KINFLUX_INFLUX1X_VERSION picks the release. Sourced by scripts/services; the build itself
-# is influx_go_build from influxdb2.sh.
+# A current InfluxDB OSS 1.x, built from the Go module proxy (sourced by scripts/services).
+#   ports: KINFLUX_INFLUX1X_PORT (8089), KINFLUX_INFLUX1X_RPC_PORT (8090)
+#   version: KINFLUX_INFLUX1X_VERSION (v1.13.2)
+#   status: KINFLUX_INFLUX1X_URL (printed only while it runs)
+#
+# Enabled by KINFLUX_INFLUX1X=1: its own libflux build doubles the time of a fresh install.
+# The build is influx_go_build from influxdb2.sh.
 
 influxdb1x_version=${KINFLUX_INFLUX1X_VERSION:-v1.13.2}
 influxdb1x_port=${KINFLUX_INFLUX1X_PORT:-8089}
@@ -68,10 +70,6 @@ influxdb1x_stop() {
 }
 
 influxdb1x_status() {
-  if ! influxdb1x_running; then
-    say "influxdb1x: not running"
-    return 1
-  fi
-  say "influxdb1x: running"
+  influxdb1x_running || return 1
   echo "KINFLUX_INFLUX1X_URL=$(influxdb1x_url)"
 }

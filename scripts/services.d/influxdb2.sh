@@ -1,10 +1,12 @@
 # shellcheck shell=bash disable=SC2154  # $state, $cache and the helpers come from scripts/services
-# InfluxDB OSS 2.7, built from the Go module proxy, on 127.0.0.1:$KINFLUX_INFLUX2_PORT (8087).
-# Sourced by scripts/services, which provides $root, $state, $cache, say, die, wait_until,
-# pid_alive and stop_one.
+# InfluxDB OSS 2.7, built from the Go module proxy (sourced by scripts/services).
+#   ports: KINFLUX_INFLUX2_PORT (8087)
+#   version: KINFLUX_INFLUX2_VERSION (v2.7.12)
+#   status: KINFLUX_INFLUX2_URL, KINFLUX_INFLUX2_TOKEN, KINFLUX_INFLUX2_ORG,
+#           KINFLUX_INFLUX2_BUCKET (printed only while it runs)
 #
 # Set up through POST /api/v2/setup with org and bucket `kinflux` and a token generated once
-# and kept beside the data, so a restart reuses it. KINFLUX_INFLUX2_VERSION picks the release.
+# and kept beside the data, so a restart reuses it.
 
 influxdb2_version=${KINFLUX_INFLUX2_VERSION:-v2.7.12}
 influxdb2_port=${KINFLUX_INFLUX2_PORT:-8087}
@@ -141,11 +143,7 @@ influxdb2_stop() {
 }
 
 influxdb2_status() {
-  if ! influxdb2_running || [ ! -s "$influxdb2_dir/token" ]; then
-    say "influxdb2: not running"
-    return 1
-  fi
-  say "influxdb2: running"
+  influxdb2_running && [ -s "$influxdb2_dir/token" ] || return 1
   echo "KINFLUX_INFLUX2_URL=$(influxdb2_url)"
   echo "KINFLUX_INFLUX2_TOKEN=$(cat "$influxdb2_dir/token")"
   echo "KINFLUX_INFLUX2_ORG=$influxdb2_org"
