@@ -31,10 +31,18 @@ influx_go_build() {
   local home="$cache/$name-$version"
   local bin="$home/bin/influxd" src="$home/src" log="$home/build.log"
   [ -x "$bin" ] && return 0
-  command -v go >/dev/null 2>&1 || die "$name needs Go (https://go.dev/dl/) to build influxd"
+  command -v go >/dev/null 2>&1 || die "$name needs Go to build influxd"
   command -v cargo >/dev/null 2>&1 || die "$name needs cargo to build flux's libflux"
-  say "building $name $version from the Go module proxy (libflux and influxd: tens of minutes); log: $log"
   mkdir -p "$home/bin"
+  # One build per version at a time, across clones: a second one waits, then finds the binary.
+  local lock
+  exec {lock}>"$home/build.lock"
+  flock "$lock"
+  if [ -x "$bin" ]; then
+    exec {lock}>&-
+    return 0
+  fi
+  say "building $name $version from the Go module proxy (libflux and influxd: about ten minutes on two cores); log: $log"
   local started=$SECONDS
   (
     set -euo pipefail
@@ -72,6 +80,7 @@ SH
     tail -n 30 "$log" >&2
     die "building $name $version failed; full log: $log"
   }
+  exec {lock}>&-
   # The copied sources and the flux sources are only needed to build.
   rm -rf "$src"
   say "built $name $version in $((SECONDS - started))s: $bin ($(du -h "$bin" | cut -f1))"
