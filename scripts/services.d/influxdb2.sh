@@ -115,10 +115,12 @@ influxdb2_setup() {
   local body
   body=$(printf '{"username":"kinflux","password":"kinflux-password","org":"%s","bucket":"%s","token":"%s"}' \
     "$influxdb2_org" "$influxdb2_bucket" "$token")
-  local code
-  code=$(curl -s -o "$influxdb2_dir/setup.json" -w '%{http_code}' -X POST \
-    -H 'Content-Type: application/json' --data "$body" "$(influxdb2_url)/api/v2/setup")
-  [ "$code" = 201 ] || die "POST /api/v2/setup answered $code: $(cat "$influxdb2_dir/setup.json")"
+  # The token goes through stdin, not the command line; the answer repeats it and is not kept.
+  local answer code
+  answer=$(echo "$body" | curl -s -w '\n%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --data @- "$(influxdb2_url)/api/v2/setup")
+  code=${answer##*$'\n'}
+  [ "$code" = 201 ] || die "POST /api/v2/setup answered $code: $(echo "${answer%$'\n'*}" | head -c 300)"
   (umask 077 && echo "$token" >"$tokenfile")
   say "influxdb2: set up org $influxdb2_org, bucket $influxdb2_bucket"
 }
