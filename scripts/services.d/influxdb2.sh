@@ -46,7 +46,9 @@ influx_go_build() {
   local started=$SECONDS
   (
     set -euo pipefail
-    export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false GOCACHE="$cache/go-build"
+    # A Go build cache of its own (2 GB, with libflux's cargo build in pkgconfig/): it goes
+    # once influxd is linked, and stays after a failure so that a retry resumes.
+    export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false GOCACHE="$home/go-build"
     cat >"$home/bin/rustc-cap-lints" <<'SH'
 #!/bin/sh
 # cargo runs WRAPPER RUSTC ARGS...; a crate's compile, not a probe, gets its lints capped.
@@ -71,18 +73,13 @@ SH
     PKG_CONFIG="$home/bin/pkg-config" go build -tags "$tags" -ldflags "$ldflags" \
       -o "$bin.tmp" ./cmd/influxd
     mv "$bin.tmp" "$bin"
-    # The flux sources and their cargo target (400 MB) only served this link; a rebuild
-    # copies and builds them again.
-    local flux
-    flux=$(sed -n 's|^[[:space:]]*github.com/influxdata/flux \(v[^ ]*\).*|\1|p' go.mod | head -n 1)
-    [ -z "$flux" ] || rm -rf "$GOCACHE/pkgconfig/github.com/influxdata/flux@$flux"
   ) >"$log" 2>&1 || {
     tail -n 30 "$log" >&2
     die "building $name $version failed; full log: $log"
   }
+  # The copied sources and the build cache only served the build.
+  rm -rf "$src" "$home/go-build"
   exec {lock}>&-
-  # The copied sources and the flux sources are only needed to build.
-  rm -rf "$src"
   say "built $name $version in $((SECONDS - started))s: $bin ($(du -h "$bin" | cut -f1))"
 }
 
