@@ -91,6 +91,30 @@ async fn server_errors_are_retried_then_reported() {
 }
 
 #[tokio::test]
+async fn a_throttled_request_waits_as_long_as_retry_after_says() {
+    let server = registry_server::start().await;
+    let id = client(&server.url).register("s", GARDEN).await.unwrap();
+    server.state.lock().unwrap().throttle_next = 1;
+    // The backoff alone would wait at most 5 ms; Retry-After asks for 1 s.
+    let started = Instant::now();
+    client(&server.url).schema_by_id(id).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+
+    // Out of retries, the rate limit is the error.
+    server.state.lock().unwrap().throttle_next = 5;
+    let mut config = RegistryConfig::new(&server.url);
+    config.retries = 0;
+    assert!(matches!(
+        RegistryClient::new(config).unwrap().schema_by_id(id).await,
+        Err(SchemaError::Registry(RegistryError::RateLimited { .. }))
+    ));
+}
+
+#[tokio::test]
 async fn basic_and_bearer_credentials_are_sent() {
     let server = registry_server::start().await;
     // "key:secret" in base64.

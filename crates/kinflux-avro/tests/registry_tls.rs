@@ -23,7 +23,7 @@ fn certificate() -> (tokio_rustls::TlsAcceptor, Arc<ClientConfig>) {
     let issued =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
     let cert = issued.cert.der().clone();
-    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(issued.key_pair.serialize_der());
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(issued.signing_key.serialize_der());
     let server = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()

@@ -6,7 +6,7 @@ mod common;
 use std::{collections::BTreeMap, process::Stdio, time::Duration};
 
 use common::*;
-use kinflux_kafka::{Consumer, Message, TopicPartition};
+use kinflux_kafka::{Consumer, Message, PartitionKey};
 use tokio::io::AsyncReadExt;
 
 const SCRIPT: &str = concat!(
@@ -67,7 +67,7 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
         produce(&brokers, &topic, p, 0, 5).await;
     }
     let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
-    assert!(seen.iter().all(|r| mine.contains(&r.topic_partition())));
+    assert!(seen.iter().all(|r| mine.contains(&r.partition_key())));
     k.commit(mine.iter().map(|tp| (tp.clone(), 5)))
         .await
         .unwrap();
@@ -117,7 +117,9 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
     }
 
     // kinflux reads librdkafka's commits, takes over its partitions and resumes after them.
-    let everything: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(&topic, p)).collect();
+    let everything: Vec<PartitionKey> = (0..4)
+        .map(|p| PartitionKey::new(topic.as_str(), p))
+        .collect();
     let committed = k.committed(&everything).await.unwrap();
     assert!(committed.values().all(|c| *c == Some(5)), "{committed:?}");
     wait_assignment(&mut k, Duration::from_secs(30), |a| a.len() == 4).await;
@@ -220,7 +222,7 @@ async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
         produce(&brokers, &topic, p, 0, 5).await;
     }
     let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
-    assert!(seen.iter().all(|r| mine.contains(&r.topic_partition())));
+    assert!(seen.iter().all(|r| mine.contains(&r.partition_key())));
 
     let mut stdout = py.stdout.take().expect("stdout");
     let read = async move {
@@ -320,7 +322,7 @@ async fn librdkafka_and_kinflux_rebalance_cooperatively_together() {
         produce(&brokers, &topic, p, 0, 5).await;
     }
     let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
-    assert!(seen.iter().all(|r| mine.contains(&r.topic_partition())));
+    assert!(seen.iter().all(|r| mine.contains(&r.partition_key())));
 
     let mut stdout = py.stdout.take().expect("stdout");
     let read = async move {

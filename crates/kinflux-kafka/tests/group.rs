@@ -5,7 +5,7 @@ mod common;
 use std::{collections::BTreeMap, time::Duration};
 
 use common::*;
-use kinflux_kafka::{Consumer, TopicPartition};
+use kinflux_kafka::{Consumer, PartitionKey};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -45,8 +45,8 @@ async fn restarted_consumer_resumes_right_after_committed_offset() {
     assert!(r.timestamp_ms >= 1_700_000_000_000);
     // Processed up to offset 5 in p0 and 3 in p1: commit the next offsets to read.
     c.commit([
-        (TopicPartition::new(&topic, 0), 6),
-        (TopicPartition::new(&topic, 1), 4),
+        (PartitionKey::new(topic.as_str(), 0), 6),
+        (PartitionKey::new(topic.as_str(), 1), 4),
     ])
     .await
     .unwrap();
@@ -64,25 +64,25 @@ async fn restarted_consumer_resumes_right_after_committed_offset() {
     assert_eq!(first[&1], (4..10).collect::<Vec<_>>());
     let committed = c
         .committed(&[
-            TopicPartition::new(&topic, 0),
-            TopicPartition::new(&topic, 1),
+            PartitionKey::new(topic.as_str(), 0),
+            PartitionKey::new(topic.as_str(), 1),
         ])
         .await
         .unwrap();
-    assert_eq!(committed[&TopicPartition::new(&topic, 0)], Some(6));
+    assert_eq!(committed[&PartitionKey::new(topic.as_str(), 0)], Some(6));
     c.close().await.unwrap();
 }
 
-fn partitions_of(topic: &str, n: i32) -> Vec<TopicPartition> {
-    (0..n).map(|p| TopicPartition::new(topic, p)).collect()
+fn partitions_of(topic: &str, n: i32) -> Vec<PartitionKey> {
+    (0..n).map(|p| PartitionKey::new(topic, p)).collect()
 }
 
 /// Drives two consumers concurrently until both assignments satisfy `pred`.
 async fn settle(
     a: &mut Consumer,
     b: &mut Consumer,
-    pred: impl Fn(&[TopicPartition], &[TopicPartition]) -> bool,
-) -> (Vec<TopicPartition>, Vec<TopicPartition>) {
+    pred: impl Fn(&[PartitionKey], &[PartitionKey]) -> bool,
+) -> (Vec<PartitionKey>, Vec<PartitionKey>) {
     let deadline = std::time::Instant::now() + T;
     loop {
         let (x, y) = (a.assignment(), b.assignment());
@@ -132,11 +132,11 @@ async fn two_consumers_split_partitions_and_survivor_takes_over_on_leave() {
         assert!(std::time::Instant::now() < deadline, "got {got} of 12");
         tokio::select! {
             r = a.recv() => if let kinflux_kafka::Message::Records(rs) = r.unwrap() {
-                assert!(rs.iter().all(|r| x.contains(&r.topic_partition())));
+                assert!(rs.iter().all(|r| x.contains(&r.partition_key())));
                 got += rs.len();
             },
             r = b.recv() => if let kinflux_kafka::Message::Records(rs) = r.unwrap() {
-                assert!(rs.iter().all(|r| y.contains(&r.topic_partition())));
+                assert!(rs.iter().all(|r| y.contains(&r.partition_key())));
                 got += rs.len();
             },
         }
@@ -211,7 +211,7 @@ async fn lag_matches_watermarks_and_seek_by_timestamp_replays() {
     let group = unique("g-lag");
     create_topic(&brokers, &topic, 1).await;
     produce(&brokers, &topic, 0, 0, 10).await;
-    let tp = TopicPartition::new(&topic, 0);
+    let tp = PartitionKey::new(topic.as_str(), 0);
 
     let mut c = Consumer::connect(config(&brokers, &group, &[&topic]))
         .await
@@ -324,8 +324,8 @@ async fn revoked_partitions_stay_until_the_revocation_is_released_and_can_be_com
     assert!(revocation.deadline() > tokio::time::Instant::now());
     // The caller flushes and commits inside the window.
     a.commit([
-        (TopicPartition::new(&topic, 0), 3),
-        (TopicPartition::new(&topic, 1), 3),
+        (PartitionKey::new(topic.as_str(), 0), 3),
+        (PartitionKey::new(topic.as_str(), 1), 3),
     ])
     .await
     .expect("commit while the revocation is held");
@@ -371,7 +371,7 @@ async fn full_partition_buffer_stops_fetching_until_drained() {
     init_tracing();
     let topic = unique("backpressure");
     create_topic(&brokers, &topic, 1).await;
-    let tp = TopicPartition::new(&topic, 0);
+    let tp = PartitionKey::new(topic.as_str(), 0);
     let mut cfg = config(&brokers, &unique("g-bp"), &[&topic]);
     cfg.max_buffered_bytes = 1; // one batch fills it
     let mut c = Consumer::connect(cfg).await.unwrap();
@@ -417,9 +417,9 @@ async fn cooperative_rebalance_revokes_only_the_partitions_that_move() {
     let mut a = Consumer::connect(cfg.clone()).await.unwrap();
     wait_assignment(&mut a, T, |x| x.len() == 4).await;
     let mut b = Consumer::connect(cfg).await.unwrap();
-    let mut a_revoked: Vec<TopicPartition> = Vec::new();
+    let mut a_revoked: Vec<PartitionKey> = Vec::new();
     let mut a_assigned_again = 0;
-    let mut b_assigned: Vec<TopicPartition> = Vec::new();
+    let mut b_assigned: Vec<PartitionKey> = Vec::new();
     let deadline = std::time::Instant::now() + T;
     while !(a.assignment().len() == 2 && b.assignment().len() == 2) {
         assert!(

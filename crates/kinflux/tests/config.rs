@@ -98,6 +98,15 @@ fn errors_name_the_key() {
         "{}",
         error_of(&bad_start)
     );
+    let contradiction = MINIMAL.replace(
+        "group_id = \"g\"",
+        "group_id = \"g\"\nstart_at = \"latest\"\nauto_offset_reset = \"earliest\"",
+    );
+    assert!(
+        error_of(&contradiction).starts_with("kafka.start_at: start_at = \"latest\""),
+        "{}",
+        error_of(&contradiction)
+    );
     let avro = MINIMAL.replace(
         "[influx]",
         "[decode]\nformat = \"avro\"\n[decode.mapping]\nmeasurement = \"record_name\"\n\n[influx]",

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use common::*;
@@ -39,12 +38,12 @@ async fn stop_mid_stream_then_restart_loses_and_duplicates_nothing() {
     );
 
     let stop = CancellationToken::new();
-    let first = Pipeline::new(Config::from_toml(&toml).unwrap());
+    let first = Pipeline::from_config(&Config::from_toml(&toml).unwrap()).unwrap();
     let metrics = first.metrics();
     let run = tokio::spawn(first.run(stop.clone()));
     // Stop once some, but not all, points are written.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while metrics.points_written.load(Relaxed) < 5_000 {
+    while metrics.snapshot().points_written < 5_000 {
         assert!(tokio::time::Instant::now() < deadline, "no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

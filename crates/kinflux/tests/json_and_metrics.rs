@@ -22,14 +22,6 @@ async fn get(url: &str) -> (u16, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_records_get_enriched_and_metrics_are_served() {
     let Some((brokers, influx)) = servers() else {
@@ -80,16 +72,12 @@ listen = "127.0.0.1:{port}"
     );
     let config = Config::from_toml(&config_toml(&brokers, &influx, &topic, &db, &extra)).unwrap();
     let stop = CancellationToken::new();
-    let pipeline = Pipeline::new(config);
+    let pipeline = Pipeline::from_config(&config).unwrap();
     let metrics = pipeline.metrics();
     let run = tokio::spawn(pipeline.run(stop.clone()));
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while metrics
-        .points_written
-        .load(std::sync::atomic::Ordering::Relaxed)
-        < n as u64
-    {
+    while metrics.snapshot().points_written < n as u64 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "pipeline made no progress"

@@ -25,6 +25,8 @@ pub(crate) struct State {
     pub(crate) subjects: HashMap<String, Vec<u32>>,
     /// Answer this many next requests with 500 / 50001.
     pub(crate) fail_next: u32,
+    /// Answer this many next requests with 429 / 42901 and `Retry-After: 1`.
+    pub(crate) throttle_next: u32,
     /// Wait this long before answering.
     pub(crate) delay: Option<Duration>,
     /// The exact `Authorization` header required, if any.
@@ -102,7 +104,7 @@ async fn handle(
     state: Arc<Mutex<State>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (delay, auth_ok, fail) = {
+    let (delay, auth_ok, fail, throttle) = {
         let mut s = state.lock().expect("state lock");
         s.requests += 1;
         let auth_ok = match &s.required_auth {
@@ -116,7 +118,11 @@ async fn handle(
         if fail {
             s.fail_next -= 1;
         }
-        (s.delay, auth_ok, fail)
+        let throttle = !fail && s.throttle_next > 0;
+        if throttle {
+            s.throttle_next -= 1;
+        }
+        (s.delay, auth_ok, fail, throttle)
     };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -130,6 +136,17 @@ async fn handle(
             50001,
             "Error in the backend data store",
         ));
+    }
+    if throttle {
+        let mut answer = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            42901,
+            "Request rate limit exceeded",
+        );
+        answer
+            .headers_mut()
+            .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+        return Ok(answer);
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

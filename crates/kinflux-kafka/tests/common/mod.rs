@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kinflux_kafka::{Consumer, ConsumerConfig, Message, Record, TopicPartition};
+use kinflux_kafka::{Consumer, ConsumerConfig, Message, PartitionKey, Record};
 use rskafka::{
     client::{
         Client, ClientBuilder,
@@ -52,7 +52,7 @@ pub fn own_broker_allowed() -> bool {
 
 /// A name no other test run uses.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:016x}", rand::random::<u64>())
+    format!("{prefix}-{:016x}", fastrand::u64(..))
 }
 
 pub fn list(brokers: &str) -> Vec<String> {
@@ -143,8 +143,8 @@ pub async fn recv_until(
 pub async fn wait_assignment(
     consumer: &mut Consumer,
     timeout: Duration,
-    pred: impl Fn(&[TopicPartition]) -> bool,
-) -> Vec<TopicPartition> {
+    pred: impl Fn(&[PartitionKey]) -> bool,
+) -> Vec<PartitionKey> {
     let deadline = Instant::now() + timeout;
     loop {
         let a = consumer.assignment();

@@ -42,7 +42,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[non_exhaustive]
 pub struct KafkaSection {
-    /// Where each assigned partition starts.
+    /// Where each assigned partition starts (see [`StartAt`]).
     #[serde(default)]
     pub start_at: StartAt,
     /// How often offsets are committed (they are also committed on revoke and shutdown).
@@ -57,21 +57,30 @@ fn default_commit_interval() -> Duration {
     Duration::from_secs(5)
 }
 
-/// `kafka.start_at`: where a partition starts when the bridge gets it.
+/// `kafka.start_at`: where a partition starts when the pipeline gets it.
+///
+/// Like Kafka Connect and Telegraf, `Earliest` and `Latest` apply only where the group has
+/// no committed offset: a restart, or a partition moving to another process, goes on from
+/// the committed offset. An offset or a time is a backfill, applied once per group and
+/// partition: the offset it starts at is committed with a mark, and a restart or the next
+/// owner of the partition that finds the mark goes on from the committed offset. Another
+/// offset or time is another backfill, applied once again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum StartAt {
-    /// The group's committed offset (then `auto_offset_reset` when there is none).
+    /// The group's committed offset; where there is none, `auto_offset_reset`.
     #[default]
     Committed,
-    /// The earliest offset still in the log.
+    /// The group's committed offset; where there is none, the earliest offset still in the
+    /// log (sets `auto_offset_reset = "earliest"`).
     Earliest,
-    /// The end of the log: only records produced from now on.
+    /// The group's committed offset; where there is none, the end of the log (sets
+    /// `auto_offset_reset = "latest"`).
     Latest,
-    /// This offset in every partition.
+    /// A backfill from this offset in every partition, once per group.
     Offset(i64),
-    /// The first record at or after this time (milliseconds since the epoch), found with
-    /// ListOffsets.
+    /// A backfill from the first record at or after this time (milliseconds since the
+    /// epoch, found with ListOffsets), once per group.
     Time(i64),
 }
 
@@ -472,27 +481,10 @@ fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>
 
 impl Config {
     /// Checks what the types alone cannot: required keys that depend on other keys, and
-    /// values in range.
+    /// values in range. The settings a [`crate::PipelineBuilder`] also has are checked by
+    /// the builder's own [`validate`](crate::PipelineBuilder::validate); the rest here.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let k = &self.kafka.consumer;
-        if k.brokers.is_empty() {
-            return Err(ConfigError::invalid(
-                "kafka.brokers",
-                "list at least one broker",
-            ));
-        }
-        if k.topics.is_empty() && k.topic_regex.is_none() {
-            return Err(ConfigError::invalid(
-                "kafka.topics",
-                "set `topics` or `topic_regex`",
-            ));
-        }
-        if let Some(re) = &k.topic_regex {
-            regex_check(re)?;
-        }
-        if k.group_id.is_empty() {
-            return Err(ConfigError::invalid("kafka.group_id", "must not be empty"));
-        }
+        crate::pipeline::settings_of(self).validate()?;
 
         let d = &self.decode;
         match d.format {
@@ -530,88 +522,13 @@ impl Config {
             }
         }
 
-        for (key, value) in &self.tags.static_tags {
-            kinflux_series::Tag::new(key.as_str(), value.as_str())
-                .map_err(|e| ConfigError::invalid(format!("tags.{key}"), e.to_string()))?;
-        }
-
-        let b = &self.batch;
-        if b.max_points == 0 {
-            return Err(ConfigError::invalid(
-                "batch.max_points",
-                "must be at least 1",
-            ));
-        }
-        if b.max_bytes < 1024 {
-            return Err(ConfigError::invalid(
-                "batch.max_bytes",
-                "must be at least 1024",
-            ));
-        }
-
         let i = &self.influx;
-        if !(i.url.starts_with("http://") || i.url.starts_with("https://")) {
+        if i.api == InfluxApi::V1 && i.username.is_some() != i.password.is_some() {
             return Err(ConfigError::invalid(
-                "influx.url",
-                "must start with http:// or https://",
-            ));
-        }
-        let need = |key: &str, v: &Option<String>| match v {
-            Some(s) if !s.is_empty() => Ok(()),
-            _ => Err(ConfigError::invalid(
-                format!("influx.{key}"),
-                format!(
-                    "required with api = \"{}\"",
-                    format!("{:?}", i.api).to_lowercase()
-                ),
-            )),
-        };
-        match i.api {
-            InfluxApi::V1 => {
-                need("database", &i.database)?;
-                if i.username.is_some() != i.password.is_some() {
-                    return Err(ConfigError::invalid(
-                        "influx.password",
-                        "set both `username` and `password`, or neither",
-                    ));
-                }
-            }
-            InfluxApi::V2 => {
-                need("org", &i.org)?;
-                need("bucket", &i.bucket)?;
-                need("token", &i.token)?;
-            }
-            InfluxApi::V3 => need("database", &i.database)?,
-        }
-        if i.gzip_level > 9 {
-            return Err(ConfigError::invalid("influx.gzip_level", "must be 0 to 9"));
-        }
-        if i.concurrency == 0 {
-            return Err(ConfigError::invalid(
-                "influx.concurrency",
-                "must be at least 1",
-            ));
-        }
-
-        let dl = &self.dead_letter;
-        if dl.on_error == OnError::DeadLetter && dl.topic.is_none() {
-            return Err(ConfigError::invalid(
-                "dead_letter.topic",
-                "required with on_error = \"dead-letter\" (the default); or set on_error = \"drop\" or \"stop\"",
-            ));
-        }
-        if dl.partitions < 1 {
-            return Err(ConfigError::invalid(
-                "dead_letter.partitions",
-                "must be at least 1",
+                "influx.password",
+                "set both `username` and `password`, or neither",
             ));
         }
         Ok(())
     }
-}
-
-fn regex_check(re: &str) -> Result<(), ConfigError> {
-    regex::Regex::new(re)
-        .map(|_| ())
-        .map_err(|e| ConfigError::invalid("kafka.topic_regex", e.to_string()))
 }

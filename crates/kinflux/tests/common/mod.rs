@@ -209,7 +209,11 @@ topic = "{topic}_dlq"
 /// Runs a pipeline for `config` until caught up, with a generous limit.
 pub async fn run_until_caught_up(config: &str) -> kinflux::RunSummary {
     let config = kinflux::Config::from_toml(config).expect("valid test config");
-    let pipeline = kinflux::Pipeline::new(config).until_caught_up(true);
+    let pipeline = kinflux::PipelineBuilder::from_config(&config)
+        .expect("pipeline settings")
+        .until_caught_up(true)
+        .build()
+        .expect("valid pipeline");
     tokio::time::timeout(
         Duration::from_secs(300),
         pipeline.run(kinflux::CancellationToken::new()),
@@ -244,4 +248,64 @@ timestamp = {{ field = "time" }}
 "#,
         dir.display()
     )
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("local address")
+        .port()
+}
+
+/// An HTTP server on 127.0.0.1 that answers every request with `503 Service
+/// Unavailable`: a schema registry (or InfluxDB) in an outage. Returns its base URL and
+/// the count of requests it answered.
+pub async fn unavailable_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut seen = Vec::new();
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                    if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        seen.clear();
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let answer = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 44\r\n\r\n{\"error_code\":50003,\"message\":\"unavailable\"}";
+                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, requests)
+}
+
+/// A record timestamp an hour ago, in milliseconds. Records produced with much older
+/// timestamps are deleted by the broker's time retention (7 days by default) at its next
+/// retention check, possibly in the middle of a test.
+pub fn recent_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    now - 3_600_000
 }
