@@ -338,6 +338,9 @@ transaction.state.log.num.partitions=10
 share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$min_isr
 group.initial.rebalance.delay.ms=0
+# Tests produce records with fixed, old timestamps: time-based retention would delete
+# them mid-test (it looks at record times), so only size limits apply here.
+log.retention.ms=-1
 
 ssl.keystore.type=PEM
 ssl.keystore.location=$kafka_pki/broker-keystore.pem

@@ -3,40 +3,14 @@
 //! that logs through the same call sites without a subscriber can make that cache drop
 //! the events this test captures.
 
-use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kinflux_backoff::{Backoff, BackoffConfig};
 use tokio::time::Instant;
 
-/// Log lines written on this thread while the guard lives.
-fn capture_logs() -> (tracing::subscriber::DefaultGuard, Arc<Mutex<Vec<u8>>>) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink(Arc::clone(&buf));
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .without_time()
-        .with_writer(move || sink.clone())
-        .finish();
-    (tracing::subscriber::set_default(subscriber), buf)
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_outage_of_five_minutes_logs_a_handful_of_lines() {
-    let (_guard, logs) = capture_logs();
+    let (_guard, logs) = kinflux_testkit::logs::capture();
     let config = BackoffConfig::new(Duration::from_millis(500), Duration::from_secs(5));
     let mut b = Backoff::new(config, "InfluxDB write");
     let start = Instant::now();
@@ -46,7 +20,7 @@ async fn an_outage_of_five_minutes_logs_a_handful_of_lines() {
         retries += 1;
     }
     b.succeeded();
-    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let text = kinflux_testkit::logs::text(&logs);
     let lines: Vec<&str> = text.lines().collect();
     let warns: Vec<&&str> = lines.iter().filter(|l| l.contains("WARN")).collect();
     assert!(retries > 100, "{retries} retries");

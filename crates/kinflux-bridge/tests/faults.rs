@@ -1,11 +1,12 @@
 //! Fault tests of the whole bridge: the `kinflux` binary runs as a separate process
-//! against a private tansu (SQLite storage) and a private influxd that each test starts,
-//! stops and restarts itself. Every test ends with InfluxDB holding exactly the produced
-//! points: the count, the series, the measurements and a sample of values.
+//! against a private Apache Kafka and a private influxd that each test starts, kills and
+//! restarts itself (the test kit's `KafkaBroker` and `Influxd`). Every test ends with
+//! InfluxDB holding exactly the produced points: the count, the series, the measurements
+//! and a sample of values.
 //!
 //! - crash: SIGKILL the bridge at three random moments of a stream, restart it each time;
 //! - database outage: influxd down mid-stream; the bridge retries, lag rises and falls;
-//! - broker restart: tansu killed and started again mid-stream;
+//! - broker restart: Kafka killed (SIGKILL) and started again mid-stream;
 //! - scale-out: two bridges in one group share the partitions, one is killed and its
 //!   partitions move to the other, it comes back and they are shared again;
 //! - backpressure: a backlog against a slow sink; the bridge's peak RSS stays bounded.
@@ -19,9 +20,9 @@
 //! KINFLUX_FAULTS_FULL=1 cargo test -p kinflux-bridge --test faults -- --nocapture
 //! ```
 //!
-//! Needs `/usr/bin/influxd` (or `KINFLUX_INFLUXD`) and tansu (`KINFLUX_TANSU_BIN`, PATH
-//! or `~/.cargo/bin/tansu`); cargo builds the `kinflux` binary for the test. Without a
-//! server binary the tests say SKIPPED loudly, and fail under `CI=true`.
+//! Needs influxd (`KINFLUX_INFLUXD_BIN`, or on `PATH`) and the Kafka jars
+//! (`KINFLUX_KAFKA_HOME`); cargo builds the `kinflux` binary for the test. Without a
+//! server the tests say SKIPPED loudly, and fail under `CI=true`.
 
 mod rig;
 
@@ -66,14 +67,12 @@ async fn assert_committed(bridges: &[&Bridge], timeout: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_three_times_mid_stream_the_bridge_writes_every_point_exactly_once() {
-    let Some((tansu, influxd)) = binaries("crash") else {
+    let Some((broker, influx)) = servers() else {
         return;
     };
     let started = Instant::now();
-    let tansu = Tansu::start(&tansu);
-    let influx = Influxd::start(&influxd);
     let (topic, db) = (unique("crash"), unique("crash_db"));
-    create_topic(&tansu.brokers(), &topic, PARTITIONS).await;
+    create_topic(&broker.brokers(), &topic, PARTITIONS).await;
     // 60,000 records (full: 500,000) over ~20 s.
     let (per_partition, chunk) = if full() {
         (125_000, 2_000)
@@ -82,7 +81,7 @@ async fn sigkilled_three_times_mid_stream_the_bridge_writes_every_point_exactly_
     };
     let stream = tokio::spawn(
         Stream {
-            brokers: tansu.brokers(),
+            brokers: broker.brokers(),
             topic: topic.clone(),
             partitions: PARTITIONS,
             per_partition,
@@ -91,7 +90,7 @@ async fn sigkilled_three_times_mid_stream_the_bridge_writes_every_point_exactly_
         }
         .run(),
     );
-    let mut bridge = Bridge::start(&config(&tansu.brokers(), &influx, &topic, &db, "", "", ""));
+    let mut bridge = Bridge::start(&config(&broker.brokers(), &influx, &topic, &db, "", "", ""));
     for round in 1..=3 {
         // Kill while the bridge is writing: once this process has written something (after
         // the rebalance that follows a restart), at a random moment after that.
@@ -137,14 +136,12 @@ async fn sigkilled_three_times_mid_stream_the_bridge_writes_every_point_exactly_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn influxdb_outage_mid_stream_is_retried_without_a_restart_and_loses_nothing() {
-    let Some((tansu, influxd)) = binaries("outage") else {
+    let Some((broker, mut influx)) = servers() else {
         return;
     };
     let started = Instant::now();
-    let tansu = Tansu::start(&tansu);
-    let mut influx = Influxd::start(&influxd);
     let (topic, db) = (unique("outage"), unique("outage_db"));
-    create_topic(&tansu.brokers(), &topic, PARTITIONS).await;
+    create_topic(&broker.brokers(), &topic, PARTITIONS).await;
     let (per_partition, outage) = if full() {
         (30_000, Duration::from_secs(20))
     } else {
@@ -152,7 +149,7 @@ async fn influxdb_outage_mid_stream_is_retried_without_a_restart_and_loses_nothi
     };
     let stream = tokio::spawn(
         Stream {
-            brokers: tansu.brokers(),
+            brokers: broker.brokers(),
             topic: topic.clone(),
             partitions: PARTITIONS,
             per_partition,
@@ -161,11 +158,11 @@ async fn influxdb_outage_mid_stream_is_retried_without_a_restart_and_loses_nothi
         }
         .run(),
     );
-    let mut bridge = Bridge::start(&config(&tansu.brokers(), &influx, &topic, &db, "", "", ""));
+    let mut bridge = Bridge::start(&config(&broker.brokers(), &influx, &topic, &db, "", "", ""));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = committed_lag(&[&bridge]).unwrap_or(0.0);
 
-    influx.stop();
+    influx.kill();
     let down = Instant::now();
     let mut peak_lag = 0.0f64;
     while down.elapsed() < outage {
@@ -211,18 +208,16 @@ async fn influxdb_outage_mid_stream_is_retried_without_a_restart_and_loses_nothi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_mid_stream_resumes_from_committed_offsets() {
-    let Some((tansu, influxd)) = binaries("broker restart") else {
+    let Some((mut broker, influx)) = servers() else {
         return;
     };
     let started = Instant::now();
-    let mut tansu = Tansu::start(&tansu);
-    let influx = Influxd::start(&influxd);
     let (topic, db) = (unique("broker"), unique("broker_db"));
-    create_topic(&tansu.brokers(), &topic, PARTITIONS).await;
+    create_topic(&broker.brokers(), &topic, PARTITIONS).await;
     let per_partition = if full() { 50_000 } else { 10_000 };
     let stream = tokio::spawn(
         Stream {
-            brokers: tansu.brokers(),
+            brokers: broker.brokers(),
             topic: topic.clone(),
             partitions: PARTITIONS,
             per_partition,
@@ -231,7 +226,7 @@ async fn broker_restart_mid_stream_resumes_from_committed_offsets() {
         }
         .run(),
     );
-    let mut bridge = Bridge::start(&config(&tansu.brokers(), &influx, &topic, &db, "", "", ""));
+    let mut bridge = Bridge::start(&config(&broker.brokers(), &influx, &topic, &db, "", "", ""));
     tokio::time::sleep(Duration::from_secs(6)).await;
     bridge.assert_running();
     let written = count(&influx, &db);
@@ -241,11 +236,11 @@ async fn broker_restart_mid_stream_resumes_from_committed_offsets() {
         before.sum("kinflux_records_in_total"),
         before.sum("kinflux_committed_offset"),
     );
-    tansu.stop();
+    broker.kill();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    tansu.resume();
+    broker.resume();
     eprintln!(
-        "broker: tansu restarted at {:.1} s with {written} points written",
+        "broker: Kafka restarted at {:.1} s with {written} points written",
         started.elapsed().as_secs_f64()
     );
 
@@ -308,18 +303,16 @@ async fn wait_partitions(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_bridges_share_partitions_and_take_over_from_a_killed_one() {
-    let Some((tansu, influxd)) = binaries("scale-out") else {
+    let Some((broker, influx)) = servers() else {
         return;
     };
     let started = Instant::now();
-    let tansu = Tansu::start(&tansu);
-    let influx = Influxd::start(&influxd);
     let (topic, db) = (unique("scale"), unique("scale_db"));
-    create_topic(&tansu.brokers(), &topic, PARTITIONS).await;
+    create_topic(&broker.brokers(), &topic, PARTITIONS).await;
     let (per_partition, chunk) = if full() { (50_000, 500) } else { (10_000, 100) };
     let stream = tokio::spawn(
         Stream {
-            brokers: tansu.brokers(),
+            brokers: broker.brokers(),
             topic: topic.clone(),
             partitions: PARTITIONS,
             per_partition,
@@ -328,10 +321,9 @@ async fn two_bridges_share_partitions_and_take_over_from_a_killed_one() {
         }
         .run(),
     );
-    let config = config(&tansu.brokers(), &influx, &topic, &db, "", "", "");
-    // a joins alone and leads the group; b joins it. b is the one killed: tansu 0.6.0
-    // never replaces a dead leader (see kinflux-kafka's ignored
-    // `partitions_of_a_dead_leader_move_after_its_session_times_out`).
+    let config = config(&broker.brokers(), &influx, &topic, &db, "", "", "");
+    // a joins alone and leads the group; b joins it and is the one killed (a dead leader
+    // is kinflux-kafka's `partitions_of_a_dead_leader_move_after_its_session_times_out`).
     let mut a = Bridge::start(&config);
     let deadline = Instant::now() + Duration::from_secs(30);
     while a.metrics().map(|m| m.partitions().len()) != Some(PARTITIONS as usize) {
@@ -411,18 +403,16 @@ const FETCH_MAX_BYTES: usize = 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_against_a_slow_sink_keeps_peak_memory_under_150_mib() {
-    let Some((tansu, influxd)) = binaries("backpressure") else {
+    let Some((broker, influx)) = servers() else {
         return;
     };
     let started = Instant::now();
-    let tansu = Tansu::start(&tansu);
-    let influx = Influxd::start(&influxd);
     let (topic, db) = (unique("backlog"), unique("backlog_db"));
-    create_topic(&tansu.brokers(), &topic, PARTITIONS).await;
+    create_topic(&broker.brokers(), &topic, PARTITIONS).await;
     // 200,000 records (full: 2,000,000), all in Kafka before the bridge starts.
     let per_partition = if full() { 500_000 } else { 50_000 };
     Stream {
-        brokers: tansu.brokers(),
+        brokers: broker.brokers(),
         topic: topic.clone(),
         partitions: PARTITIONS,
         per_partition,
@@ -435,7 +425,7 @@ async fn backlog_against_a_slow_sink_keeps_peak_memory_under_150_mib() {
 
     // One write at a time, small batches: the sink is the bottleneck.
     let mut bridge = Bridge::start(&config(
-        &tansu.brokers(),
+        &broker.brokers(),
         &influx,
         &topic,
         &db,

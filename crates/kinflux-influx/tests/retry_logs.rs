@@ -3,13 +3,10 @@
 //! listens, and tests on other threads that log through the same call sites without a
 //! subscriber can make that cache drop the events this test captures.
 
-mod common;
-
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Reply, ScriptedServer};
 use kinflux_influx::{LineBatch, Writer, WriterConfig};
+use kinflux_testkit::http::{Reply, ScriptedServer};
 
 fn three_lines() -> LineBatch {
     LineBatch::from_lines([
@@ -17,29 +14,6 @@ fn three_lines() -> LineBatch {
         "home,room=Sunroom temp=\"hi\" 1735549200",
         "home,room=Kitchen temp=70 1735549200",
     ])
-}
-
-/// Log lines at info and above written on this thread while the guard lives.
-fn capture_logs() -> (tracing::subscriber::DefaultGuard, Arc<Mutex<Vec<u8>>>) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink(Arc::clone(&buf));
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    (tracing::subscriber::set_default(subscriber), buf)
 }
 
 #[tokio::test]
@@ -53,7 +27,7 @@ async fn an_outage_is_one_warn_for_all_writes_and_its_end_one_info() {
     config.retry.max_backoff = Duration::from_millis(20);
     config.max_in_flight = 4;
     let writer = Writer::new(config).unwrap();
-    let (_guard, logs) = capture_logs();
+    let (_guard, logs) = kinflux_testkit::logs::capture();
     let tasks: Vec<_> = (0..4)
         .map(|_| {
             let writer = writer.clone();
@@ -64,7 +38,7 @@ async fn an_outage_is_one_warn_for_all_writes_and_its_end_one_info() {
         task.await.unwrap().unwrap();
     }
     assert_eq!(writer.stats().snapshot().retries(), 6);
-    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let text = kinflux_testkit::logs::text(&logs);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(

@@ -16,6 +16,8 @@ use std::{
 
 use common::*;
 use kinflux_kafka::Consumer;
+use kinflux_testkit::kafka::{bootstrap, create_topic};
+use kinflux_testkit::{require_or_skip, unique};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream, tcp::OwnedWriteHalf},
@@ -27,13 +29,13 @@ const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_waits_for_a_coordinator_that_is_not_ready_yet() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     let topic = unique("coordinator-wait");
     let group = unique("g-coordinator-wait");
     create_topic(&brokers, &topic, 1).await;
-    produce(&brokers, &topic, 0, 0, 3).await;
+    produce_range(&brokers, &topic, 0, 0, 3).await;
     let refuse = Arc::new(AtomicUsize::new(3));
-    let proxy = start_proxy(list(&brokers)[0].clone(), Arc::clone(&refuse)).await;
+    let proxy = start_proxy(bootstrap(&brokers)[0].clone(), Arc::clone(&refuse)).await;
 
     let mut c = Consumer::connect(config(&proxy, &group, &[&topic]))
         .await

@@ -7,6 +7,8 @@ use std::{collections::BTreeMap, process::Stdio, time::Duration};
 
 use common::*;
 use kinflux_kafka::{Consumer, Message, PartitionKey};
+use kinflux_testkit::kafka::create_topic;
+use kinflux_testkit::{require_or_skip, unique};
 use tokio::io::AsyncReadExt;
 
 const SCRIPT: &str = concat!(
@@ -15,22 +17,19 @@ const SCRIPT: &str = concat!(
 );
 
 fn python_available() -> bool {
-    let ok = std::process::Command::new("python3")
+    let found = std::process::Command::new("python3")
         .args(["-c", "import confluent_kafka"])
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("python3 with confluent-kafka is required (pip install confluent-kafka)");
-        }
-        eprintln!("SKIPPED (no python3 confluent-kafka)");
-    }
-    ok
+    kinflux_testkit::env::available(
+        found,
+        "no python3 with confluent-kafka (pip install confluent-kafka)",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     if !python_available() {
         return;
     }
@@ -64,7 +63,7 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
         .expect("python3");
     let mine = wait_assignment(&mut k, Duration::from_secs(60), |a| a.len() == 2).await;
     for p in 0..4 {
-        produce(&brokers, &topic, p, 0, 5).await;
+        produce_range(&brokers, &topic, p, 0, 5).await;
     }
     let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
     assert!(seen.iter().all(|r| mine.contains(&r.partition_key())));
@@ -124,7 +123,7 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
     assert!(committed.values().all(|c| *c == Some(5)), "{committed:?}");
     wait_assignment(&mut k, Duration::from_secs(30), |a| a.len() == 4).await;
     for p in &theirs {
-        produce(&brokers, &topic, *p, 5, 1).await;
+        produce_range(&brokers, &topic, *p, 5, 1).await;
     }
     let more = recv_until(&mut k, Duration::from_secs(30), |rs| {
         rs.len() >= theirs.len()
@@ -165,7 +164,7 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     if !python_available() {
         return;
     }
@@ -219,7 +218,7 @@ async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
         .unwrap();
     let mine = wait_assignment(&mut k, Duration::from_secs(60), |a| a.len() == 2).await;
     for p in 0..4 {
-        produce(&brokers, &topic, p, 0, 5).await;
+        produce_range(&brokers, &topic, p, 0, 5).await;
     }
     let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
     assert!(seen.iter().all(|r| mine.contains(&r.partition_key())));
@@ -263,7 +262,7 @@ async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_and_kinflux_rebalance_cooperatively_together() {
     use kinflux_kafka::AssignmentStrategy;
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     if !python_available() {
         return;
     }
@@ -319,7 +318,7 @@ async fn librdkafka_and_kinflux_rebalance_cooperatively_together() {
     );
     let mine = k.assignment();
     for p in 0..4 {
-        produce(&brokers, &topic, p, 0, 5).await;
+        produce_range(&brokers, &topic, p, 0, 5).await;
     }
     let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
     assert!(seen.iter().all(|r| mine.contains(&r.partition_key())));

@@ -13,6 +13,9 @@ use kinflux::influx::{Secret, WriterConfig};
 use kinflux::kafka::{ConsumerConfig, DeadLetterConfig};
 use kinflux::series::Point;
 use kinflux::{CancellationToken, ErrorClass, Pipeline, PipelineBuilder};
+use kinflux_testkit::influx::count;
+use kinflux_testkit::kafka::{create_topic, produce_values, read_all};
+use kinflux_testkit::unique;
 
 fn consumer() -> ConsumerConfig {
     ConsumerConfig::new(["127.0.0.1:9092"], "g", ["t"])
@@ -141,7 +144,7 @@ async fn a_programs_own_decoder_runs_in_a_pipeline_built_in_code() {
             }
         })
         .collect();
-    produce(&brokers, &topic, 0, values, recent_ms()).await;
+    produce_values(&brokers, &topic, 0, values, recent_ms()).await;
 
     let mut consumer = ConsumerConfig::new([brokers.clone()], format!("{topic}_group"), [&topic]);
     consumer.fetch_max_wait = Duration::from_millis(100);
@@ -168,7 +171,7 @@ async fn a_programs_own_decoder_runs_in_a_pipeline_built_in_code() {
     .unwrap();
     assert_eq!((summary.records_in, summary.points_written), (50, 49));
     assert_eq!(summary.dead_lettered, 1);
-    assert_eq!(count(&influx, &db, "csv_temp", "value").await, 49);
+    assert_eq!(count(&influx, &db, "csv_temp", "value"), 49);
     let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].record.value.as_deref(), Some(&b"garbage"[..]));

@@ -5,6 +5,9 @@ mod common;
 
 use common::*;
 use kinflux::{CancellationToken, Config, PipelineBuilder};
+use kinflux_testkit::influx::{count, query};
+use kinflux_testkit::kafka::{create_topic, produce_values};
+use kinflux_testkit::unique;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn points_beyond_the_retention_policy_are_not_counted_as_written() {
@@ -19,8 +22,7 @@ async fn points_beyond_the_retention_policy_are_not_counted_as_written() {
         &influx,
         "",
         &format!("CREATE DATABASE {db} WITH DURATION 1h"),
-    )
-    .await;
+    );
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -32,7 +34,7 @@ async fn points_beyond_the_retention_policy_are_not_counted_as_written() {
             format!("drops,i={i} v={i}i {t}\n").into_bytes()
         })
         .collect();
-    produce(&brokers, &topic, 0, values, recent_ms()).await;
+    produce_values(&brokers, &topic, 0, values, recent_ms()).await;
 
     let toml = config_toml(&brokers, &influx, &topic, &db, "")
         .replace("create_database = true", "create_database = false");
@@ -44,7 +46,7 @@ async fn points_beyond_the_retention_policy_are_not_counted_as_written() {
     let metrics = pipeline.metrics();
     let summary = pipeline.run(CancellationToken::new()).await.unwrap();
 
-    assert_eq!(count(&influx, &db, "drops", "v").await, 10);
+    assert_eq!(count(&influx, &db, "drops", "v"), 10);
     assert_eq!(summary.points_written, 10, "only the stored points count");
     let m = metrics.snapshot();
     assert_eq!(m.points_written, 10);

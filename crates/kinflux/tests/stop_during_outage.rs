@@ -10,6 +10,9 @@ use common::*;
 use kinflux::avro::apache_avro::{Schema, to_avro_datum, types::Value};
 use kinflux::avro::framing::write_confluent_header;
 use kinflux::{CancellationToken, Config, PipelineBuilder, RunSummary};
+use kinflux_testkit::influx::count;
+use kinflux_testkit::kafka::{create_topic, produce_values};
+use kinflux_testkit::{free_port, unique};
 
 const DRAIN: Duration = Duration::from_secs(2);
 
@@ -56,7 +59,7 @@ async fn a_stop_drains_in_time_while_influxdb_is_down() {
     let values = (0..n)
         .map(|i| format!("outage v={i}i {}\n", 1_600_000_000_000_000_000i64 + i).into_bytes())
         .collect();
-    produce(&brokers, &topic, 0, values, recent_ms()).await;
+    produce_values(&brokers, &topic, 0, values, recent_ms()).await;
 
     // InfluxDB is down (nothing listens), one write at a time, batches of 100: the first
     // write retries, and the next batch waits for its slot.
@@ -79,7 +82,7 @@ async fn a_stop_drains_in_time_while_influxdb_is_down() {
     // Nothing was committed: the restart reads and writes every record.
     let second = run_until_caught_up(&good).await;
     assert_eq!(second.records_in, n as u64);
-    assert_eq!(count(&influx, &db, "outage", "v").await, n as u64);
+    assert_eq!(count(&influx, &db, "outage", "v"), n as u64);
 }
 
 const SCHEMA: &str = r#"{"type":"record","name":"R","namespace":"t","fields":[
@@ -112,7 +115,7 @@ async fn a_stop_drains_in_time_while_the_schema_registry_is_down() {
             out
         })
         .collect();
-    produce(&brokers, &topic, 0, values, recent_ms()).await;
+    produce_values(&brokers, &topic, 0, values, recent_ms()).await;
 
     let (registry, requests) = unavailable_server().await;
     let decode = |source: &str| {
@@ -154,5 +157,5 @@ timestamp = {{ field = "time" }}
         &decode(&format!("schema_dir = \"{}\"", dir.display())),
     );
     assert_eq!(run_until_caught_up(&toml).await.records_in, n as u64);
-    assert_eq!(count(&influx, &db, "reg", "v").await, n as u64);
+    assert_eq!(count(&influx, &db, "reg", "v"), n as u64);
 }
