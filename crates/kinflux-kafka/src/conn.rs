@@ -165,6 +165,11 @@ fn codec_err(api: &'static str, e: impl std::fmt::Display) -> Error {
 impl Connection {
     /// Connects, negotiates API versions and authenticates.
     pub(crate) async fn connect(broker: &str, opts: &ConnectOptions) -> Result<Self> {
+        // A token first: an endpoint that refuses us costs the broker no connection.
+        let prepared = match &opts.sasl {
+            Some(sasl) => Some(sasl.prepare(broker).await?),
+            None => None,
+        };
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(broker))
             .await
             .map_err(|_| Error::Timeout {
@@ -229,8 +234,7 @@ impl Connection {
             .iter()
             .map(|k| (k.api_key, (k.min_version, k.max_version)))
             .collect();
-        if let Some(sasl) = &opts.sasl {
-            let prepared = sasl.prepare(broker).await?;
+        if let (Some(sasl), Some(prepared)) = (&opts.sasl, prepared) {
             let lifetime = {
                 let mut w = conn.writer.lock().await;
                 sasl::authenticate(&conn, &mut w, sasl, &prepared).await?
@@ -274,7 +278,11 @@ impl Connection {
         }
         match sasl::authenticate(self, &mut w, sasl, &prepared).await {
             Ok(lifetime) => {
-                debug!(broker = self.broker, ?lifetime, "re-authenticated (KIP-368)");
+                debug!(
+                    broker = self.broker,
+                    ?lifetime,
+                    "re-authenticated (KIP-368)"
+                );
                 self.renew_session(lifetime);
                 Ok(())
             }

@@ -247,8 +247,8 @@ struct Parsed {
 
 /// The access token and its lifetime: `expires_in`, else the JWT's `exp` claim.
 fn parse_token(body: &[u8]) -> Result<Parsed, String> {
-    let v: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| format!("the answer is not JSON ({e})"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON ({e})"))?;
     let value = v["access_token"]
         .as_str()
         .filter(|t| !t.is_empty())
@@ -276,7 +276,11 @@ fn jwt_lifetime(token: &str) -> Result<Duration, String> {
     let claims = token
         .split('.')
         .nth(1)
-        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
         .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
         .ok_or("no expires_in, and the token is no JWT to read `exp` from")?;
     let exp = claims["exp"]
@@ -299,7 +303,10 @@ mod tests {
     fn lifetime_comes_from_expires_in_or_the_jwt() {
         let p = parse_token(br#"{"access_token":"abc","token_type":"Bearer","expires_in":300}"#)
             .expect("token");
-        assert_eq!((p.value.as_str(), p.lifetime), ("abc", Duration::from_secs(300)));
+        assert_eq!(
+            (p.value.as_str(), p.lifetime),
+            ("abc", Duration::from_secs(300))
+        );
         let p = parse_token(br#"{"access_token":"abc","expires_in":"60"}"#).expect("token");
         assert_eq!(p.lifetime, Duration::from_secs(60));
         let exp = SystemTime::now()
@@ -318,7 +325,10 @@ mod tests {
     fn answers_without_a_usable_token_are_refused() {
         for (body, why) in [
             (&br#"{"token_type":"Bearer"}"#[..], "no access_token"),
-            (br#"{"access_token":"a","token_type":"MAC","expires_in":1}"#, "not Bearer"),
+            (
+                br#"{"access_token":"a","token_type":"MAC","expires_in":1}"#,
+                "not Bearer",
+            ),
             (br#"{"access_token":"a","expires_in":0}"#, "not a lifetime"),
             (br#"{"access_token":"opaque"}"#, "no JWT"),
             (b"<html>", "not JSON"),

@@ -96,7 +96,8 @@ pub(crate) async fn authenticate(
         message,
     };
     let hv = conn.version::<SaslHandshakeRequest>(1)?;
-    let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+    let handshake =
+        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
     let resp = conn.send_locked(w, hv, &handshake, TIMEOUT).await?;
     if resp.error_code != code::NONE {
         let offered: Vec<&str> = resp.mechanisms.iter().map(|m| m.as_str()).collect();

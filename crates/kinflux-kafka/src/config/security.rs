@@ -185,8 +185,7 @@ impl OAuthConfig {
         }
         for key in self.extensions.keys() {
             // RFC 7628 3.1: key = 1*(ALPHA); "auth" is the token's own key.
-            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphabetic()) || key == "auth"
-            {
+            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphabetic()) || key == "auth" {
                 return Err(Error::Config(format!(
                     "sasl.extensions: {key:?} is not a SASL extension name (letters only, not \"auth\")"
                 )));
@@ -315,12 +314,16 @@ impl TryFrom<SaslFields> for SaslConfig {
             ("username", f.username.is_some()),
             ("password", f.password.is_some()),
         ];
-        let (wrong, needed): (&[(&str, bool)], &[(&str, bool)]) = match mechanism {
+        // Which keys are set, by name.
+        type Keys<'a> = &'a [(&'static str, bool)];
+        let (wrong, needed): (Keys<'_>, Keys<'_>) = match mechanism {
             SaslMechanism::OAuthBearer => (&password_keys, &oauth_keys[..3]),
             _ => (&oauth_keys, &password_keys),
         };
         if let Some((key, _)) = wrong.iter().find(|(_, set)| *set) {
-            return Err(format!("`{key}` does not belong to SASL mechanism {mechanism}"));
+            return Err(format!(
+                "`{key}` does not belong to SASL mechanism {mechanism}"
+            ));
         }
         let missing: Vec<&str> = needed
             .iter()
@@ -379,7 +382,10 @@ mod tests {
             assert_eq!(c.mechanism(), mechanism);
             assert_eq!(c.credentials(), Some(&Credentials::new("u", "hunter2")));
             let dbg = format!("{c:?}");
-            assert!(!dbg.contains("hunter2") && dbg.contains("<redacted>"), "{dbg}");
+            assert!(
+                !dbg.contains("hunter2") && dbg.contains("<redacted>"),
+                "{dbg}"
+            );
         }
     }
 
@@ -398,7 +404,10 @@ mod tests {
         assert_eq!(oauth.scope.as_deref(), Some("kafka"));
         assert_eq!(oauth.extensions["logicalCluster"], "lkc-1");
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("s3cr3t") && dbg.contains("<redacted>"), "{dbg}");
+        assert!(
+            !dbg.contains("s3cr3t") && dbg.contains("<redacted>"),
+            "{dbg}"
+        );
         assert!(dbg.contains("https://idp.example/token"), "{dbg}");
     }
 
@@ -406,7 +415,10 @@ mod tests {
     fn keys_of_another_mechanism_and_missing_keys_are_named() {
         let e = parse(r#"{"mechanism":"PLAIN","username":"u","password":"p","scope":"x"}"#)
             .unwrap_err();
-        assert!(e.contains("`scope` does not belong to SASL mechanism PLAIN"), "{e}");
+        assert!(
+            e.contains("`scope` does not belong to SASL mechanism PLAIN"),
+            "{e}"
+        );
         let e = parse(r#"{"mechanism":"OAUTHBEARER","token_url":"https://x/t","username":"u"}"#)
             .unwrap_err();
         assert!(e.contains("`username` does not belong"), "{e}");
