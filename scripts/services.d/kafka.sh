@@ -140,7 +140,8 @@ POM
 
 kafka_install_packages() {
   local missing=()
-  command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+  # A JDK: the tests run single-file Java programs (java X.java needs jdk.compiler).
+  java --list-modules 2>/dev/null | grep -q '^jdk.compiler' || missing+=(openjdk-17-jdk-headless)
   command -v mvn >/dev/null 2>&1 || missing+=(maven)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return 0

@@ -64,6 +64,9 @@ struct Generation {
     cooperative: bool,
 }
 
+/// How often the metadata is read while a subscribed topic has no partitions yet.
+const MISSING_TOPIC_REFRESH: Duration = Duration::from_secs(1);
+
 /// The group membership of one consumer: the state machine of its background task.
 pub(super) struct Session {
     shared: Arc<Shared>,
@@ -376,7 +379,14 @@ impl Session {
         let shared = Arc::clone(&self.shared);
         let cfg = &shared.config;
         let mut last_ok = Instant::now();
-        let mut next_metadata = Instant::now() + cfg.metadata_refresh_interval;
+        // A topic subscribed to but not (yet) in the metadata, as right after its creation,
+        // is looked for every second rather than at the next refresh, minutes away.
+        let refresh = if generation.subscribed.values().any(|count| *count == 0) {
+            cfg.metadata_refresh_interval.min(MISSING_TOPIC_REFRESH)
+        } else {
+            cfg.metadata_refresh_interval
+        };
+        let mut next_metadata = Instant::now() + refresh;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(cfg.heartbeat_interval) => {}
@@ -419,7 +429,7 @@ impl Session {
                 },
             }
             if Instant::now() >= next_metadata {
-                next_metadata = Instant::now() + cfg.metadata_refresh_interval;
+                next_metadata = Instant::now() + refresh;
                 match subscription(&shared).await {
                     Ok(now) if now != generation.subscribed => {
                         info!("subscribed topics or partitions changed; rejoining");
