@@ -1,6 +1,7 @@
 //! Consumer, TLS and SASL options: data only. What turns them into connections
 //! (rustls, SASL, the rskafka client) is in `security`; the TLS and SASL options themselves
-//! are in [`security`](self::security) and re-exported here.
+//! ([`TlsConfig`], [`SaslConfig`], [`OAuthConfig`]) live in a module of their own and are
+//! re-exported here.
 //!
 //! Every struct deserializes with serde. Durations accept a number of milliseconds (`3000`)
 //! or a humantime string (`"3s"`, `"500ms"`, `"1m 30s"`). Defaults follow Kafka's.
