@@ -1,0 +1,170 @@
+//! The `consumer` group protocol (KIP-848) against the broker at `KINFLUX_KAFKA_BROKERS`
+//! (Apache Kafka 4.x enables it by default).
+
+mod common;
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use common::*;
+use kinflux_kafka::{Consumer, GroupProtocol, Message, PartitionKey, Record, RemoteAssignor};
+use kinflux_testkit::kafka::create_topic;
+use kinflux_testkit::{require_or_skip, unique};
+use tokio_util::sync::CancellationToken;
+
+const T: Duration = Duration::from_secs(60);
+
+/// What a pumped consumer shows the test.
+#[derive(Default)]
+struct Seen {
+    records: Mutex<Vec<Record>>,
+    assignment: Mutex<Vec<PartitionKey>>,
+    revoked: Mutex<Vec<PartitionKey>>,
+}
+
+/// Receives until `stop`, committing after every batch and on every revocation (before
+/// acknowledging it), so no record should ever be handed out twice in the group.
+async fn pump(mut c: Consumer, seen: Arc<Seen>, stop: CancellationToken) -> Consumer {
+    loop {
+        *seen.assignment.lock().unwrap() = c.assignment();
+        let m = tokio::select! {
+            m = c.recv() => m.expect("recv"),
+            () = stop.cancelled() => return c,
+            // The assignment also changes without a message (after a revocation).
+            () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+        };
+        match m {
+            Message::Records(rs) => {
+                seen.records.lock().unwrap().extend(rs);
+                c.commit_positions().await.expect("commit");
+            }
+            Message::Revoked(r) => {
+                c.commit_positions().await.expect("commit on revoke");
+                seen.revoked
+                    .lock()
+                    .unwrap()
+                    .extend(r.partitions().iter().cloned());
+                r.done();
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn wait_for(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + T;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn all(seen: &[&Arc<Seen>]) -> Vec<(i32, i64)> {
+    seen.iter()
+        .flat_map(|s| {
+            s.records
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|r| (r.partition, r.offset))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn assert_exactly_once(seen: &[&Arc<Seen>], per_partition: i64, partitions: i32) {
+    let got = all(seen);
+    let unique: BTreeSet<(i32, i64)> = got.iter().copied().collect();
+    assert_eq!(unique.len(), got.len(), "a record was read twice");
+    let want: BTreeSet<(i32, i64)> = (0..partitions)
+        .flat_map(|p| (0..per_partition).map(move |o| (p, o)))
+        .collect();
+    assert_eq!(unique, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_split_revoke_after_commit_and_take_over_on_leave() {
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    init_tracing();
+    let topic = unique("kip848");
+    let group = unique("g-kip848");
+    create_topic(&brokers, &topic, 4).await;
+    for p in 0..4 {
+        produce_range(&brokers, &topic, p, 0, 10).await;
+    }
+    let mut cfg = config(&brokers, &group, &[&topic]);
+    cfg.group_protocol = GroupProtocol::Consumer;
+    cfg.group_remote_assignor = Some(RemoteAssignor::Uniform);
+
+    // One member gets every partition.
+    let (a, b) = (Arc::new(Seen::default()), Arc::new(Seen::default()));
+    let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
+    let c1 = Consumer::connect(cfg.clone()).await.unwrap();
+    let t1 = tokio::spawn(pump(c1, Arc::clone(&a), stop_a.clone()));
+    wait_for("all 40 records", || all(&[&a]).len() >= 40).await;
+    assert_eq!(a.assignment.lock().unwrap().len(), 4);
+
+    // A second member: the broker takes two partitions from the first, which commits
+    // them before releasing them.
+    let c2 = Consumer::connect(cfg.clone()).await.unwrap();
+    let t2 = tokio::spawn(pump(c2, Arc::clone(&b), stop_b.clone()));
+    wait_for("a 2/2 split", || {
+        a.assignment.lock().unwrap().len() == 2 && b.assignment.lock().unwrap().len() == 2
+    })
+    .await;
+    assert_eq!(a.revoked.lock().unwrap().len(), 2, "two partitions revoked");
+    let mut split: Vec<PartitionKey> = a.assignment.lock().unwrap().clone();
+    split.extend(b.assignment.lock().unwrap().iter().cloned());
+    split.sort();
+    assert_eq!(
+        split,
+        (0..4)
+            .map(|p| PartitionKey::new(topic.as_str(), p))
+            .collect::<Vec<_>>()
+    );
+    for p in 0..4 {
+        produce_range(&brokers, &topic, p, 10, 10).await;
+    }
+    wait_for("80 records", || all(&[&a, &b]).len() >= 80).await;
+    assert!(
+        !b.records.lock().unwrap().is_empty(),
+        "the second member read"
+    );
+    assert_exactly_once(&[&a, &b], 20, 4);
+
+    // The second member leaves (epoch -1): the first takes everything back at once.
+    stop_b.cancel();
+    let c2 = t2.await.unwrap();
+    let left = Instant::now();
+    c2.close().await.unwrap();
+    wait_for("the first member owning all 4 again", || {
+        a.assignment.lock().unwrap().len() == 4
+    })
+    .await;
+    assert!(
+        left.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        left.elapsed()
+    );
+    for p in 0..4 {
+        produce_range(&brokers, &topic, p, 20, 5).await;
+    }
+    wait_for("100 records", || all(&[&a, &b]).len() >= 100).await;
+    assert_exactly_once(&[&a, &b], 25, 4);
+
+    stop_a.cancel();
+    let c1 = t1.await.unwrap();
+    let committed = c1
+        .committed(
+            &(0..4)
+                .map(|p| PartitionKey::new(topic.as_str(), p))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    assert!(committed.values().all(|c| *c == Some(25)), "{committed:?}");
+    c1.close().await.unwrap();
+}
