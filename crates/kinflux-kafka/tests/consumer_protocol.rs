@@ -168,3 +168,93 @@ async fn members_split_revoke_after_commit_and_take_over_on_leave() {
     assert!(committed.values().all(|c| *c == Some(25)), "{committed:?}");
     c1.close().await.unwrap();
 }
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/python/rdkafka_member.py"
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_librdkafka_consumer_protocol_member_shares_the_group() {
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import confluent_kafka"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !kinflux_testkit::env::available(found, "no python3 with confluent-kafka") {
+        return;
+    }
+    init_tracing();
+    let topic = unique("kip848-x");
+    let group = unique("g-kip848-x");
+    create_topic(&brokers, &topic, 4).await;
+    let mut cfg = config(&brokers, &group, &[&topic]);
+    cfg.group_protocol = GroupProtocol::Consumer;
+    let mut k = Consumer::connect(cfg).await.unwrap();
+    wait_assignment(&mut k, T, |a| a.len() == 4).await;
+
+    let mut py = tokio::process::Command::new("python3")
+        .arg(SCRIPT)
+        .args(["member", "--brokers", &brokers, "--group", &group])
+        .args(["--topic", &topic, "--protocol", "consumer"])
+        .args(["--expect", "10", "--timeout", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mine = wait_assignment(&mut k, T, |a| a.len() == 2).await;
+    for p in 0..4 {
+        produce_range(&brokers, &topic, p, 0, 5).await;
+    }
+    let seen = recv_until(&mut k, T, |rs| rs.len() >= 10).await;
+    assert!(seen.iter().all(|r| mine.contains(&r.partition_key())));
+    k.commit(mine.iter().map(|tp| (tp.clone(), 5)))
+        .await
+        .unwrap();
+
+    // Keep heartbeating while librdkafka reads its half, commits and leaves.
+    let mut stdout = py.stdout.take().expect("stdout");
+    let read = async move {
+        let mut out = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut out)
+            .await
+            .expect("read stdout");
+        out
+    };
+    tokio::pin!(read);
+    let out = loop {
+        tokio::select! {
+            out = &mut read => break out,
+            r = k.recv() => { r.unwrap(); }
+        }
+    };
+    assert!(py.wait().await.unwrap().success());
+    let report: serde_json::Value =
+        serde_json::from_str(out.lines().last().expect("report")).expect("json report");
+    let theirs: Vec<i32> = report["assigned"]
+        .as_array()
+        .expect("assigned")
+        .iter()
+        .map(|v| v.as_i64().expect("int") as i32)
+        .collect();
+    let mut both: Vec<i32> = theirs
+        .iter()
+        .copied()
+        .chain(mine.iter().map(|tp| tp.partition))
+        .collect();
+    both.sort();
+    assert_eq!(both, vec![0, 1, 2, 3], "ours {mine:?}, theirs {theirs:?}");
+
+    // librdkafka left: ours takes its partitions and resumes after its commits.
+    wait_assignment(&mut k, T, |a| a.len() == 4).await;
+    for p in &theirs {
+        produce_range(&brokers, &topic, *p, 5, 1).await;
+    }
+    let more = recv_until(&mut k, T, |rs| rs.len() >= theirs.len()).await;
+    assert!(
+        more.iter().all(|r| r.offset == 5),
+        "nothing committed comes back"
+    );
+    k.close().await.unwrap();
+}
