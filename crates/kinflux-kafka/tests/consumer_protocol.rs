@@ -258,3 +258,64 @@ async fn a_librdkafka_consumer_protocol_member_shares_the_group() {
     );
     k.close().await.unwrap();
 }
+
+/// A member that disappears without leaving loses its partitions after the broker's
+/// session timeout. Own broker: the shared one keeps Kafka's 45 s minimum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_members_partitions_move_after_the_session_timeout() {
+    let Some(broker) = kinflux_testkit::process::KafkaBroker::start_with(
+        "group.consumer.min.session.timeout.ms=3000\n\
+         group.consumer.session.timeout.ms=3000\n\
+         group.consumer.min.heartbeat.interval.ms=500\n\
+         group.consumer.heartbeat.interval.ms=500\n",
+    ) else {
+        return;
+    };
+    init_tracing();
+    let brokers = broker.brokers();
+    broker.wait_for_group_coordinator();
+    let topic = unique("kip848-kill");
+    let group = unique("g-kip848-kill");
+    create_topic(&brokers, &topic, 4).await;
+    for p in 0..4 {
+        produce_range(&brokers, &topic, p, 0, 10).await;
+    }
+    let mut cfg = config(&brokers, &group, &[&topic]);
+    cfg.group_protocol = GroupProtocol::Consumer;
+    let (a, b) = (Arc::new(Seen::default()), Arc::new(Seen::default()));
+    let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
+    let c1 = Consumer::connect(cfg.clone()).await.unwrap();
+    let t1 = tokio::spawn(pump(c1, Arc::clone(&a), stop_a.clone()));
+    wait_for("the first member owning all 4", || {
+        a.assignment.lock().unwrap().len() == 4
+    })
+    .await;
+    let c2 = Consumer::connect(cfg).await.unwrap();
+    let t2 = tokio::spawn(pump(c2, Arc::clone(&b), stop_b.clone()));
+    wait_for("a 2/2 split", || {
+        a.assignment.lock().unwrap().len() == 2 && b.assignment.lock().unwrap().len() == 2
+    })
+    .await;
+    wait_for("40 records", || all(&[&a, &b]).len() >= 40).await;
+
+    // Killed: dropped without leaving.
+    stop_b.cancel();
+    drop(t2.await.unwrap());
+    let killed = Instant::now();
+    wait_for("the survivor owning all 4", || {
+        a.assignment.lock().unwrap().len() == 4
+    })
+    .await;
+    let moved = killed.elapsed();
+    assert!(
+        moved >= Duration::from_secs(2) && moved < Duration::from_secs(20),
+        "moved after {moved:?}"
+    );
+    for p in 0..4 {
+        produce_range(&brokers, &topic, p, 10, 5).await;
+    }
+    wait_for("60 records", || all(&[&a, &b]).len() >= 60).await;
+    assert_exactly_once(&[&a, &b], 15, 4);
+    stop_a.cancel();
+    t1.await.unwrap().close().await.unwrap();
+}
