@@ -319,3 +319,31 @@ async fn a_killed_members_partitions_move_after_the_session_timeout() {
     stop_a.cancel();
     t1.await.unwrap().close().await.unwrap();
 }
+
+/// The broker resolves `topic_regex` (ConsumerGroupHeartbeat v1), also for a topic
+/// created after the member joined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_resolves_the_topic_regex() {
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    init_tracing();
+    let prefix = unique("kip848re");
+    let (first, second) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    create_topic(&brokers, &first, 2).await;
+    create_topic(&brokers, &format!("{prefix}x"), 1).await; // not matched
+    let mut cfg = config(&brokers, &unique("g-kip848re"), &[]);
+    cfg.topic_regex = Some(format!("{prefix}-.*"));
+    cfg.group_protocol = GroupProtocol::Consumer;
+    let mut c = Consumer::connect(cfg).await.unwrap();
+    wait_assignment(&mut c, T, |a| a.len() == 2).await;
+    create_topic(&brokers, &second, 1).await;
+    let a = wait_assignment(&mut c, T, |a| a.len() == 3).await;
+    assert!(
+        a.iter()
+            .all(|tp| tp.topic.starts_with(&format!("{prefix}-"))),
+        "{a:?}"
+    );
+    produce_range(&brokers, &second, 0, 0, 3).await;
+    let seen = recv_until(&mut c, T, |rs| rs.len() >= 3).await;
+    assert!(seen.iter().all(|r| *r.topic == *second));
+    c.close().await.unwrap();
+}
