@@ -347,3 +347,61 @@ async fn the_broker_resolves_the_topic_regex() {
     assert!(seen.iter().all(|r| *r.topic == *second));
     c.close().await.unwrap();
 }
+
+/// A static member leaves with epoch -2: its partitions wait for it (they do not move to
+/// the other member) and it gets them back when it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_gets_its_partitions_back_after_a_restart() {
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    init_tracing();
+    let topic = unique("kip848-static");
+    let group = unique("g-kip848-static");
+    create_topic(&brokers, &topic, 4).await;
+    let mut cfg = config(&brokers, &group, &[&topic]);
+    cfg.group_protocol = GroupProtocol::Consumer;
+    let mut fixed = cfg.clone();
+    fixed.group_instance_id = Some("bridge-1".into());
+
+    let (a, b) = (Arc::new(Seen::default()), Arc::new(Seen::default()));
+    let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
+    let t1 = tokio::spawn(pump(
+        Consumer::connect(fixed.clone()).await.unwrap(),
+        Arc::clone(&a),
+        stop_a.clone(),
+    ));
+    wait_for("the static member owning all 4", || {
+        a.assignment.lock().unwrap().len() == 4
+    })
+    .await;
+    let t2 = tokio::spawn(pump(
+        Consumer::connect(cfg).await.unwrap(),
+        Arc::clone(&b),
+        stop_b.clone(),
+    ));
+    wait_for("a 2/2 split", || {
+        a.assignment.lock().unwrap().len() == 2 && b.assignment.lock().unwrap().len() == 2
+    })
+    .await;
+    let before = a.assignment.lock().unwrap().clone();
+    stop_a.cancel();
+    t1.await.unwrap().close().await.unwrap();
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(b.assignment.lock().unwrap().len(), 2, "nothing moved");
+    let a2 = Arc::new(Seen::default());
+    let stop_a2 = CancellationToken::new();
+    let t3 = tokio::spawn(pump(
+        Consumer::connect(fixed).await.unwrap(),
+        Arc::clone(&a2),
+        stop_a2.clone(),
+    ));
+    wait_for("the same 2 partitions back", || {
+        *a2.assignment.lock().unwrap() == before
+    })
+    .await;
+    assert_eq!(b.assignment.lock().unwrap().len(), 2);
+    stop_a2.cancel();
+    stop_b.cancel();
+    t3.await.unwrap().close().await.unwrap();
+    t2.await.unwrap().close().await.unwrap();
+}
