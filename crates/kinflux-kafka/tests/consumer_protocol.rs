@@ -259,16 +259,80 @@ async fn a_librdkafka_consumer_protocol_member_shares_the_group() {
     k.close().await.unwrap();
 }
 
-/// A member that disappears without leaving loses its partitions after the broker's
-/// session timeout. Own broker: the shared one keeps Kafka's 45 s minimum.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_members_partitions_move_after_the_session_timeout() {
-    let Some(broker) = kinflux_testkit::process::KafkaBroker::start_with(
+/// A broker of our own with a 3 s consumer session timeout (the shared one keeps Kafka's
+/// 45 s minimum).
+fn short_session_broker() -> Option<kinflux_testkit::process::KafkaBroker> {
+    kinflux_testkit::process::KafkaBroker::start_with(
         "group.consumer.min.session.timeout.ms=3000\n\
          group.consumer.session.timeout.ms=3000\n\
          group.consumer.min.heartbeat.interval.ms=500\n\
          group.consumer.heartbeat.interval.ms=500\n",
-    ) else {
+    )
+}
+
+/// A revocation that takes twice the session timeout keeps the membership: heartbeats
+/// go on meanwhile, and the commit at its end is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_revocation_keeps_heartbeating_and_its_commit_is_accepted() {
+    let Some(broker) = short_session_broker() else {
+        return;
+    };
+    init_tracing();
+    let brokers = broker.brokers();
+    broker.wait_for_group_coordinator();
+    let topic = unique("kip848-slow");
+    let group = unique("g-kip848-slow");
+    create_topic(&brokers, &topic, 2).await;
+    for p in 0..2 {
+        produce_range(&brokers, &topic, p, 0, 5).await;
+    }
+    let mut cfg = config(&brokers, &group, &[&topic]);
+    cfg.group_protocol = GroupProtocol::Consumer;
+    let mut c1 = Consumer::connect(cfg.clone()).await.unwrap();
+    recv_until(&mut c1, T, |rs| rs.len() >= 10).await;
+    let b = Arc::new(Seen::default());
+    let stop_b = CancellationToken::new();
+    let t2 = tokio::spawn(pump(
+        Consumer::connect(cfg).await.unwrap(),
+        Arc::clone(&b),
+        stop_b.clone(),
+    ));
+    let revocation = loop {
+        match tokio::time::timeout(T, c1.recv()).await.unwrap().unwrap() {
+            Message::Revoked(r) => break r,
+            _ => continue,
+        }
+    };
+    let gone = revocation.partitions().to_vec();
+    assert_eq!(gone.len(), 1);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    c1.commit(gone.iter().map(|tp| (tp.clone(), 5)))
+        .await
+        .expect("still a member after 6 s: the commit is accepted");
+    revocation.done();
+    wait_for("the partition reaching the other member", || {
+        *b.assignment.lock().unwrap() == gone
+    })
+    .await;
+    assert!(
+        b.records.lock().unwrap().is_empty(),
+        "it starts after the commit"
+    );
+    assert_eq!(
+        c1.assignment().len(),
+        1,
+        "the first member kept the other partition"
+    );
+    stop_b.cancel();
+    t2.await.unwrap().close().await.unwrap();
+    c1.close().await.unwrap();
+}
+
+/// A member that disappears without leaving loses its partitions after the broker's
+/// session timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_members_partitions_move_after_the_session_timeout() {
+    let Some(broker) = short_session_broker() else {
         return;
     };
     init_tracing();

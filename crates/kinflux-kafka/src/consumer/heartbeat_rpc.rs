@@ -16,6 +16,7 @@ use kafka_protocol::{
 use uuid::Uuid;
 
 use crate::{
+    config::ConsumerConfig,
     conn::Connection,
     error::{Error, Result, code},
     record::PartitionKey,
@@ -39,6 +40,28 @@ pub(super) struct Beat<'a> {
     pub(super) assignor: Option<&'a str>,
     /// The partitions this member owns now, by topic id.
     pub(super) owned: &'a BTreeMap<Uuid, Vec<i32>>,
+}
+
+impl<'a> Beat<'a> {
+    /// This member's heartbeat at `member_epoch`, owning `owned`.
+    pub(super) fn new(
+        cfg: &'a ConsumerConfig,
+        member_id: &'a str,
+        member_epoch: i32,
+        owned: &'a BTreeMap<Uuid, Vec<i32>>,
+    ) -> Self {
+        Beat {
+            group_id: &cfg.group_id,
+            member_id,
+            member_epoch,
+            instance_id: cfg.group_instance_id.as_deref(),
+            rebalance_timeout: cfg.rebalance_timeout,
+            topics: &cfg.topics,
+            topic_regex: cfg.topic_regex.as_deref(),
+            assignor: cfg.group_remote_assignor.map(|a| a.name()),
+            owned,
+        }
+    }
 }
 
 /// What the coordinator answered.

@@ -97,18 +97,7 @@ impl HeartbeatSession {
             let result = match self.connect().await {
                 Ok(group) => {
                     let owned = heartbeat_rpc::by_id(&self.fetchers.partitions(), &self.names);
-                    let cfg = &self.shared.config;
-                    let beat = Beat {
-                        group_id: &cfg.group_id,
-                        member_id: &self.member_id,
-                        member_epoch: self.epoch,
-                        instance_id: cfg.group_instance_id.as_deref(),
-                        rebalance_timeout: cfg.rebalance_timeout,
-                        topics: &cfg.topics,
-                        topic_regex: cfg.topic_regex.as_deref(),
-                        assignor: cfg.group_remote_assignor.map(|a| a.name()),
-                        owned: &owned,
-                    };
+                    let beat = Beat::new(&self.shared.config, &self.member_id, self.epoch, &owned);
                     tokio::select! {
                         r = heartbeat_rpc::heartbeat(&group.conn, &beat) => r.map(|b| (group, b)),
                         () = self.shutdown.cancelled() => break,
@@ -142,7 +131,7 @@ impl HeartbeatSession {
                         // Acknowledge a changed assignment at once.
                         Ok(true) => Next::Now,
                         Ok(false) => Next::Wait,
-                        Err(e) => Next::Retry(e),
+                        Err(e) => self.failed(e, last_ok).await,
                     }
                 }
                 Err(e) => self.failed(e, last_ok).await,
@@ -213,7 +202,8 @@ impl HeartbeatSession {
                 }
                 Next::Retry(e)
             }
-            Verdict::Rebalancing => Next::Now,
+            // Not an answer of ConsumerGroupHeartbeat; back off rather than spin.
+            Verdict::Rebalancing => Next::Retry(e),
         }
     }
 
@@ -250,8 +240,41 @@ impl HeartbeatSession {
         let revoked: Vec<PartitionKey> = owned.difference(&wanted).cloned().collect();
         let added: Vec<PartitionKey> = wanted.difference(&owned).cloned().collect();
         if !revoked.is_empty() {
-            let (shared, tx, shutdown) = (&self.shared, &self.tx, &self.shutdown);
-            revoke(shared, &mut self.fetchers, tx, shutdown, &revoked, true).await;
+            // Heartbeats go on while the caller flushes and commits: the broker would
+            // fence a member silent for its session timeout, however long the revocation
+            // may take (up to the rebalance timeout).
+            let owned_now = heartbeat_rpc::by_id(&self.fetchers.partitions(), &self.names);
+            let (mut epoch, mut newer, mut lost) = (self.epoch, None, None);
+            {
+                let (shared, tx, shutdown) = (&self.shared, &self.tx, &self.shutdown);
+                let revoking = revoke(shared, &mut self.fetchers, tx, shutdown, &revoked, true);
+                let alive = keep_alive(
+                    shared,
+                    group,
+                    &self.member_id,
+                    &mut epoch,
+                    &owned_now,
+                    self.interval,
+                    &mut newer,
+                );
+                tokio::pin!(revoking, alive);
+                loop {
+                    tokio::select! {
+                        () = &mut revoking => break,
+                        e = &mut alive, if lost.is_none() => lost = Some(e),
+                    }
+                }
+            }
+            self.epoch = epoch;
+            if let Some(e) = lost {
+                return Err(e);
+            }
+            if let Some(a) = newer {
+                // The target moved on meanwhile: release what was revoked first (the
+                // next heartbeat), then reconcile toward the newer target.
+                self.pending = Some(a);
+                return Ok(true);
+            }
         }
         if !added.is_empty() {
             let committed = match group.fetch_offsets(&added).await {
@@ -317,6 +340,39 @@ impl HeartbeatSession {
             Ok(Ok(_)) => debug!(member_id = self.member_id, "left the group"),
             Ok(Err(e)) => debug!(error = %e, "leaving the group failed"),
             Err(_) => debug!("leaving the group timed out"),
+        }
+    }
+}
+
+/// Heartbeats at `interval` with the partitions owned before a revocation, until the
+/// member is lost (the error is returned). The newest assignment is kept in `newer`.
+async fn keep_alive(
+    shared: &Shared,
+    group: &GroupClient,
+    member_id: &str,
+    epoch: &mut i32,
+    owned: &BTreeMap<Uuid, Vec<i32>>,
+    interval: Duration,
+    newer: &mut Option<BTreeMap<Uuid, Vec<i32>>>,
+) -> Error {
+    loop {
+        tokio::time::sleep(interval).await;
+        let beat = Beat::new(&shared.config, member_id, *epoch, owned);
+        match heartbeat_rpc::heartbeat(&group.conn, &beat).await {
+            Ok(b) => {
+                *epoch = b.member_epoch;
+                if let Some(a) = b.assignment {
+                    *newer = Some(a);
+                }
+                if let Some(m) = lock(&shared.membership).as_mut() {
+                    m.generation_id = *epoch;
+                }
+            }
+            Err(e) => match Verdict::of(&e) {
+                Verdict::MemberLost { .. } | Verdict::Fenced | Verdict::Fatal => return e,
+                // Retried at the next interval; the main loop reconnects afterwards.
+                _ => debug!(error = %e, "heartbeat during a revocation failed"),
+            },
         }
     }
 }
