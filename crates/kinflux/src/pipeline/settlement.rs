@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kinflux_backoff::{Backoff, BackoffConfig, RetryLog};
 use kinflux_batch::{Batch, RecordId};
 use kinflux_influx::{CancellationToken, LineBatch, WriteError, WriteOutcome, Writer};
 use kinflux_kafka::{DeadLetterProducer, DeadLetterReason, PartitionKey, Record};
@@ -191,6 +192,10 @@ pub(super) enum Verdict {
     Stop(PipelineError),
 }
 
+/// The waits between attempts to write a record to the dead-letter topic.
+const DEAD_LETTER_RETRY: BackoffConfig =
+    BackoffConfig::new(Duration::from_millis(100), Duration::from_secs(30));
+
 /// Writes in flight to InfluxDB and the dead-letter topic, and batches waiting for a slot.
 #[derive(Debug)]
 pub(super) struct Settlement {
@@ -203,6 +208,8 @@ pub(super) struct Settlement {
     /// Batches waiting for a write slot. Consumption stops while there are any: that is
     /// the backpressure.
     waiting: VecDeque<Outgoing>,
+    /// One log for every dead-letter task's retries: an outage is one streak of warnings.
+    dead_letter_log: RetryLog,
 }
 
 impl Settlement {
@@ -219,6 +226,7 @@ impl Settlement {
             abort,
             tasks: JoinSet::new(),
             waiting: VecDeque::new(),
+            dead_letter_log: RetryLog::new(),
         }
     }
 
@@ -301,12 +309,13 @@ impl Settlement {
             (OnError::DeadLetter, Some(producer)) => {
                 let producer = producer.clone();
                 let abort = self.abort.clone();
+                let log = self.dead_letter_log.clone();
                 if let Some(part) = bad_part {
                     record.value = Some(Bytes::from(part));
                 }
                 let reason = DeadLetterReason::new(class.as_str(), message);
                 self.tasks.spawn(async move {
-                    let result = send_dead_letter(&producer, &record, &reason, &abort).await;
+                    let result = send_dead_letter(&producer, &record, &reason, &abort, log).await;
                     Done::DeadLetter {
                         partition,
                         offset,
@@ -340,18 +349,25 @@ async fn send_dead_letter(
     record: &Record,
     reason: &DeadLetterReason,
     abort: &CancellationToken,
+    log: RetryLog,
 ) -> Result<(), kinflux_kafka::Error> {
-    let mut wait = Duration::from_millis(100);
+    let mut backoff: Option<Backoff> = None;
     loop {
         match producer.send(record, reason).await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_retryable() && !abort.is_cancelled() => {
-                warn!(error = %e, ?wait, "dead-letter write failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = abort.cancelled() => return Err(e),
+            Ok(_) => {
+                if let Some(backoff) = &mut backoff {
+                    backoff.succeeded();
                 }
-                wait = (wait * 2).min(Duration::from_secs(30));
+                return Ok(());
+            }
+            Err(e) if e.is_retryable() => {
+                let backoff = backoff.get_or_insert_with(|| {
+                    Backoff::with_log(DEAD_LETTER_RETRY, "dead-letter write", log.clone())
+                });
+                if backoff.wait(&e, abort).await.is_err() {
+                    // Aborted: the record's offset stays blocked, and is read again.
+                    return Err(e);
+                }
             }
             Err(e) => return Err(e),
         }
