@@ -394,6 +394,11 @@ async fn scale_out(victim: Victim) {
     } else {
         (&mut a, &mut b)
     };
+    eprintln!(
+        "scale-out ({victim:?}): {} leads the group; SIGKILL {}",
+        if a_leads { "a" } else { "b" },
+        if kill_a { "a" } else { "b" }
+    );
     killed_one.kill();
     let killed = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(30);
