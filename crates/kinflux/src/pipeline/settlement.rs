@@ -351,9 +351,24 @@ async fn send_dead_letter(
     abort: &CancellationToken,
     log: RetryLog,
 ) -> Result<(), kinflux_kafka::Error> {
+    retry_dead_letter(|| producer.send(record, reason), abort, log).await
+}
+
+/// The retry loop of [`send_dead_letter`]: `send` again after a retryable error, with
+/// the waits and the rate-limited log of a [`Backoff`], until it succeeds, fails for
+/// good, or `abort` fires.
+async fn retry_dead_letter<F, Fut>(
+    mut send: F,
+    abort: &CancellationToken,
+    log: RetryLog,
+) -> Result<(), kinflux_kafka::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(i32, i64), kinflux_kafka::Error>>,
+{
     let mut backoff: Option<Backoff> = None;
     loop {
-        match producer.send(record, reason).await {
+        match send().await {
             Ok(_) => {
                 if let Some(backoff) = &mut backoff {
                     backoff.succeeded();
@@ -371,5 +386,76 @@ async fn send_dead_letter(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    fn timeout() -> kinflux_kafka::Error {
+        kinflux_kafka::Error::Timeout {
+            what: "produce",
+            after: Duration::from_secs(1),
+        }
+    }
+
+    /// A long dead-letter outage logs the start of the streak at warn, then at most one
+    /// warn a minute, and its end at info: not one warn per retry.
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_letter_outage_logs_rate_limited_warnings() {
+        const DOWN: usize = 40;
+        let (_guard, captured) = kinflux_testkit::logs::capture();
+        let calls = Cell::new(0usize);
+        let send = || {
+            let n = calls.get();
+            calls.set(n + 1);
+            async move { if n < DOWN { Err(timeout()) } else { Ok((0, 7)) } }
+        };
+        let started = tokio::time::Instant::now();
+        let abort = CancellationToken::new();
+        retry_dead_letter(send, &abort, RetryLog::new())
+            .await
+            .expect("lands after the outage");
+        assert_eq!(calls.get(), DOWN + 1);
+        let minutes = usize::try_from(started.elapsed().as_secs() / 60).expect("short");
+
+        let text = kinflux_testkit::logs::text(&captured);
+        let warns = text
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("dead-letter write"))
+            .count();
+        assert!(
+            warns >= 1 && warns <= 1 + minutes,
+            "{warns} warnings: {text}"
+        );
+        assert!(warns < DOWN / 4, "{text}");
+        assert!(
+            text.contains(&format!("dead-letter write recovered after {DOWN} retries")),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abort_ends_the_retries_and_a_permanent_error_is_not_retried() {
+        let abort = CancellationToken::new();
+        let stopper = abort.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            stopper.cancel();
+        });
+        let result = retry_dead_letter(|| async { Err(timeout()) }, &abort, RetryLog::new()).await;
+        assert!(matches!(result, Err(kinflux_kafka::Error::Timeout { .. })));
+
+        let calls = Cell::new(0usize);
+        let permanent = || {
+            calls.set(calls.get() + 1);
+            async { Err(kinflux_kafka::Error::Closed) }
+        };
+        let result = retry_dead_letter(permanent, &CancellationToken::new(), RetryLog::new()).await;
+        assert!(matches!(result, Err(kinflux_kafka::Error::Closed)));
+        assert_eq!(calls.get(), 1);
     }
 }
