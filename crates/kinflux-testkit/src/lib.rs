@@ -9,5 +9,5 @@ pub mod logs;
 pub mod names;
 pub mod process;
 
-pub use env::require;
+pub use env::{require, tansu_brokers};
 pub use names::{free_port, unique};
