@@ -28,6 +28,19 @@ pub fn v1_servers() -> Vec<String> {
     servers
 }
 
+/// The version InfluxDB at `url` reports in `X-Influxdb-Version` on `GET /ping`
+/// (`1.6.7~rc0`, `1.13.2`, `v2.7.12`).
+///
+/// # Panics
+/// When InfluxDB cannot be reached or sends no version.
+pub fn version(url: &str) -> String {
+    let answer = http::get(&format!("{url}/ping")).expect("InfluxDB answers /ping");
+    answer
+        .header("x-influxdb-version")
+        .expect("InfluxDB names its version on /ping")
+        .to_owned()
+}
+
 /// `POST /query` of `q` in `db` (empty for none), with integer times (`epoch=ns`): the
 /// JSON answer. Statement errors (an unknown database, say) are in the answer, under
 /// `/results/N/error`.
