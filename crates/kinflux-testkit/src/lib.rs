@@ -4,6 +4,7 @@ pub mod bridge_config;
 pub mod env;
 pub mod http;
 pub mod influx;
+pub mod influx2;
 pub mod kafka;
 pub mod logs;
 pub mod names;
