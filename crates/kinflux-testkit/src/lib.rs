@@ -9,6 +9,7 @@ pub mod kafka;
 pub mod logs;
 pub mod names;
 pub mod process;
+pub mod tls_front;
 
 pub use env::require;
 pub use names::{free_port, unique};
