@@ -1,5 +1,7 @@
 //! A librdkafka consumer (Python confluent-kafka) and a kinflux consumer in one group,
-//! against the broker at `KINFLUX_KAFKA_BROKERS`.
+//! against the broker at `KINFLUX_KAFKA_BROKERS`, and against tansu at
+//! `KINFLUX_TANSU_BROKERS` too when that is set (the opt-in compatibility leg; each case
+//! has a `_on_tansu` twin).
 
 mod common;
 
@@ -29,7 +31,21 @@ fn python_available() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
-    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on(require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS"
+    ))
+    .await;
+}
+
+/// [`librdkafka_and_kinflux_share_a_group_and_read_each_others_commits`] on tansu, the opt-in compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on_tansu() {
+    if let Some(brokers) = kinflux_testkit::tansu_brokers() {
+        librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on(brokers).await;
+    }
+}
+
+async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on(brokers: String) {
     if !python_available() {
         return;
     }
@@ -164,7 +180,21 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
-    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    librdkafka_leader_assigns_partitions_to_a_kinflux_member_on(require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS"
+    ))
+    .await;
+}
+
+/// [`librdkafka_leader_assigns_partitions_to_a_kinflux_member`] on tansu, the opt-in compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member_on_tansu() {
+    if let Some(brokers) = kinflux_testkit::tansu_brokers() {
+        librdkafka_leader_assigns_partitions_to_a_kinflux_member_on(brokers).await;
+    }
+}
+
+async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member_on(brokers: String) {
     if !python_available() {
         return;
     }
@@ -261,8 +291,22 @@ async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_and_kinflux_rebalance_cooperatively_together() {
+    librdkafka_and_kinflux_rebalance_cooperatively_together_on(require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS"
+    ))
+    .await;
+}
+
+/// [`librdkafka_and_kinflux_rebalance_cooperatively_together`] on tansu, the opt-in compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_and_kinflux_rebalance_cooperatively_together_on_tansu() {
+    if let Some(brokers) = kinflux_testkit::tansu_brokers() {
+        librdkafka_and_kinflux_rebalance_cooperatively_together_on(brokers).await;
+    }
+}
+
+async fn librdkafka_and_kinflux_rebalance_cooperatively_together_on(brokers: String) {
     use kinflux_kafka::AssignmentStrategy;
-    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     if !python_available() {
         return;
     }

@@ -11,5 +11,5 @@ pub mod names;
 pub mod process;
 pub mod tls_front;
 
-pub use env::require;
+pub use env::{require, tansu_brokers};
 pub use names::{free_port, unique};
