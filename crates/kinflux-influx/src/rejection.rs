@@ -517,7 +517,10 @@ mod tests {
         assert!(refusal.rejected.is_empty());
         let drop = refusal.unattributed.unwrap();
         assert_eq!(drop.count, 1);
-        assert!(drop.reason.starts_with("dropped 1 points outside retention policy"));
+        assert!(
+            drop.reason
+                .starts_with("dropped 1 points outside retention policy")
+        );
         assert!(!refusal.resend_rest);
     }
 
@@ -526,7 +529,8 @@ mod tests {
         // InfluxDB 2.7.12, recorded in docs/server-answers.md. A bad line: 400, nothing
         // stored, so the rest must be sent again.
         let batch = LineBatch::from_lines(["gbg v=1 1", "gbg v= 2", "gbg v=3 3"]);
-        let body = br#"{"code":"invalid","message":"unable to parse 'gbg v= 2': missing field value"}"#;
+        let body =
+            br#"{"code":"invalid","message":"unable to parse 'gbg v= 2': missing field value"}"#;
         let refusal = v2(body, &batch).unwrap();
         assert_eq!(indexes(&refusal), vec![1]);
         assert!(refusal.resend_rest);

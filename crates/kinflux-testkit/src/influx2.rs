@@ -84,8 +84,14 @@ impl Influx2 {
         let Some(header) = rows.first() else {
             return Vec::new();
         };
-        let time = header.iter().position(|c| c == "_time").expect("a _time column");
-        let value = header.iter().position(|c| c == "_value").expect("a _value column");
+        let time = header
+            .iter()
+            .position(|c| c == "_time")
+            .expect("a _time column");
+        let value = header
+            .iter()
+            .position(|c| c == "_value")
+            .expect("a _value column");
         rows[1..]
             .iter()
             .map(|r| (r[time].clone(), r[value].clone()))
@@ -99,15 +105,28 @@ impl Influx2 {
 
     /// The bucket named `name` as `GET /api/v2/buckets?name=` returns it, if it exists.
     pub fn bucket(&self, name: &str) -> Option<Value> {
-        let answer = self.call("GET", &format!("/api/v2/buckets?name={name}"), "application/json", b"");
+        let answer = self.call(
+            "GET",
+            &format!("/api/v2/buckets?name={name}"),
+            "application/json",
+            b"",
+        );
         let value: Value = serde_json::from_str(&answer.body).expect("a JSON bucket list");
         value.pointer("/buckets/0").cloned()
     }
 
     /// Deletes the bucket named `name`, if it exists.
     pub fn delete_bucket(&self, name: &str) {
-        if let Some(id) = self.bucket(name).and_then(|b| b["id"].as_str().map(str::to_owned)) {
-            self.call("DELETE", &format!("/api/v2/buckets/{id}"), "application/json", b"");
+        if let Some(id) = self
+            .bucket(name)
+            .and_then(|b| b["id"].as_str().map(str::to_owned))
+        {
+            self.call(
+                "DELETE",
+                &format!("/api/v2/buckets/{id}"),
+                "application/json",
+                b"",
+            );
         }
     }
 }

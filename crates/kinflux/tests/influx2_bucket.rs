@@ -51,7 +51,9 @@ topic = "{topic}_dlq"
     );
     let summary = run_until_caught_up(&config).await;
     assert_eq!(summary.points_written, 3, "{summary:?}");
-    let created = server.bucket(&bucket).expect("the bridge created the bucket");
+    let created = server
+        .bucket(&bucket)
+        .expect("the bridge created the bucket");
     assert_eq!(
         created["retentionRules"][0]["everySeconds"],
         30 * 86_400,

@@ -51,10 +51,10 @@ pub(crate) fn from_config(d: &DecodeConfig) -> Result<Arc<dyn Decode>, ConfigErr
                                 _ => None,
                             };
                             if let Some(ca_file) = &d.registry_ca_file {
-                                rc.tls = Some(
-                                    kinflux_avro::tls_trusting(ca_file)
-                                        .map_err(|e| bad("decode.registry_ca_file", e.to_string()))?,
-                                );
+                                rc.tls =
+                                    Some(kinflux_avro::tls_trusting(ca_file).map_err(|e| {
+                                        bad("decode.registry_ca_file", e.to_string())
+                                    })?);
                             }
                             Schemas::Registry(
                                 RegistryClient::new(rc)
