@@ -90,10 +90,10 @@ fn an_unreadable_registry_ca_file_names_its_key() {
         "{MINIMAL}\n[decode]\nformat = \"avro\"\nregistry_url = \"https://127.0.0.1:1\"\nregistry_ca_file = \"/nonexistent/ca.pem\"\n[decode.mapping]\nmeasurement = {{ constant = \"m\" }}\n"
     );
     let config = Config::from_toml(&toml).unwrap();
-    let err = kinflux::PipelineBuilder::from_config(&config)
-        .err()
-        .expect("an unreadable CA file is refused")
-        .to_string();
+    let Err(err) = kinflux::PipelineBuilder::from_config(&config) else {
+        panic!("an unreadable CA file is refused");
+    };
+    let err = err.to_string();
     assert!(err.contains("decode.registry_ca_file"), "{err}");
 }
 
