@@ -15,8 +15,8 @@ mod sasl;
 mod security;
 
 pub use config::{
-    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, Credentials, OAuthConfig, SaslConfig,
-    SaslMechanism, TlsConfig,
+    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, Credentials, GroupProtocol, OAuthConfig,
+    RemoteAssignor, SaslConfig, SaslMechanism, TlsConfig,
 };
 pub use consumer::{Consumer, Message, PartitionLag, Revocation};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};

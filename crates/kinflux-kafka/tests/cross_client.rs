@@ -1,7 +1,8 @@
 //! Other clients and a kinflux consumer in one group, against the broker at
-//! `KINFLUX_KAFKA_BROKERS`: librdkafka (Python confluent-kafka) alone with us, then
-//! librdkafka and Kafka's Java client (`KINFLUX_KAFKA_HOME`) together with us under each
-//! assignor, each client leading once.
+//! `KINFLUX_KAFKA_BROKERS`: librdkafka (Python confluent-kafka) alone with us (also against
+//! tansu at `KINFLUX_TANSU_BROKERS` when that is set, the opt-in compatibility leg: those
+//! cases have a `_on_tansu` twin), then librdkafka and Kafka's Java client
+//! (`KINFLUX_KAFKA_HOME`) together with us under each assignor, each client leading once.
 
 mod common;
 
@@ -34,7 +35,21 @@ fn python_available() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
-    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on(require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS"
+    ))
+    .await;
+}
+
+/// [`librdkafka_and_kinflux_share_a_group_and_read_each_others_commits`] on tansu, the opt-in compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on_tansu() {
+    if let Some(brokers) = kinflux_testkit::tansu_brokers() {
+        librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on(brokers).await;
+    }
+}
+
+async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on(brokers: String) {
     if !python_available() {
         return;
     }
@@ -169,7 +184,21 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
-    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    librdkafka_leader_assigns_partitions_to_a_kinflux_member_on(require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS"
+    ))
+    .await;
+}
+
+/// [`librdkafka_leader_assigns_partitions_to_a_kinflux_member`] on tansu, the opt-in compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member_on_tansu() {
+    if let Some(brokers) = kinflux_testkit::tansu_brokers() {
+        librdkafka_leader_assigns_partitions_to_a_kinflux_member_on(brokers).await;
+    }
+}
+
+async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member_on(brokers: String) {
     if !python_available() {
         return;
     }
@@ -266,7 +295,21 @@ async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_and_kinflux_rebalance_cooperatively_together() {
-    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    librdkafka_and_kinflux_rebalance_cooperatively_together_on(require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS"
+    ))
+    .await;
+}
+
+/// [`librdkafka_and_kinflux_rebalance_cooperatively_together`] on tansu, the opt-in compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_and_kinflux_rebalance_cooperatively_together_on_tansu() {
+    if let Some(brokers) = kinflux_testkit::tansu_brokers() {
+        librdkafka_and_kinflux_rebalance_cooperatively_together_on(brokers).await;
+    }
+}
+
+async fn librdkafka_and_kinflux_rebalance_cooperatively_together_on(brokers: String) {
     if !python_available() {
         return;
     }

@@ -55,6 +55,45 @@ pub fn available(available: bool, what: &str) -> bool {
     available
 }
 
+/// The brokers of the opt-in tansu leg, `KINFLUX_TANSU_BROKERS`: the compatibility subset
+/// (the exactness and cross-client group tests) runs on Apache Kafka always and on tansu
+/// too when this is set.
+///
+/// tansu takes minutes to build, so the leg is opt-in: without the variable the test
+/// prints a `SKIPPED` line and returns, under `CI=true` as well, unless `KINFLUX_TANSU=1`
+/// asks for the leg, where a missing variable follows the [`require`] rule (a panic under
+/// `CI=true`).
+///
+/// # Panics
+/// Under `CI=true` with `KINFLUX_TANSU=1` when `KINFLUX_TANSU_BROKERS` is unset or empty.
+pub fn tansu_brokers() -> Option<String> {
+    let wanted = std::env::var("KINFLUX_TANSU").is_ok_and(|v| v.trim() == "1");
+    tansu_rule(std::env::var("KINFLUX_TANSU_BROKERS").ok(), wanted)
+}
+
+fn tansu_rule(brokers: Option<String>, wanted: bool) -> Option<String> {
+    match brokers {
+        Some(value) if !value.trim().is_empty() => Some(value.trim().to_owned()),
+        _ if wanted => {
+            missing(&format!(
+                "KINFLUX_TANSU=1 but KINFLUX_TANSU_BROKERS is not set ({HINT})"
+            ));
+            None
+        }
+        _ => {
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("this test")
+                .to_owned();
+            eprintln!(
+                "SKIPPED {test}: the tansu leg is opt-in and not configured \
+                 (KINFLUX_TANSU=1 scripts/services start, then export KINFLUX_TANSU_BROKERS)"
+            );
+            None
+        }
+    }
+}
+
 /// The values of environment variables, or `return` from the calling test after the
 /// [`require`] rule: one line at the top of a test (a function that returns `()`).
 ///
@@ -115,6 +154,20 @@ mod tests {
             reached = true;
         }));
         assert!(!reached, "the test went on without its variable");
+        assert_eq!(outcome.is_err(), super::ci());
+    }
+
+    #[test]
+    fn the_tansu_leg_is_opt_in_but_required_when_asked_for() {
+        assert_eq!(
+            super::tansu_rule(Some(" 127.0.0.1:9099 ".into()), false).as_deref(),
+            Some("127.0.0.1:9099")
+        );
+        // Not asked for: skipped, even under CI.
+        assert_eq!(super::tansu_rule(None, false), None);
+        assert_eq!(super::tansu_rule(Some(" ".into()), false), None);
+        // Asked for and missing: skipped locally, a failure under CI.
+        let outcome = std::panic::catch_unwind(|| super::tansu_rule(None, true));
         assert_eq!(outcome.is_err(), super::ci());
     }
 }

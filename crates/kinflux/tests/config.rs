@@ -57,6 +57,44 @@ fn the_example_files_are_valid() {
     };
     let c = Config::from_toml_with_env(&garden, &lookup).unwrap();
     assert_eq!(c.decode.format, Format::Avro);
+    let garden = std::fs::read_to_string(format!("{root}garden_registry.toml")).unwrap();
+    let lookup = |name: &str| match name {
+        "KINFLUX_REGISTRY_URL" => Some("http://127.0.0.1:8081/apis/ccompat/v7".to_owned()),
+        other => lookup(other),
+    };
+    let c = Config::from_toml_with_env(&garden, &lookup).unwrap();
+    assert_eq!(
+        c.decode.registry_url.as_deref(),
+        Some("http://127.0.0.1:8081/apis/ccompat/v7")
+    );
+}
+
+#[test]
+fn v2_bucket_creation_keys_are_read() {
+    let v2 = MINIMAL.replace(
+        "database = \"db\"",
+        "api = \"v2\"\norg = \"o\"\nbucket = \"b\"\ntoken = \"t\"\ncreate_bucket = true\nbucket_retention = \"30d\"",
+    );
+    let c = Config::from_toml(&v2).unwrap();
+    assert_eq!(c.influx.api, InfluxApi::V2);
+    assert!(c.influx.create_bucket);
+    assert_eq!(
+        c.influx.bucket_retention,
+        Some(std::time::Duration::from_secs(30 * 86_400))
+    );
+}
+
+#[test]
+fn an_unreadable_registry_ca_file_names_its_key() {
+    let toml = format!(
+        "{MINIMAL}\n[decode]\nformat = \"avro\"\nregistry_url = \"https://127.0.0.1:1\"\nregistry_ca_file = \"/nonexistent/ca.pem\"\n[decode.mapping]\nmeasurement = {{ constant = \"m\" }}\n"
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    let Err(err) = kinflux::PipelineBuilder::from_config(&config) else {
+        panic!("an unreadable CA file is refused");
+    };
+    let err = err.to_string();
+    assert!(err.contains("decode.registry_ca_file"), "{err}");
 }
 
 #[test]
@@ -157,4 +195,56 @@ fn secrets_never_show_in_debug_output() {
     assert!(!debug.contains("hunter2"), "{debug}");
     assert!(!debug.contains("tok-3141"), "{debug}");
     assert!(debug.contains("<redacted>"));
+}
+
+/// Every section refuses a key it does not know, and the error names the key: a typo
+/// must not fall back silently to a default. `[kafka]` flattens the consumer's options,
+/// where serde's `deny_unknown_fields` alone would let a typo through.
+#[test]
+fn every_section_refuses_an_unknown_key() {
+    let sections = [
+        ("kafka", "[kafka]"),
+        ("decode", "[decode]"),
+        ("batch", "[batch]"),
+        ("influx", "[influx]"),
+        ("dead_letter", "[dead_letter]"),
+        ("metrics", "[metrics]"),
+        ("metrics.internal", "[metrics.internal]"),
+    ];
+    for (name, header) in sections {
+        let text = if MINIMAL.contains(header) {
+            MINIMAL.replace(header, &format!("{header}\nbogus = 1"))
+        } else {
+            format!("{MINIMAL}\n{header}\nbogus = 1\n")
+        };
+        let error = error_of(&text);
+        assert!(
+            error.starts_with(name) && error.contains("unknown field `bogus`"),
+            "[{name}]: {error}"
+        );
+    }
+    // Several at once are all named; known keys next to them are not.
+    let two = MINIMAL.replace(
+        "[kafka]",
+        "[kafka]\nbogus = 1\nstart_at = \"latest\"\nbrokerz = []",
+    );
+    let error = error_of(&two);
+    assert!(error.contains("`bogus`, `brokerz`"), "{error}");
+    assert!(!error.contains("start_at"), "{error}");
+    // Keys of the consumer's options still reach it.
+    let c = Config::from_toml(&MINIMAL.replace("[kafka]", "[kafka]\nclient_id = \"me\"")).unwrap();
+    assert_eq!(c.kafka.consumer.client_id, "me");
+    // In [tags], every other key is a static tag by design; its value must be text.
+    let tags = format!("{MINIMAL}\n[tags]\nregion = \"eu\"\n");
+    let c = Config::from_toml(&tags).unwrap();
+    assert_eq!(
+        c.tags.static_tags.get("region").map(String::as_str),
+        Some("eu")
+    );
+    let bad_tag = format!("{MINIMAL}\n[tags]\nregion = 1\n");
+    assert!(
+        error_of(&bad_tag).starts_with("tags"),
+        "{}",
+        error_of(&bad_tag)
+    );
 }

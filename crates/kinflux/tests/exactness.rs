@@ -1,5 +1,6 @@
 //! 200,000 line-protocol records over 4 partitions, through the real Kafka and InfluxDB:
-//! InfluxDB ends up holding exactly the expected points.
+//! InfluxDB ends up holding exactly the expected points. The exactness test runs on tansu
+//! too when `KINFLUX_TANSU_BROKERS` is set (the opt-in compatibility leg).
 
 mod common;
 
@@ -25,9 +26,22 @@ fn line(partition: i32, i: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_lands_exactly_once_in_influxdb() {
-    let Some((brokers, influx, topic, db)) = case("exact", PARTITIONS).await else {
-        return;
-    };
+    if let Some(case) = case("exact", PARTITIONS).await {
+        every_record_lands_exactly_once(case).await;
+    }
+}
+
+/// The same on tansu, the compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_lands_exactly_once_in_influxdb_on_tansu() {
+    if let Some(case) = tansu_case("exact_tansu", PARTITIONS).await {
+        every_record_lands_exactly_once(case).await;
+    }
+}
+
+async fn every_record_lands_exactly_once(
+    (brokers, influx, topic, db): (String, String, String, String),
+) {
     let producers = (0..PARTITIONS).map(|p| {
         let (brokers, topic) = (brokers.clone(), topic.clone());
         tokio::spawn(async move {

@@ -148,6 +148,21 @@ impl Bridge {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// What this bridge's last "joined group" log line says: the generation and whether
+    /// it leads the group (the member that computes the assignment). `None` before it
+    /// joined.
+    pub(crate) fn last_join(&self) -> Option<(i64, bool)> {
+        let log = self.log();
+        let line = log.lines().rev().find(|l| l.contains("joined group"))?;
+        let value = |key: &str| {
+            let (_, rest) = line.split_once(&format!(" {key}="))?;
+            rest.split_whitespace().next().map(str::to_owned)
+        };
+        let generation = value("generation")?.parse().ok()?;
+        let leader = value("leader")? == "true";
+        Some((generation, leader))
+    }
+
     /// `VmHWM` (peak resident set) and `VmRSS` of the running process, in KiB.
     pub(crate) fn memory_kib(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))

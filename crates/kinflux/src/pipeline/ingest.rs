@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kinflux_backoff::{Backoff, BackoffConfig, RetryLog};
 use kinflux_batch::{Batch, Batcher, FlushPolicy, RecordId};
 use kinflux_influx::CancellationToken;
 use kinflux_kafka::{PartitionKey, Record};
 use kinflux_line::EncodeError;
 use kinflux_series::{PointRef, PointView, Precision, Timestamp};
-use tracing::warn;
 
 use super::enrich::Enrichment;
 use super::settlement::{ErrorClass, Outgoing};
@@ -36,6 +36,10 @@ pub(super) struct Ingested {
     pub(super) interrupted: bool,
 }
 
+/// The waits between decoding a record again while its schema cannot be had.
+const SCHEMA_RETRY: BackoffConfig =
+    BackoffConfig::new(Duration::from_millis(100), Duration::from_secs(30));
+
 /// Decoder, enrichment and the open batch.
 #[derive(Debug)]
 pub(super) struct Ingest {
@@ -46,6 +50,8 @@ pub(super) struct Ingest {
     key_scratch: Vec<u8>,
     /// Partitions whose points are in the open batch, blocked at their first offset.
     open_blocks: HashMap<PartitionKey, i64>,
+    /// One log for every record's schema retries: an outage is one streak of warnings.
+    schema_log: RetryLog,
 }
 
 /// The Kafka record's time: the time of points whose data has none.
@@ -65,6 +71,7 @@ impl Ingest {
             batcher: Batcher::new(policy, Precision::Nanoseconds),
             key_scratch: Vec::new(),
             open_blocks: HashMap::new(),
+            schema_log: RetryLog::new(),
         }
     }
 
@@ -79,7 +86,8 @@ impl Ingest {
         progress: &mut Progress,
         stop: &CancellationToken,
     ) -> Ingested {
-        let mut wait = Duration::from_millis(100);
+        // Made at the first failure only: most records decode at once.
+        let mut backoff: Option<Backoff> = None;
         // Outside the attempts: a batch that filled during an attempt that then failed or
         // was cancelled holds earlier records' points, and must not be lost.
         let mut ready = Vec::new();
@@ -91,6 +99,9 @@ impl Ingest {
             };
             match attempt {
                 Some(Ok((failure, points))) => {
+                    if let Some(backoff) = &mut backoff {
+                        backoff.succeeded();
+                    }
                     return Ingested {
                         failure,
                         ready,
@@ -101,14 +112,14 @@ impl Ingest {
                 None => break,
                 Some(Err(unavailable)) => {
                     // The schema could not be had. Decode the record again after a wait;
-                    // consumption pauses meanwhile, a stop does not.
-                    warn!(error = %unavailable, ?wait, "schema source unavailable; retrying");
-                    tokio::select! {
-                        biased;
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(wait) => {}
+                    // consumption pauses meanwhile, a stop does not. The backoff never
+                    // gives up (no limits), so its only stop is the stop signal.
+                    let backoff = backoff.get_or_insert_with(|| {
+                        Backoff::with_log(SCHEMA_RETRY, "schema lookup", self.schema_log.clone())
+                    });
+                    if backoff.wait(&unavailable, stop).await.is_err() {
+                        break;
                     }
-                    wait = (wait * 2).min(Duration::from_secs(30));
                 }
             }
         }
@@ -139,6 +150,7 @@ impl Ingest {
             batcher,
             key_scratch,
             open_blocks,
+            schema_log: _,
         } = self;
         let mut rejected: Vec<String> = Vec::new();
         let mut points = 0u64;
@@ -361,5 +373,72 @@ mod tests {
         let ingested = ingest.take(&record(0), &mut progress, &stop).await;
         assert!(ingested.interrupted);
         assert!(!ingested.ready.is_empty());
+    }
+
+    /// Says "unavailable" (without emitting) for its first `down` calls.
+    #[derive(Debug)]
+    struct DownFor {
+        down: usize,
+        calls: AtomicUsize,
+    }
+
+    impl Decode for DownFor {
+        fn decode_record<'a>(
+            &'a self,
+            _input: Input<'a>,
+            _out: &'a mut Emitter<'_>,
+        ) -> crate::decode::Decoding<'a> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.down {
+                Decoding::Done(Err(Unavailable("registry down".into())))
+            } else {
+                Decoding::ok()
+            }
+        }
+    }
+
+    /// A long registry outage logs the start of the streak at warn, then at most one warn
+    /// a minute, and its end at info: not one warn per retry.
+    #[tokio::test(start_paused = true)]
+    async fn a_schema_outage_logs_rate_limited_warnings() {
+        const DOWN: usize = 40;
+        let (_guard, captured) = kinflux_testkit::logs::capture();
+        let enrichment = Enrichment::new(TagsConfig::default(), TimeSource::Data);
+        let decoder = Arc::new(DownFor {
+            down: DOWN,
+            calls: AtomicUsize::new(0),
+        });
+        let mut ingest = Ingest::new(decoder.clone(), enrichment, FlushPolicy::default());
+        let mut progress = Progress::new();
+        let stop = CancellationToken::new();
+        let started = tokio::time::Instant::now();
+        let ingested = ingest.take(&record(0), &mut progress, &stop).await;
+        assert!(!ingested.interrupted);
+        assert_eq!(decoder.calls.load(Ordering::SeqCst), DOWN + 1);
+        let outage = started.elapsed();
+
+        let text = kinflux_testkit::logs::text(&captured);
+        let warns: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("schema lookup"))
+            .collect();
+        // The first retry, then one per minute of outage at most.
+        let minutes = usize::try_from(outage.as_secs() / 60).expect("a short outage");
+        assert!(!warns.is_empty(), "no warning in: {text}");
+        assert!(
+            warns.len() <= 1 + minutes,
+            "{} warnings in {outage:?}: {text}",
+            warns.len()
+        );
+        assert!(warns.len() < DOWN / 4, "{text}");
+        assert!(
+            warns[0].contains("registry down"),
+            "the warning says why: {text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.contains("INFO")
+                    && l.contains(&format!("recovered after {DOWN} retries"))),
+            "no recovery line in: {text}"
+        );
     }
 }

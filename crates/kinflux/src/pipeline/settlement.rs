@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kinflux_backoff::{Backoff, BackoffConfig, RetryLog};
 use kinflux_batch::{Batch, RecordId};
 use kinflux_influx::{CancellationToken, LineBatch, WriteError, WriteOutcome, Writer};
 use kinflux_kafka::{DeadLetterProducer, DeadLetterReason, PartitionKey, Record};
@@ -191,6 +192,10 @@ pub(super) enum Verdict {
     Stop(PipelineError),
 }
 
+/// The waits between attempts to write a record to the dead-letter topic.
+const DEAD_LETTER_RETRY: BackoffConfig =
+    BackoffConfig::new(Duration::from_millis(100), Duration::from_secs(30));
+
 /// Writes in flight to InfluxDB and the dead-letter topic, and batches waiting for a slot.
 #[derive(Debug)]
 pub(super) struct Settlement {
@@ -203,6 +208,8 @@ pub(super) struct Settlement {
     /// Batches waiting for a write slot. Consumption stops while there are any: that is
     /// the backpressure.
     waiting: VecDeque<Outgoing>,
+    /// One log for every dead-letter task's retries: an outage is one streak of warnings.
+    dead_letter_log: RetryLog,
 }
 
 impl Settlement {
@@ -219,6 +226,7 @@ impl Settlement {
             abort,
             tasks: JoinSet::new(),
             waiting: VecDeque::new(),
+            dead_letter_log: RetryLog::new(),
         }
     }
 
@@ -301,12 +309,13 @@ impl Settlement {
             (OnError::DeadLetter, Some(producer)) => {
                 let producer = producer.clone();
                 let abort = self.abort.clone();
+                let log = self.dead_letter_log.clone();
                 if let Some(part) = bad_part {
                     record.value = Some(Bytes::from(part));
                 }
                 let reason = DeadLetterReason::new(class.as_str(), message);
                 self.tasks.spawn(async move {
-                    let result = send_dead_letter(&producer, &record, &reason, &abort).await;
+                    let result = send_dead_letter(&producer, &record, &reason, &abort, log).await;
                     Done::DeadLetter {
                         partition,
                         offset,
@@ -340,20 +349,113 @@ async fn send_dead_letter(
     record: &Record,
     reason: &DeadLetterReason,
     abort: &CancellationToken,
+    log: RetryLog,
 ) -> Result<(), kinflux_kafka::Error> {
-    let mut wait = Duration::from_millis(100);
+    retry_dead_letter(|| producer.send(record, reason), abort, log).await
+}
+
+/// The retry loop of [`send_dead_letter`]: `send` again after a retryable error, with
+/// the waits and the rate-limited log of a [`Backoff`], until it succeeds, fails for
+/// good, or `abort` fires.
+async fn retry_dead_letter<F, Fut>(
+    mut send: F,
+    abort: &CancellationToken,
+    log: RetryLog,
+) -> Result<(), kinflux_kafka::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(i32, i64), kinflux_kafka::Error>>,
+{
+    let mut backoff: Option<Backoff> = None;
     loop {
-        match producer.send(record, reason).await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_retryable() && !abort.is_cancelled() => {
-                warn!(error = %e, ?wait, "dead-letter write failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = abort.cancelled() => return Err(e),
+        match send().await {
+            Ok(_) => {
+                if let Some(backoff) = &mut backoff {
+                    backoff.succeeded();
                 }
-                wait = (wait * 2).min(Duration::from_secs(30));
+                return Ok(());
+            }
+            Err(e) if e.is_retryable() => {
+                let backoff = backoff.get_or_insert_with(|| {
+                    Backoff::with_log(DEAD_LETTER_RETRY, "dead-letter write", log.clone())
+                });
+                if backoff.wait(&e, abort).await.is_err() {
+                    // Aborted: the record's offset stays blocked, and is read again.
+                    return Err(e);
+                }
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    fn timeout() -> kinflux_kafka::Error {
+        kinflux_kafka::Error::Timeout {
+            what: "produce",
+            after: Duration::from_secs(1),
+        }
+    }
+
+    /// A long dead-letter outage logs the start of the streak at warn, then at most one
+    /// warn a minute, and its end at info: not one warn per retry.
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_letter_outage_logs_rate_limited_warnings() {
+        const DOWN: usize = 40;
+        let (_guard, captured) = kinflux_testkit::logs::capture();
+        let calls = Cell::new(0usize);
+        let send = || {
+            let n = calls.get();
+            calls.set(n + 1);
+            async move { if n < DOWN { Err(timeout()) } else { Ok((0, 7)) } }
+        };
+        let started = tokio::time::Instant::now();
+        let abort = CancellationToken::new();
+        retry_dead_letter(send, &abort, RetryLog::new())
+            .await
+            .expect("lands after the outage");
+        assert_eq!(calls.get(), DOWN + 1);
+        let minutes = usize::try_from(started.elapsed().as_secs() / 60).expect("short");
+
+        let text = kinflux_testkit::logs::text(&captured);
+        let warns = text
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("dead-letter write"))
+            .count();
+        assert!(
+            warns >= 1 && warns <= 1 + minutes,
+            "{warns} warnings: {text}"
+        );
+        assert!(warns < DOWN / 4, "{text}");
+        assert!(
+            text.contains(&format!("dead-letter write recovered after {DOWN} retries")),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abort_ends_the_retries_and_a_permanent_error_is_not_retried() {
+        let abort = CancellationToken::new();
+        let stopper = abort.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            stopper.cancel();
+        });
+        let result = retry_dead_letter(|| async { Err(timeout()) }, &abort, RetryLog::new()).await;
+        assert!(matches!(result, Err(kinflux_kafka::Error::Timeout { .. })));
+
+        let calls = Cell::new(0usize);
+        let permanent = || {
+            calls.set(calls.get() + 1);
+            async { Err(kinflux_kafka::Error::Closed) }
+        };
+        let result = retry_dead_letter(permanent, &CancellationToken::new(), RetryLog::new()).await;
+        assert!(matches!(result, Err(kinflux_kafka::Error::Closed)));
+        assert_eq!(calls.get(), 1);
     }
 }

@@ -15,10 +15,28 @@ pub use kinflux_testkit::bridge_config::BridgeConfig;
 pub async fn case(name: &str, partitions: i32) -> Option<(String, String, String, String)> {
     let brokers = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS")?;
     let influx = kinflux_testkit::require("KINFLUX_INFLUX_URL")?;
+    Some(case_on(brokers, influx, name, partitions).await)
+}
+
+/// [`case`] on tansu (`KINFLUX_TANSU_BROKERS`), the opt-in compatibility leg: `None` after
+/// the test kit's [`tansu_brokers`](kinflux_testkit::tansu_brokers) rule when it is not
+/// configured.
+pub async fn tansu_case(name: &str, partitions: i32) -> Option<(String, String, String, String)> {
+    let brokers = kinflux_testkit::tansu_brokers()?;
+    let influx = kinflux_testkit::require("KINFLUX_INFLUX_URL")?;
+    Some(case_on(brokers, influx, name, partitions).await)
+}
+
+async fn case_on(
+    brokers: String,
+    influx: String,
+    name: &str,
+    partitions: i32,
+) -> (String, String, String, String) {
     let topic = kinflux_testkit::unique(name);
     let db = kinflux_testkit::unique(&format!("{name}_db"));
     kinflux_testkit::kafka::create_topic(&brokers, &topic, partitions).await;
-    Some((brokers, influx, topic, db))
+    (brokers, influx, topic, db)
 }
 
 /// The shared Kafka and InfluxDB, `(brokers, influx)`, after the test kit's rule (a
