@@ -319,3 +319,65 @@ async fn a_failing_token_endpoint_is_retryable_and_a_refusing_one_is_not() {
     // HTTP Basic of "bridge:s3cr3t-value" (RFC 6749 2.3.1).
     assert_eq!(basic, "Basic YnJpZGdlOnMzY3IzdC12YWx1ZQ==");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_refused_at_renewal_stops_the_consumer_at_once() {
+    let (plain, brokers, token_url, client_id, secret) = require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS",
+        "KINFLUX_KAFKA_OAUTH_BROKERS",
+        "KINFLUX_OAUTH_TOKEN_URL",
+        "KINFLUX_OAUTH_CLIENT_ID",
+        "KINFLUX_OAUTH_CLIENT_SECRET"
+    );
+    init_tracing();
+    // A real 8-second token, then refusals, as after the client's secret was revoked.
+    let form =
+        format!("grant_type=client_credentials&client_id={client_id}-short&client_secret={secret}");
+    let answer = tokio::task::spawn_blocking(move || {
+        kinflux_testkit::http::request(
+            "POST",
+            &token_url,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        )
+    })
+    .await
+    .expect("token task")
+    .expect("a token from the OAuth server");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let endpoint = ScriptedServer::start(vec![
+        Reply::new(200, &answer.body),
+        Reply::new(
+            401,
+            r#"{"error":"invalid_client","error_description":"client revoked"}"#,
+        ),
+    ])
+    .await;
+    let topic = unique("revoked");
+    kinflux_testkit::kafka::create_topic(&plain, &topic, 1).await;
+    let oauth = OAuthConfig::new(format!("{}/token", endpoint.url), "bridge", "s3cr3t-value");
+    let mut cfg = config(&brokers, &unique("g_revoked"), &[&topic]);
+    cfg.sasl = Some(SaslConfig::OAuthBearer(oauth));
+    let start = Instant::now();
+    let mut consumer = Consumer::connect(cfg)
+        .await
+        .expect("the first token is good");
+    let e = loop {
+        match tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await {
+            Ok(Ok(_)) => continue,
+            Ok(Err(e)) => break e,
+            Err(_) => panic!("the consumer went on without a token"),
+        }
+    };
+    let took = start.elapsed();
+    assert!(matches!(e, Error::Authentication { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("invalid_client (client revoked)"),
+        "{e}"
+    );
+    // The session of the 8-second token ended the renewal, not a retry loop.
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let asked = endpoint.recorded().len();
+    assert!((2..=3).contains(&asked), "{asked} token requests");
+}
