@@ -5,8 +5,8 @@
 //! id, so several requests (a heartbeat and a commit) can be in flight at once. On connect we
 //! negotiate versions with ApiVersions and authenticate with SASL when configured (the
 //! exchange is in `sasl`); when the broker limits the session (KIP-368), the first request
-//! after 85-95 % of it authenticates again on the same connection, holding the writer so
-//! that nothing else goes out in the middle.
+//! after 85-95 % of it (at least 2 s before its end) authenticates again on the same
+//! connection, holding the writer so that nothing else goes out in the middle.
 
 use std::{
     collections::HashMap,
@@ -109,27 +109,41 @@ pub(crate) struct Connection {
     session: Mutex<Option<Session>>,
 }
 
-/// When a SASL session must be renewed, and when the broker ends it.
+/// When a SASL session began, when it must be renewed, and when the broker ends it.
 #[derive(Debug, Clone, Copy)]
 struct Session {
+    started: Instant,
     reauthenticate_at: Instant,
     expires_at: Instant,
 }
 
 impl Session {
-    /// Like the Java client: renew after 85 % of the lifetime, plus up to 10 % of jitter.
+    /// Like the Java client, renew after 85-95 % of the lifetime (the jitter spreads the
+    /// renewals of many connections); but leave at least 2 s, or half of a shorter session,
+    /// for the renewal itself, which may ask for a token first, and for the request that
+    /// triggers it to come. Never within a second of the start: Kafka refuses renewals
+    /// less than a second apart. A session too short for that is not renewed; the
+    /// connection is opened anew when it ends.
     fn new(lifetime: Duration) -> Self {
-        let now = Instant::now();
+        let started = Instant::now();
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let jitter = f64::from(nanos % 1000) / 10_000.0;
+        let slack = lifetime
+            .mul_f64(0.05 + jitter)
+            .max(lifetime.min(Duration::from_secs(4)) / 2);
+        let renew_after = lifetime.saturating_sub(slack).max(MIN_RENEWAL_INTERVAL);
         Session {
-            reauthenticate_at: now + lifetime.mul_f64(0.85 + jitter),
-            expires_at: now + lifetime,
+            started,
+            reauthenticate_at: started + renew_after.min(lifetime),
+            expires_at: started + lifetime,
         }
     }
 }
+
+/// Kafka refuses a re-authentication less than a second after the last one.
+const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,7 +184,7 @@ impl Connection {
     pub(crate) async fn connect(broker: &str, opts: &ConnectOptions) -> Result<Self> {
         // A token first: an endpoint that refuses us costs the broker no connection.
         let prepared = match &opts.sasl {
-            Some(sasl) => Some(sasl.prepare(broker).await?),
+            Some(sasl) => Some(sasl.prepare(broker, None).await?),
             None => None,
         };
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(broker))
@@ -274,7 +288,7 @@ impl Connection {
                 broker: self.broker.clone(),
             });
         }
-        let prepared = sasl.prepare(&self.broker).await?;
+        let prepared = sasl.prepare(&self.broker, Some(session.started)).await?;
         let mut w = self.writer.lock().await;
         if lock(&self.session).is_some_and(|s| Instant::now() < s.reauthenticate_at) {
             return Ok(()); // another request renewed it meanwhile
@@ -525,4 +539,36 @@ async fn read_loop(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_renewed_before_their_end_with_room_for_the_renewal() {
+        for (lifetime, earliest, latest) in [
+            // Long sessions: 85-95 %, as the Java client.
+            (3600, 3060.0, 3420.0),
+            // Short ones: at least 2 s before the end, or at half of a very short one.
+            (8, 6.0, 6.0),
+            (2, 1.0, 1.0),
+            // Too short to renew at least a second after the start: renewed at its end,
+            // which means a new connection.
+            (1, 1.0, 1.0),
+        ] {
+            let before = Instant::now();
+            let s = Session::new(Duration::from_secs(lifetime));
+            let at = (s.reauthenticate_at - before).as_secs_f64();
+            assert!(
+                (earliest - 0.01..=latest + 0.01).contains(&at),
+                "{lifetime} s: {at}"
+            );
+            let ends = (s.expires_at - before).as_secs_f64();
+            assert!(
+                (ends - lifetime as f64).abs() < 0.01,
+                "{lifetime} s: ends {ends}"
+            );
+        }
+    }
 }

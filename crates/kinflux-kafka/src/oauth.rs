@@ -39,6 +39,8 @@ type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes
 #[derive(Clone)]
 pub(crate) struct Token {
     value: Arc<str>,
+    /// When it was asked for.
+    obtained: Instant,
     /// When a new token should be used instead.
     fresh_until: Instant,
 }
@@ -54,6 +56,7 @@ impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
             .field("value", &"<redacted>")
+            .field("obtained", &self.obtained)
             .field("fresh_until", &self.fresh_until)
             .finish()
     }
@@ -132,10 +135,16 @@ impl TokenSource {
         &self.config.extensions
     }
 
-    /// A fresh token: the current one, or a new one from the endpoint.
-    pub(crate) async fn token(&self) -> Result<Token, TokenError> {
+    /// A fresh token: the current one, or a new one from the endpoint. With `newer_than`,
+    /// only a token asked for after that instant: a session being renewed needs a newer
+    /// token than the one it began with, or the broker grants the renewal no more time
+    /// (the session lasts until the token expires).
+    pub(crate) async fn token(&self, newer_than: Option<Instant>) -> Result<Token, TokenError> {
         let mut current = self.current.lock().await;
-        if let Some(t) = current.as_ref().filter(|t| Instant::now() < t.fresh_until) {
+        let usable = |t: &&Token| {
+            Instant::now() < t.fresh_until && newer_than.is_none_or(|at| t.obtained > at)
+        };
+        if let Some(t) = current.as_ref().filter(usable) {
             return Ok(t.clone());
         }
         let token = self.request().await?;
@@ -186,6 +195,7 @@ impl TokenSource {
         );
         Ok(Token {
             value: parsed.value.into(),
+            obtained: asked,
             fresh_until: asked + parsed.lifetime.mul_f64(REFRESH_FACTOR),
         })
     }
@@ -351,6 +361,7 @@ mod tests {
     fn a_token_is_never_shown() {
         let t = Token {
             value: "eyJsecret".into(),
+            obtained: Instant::now(),
             fresh_until: Instant::now(),
         };
         assert!(!format!("{t:?}").contains("eyJsecret"));

@@ -10,6 +10,7 @@ use kafka_protocol::{
     messages::{SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest},
     protocol::StrBytes,
 };
+use tokio::time::Instant;
 
 use crate::{
     config::{Credentials, SaslConfig, SaslMechanism},
@@ -69,12 +70,20 @@ impl Sasl {
         }
     }
 
-    /// Gets what an exchange with `broker` needs.
-    pub(crate) async fn prepare(&self, broker: &str) -> Result<Prepared<'_>> {
+    /// Gets what an exchange with `broker` needs; to renew a session that began at
+    /// `session_start`, a token asked for after it.
+    pub(crate) async fn prepare(
+        &self,
+        broker: &str,
+        session_start: Option<Instant>,
+    ) -> Result<Prepared<'_>> {
         match self {
             Sasl::Password { credentials, .. } => Ok(Prepared::Password(credentials)),
             Sasl::OAuthBearer(tokens) => Ok(Prepared::Token {
-                token: tokens.token().await.map_err(|e| e.into_error(broker))?,
+                token: tokens
+                    .token(session_start)
+                    .await
+                    .map_err(|e| e.into_error(broker))?,
                 extensions: tokens.extensions(),
             }),
         }
@@ -99,10 +108,16 @@ pub(crate) async fn authenticate(
     let handshake =
         SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
     let resp = conn.send_locked(w, hv, &handshake, TIMEOUT).await?;
-    if resp.error_code != code::NONE {
+    if resp.error_code == code::UNSUPPORTED_SASL_MECHANISM {
         let offered: Vec<&str> = resp.mechanisms.iter().map(|m| m.as_str()).collect();
         return Err(refused(format!(
             "the broker does not enable {mechanism} on this listener (it offers {offered:?})"
+        )));
+    }
+    if resp.error_code != code::NONE {
+        return Err(refused(format!(
+            "SaslHandshake answered {}",
+            code::name(resp.error_code)
         )));
     }
     let av = conn.version::<SaslAuthenticateRequest>(2)?;

@@ -158,7 +158,7 @@ fn rskafka_sasl(sasl: &Sasl) -> rskafka::client::SaslConfig {
                     let source = Arc::clone(&source);
                     Box::pin(async move {
                         source
-                            .token()
+                            .token(None)
                             .await
                             .map(|t| t.value().to_owned())
                             .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
