@@ -8,6 +8,7 @@ mod conn;
 mod consumer;
 pub mod dead_letter;
 pub mod error;
+pub mod fetch;
 mod group;
 mod record;
 mod security;
