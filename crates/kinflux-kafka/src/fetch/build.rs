@@ -172,6 +172,13 @@ impl BatchBuilder {
         self
     }
 
+    /// Sets the header's last offset delta, as the log cleaner leaves it when it removed
+    /// the batch's last records.
+    pub fn last_offset_delta(&mut self, delta: i32) -> &mut Self {
+        self.last_offset_delta = delta;
+        self
+    }
+
     /// Makes this a control batch holding one transaction marker of `producer_id`.
     pub fn marker(&mut self, producer_id: i64, producer_epoch: i16, marker: Marker) -> &mut Self {
         self.transactional(producer_id, producer_epoch);

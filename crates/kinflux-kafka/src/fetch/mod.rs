@@ -47,3 +47,5 @@ pub use partition::{
 };
 pub use record::{FetchedRecord, Header};
 pub use request::{FetchParams, FetchedPartition};
+#[cfg(test)]
+mod tests;
