@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{
     batch::RecordBatches,
+    codec::Compression,
     error::BatchError,
     record::{ControlType, FetchedRecord},
 };
@@ -94,6 +95,19 @@ pub struct DecodedPartition {
     pub control_batches: u64,
     /// Bytes of a partial batch at the end, cut by the fetch's byte limit.
     pub trailing_bytes: usize,
+    /// Data batches read, by codec, indexed by [`Compression::id`].
+    pub batches_by_codec: [u32; 5],
+}
+
+impl DecodedPartition {
+    /// How many data batches compressed with `codec` were read.
+    pub fn batches_with(&self, codec: Compression) -> u32 {
+        usize::try_from(codec.id())
+            .ok()
+            .and_then(|i| self.batches_by_codec.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// Reads the `records` bytes of one partition of a Fetch response, fetched from
@@ -180,6 +194,14 @@ pub fn decode_partition(
             let batch_records = out.records.split_off(start);
             out.records
                 .extend(batch_records.into_iter().filter(|r| r.offset >= position));
+        }
+        if let Some(n) = batch
+            .compression()
+            .ok()
+            .and_then(|c| usize::try_from(c.id()).ok())
+            .and_then(|i| out.batches_by_codec.get_mut(i))
+        {
+            *n += 1;
         }
         out.next_offset = out.next_offset.max(next);
     }
