@@ -60,7 +60,15 @@ fn parse(out: std::process::Output, who: &str) -> Produced {
 fn rdkafka(mode: &str, brokers: &str, topic: &str, codec: &str, count: usize) -> Produced {
     let out = Command::new("python3")
         .arg(dir().join("python/rdkafka_produce.py"))
-        .args([mode, "--brokers", brokers, "--topic", topic, "--codec", codec])
+        .args([
+            mode,
+            "--brokers",
+            brokers,
+            "--topic",
+            topic,
+            "--codec",
+            codec,
+        ])
         .args(["--count", &count.to_string()])
         .output()
         .expect("python3");
@@ -101,7 +109,10 @@ async fn fetch_to_end(
     let mut offset = from;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        assert!(Instant::now() < deadline, "no end in sight at offset {offset}");
+        assert!(
+            Instant::now() < deadline,
+            "no end in sight at offset {offset}"
+        );
         let wanted = [FetchPosition {
             topic: Arc::clone(&topic),
             partition: 0,
@@ -175,17 +186,27 @@ async fn every_codec_from_java_and_librdkafka_reads_back_as_produced() {
             assert_eq!(last.decoded.next_offset, 800);
             assert_eq!(last.high_watermark, 800);
             let compressed = codecs[usize::try_from(codec.id()).unwrap()];
-            assert!(compressed > 0, "{codec}: no batch used the codec: {codecs:?}");
+            assert!(
+                compressed > 0,
+                "{codec}: no batch used the codec: {codecs:?}"
+            );
             if codec != Compression::None {
                 assert_eq!(codecs[0], 0, "{codec}: uncompressed batches: {codecs:?}");
             }
             for (n, r) in records.iter().enumerate() {
                 assert_eq!(r.offset, i64::try_from(n).unwrap());
                 let i = n % 400;
-                assert_eq!(r.key.as_deref(), Some(format!("k{i}").as_bytes()), "{codec}");
+                assert_eq!(
+                    r.key.as_deref(),
+                    Some(format!("k{i}").as_bytes()),
+                    "{codec}"
+                );
                 assert_eq!(r.headers.len(), 1, "{codec}");
                 assert_eq!(&r.headers[0].key[..], b"i");
-                assert_eq!(r.headers[0].value.as_deref(), Some(i.to_string().as_bytes()));
+                assert_eq!(
+                    r.headers[0].value.as_deref(),
+                    Some(i.to_string().as_bytes())
+                );
                 assert!(r.timestamp_ms > 1_600_000_000_000);
             }
         }
@@ -204,7 +225,12 @@ async fn check_transactions(brokers: &str, topic: &str, produced: &Produced) {
     assert_eq!(last.last_stable_offset, last.high_watermark);
     let topic_arc: Arc<str> = Arc::from(topic);
     let lso = client
-        .list_offset(&topic_arc, 0, OffsetSpec::Latest, IsolationLevel::ReadCommitted)
+        .list_offset(
+            &topic_arc,
+            0,
+            OffsetSpec::Latest,
+            IsolationLevel::ReadCommitted,
+        )
         .await
         .expect("ListOffsets");
     assert_eq!(lso, Some(last.decoded.next_offset));
@@ -232,7 +258,11 @@ async fn check_transactions(brokers: &str, topic: &str, produced: &Produced) {
     let (everything, ..) = fetch_to_end(&client, topic, 0, &committed_params).await;
     for from in (0..last.high_watermark).step_by(7) {
         let (tail, end, _) = fetch_to_end(&client, topic, from, &committed_params).await;
-        let want: Vec<_> = everything.iter().filter(|r| r.offset >= from).cloned().collect();
+        let want: Vec<_> = everything
+            .iter()
+            .filter(|r| r.offset >= from)
+            .cloned()
+            .collect();
         assert_eq!(tail, want, "from {from}");
         assert_eq!(end.decoded.next_offset, last.high_watermark);
     }
@@ -272,7 +302,15 @@ async fn an_open_transaction_holds_read_committed_at_the_last_stable_offset() {
     let before = rdkafka("plain", &brokers, &topic, "none", 10);
     let mut open = Command::new("python3")
         .arg(dir().join("python/rdkafka_produce.py"))
-        .args(["open", "--brokers", &brokers, "--topic", &topic, "--count", "5"])
+        .args([
+            "open",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--count",
+            "5",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -287,7 +325,10 @@ async fn an_open_transaction_holds_read_committed_at_the_last_stable_offset() {
     let committed = params(IsolationLevel::ReadCommitted, 50 << 20);
     let (records, last, _) = fetch_to_end(&client, &topic, 0, &committed).await;
     assert_eq!(values(&records), before.committed);
-    assert_eq!(last.last_stable_offset, 10, "the open transaction starts at 10");
+    assert_eq!(
+        last.last_stable_offset, 10,
+        "the open transaction starts at 10"
+    );
     assert_eq!(last.decoded.next_offset, 10);
     assert_eq!(last.high_watermark, 15);
     let (records, ..) = fetch_to_end(
@@ -305,7 +346,10 @@ async fn an_open_transaction_holds_read_committed_at_the_last_stable_offset() {
     writeln!(open.stdin.as_mut().expect("stdin")).expect("signal abort");
     assert!(open.wait().expect("python3").success());
     let (records, last, _) = fetch_to_end(&client, &topic, 10, &committed).await;
-    assert!(records.is_empty(), "aborted records came through: {records:?}");
+    assert!(
+        records.is_empty(),
+        "aborted records came through: {records:?}"
+    );
     assert_eq!(last.high_watermark, 16);
     assert_eq!(last.decoded.next_offset, 16);
 }

@@ -3,11 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{
-    batch::HEADER_LEN,
-    codec::Compression,
-    error::DecodeError,
-};
+use super::{batch::HEADER_LEN, codec::Compression, error::DecodeError};
 
 /// Builds one record batch.
 ///
@@ -162,7 +158,10 @@ impl BatchBuilder {
             put_bytes(&mut body, Some(k));
             put_bytes(&mut body, *v);
         }
-        put_varlong(&mut self.records, i64::try_from(body.len()).unwrap_or(i64::MAX));
+        put_varlong(
+            &mut self.records,
+            i64::try_from(body.len()).unwrap_or(i64::MAX),
+        );
         self.records.extend_from_slice(&body);
         self.count += 1;
         self.last_offset_delta = self.last_offset_delta.max(offset_delta);
@@ -270,7 +269,12 @@ fn compress(codec: Compression, xerial: bool, data: &[u8]) -> Result<Vec<u8>, De
     }
 }
 
-#[cfg(any(feature = "gzip", feature = "snappy", feature = "lz4", feature = "zstd"))]
+#[cfg(any(
+    feature = "gzip",
+    feature = "snappy",
+    feature = "lz4",
+    feature = "zstd"
+))]
 fn invalid_io(codec: Compression, e: impl std::fmt::Display) -> DecodeError {
     DecodeError::Corrupt {
         codec,

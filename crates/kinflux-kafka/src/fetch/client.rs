@@ -224,14 +224,17 @@ impl FetchClient {
                         .get(&w.topic)
                         .copied()
                         .unwrap_or_default();
-                    by_leader.entry(leader.broker).or_default().push(PartitionFetch {
-                        topic: Arc::clone(&w.topic),
-                        topic_id,
-                        partition: w.partition,
-                        offset: w.offset,
-                        max_bytes: params.partition_max_bytes,
-                        leader_epoch: leader.epoch,
-                    });
+                    by_leader
+                        .entry(leader.broker)
+                        .or_default()
+                        .push(PartitionFetch {
+                            topic: Arc::clone(&w.topic),
+                            topic_id,
+                            partition: w.partition,
+                            offset: w.offset,
+                            max_bytes: params.partition_max_bytes,
+                            leader_epoch: leader.epoch,
+                        });
                 }
                 Err(error_code) => out.push(unfetched(w, error_code)),
             }

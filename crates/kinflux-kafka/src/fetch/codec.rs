@@ -103,7 +103,12 @@ fn read_limited(
     Ok(out)
 }
 
-#[cfg(any(feature = "gzip", feature = "snappy", feature = "lz4", feature = "zstd"))]
+#[cfg(any(
+    feature = "gzip",
+    feature = "snappy",
+    feature = "lz4",
+    feature = "zstd"
+))]
 fn corrupt(codec: Compression, e: impl fmt::Display) -> DecodeError {
     DecodeError::Corrupt {
         codec,

@@ -155,7 +155,9 @@ pub fn decode_partition(
         }
         let next = batch.next_offset();
         if read_committed && batch.producer_id() >= 0 {
-            while let Some(t) = pending.front().filter(|t| t.first_offset <= batch.last_offset())
+            while let Some(t) = pending
+                .front()
+                .filter(|t| t.first_offset <= batch.last_offset())
             {
                 aborted_producers.insert(t.producer_id);
                 pending.pop_front();
@@ -171,8 +173,7 @@ pub fn decode_partition(
                         break;
                     }
                 }
-            } else if batch.is_transactional() && aborted_producers.contains(&batch.producer_id())
-            {
+            } else if batch.is_transactional() && aborted_producers.contains(&batch.producer_id()) {
                 out.aborted_records += u64::try_from(batch.record_count()).unwrap_or(0);
                 out.next_offset = out.next_offset.max(next);
                 continue;

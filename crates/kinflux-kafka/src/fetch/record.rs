@@ -47,7 +47,9 @@ impl ControlType {
     pub(crate) fn parse(key: Option<&[u8]>) -> Result<Self, DecodeError> {
         let key = key.ok_or(DecodeError::Invalid("control record without a key"))?;
         let [v0, v1, t0, t1, ..] = *key else {
-            return Err(DecodeError::Invalid("control record key shorter than 4 bytes"));
+            return Err(DecodeError::Invalid(
+                "control record key shorter than 4 bytes",
+            ));
         };
         if i16::from_be_bytes([v0, v1]) < 0 {
             return Err(DecodeError::Invalid("negative control record version"));
@@ -113,7 +115,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// `n` bytes as a range of the buffer.
-    fn take(&mut self, n: usize, what: &'static str) -> Result<std::ops::Range<usize>, DecodeError> {
+    fn take(
+        &mut self,
+        n: usize,
+        what: &'static str,
+    ) -> Result<std::ops::Range<usize>, DecodeError> {
         let end = self
             .pos
             .checked_add(n)
@@ -125,11 +131,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A varint length and that many bytes; length -1 is null.
-    fn nullable(
-        &mut self,
-        base: &Bytes,
-        what: &'static str,
-    ) -> Result<Option<Bytes>, DecodeError> {
+    fn nullable(&mut self, base: &Bytes, what: &'static str) -> Result<Option<Bytes>, DecodeError> {
         let len = self.varint(what)?;
         if len < 0 {
             return if len == -1 {
@@ -178,7 +180,8 @@ pub(crate) fn read_record(
     let key = rec.nullable(base, "record key")?;
     let value = rec.nullable(base, "record value")?;
     let count = rec.varint("header count")?;
-    let count = usize::try_from(count).map_err(|_| DecodeError::Invalid("negative header count"))?;
+    let count =
+        usize::try_from(count).map_err(|_| DecodeError::Invalid("negative header count"))?;
     // Each header takes at least two bytes: do not trust a count the bytes cannot hold.
     if count > rec.remaining() / 2 {
         return Err(DecodeError::Truncated("record headers"));
@@ -231,7 +234,16 @@ mod tests {
 
     #[test]
     fn varints_round_trip_at_their_extremes() {
-        for v in [0i64, -1, 1, 63, -64, 64, i64::from(i32::MAX), i64::from(i32::MIN)] {
+        for v in [
+            0i64,
+            -1,
+            1,
+            63,
+            -64,
+            64,
+            i64::from(i32::MAX),
+            i64::from(i32::MIN),
+        ] {
             let mut buf = Vec::new();
             put_varlong(&mut buf, v);
             assert_eq!(i64::from(Cursor::new(&buf).varint("v").unwrap()), v);
@@ -259,9 +271,18 @@ mod tests {
 
     #[test]
     fn control_keys() {
-        assert_eq!(ControlType::parse(Some(&[0, 0, 0, 0])), Ok(ControlType::Abort));
-        assert_eq!(ControlType::parse(Some(&[0, 0, 0, 1])), Ok(ControlType::Commit));
-        assert_eq!(ControlType::parse(Some(&[0, 0, 0, 5])), Ok(ControlType::Other));
+        assert_eq!(
+            ControlType::parse(Some(&[0, 0, 0, 0])),
+            Ok(ControlType::Abort)
+        );
+        assert_eq!(
+            ControlType::parse(Some(&[0, 0, 0, 1])),
+            Ok(ControlType::Commit)
+        );
+        assert_eq!(
+            ControlType::parse(Some(&[0, 0, 0, 5])),
+            Ok(ControlType::Other)
+        );
         assert!(ControlType::parse(Some(&[0, 0, 0])).is_err());
         assert!(ControlType::parse(Some(&[0xff, 0, 0, 0])).is_err());
         assert!(ControlType::parse(None).is_err());

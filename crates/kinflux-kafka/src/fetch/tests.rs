@@ -46,7 +46,11 @@ fn sample(base: i64, codec: Compression, xerial: bool) -> Bytes {
         .compression(codec)
         .xerial_snappy(xerial)
         .record(Some(b"key-0"), Some(b"value-0"), &[])
-        .record(None, None, &[(b"h1", Some(b"v1")), (b"h1", None), (b"", Some(b""))])
+        .record(
+            None,
+            None,
+            &[(b"h1", Some(b"v1")), (b"h1", None), (b"", Some(b""))],
+        )
         .record(Some(b""), Some(&[7u8; 3000]), &[(b"trace", Some(b"abc"))])
         .build()
         .unwrap()
@@ -115,7 +119,11 @@ fn log_append_time_gives_every_record_the_batch_time() {
         .build()
         .unwrap();
     let d = decode_partition(data, 0, &[], &committed());
-    assert!(d.records.iter().all(|r| r.timestamp_ms == 1_800_000_000_123));
+    assert!(
+        d.records
+            .iter()
+            .all(|r| r.timestamp_ms == 1_800_000_000_123)
+    );
 }
 
 #[test]
@@ -254,7 +262,10 @@ fn malformed_headers_and_records_are_errors_not_panics() {
     };
     // Negative batch length.
     let d = edit(&|b| b[8..12].copy_from_slice(&(-5i32).to_be_bytes()));
-    assert_eq!(d.error.unwrap().error, DecodeError::Invalid("negative batch length"));
+    assert_eq!(
+        d.error.unwrap().error,
+        DecodeError::Invalid("negative batch length")
+    );
     // A length too short for a header.
     let d = edit(&|b| {
         b[8..12].copy_from_slice(&20i32.to_be_bytes());
@@ -284,7 +295,10 @@ fn malformed_headers_and_records_are_errors_not_panics() {
         fix_crc(b);
     });
     assert!(d.error.is_some());
-    assert!(d.records.is_empty(), "a failed batch hands out none of its records");
+    assert!(
+        d.records.is_empty(),
+        "a failed batch hands out none of its records"
+    );
 }
 
 /// Two producers: 1 commits, 2 aborts, their batches interleaved, then a plain record.
@@ -303,8 +317,14 @@ fn interleaved() -> (Bytes, Vec<AbortedTransaction>) {
             .record(None, Some(b"a3"), &[])
             .build()
             .unwrap(),
-        BatchBuilder::new(4).marker(1, 0, Marker::Commit).build().unwrap(),
-        BatchBuilder::new(5).marker(2, 0, Marker::Abort).build().unwrap(),
+        BatchBuilder::new(4)
+            .marker(1, 0, Marker::Commit)
+            .build()
+            .unwrap(),
+        BatchBuilder::new(5)
+            .marker(2, 0, Marker::Abort)
+            .build()
+            .unwrap(),
         BatchBuilder::new(6)
             .record(None, Some(b"plain"), &[])
             .build()
@@ -346,7 +366,10 @@ fn an_abort_marker_clears_the_producer_for_its_next_transaction() {
             .record(None, Some(b"x"), &[])
             .build()
             .unwrap(),
-        BatchBuilder::new(2).marker(7, 0, Marker::Abort).build().unwrap(),
+        BatchBuilder::new(2)
+            .marker(7, 0, Marker::Abort)
+            .build()
+            .unwrap(),
         BatchBuilder::new(3)
             .transactional(7, 0)
             .record(None, Some(b"ok"), &[])
@@ -358,7 +381,10 @@ fn an_abort_marker_clears_the_producer_for_its_next_transaction() {
             .record(None, Some(b"idem"), &[])
             .build()
             .unwrap(),
-        BatchBuilder::new(5).marker(7, 0, Marker::Commit).build().unwrap(),
+        BatchBuilder::new(5)
+            .marker(7, 0, Marker::Commit)
+            .build()
+            .unwrap(),
     ]);
     let aborted = [
         AbortedTransaction {
@@ -384,7 +410,10 @@ fn an_aborted_transaction_that_began_before_the_fetch_offset_is_still_dropped() 
             .record(None, Some(b"x"), &[])
             .build()
             .unwrap(),
-        BatchBuilder::new(11).marker(3, 1, Marker::Abort).build().unwrap(),
+        BatchBuilder::new(11)
+            .marker(3, 1, Marker::Abort)
+            .build()
+            .unwrap(),
     ]);
     let aborted = [AbortedTransaction {
         producer_id: 3,
@@ -397,7 +426,10 @@ fn an_aborted_transaction_that_began_before_the_fetch_offset_is_still_dropped() 
 
 #[test]
 fn a_fetch_of_only_a_commit_marker_moves_past_it() {
-    let data = BatchBuilder::new(41).marker(5, 0, Marker::Commit).build().unwrap();
+    let data = BatchBuilder::new(41)
+        .marker(5, 0, Marker::Commit)
+        .build()
+        .unwrap();
     for options in [committed(), uncommitted()] {
         let d = decode_partition(data.clone(), 41, &[], &options);
         assert!(d.records.is_empty() && d.error.is_none());
@@ -410,7 +442,11 @@ mod props {
 
     use super::*;
 
-    type Rec = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<(Vec<u8>, Option<Vec<u8>>)>);
+    type Rec = (
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    );
 
     fn rec() -> impl Strategy<Value = Rec> {
         let bytes = || proptest::collection::vec(any::<u8>(), 0..40);
