@@ -239,46 +239,68 @@ impl FetchClient {
                 Err(error_code) => out.push(unfetched(w, error_code)),
             }
         }
-        let mut requests = JoinSet::new();
+        let mut sends = Vec::with_capacity(by_leader.len());
         for (broker, partitions) in by_leader {
-            let conn = match self.broker(broker).await {
-                Ok(c) => c,
+            match self.broker(broker).await {
+                Ok(conn) => sends.push((broker, conn, partitions)),
                 Err(e) => {
                     self.forget_leader(broker);
                     return Err(e);
                 }
-            };
-            let params = params.clone();
-            requests.spawn(async move {
-                let result = request::fetch(&conn, &params, &partitions).await;
-                (broker, result)
-            });
+            }
         }
         let mut failed = None;
-        while let Some(joined) = requests.join_next().await {
-            let (broker, result) = joined.map_err(|e| Error::Codec {
-                api: "Fetch",
-                message: format!("fetch task ended: {e}"),
-            })?;
-            match result {
-                Ok(parts) => {
-                    for p in &parts {
-                        if leader_moved(p.error_code) {
-                            self.leader_changed(p);
-                        }
-                    }
-                    out.extend(parts);
-                }
-                Err(e) => {
-                    self.forget_closed();
-                    self.forget_leader(broker);
-                    failed.get_or_insert(e);
-                }
+        if sends.len() == 1 {
+            // The common case, one leader: no task to spawn.
+            for (broker, conn, partitions) in sends {
+                let result = request::fetch(&conn, params, &partitions).await;
+                self.absorb(broker, result, &mut out, &mut failed);
+            }
+        } else {
+            let mut requests = JoinSet::new();
+            for (broker, conn, partitions) in sends {
+                let params = params.clone();
+                requests.spawn(async move {
+                    (broker, request::fetch(&conn, &params, &partitions).await)
+                });
+            }
+            while let Some(joined) = requests.join_next().await {
+                let (broker, result) = joined.map_err(|e| Error::Codec {
+                    api: "Fetch",
+                    message: format!("fetch task ended: {e}"),
+                })?;
+                self.absorb(broker, result, &mut out, &mut failed);
             }
         }
         match failed {
             Some(e) => Err(e),
             None => Ok(out),
+        }
+    }
+
+    /// Takes one broker's answer: its partitions into `out`, leadership changes into the
+    /// layout, a failure into `failed`.
+    fn absorb(
+        &self,
+        broker: i32,
+        result: Result<Vec<FetchedPartition>>,
+        out: &mut Vec<FetchedPartition>,
+        failed: &mut Option<Error>,
+    ) {
+        match result {
+            Ok(parts) => {
+                for p in &parts {
+                    if leader_moved(p.error_code) {
+                        self.leader_changed(p);
+                    }
+                }
+                out.extend(parts);
+            }
+            Err(e) => {
+                self.forget_closed();
+                self.forget_leader(broker);
+                failed.get_or_insert(e);
+            }
         }
     }
 
