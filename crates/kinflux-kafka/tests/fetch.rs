@@ -353,3 +353,87 @@ async fn an_open_transaction_holds_read_committed_at_the_last_stable_offset() {
     assert_eq!(last.high_watermark, 16);
     assert_eq!(last.decoded.next_offset, 16);
 }
+
+#[tokio::test]
+async fn offsets_out_of_range_unknown_topics_and_list_offsets() {
+    let Some(brokers) = common::brokers() else {
+        return;
+    };
+    let topic = common::unique("fetch-ends");
+    common::create_topic(&brokers, &topic, 2).await;
+    let produced = common::produce(&brokers, &topic, 1, 0, 5).await;
+    assert_eq!(produced, [0, 1, 2, 3, 4]);
+    let client = client(&brokers).await;
+    let t: Arc<str> = Arc::from(topic.as_str());
+    let level = IsolationLevel::ReadCommitted;
+    assert_eq!(
+        client
+            .list_offset(&t, 1, OffsetSpec::Earliest, level)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        client
+            .list_offset(&t, 1, OffsetSpec::Latest, level)
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    // common::produce stamps record i with 1_700_000_000_000 + i.
+    assert_eq!(
+        client
+            .list_offset(&t, 1, OffsetSpec::Timestamp(1_700_000_000_003), level)
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(
+        client
+            .list_offset(&t, 1, OffsetSpec::Timestamp(1_900_000_000_000), level)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let at = |topic: &Arc<str>, partition, offset| FetchPosition {
+        topic: Arc::clone(topic),
+        partition,
+        offset,
+    };
+    let p = params(level, 1 << 20);
+    let mut answers = client
+        .fetch(&[at(&t, 0, 0), at(&t, 1, 2)], &p)
+        .await
+        .unwrap();
+    answers.extend(client.fetch(&[at(&t, 1, 99)], &p).await.unwrap());
+    assert_eq!(answers.len(), 3);
+    let find = |partition, offset| {
+        answers
+            .iter()
+            .find(|a| a.partition == partition && a.fetch_offset == offset)
+            .expect("answered")
+    };
+    let empty = find(0, 0);
+    assert_eq!((empty.error_code, empty.high_watermark), (0, 0));
+    assert!(empty.decoded.records.is_empty());
+    let some = find(1, 2);
+    assert_eq!(some.error_code, 0);
+    assert_eq!(
+        some.decoded
+            .records
+            .iter()
+            .map(|r| r.offset)
+            .collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
+    assert_eq!(
+        some.decoded.records[0].value.as_deref(),
+        Some(format!("{topic}-1-2").as_bytes())
+    );
+    assert_eq!(find(1, 99).error_code, 1, "OFFSET_OUT_OF_RANGE");
+
+    let missing: Arc<str> = Arc::from(common::unique("fetch-missing").as_str());
+    let answers = client.fetch(&[at(&missing, 0, 0)], &p).await.unwrap();
+    assert_eq!(answers[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+}

@@ -202,6 +202,7 @@ impl FetchClient {
     }
 
     /// Fetches `wanted` from their leaders, one request per leader, all in flight at once.
+    /// Each partition may appear once (a broker answers a partition once per request).
     ///
     /// Every partition gets a [`FetchedPartition`]: records, watermarks and the next offset,
     /// or a Kafka error code (a partition without a leader gets `LEADER_NOT_AVAILABLE` or
