@@ -1,4 +1,4 @@
-//! Fault tests of the whole bridge: the `bridge` example runs as a separate process
+//! Fault tests of the whole bridge: the `kinflux` binary runs as a separate process
 //! against a private tansu (SQLite storage) and a private influxd that each test starts,
 //! stops and restarts itself. Every test ends with InfluxDB holding exactly the produced
 //! points: the count, the series, the measurements and a sample of values.
@@ -16,13 +16,12 @@
 //! debug build on 2 cores:
 //!
 //! ```text
-//! cargo build -p kinflux-examples --example bridge
-//! KINFLUX_FAULTS_FULL=1 cargo test -p kinflux-examples --test faults -- --nocapture
+//! KINFLUX_FAULTS_FULL=1 cargo test -p kinflux-bridge --test faults -- --nocapture
 //! ```
 //!
-//! Needs `/usr/bin/influxd` (or `KINFLUX_INFLUXD`), tansu (`KINFLUX_TANSU_BIN`, PATH or
-//! `~/.cargo/bin/tansu`) and the built `bridge` example; without them the tests say
-//! SKIPPED loudly, and fail under `CI=true`.
+//! Needs `/usr/bin/influxd` (or `KINFLUX_INFLUXD`) and tansu (`KINFLUX_TANSU_BIN`, PATH
+//! or `~/.cargo/bin/tansu`); cargo builds the `kinflux` binary for the test. Without a
+//! server binary the tests say SKIPPED loudly, and fail under `CI=true`.
 
 mod rig;
 

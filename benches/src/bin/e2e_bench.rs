@@ -1,10 +1,10 @@
-//! End-to-end speed of the `bridge` binary, measured against InfluxDB's own ceiling, in
+//! End-to-end speed of the `kinflux` binary (the bridge), measured against InfluxDB's own ceiling, in
 //! one run:
 //!
 //! 1. the ceiling: the same points, pre-encoded and sorted per batch as the bridge
 //!    sorts them, posted straight to InfluxDB by the writer (the `influx_load` code path)
 //!    for every `--batch` x `--concurrency`; the best is kept;
-//! 2. line protocol: N points produced to a fresh topic, then the release `bridge` run as
+//! 2. line protocol: N points produced to a fresh topic, then the release `kinflux` run as
 //!    a process with `--until-caught-up` and the best batch size and concurrency;
 //! 3. Avro: N readings produced by `garden_producer` (Confluent framing, a schema dir),
 //!    then the bridge again.
@@ -15,8 +15,9 @@
 //! and its peak RSS (`VmHWM`).
 //!
 //! ```text
-//! cargo build --release -p kinflux-examples --example bridge --example garden_producer --example e2e_bench
-//! target/release/examples/e2e_bench --brokers 127.0.0.1:9092 --influx-url http://127.0.0.1:8086 --points 1000000
+//! cargo build --release -p kinflux-bridge -p kinflux-examples --bin kinflux --example garden_producer
+//! cargo build --release -p kinflux-benches --bin e2e_bench
+//! target/release/e2e_bench --brokers 127.0.0.1:9092 --influx-url http://127.0.0.1:8086 --points 1000000
 //! ```
 
 use std::collections::BTreeMap;
@@ -67,9 +68,12 @@ struct Args {
     /// gzip level of every write (ceiling and bridge), 0 for none.
     #[arg(long, default_value_t = 1)]
     gzip: u32,
-    /// Where the release `bridge` and `garden_producer` binaries are.
-    #[arg(long, default_value = "target/release/examples")]
-    bin_dir: PathBuf,
+    /// The release `kinflux` binary (`cargo build --release -p kinflux-bridge`).
+    #[arg(long, default_value = "target/release/kinflux")]
+    bridge: PathBuf,
+    /// The release `garden_producer` example (`cargo build --release --example garden_producer`).
+    #[arg(long, default_value = "target/release/examples/garden_producer")]
+    producer: PathBuf,
     /// Line protocol: how many times to take the ceiling (best batch and concurrency) and
     /// the bridge in turns; the table gives the medians. The machine's load changes from
     /// second to second, so only pairs taken together compare.
@@ -450,9 +454,9 @@ async fn run_bridge(
     let config_path = dir.join(format!("{name}.toml"));
     std::fs::write(&config_path, config)?;
     let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
-    let bin = args.bin_dir.join("bridge");
+    let bin = &args.bridge;
     let started = Instant::now();
-    let child = Command::new(&bin)
+    let child = Command::new(bin)
         .arg("--config")
         .arg(&config_path)
         .arg("--until-caught-up")
@@ -676,7 +680,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let topic = format!("e2e_avro_{stamp}");
         let schemas = dir.as_path().join("schemas");
         let started = Instant::now();
-        let status = Command::new(args.bin_dir.join("garden_producer"))
+        let status = Command::new(&args.producer)
             .args(["--brokers", &args.brokers, "--topic", &topic])
             .args(["--count", &args.points.to_string()])
             .args(["--partitions", &args.partitions.to_string()])

@@ -1,5 +1,5 @@
 //! The fault tests' rig: a private tansu and a private influxd that a test can stop and
-//! start again, the `bridge` example as a child process it can SIGKILL, test data
+//! start again, the `kinflux` binary as a child process it can SIGKILL, test data
 //! produced with rskafka, and small HTTP/1.0 look-ups of `/query` and `/metrics`.
 
 use std::collections::BTreeMap;
@@ -26,20 +26,16 @@ pub(crate) fn full() -> bool {
 }
 
 /// The tansu and influxd binaries, or `None` after a loud SKIPPED line. Under `CI=true`
-/// a missing binary (or a missing `bridge` build) is a failure.
+/// a missing binary is a failure.
 pub(crate) fn binaries(test: &str) -> Option<(PathBuf, PathBuf)> {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let influxd = PathBuf::from(
         std::env::var("KINFLUX_INFLUXD").unwrap_or_else(|_| "/usr/bin/influxd".to_owned()),
     );
-    let missing = match (tansu_bin(), influxd.is_file(), bridge_bin().is_file()) {
-        (Some(tansu), true, true) => return Some((tansu, influxd)),
-        (None, _, _) => "no tansu binary (KINFLUX_TANSU_BIN, PATH, ~/.cargo/bin/tansu)".to_owned(),
-        (_, false, _) => format!("no influxd at {}", influxd.display()),
-        (_, _, false) => format!(
-            "no bridge binary at {} (cargo build --example bridge)",
-            bridge_bin().display()
-        ),
+    let missing = match (tansu_bin(), influxd.is_file()) {
+        (Some(tansu), true) => return Some((tansu, influxd)),
+        (None, _) => "no tansu binary (KINFLUX_TANSU_BIN, PATH, ~/.cargo/bin/tansu)".to_owned(),
+        (_, false) => format!("no influxd at {}", influxd.display()),
     };
     if ci {
         panic!("{test}: {missing}, but CI=true");
@@ -64,14 +60,9 @@ fn tansu_bin() -> Option<PathBuf> {
     c.is_file().then_some(c)
 }
 
-/// `target/<profile>/examples/bridge`, next to this test's `target/<profile>/deps/`.
-fn bridge_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile directory");
-    profile.join("examples").join("bridge")
+/// The `kinflux` binary of this package, which cargo builds before the tests.
+fn bridge_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kinflux"))
 }
 
 pub(crate) fn free_port() -> u16 {
@@ -238,7 +229,7 @@ impl Drop for Influxd {
     }
 }
 
-/// The `bridge` example as a child process with its config file, log and metrics port.
+/// The `kinflux` binary as a child process with its config file, log and metrics port.
 pub(crate) struct Bridge {
     dir: tempfile::TempDir,
     metrics_port: u16,

@@ -1,9 +1,9 @@
 //! Consumer throughput: kinflux-kafka against librdkafka (Python confluent-kafka) on the same
-//! tansu topic, in the same run.
+//! topic, in the same run.
 //!
 //! ```text
-//! KINFLUX_KAFKA_BROKERS=127.0.0.1:9092 cargo run --release -p kinflux-examples \
-//!     --example consume_bench -- [records] [value_bytes] [partitions]
+//! KINFLUX_KAFKA_BROKERS=127.0.0.1:9092 cargo run --release -p kinflux-benches \
+//!     --bin consume_bench -- [records] [value_bytes] [partitions]
 //! ```
 //!
 //! It creates a fresh topic, fills it with rskafka, then lets each client read every record
@@ -22,6 +22,11 @@ use rskafka::client::{
 };
 
 const PRODUCE_BATCH: usize = 5_000;
+/// Bytes of one produce request at most: Apache Kafka refuses a record batch over the
+/// topic's `max.message.bytes` (1 MiB by default) with MESSAGE_TOO_LARGE.
+const PRODUCE_BYTES: usize = 512 * 1024;
+/// A record's bytes besides its value: key, timestamp, headers and framing, generously.
+const RECORD_OVERHEAD: usize = 64;
 
 #[derive(Debug)]
 struct Run {
@@ -89,6 +94,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let started = Instant::now();
     let per_partition = records / usize::try_from(partitions)?;
+    let per_request = PRODUCE_BATCH
+        .min(PRODUCE_BYTES / (value_bytes + RECORD_OVERHEAD))
+        .max(1);
     let mut tasks = Vec::new();
     for p in 0..partitions {
         let pc = client
@@ -97,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tasks.push(tokio::spawn(async move {
             let mut i = 0;
             while i < per_partition {
-                let n = PRODUCE_BATCH.min(per_partition - i);
+                let n = per_request.min(per_partition - i);
                 let batch = (i..i + n)
                     .map(|j| rskafka::record::Record {
                         key: Some(format!("sensor-{p}-{}", j % 1000).into_bytes()),

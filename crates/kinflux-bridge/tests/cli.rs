@@ -1,0 +1,150 @@
+//! The `kinflux` binary's command line, run as a process: subcommands, exit statuses,
+//! and log lines on a pipe. No server is needed: the pipeline is pointed at ports where
+//! nothing listens, so it stops at its first connection.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kinflux() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kinflux"));
+    // The tests read what a user would see, without the variables that change it.
+    c.env_remove("NO_COLOR").env_remove("RUST_LOG");
+    c
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A valid configuration whose broker and InfluxDB refuse connections.
+fn unreachable_config(dir: &Path) -> PathBuf {
+    let path = dir.join("unreachable.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[kafka]\nbrokers = [\"127.0.0.1:{}\"]\ntopics = [\"t\"]\ngroup_id = \"g\"\n\
+             [influx]\nurl = \"http://127.0.0.1:{}\"\ndatabase = \"d\"\n\
+             [dead_letter]\non_error = \"drop\"\n",
+            closed_port(),
+            closed_port()
+        ),
+    )
+    .expect("write the config");
+    path
+}
+
+fn output(cmd: &mut Command) -> Output {
+    cmd.output().expect("run kinflux")
+}
+
+#[test]
+fn check_config_accepts_the_documented_examples() {
+    for file in ["bridge.toml", "garden.toml"] {
+        // garden.toml takes its servers and group from the environment, as the demo sets it.
+        let out = output(
+            kinflux()
+                .env("KINFLUX_KAFKA_BROKERS", "127.0.0.1:9092")
+                .env("KINFLUX_INFLUX_URL", "http://127.0.0.1:8086")
+                .env("KINFLUX_DEMO_GROUP", "garden-demo")
+                .args(["check-config", "--config"])
+                .arg(examples().join(file)),
+        );
+        assert!(out.status.success(), "{file}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("is valid"), "{file}: {stdout}");
+        assert!(stdout.contains("group_id"), "{file}: {stdout}");
+    }
+}
+
+#[test]
+fn check_config_names_the_bad_key_and_exits_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    let good = std::fs::read_to_string(unreachable_config(dir.path())).expect("config");
+    std::fs::write(
+        &path,
+        good.replace("database = \"d\"", "database = \"d\"\nbogus = 1"),
+    )
+    .expect("write");
+    let out = output(kinflux().args(["check-config", "-c"]).arg(&path));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("influx.bogus"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_file_is_a_configuration_error() {
+    for args in [
+        &["check-config", "--config"][..],
+        &["run", "--config"],
+        &["--config"],
+    ] {
+        let out = output(kinflux().args(args).arg("/nonexistent/kinflux.toml"));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("/nonexistent/kinflux.toml"), "{stderr}");
+    }
+}
+
+#[test]
+fn without_a_subcommand_kinflux_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = unreachable_config(dir.path());
+    for args in [&["--config"][..], &["run", "--config"]] {
+        let out = output(kinflux().args(args).arg(&config).arg("--no-progress"));
+        let stderr = text(&out.stderr);
+        // It started the pipeline, which failed at its first connection to the broker.
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("kinflux starting"), "{args:?}: {stderr}");
+        assert!(stderr.contains("error: kafka:"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["check-config"],
+        &["run", "--until-caught-up"],
+        &["nonsense"],
+    ] {
+        let out = output(kinflux().args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    let out = output(kinflux().arg("--help"));
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("run") && help.contains("check-config"),
+        "{help}"
+    );
+}
+
+#[test]
+fn log_lines_carry_no_ansi_codes_when_stderr_is_a_pipe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = output(
+        kinflux()
+            .args(["run", "--no-progress", "--config"])
+            .arg(unreachable_config(dir.path())),
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("INFO"), "no log line to look at: {stderr}");
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "ESC in log lines written to a pipe: {stderr:?}"
+    );
+}
