@@ -83,7 +83,7 @@ pub(crate) fn decompress(
 }
 
 /// Reads `reader` to its end, failing once more than `limit` bytes come out.
-#[cfg(any(feature = "gzip", feature = "lz4", feature = "zstd"))]
+#[cfg(any(feature = "gzip", feature = "zstd"))]
 fn read_limited(
     codec: Compression,
     reader: impl std::io::Read,
@@ -118,7 +118,7 @@ fn corrupt(codec: Compression, e: impl fmt::Display) -> DecodeError {
 
 /// A guess of the decompressed size when the format does not say: records compress about
 /// 3:1 on average, and a wrong guess only costs a reallocation.
-#[cfg(any(feature = "lz4", feature = "zstd"))]
+#[cfg(feature = "zstd")]
 fn ratio_guess(input: &[u8]) -> usize {
     input.len().saturating_mul(3)
 }
@@ -181,24 +181,54 @@ fn snappy_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Dec
 }
 
 /// The xerial stream after its header: blocks of a big-endian `i32` length and a raw
-/// snappy block.
+/// snappy block. The blocks' sizes are summed first, so the output is allocated once.
 #[cfg(feature = "snappy")]
-fn xerial(mut rest: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::new();
-    while !rest.is_empty() {
-        let (len, tail) = rest
-            .split_first_chunk::<4>()
-            .ok_or(DecodeError::Truncated("xerial snappy block length"))?;
-        let len = usize::try_from(i32::from_be_bytes(*len))
-            .map_err(|_| DecodeError::Invalid("negative xerial snappy block length"))?;
-        if tail.len() < len {
-            return Err(DecodeError::Truncated("xerial snappy block"));
-        }
-        let (block, tail) = tail.split_at(len);
-        snappy_block(block, &mut out, limit)?;
-        rest = tail;
+fn xerial(input: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    let blocks = || XerialBlocks { rest: input };
+    let mut total = 0usize;
+    for block in blocks() {
+        let len = snap::raw::decompress_len(block?).map_err(|e| corrupt(Compression::Snappy, e))?;
+        total = total
+            .checked_add(len)
+            .filter(|&t| t <= limit)
+            .ok_or(DecodeError::TooLarge { limit })?;
+    }
+    let mut out = Vec::with_capacity(total);
+    for block in blocks() {
+        snappy_block(block?, &mut out, limit)?;
     }
     Ok(out)
+}
+
+/// The snappy blocks of a xerial stream.
+#[cfg(feature = "snappy")]
+struct XerialBlocks<'a> {
+    rest: &'a [u8],
+}
+
+#[cfg(feature = "snappy")]
+impl<'a> Iterator for XerialBlocks<'a> {
+    type Item = Result<&'a [u8], DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let Some((len, tail)) = self.rest.split_first_chunk::<4>() else {
+            self.rest = &[];
+            return Some(Err(DecodeError::Truncated("xerial snappy block length")));
+        };
+        let Some(len) = usize::try_from(i32::from_be_bytes(*len))
+            .ok()
+            .filter(|&l| l <= tail.len())
+        else {
+            self.rest = &[];
+            return Some(Err(DecodeError::Truncated("xerial snappy block")));
+        };
+        let (block, tail) = tail.split_at(len);
+        self.rest = tail;
+        Some(Ok(block))
+    }
 }
 
 #[cfg(not(feature = "snappy"))]
@@ -208,12 +238,7 @@ fn snappy(_: &[u8], _: usize) -> Result<Vec<u8>, DecodeError> {
 
 #[cfg(feature = "lz4")]
 fn lz4(input: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
-    read_limited(
-        Compression::Lz4,
-        lz4_flex::frame::FrameDecoder::new(input),
-        ratio_guess(input),
-        limit,
-    )
+    super::lz4::decompress(input, limit)
 }
 
 #[cfg(not(feature = "lz4"))]

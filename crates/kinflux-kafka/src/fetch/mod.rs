@@ -32,6 +32,8 @@ pub mod build;
 mod client;
 mod codec;
 mod error;
+#[cfg(feature = "lz4")]
+mod lz4;
 mod metadata;
 mod partition;
 pub mod record;
