@@ -46,6 +46,41 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The decompressed size of one LZ4 block, from its sequences (token, literal length,
+/// literals, offset, match length) without decompressing it; `None` when it is malformed.
+fn block_len(block: &[u8]) -> Option<usize> {
+    /// A length nibble of 15 continues in bytes until one is below 255.
+    fn extend(block: &[u8], i: &mut usize, mut len: usize) -> Option<usize> {
+        if len == 15 {
+            loop {
+                let b = *block.get(*i)?;
+                *i += 1;
+                len = len.checked_add(usize::from(b))?;
+                if b != 255 {
+                    break;
+                }
+            }
+        }
+        Some(len)
+    }
+    let mut i = 0usize;
+    let mut total = 0usize;
+    loop {
+        let token = *block.get(i)?;
+        i += 1;
+        let literals = extend(block, &mut i, usize::from(token >> 4))?;
+        i = i.checked_add(literals).filter(|&e| e <= block.len())?;
+        total = total.checked_add(literals)?;
+        if i == block.len() {
+            // The last sequence holds literals only.
+            return Some(total);
+        }
+        i = i.checked_add(2).filter(|&e| e <= block.len())?;
+        let matched = extend(block, &mut i, usize::from(token & 0x0f))?;
+        total = total.checked_add(matched)?.checked_add(4)?;
+    }
+}
+
 /// Decompresses every frame of `input`, producing at most `limit` bytes.
 pub(crate) fn decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     let mut r = Reader(input);
@@ -92,14 +127,16 @@ fn frame(r: &mut Reader<'_>, out: &mut Vec<u8>, limit: usize) -> Result<(), Deco
     if content_size {
         let b = r.take(8, "lz4 content size")?;
         let size = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
-        if size > limit.saturating_sub(out.len()) {
+        if usize::try_from(size).map_or(true, |s| s > limit.saturating_sub(out.len())) {
             return Err(DecodeError::TooLarge { limit });
         }
-        out.reserve(size);
     }
     let _header_checksum = r.u8("lz4 header checksum")?;
-    let frame_start = out.len();
+    // First the blocks and their sizes (a block's sequences tell its size without
+    // decompressing it), so that the output the records will share is allocated once, at
+    // its exact size.
+    let mut blocks: Vec<(bool, &[u8], usize)> = Vec::new();
+    let mut total = out.len();
     loop {
         let size = r.u32("lz4 block size")?;
         if size == 0 {
@@ -111,25 +148,32 @@ fn frame(r: &mut Reader<'_>, out: &mut Vec<u8>, limit: usize) -> Result<(), Deco
         if block_checksums {
             r.take(4, "lz4 block checksum")?;
         }
+        let n = if stored {
+            len
+        } else {
+            block_len(block).ok_or_else(|| corrupt("malformed block"))?
+        };
+        if n > max_block {
+            return Err(corrupt("block larger than the frame's block size"));
+        }
+        total = total
+            .checked_add(n)
+            .filter(|&t| t <= limit)
+            .ok_or(DecodeError::TooLarge { limit })?;
+        blocks.push((stored, block, n));
+    }
+    if content_checksum {
+        r.take(4, "lz4 content checksum")?;
+    }
+    out.reserve_exact(total - out.len());
+    let frame_start = out.len();
+    for (stored, block, n) in blocks {
         let start = out.len();
         if stored {
-            if len > max_block || len > limit.saturating_sub(start) {
-                return Err(if len > max_block {
-                    corrupt("stored block larger than the block size")
-                } else {
-                    DecodeError::TooLarge { limit }
-                });
-            }
             out.extend_from_slice(block);
             continue;
         }
-        // A block never holds more than the block size, nor more than LZ4's best ratio
-        // (255:1) allows: room for that, within the limit.
-        let left = limit.saturating_sub(start);
-        let room = max_block
-            .min(len.saturating_mul(255).saturating_add(64))
-            .min(left);
-        out.resize(start + room, 0);
+        out.resize(start + n, 0);
         let (before, dst) = out.split_at_mut(start);
         let written = if independent {
             lz4_flex::block::decompress_into(block, dst)
@@ -139,22 +183,10 @@ fn frame(r: &mut Reader<'_>, out: &mut Vec<u8>, limit: usize) -> Result<(), Deco
             lz4_flex::block::decompress_into_with_dict(block, dst, window)
         };
         match written {
-            Ok(n) => out.truncate(start + n),
-            Err(e) => {
-                // Out of room below the limit means the limit, not corruption.
-                let limited = room == left
-                    && room < max_block
-                    && matches!(e, lz4_flex::block::DecompressError::OutputTooSmall { .. });
-                return Err(if limited {
-                    DecodeError::TooLarge { limit }
-                } else {
-                    corrupt(e.to_string())
-                });
-            }
+            Ok(w) if w == n => {}
+            Ok(_) => return Err(corrupt("block shorter than its sequences")),
+            Err(e) => return Err(corrupt(e.to_string())),
         }
-    }
-    if content_checksum {
-        r.take(4, "lz4 content checksum")?;
     }
     Ok(())
 }
