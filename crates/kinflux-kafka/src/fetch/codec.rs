@@ -83,7 +83,7 @@ pub(crate) fn decompress(
 }
 
 /// Reads `reader` to its end, failing once more than `limit` bytes come out.
-#[cfg(any(feature = "gzip", feature = "zstd"))]
+#[cfg(feature = "gzip")]
 fn read_limited(
     codec: Compression,
     reader: impl std::io::Read,
@@ -114,13 +114,6 @@ fn corrupt(codec: Compression, e: impl fmt::Display) -> DecodeError {
         codec,
         message: e.to_string(),
     }
-}
-
-/// A guess of the decompressed size when the format does not say: records compress about
-/// 3:1 on average, and a wrong guess only costs a reallocation.
-#[cfg(feature = "zstd")]
-fn ratio_guess(input: &[u8]) -> usize {
-    input.len().saturating_mul(3)
 }
 
 #[cfg(feature = "gzip")]
@@ -248,14 +241,37 @@ fn lz4(_: &[u8], _: usize) -> Result<Vec<u8>, DecodeError> {
 
 #[cfg(feature = "zstd")]
 fn zstd(input: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
-    // zstd-jni's streaming output leaves the content size out; librdkafka writes it.
-    let hint = match zstd::zstd_safe::get_frame_content_size(input) {
-        Ok(Some(n)) => usize::try_from(n).unwrap_or(usize::MAX),
-        _ => ratio_guess(input),
-    };
-    let decoder = zstd::stream::read::Decoder::with_buffer(input)
-        .map_err(|e| corrupt(Compression::Zstd, e))?;
-    read_limited(Compression::Zstd, decoder, hint, limit)
+    use std::cell::RefCell;
+    use zstd::zstd_safe;
+
+    thread_local! {
+        // A decompression context holds ~100 KiB of tables: one per thread, reused.
+        static DCTX: RefCell<Option<zstd_safe::DCtx<'static>>> = const { RefCell::new(None) };
+    }
+    // Exact when the frames state their size (librdkafka's do), an upper bound from the
+    // block count otherwise (zstd-jni's streaming output leaves the size out).
+    let bound = zstd_safe::decompress_bound(input)
+        .map_err(|code| corrupt(Compression::Zstd, zstd_safe::get_error_name(code)))?;
+    let capacity = usize::try_from(bound).unwrap_or(usize::MAX).min(limit);
+    let mut out = Vec::with_capacity(capacity);
+    let result = DCTX.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let dctx = cell.get_or_insert_with(zstd_safe::DCtx::create);
+        dctx.decompress(&mut out, input)
+    });
+    match result {
+        Ok(_) => {
+            // Only an upper bound was known: give the excess back (in place for heap chunks).
+            if out.capacity() - out.len() > out.len() / 8 {
+                out.shrink_to_fit();
+            }
+            Ok(out)
+        }
+        Err(_) if capacity == limit && u64::try_from(limit).is_ok_and(|l| bound > l) => {
+            Err(DecodeError::TooLarge { limit })
+        }
+        Err(code) => Err(corrupt(Compression::Zstd, zstd_safe::get_error_name(code))),
+    }
 }
 
 #[cfg(not(feature = "zstd"))]
