@@ -89,7 +89,20 @@ impl<'a> Cursor<'a> {
     }
 
     /// An unsigned LEB128 value of at most `max_bytes` bytes.
+    #[inline]
     fn uvarint(&mut self, max_bytes: u32, what: &'static str) -> Result<u64, DecodeError> {
+        // Most fields (lengths of short values, deltas, counts) fit in one byte.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.uvarint_slow(max_bytes, what)
+    }
+
+    #[cold]
+    fn uvarint_slow(&mut self, max_bytes: u32, what: &'static str) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         for i in 0..max_bytes {
             let b = self.byte(what)?;
@@ -102,6 +115,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A zigzag varint (`int32`).
+    #[inline]
     pub(crate) fn varint(&mut self, what: &'static str) -> Result<i32, DecodeError> {
         let raw = self.uvarint(5, what)?;
         let raw = u32::try_from(raw).map_err(|_| DecodeError::Invalid("varint out of range"))?;
@@ -109,6 +123,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A zigzag varlong (`int64`).
+    #[inline]
     pub(crate) fn varlong(&mut self, what: &'static str) -> Result<i64, DecodeError> {
         let raw = self.uvarint(10, what)?;
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
@@ -131,6 +146,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A varint length and that many bytes; length -1 is null.
+    #[inline]
     fn nullable(&mut self, base: &Bytes, what: &'static str) -> Result<Option<Bytes>, DecodeError> {
         let len = self.varint(what)?;
         if len < 0 {
