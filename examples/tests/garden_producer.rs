@@ -1,70 +1,37 @@
-//! The garden producer against a real Kafka (tansu): records land partitioned by sensor,
-//! decode with `kinflux-avro` to the garden points, and a rerun writes the same bytes.
-
-mod common;
+//! The garden producer against the Kafka at `KINFLUX_KAFKA_BROKERS`: records land
+//! partitioned by sensor, decode with `kinflux-avro` to the garden points, and a rerun
+//! writes the same bytes.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 
 use kinflux_avro::{ConfluentDecoder, Mapping, SchemaDir};
 use kinflux_series::{PointView, Timestamp};
-use rskafka::client::ClientBuilder;
-use rskafka::client::partition::UnknownTopicHandling;
+use kinflux_testkit::process::example_binary;
+use kinflux_testkit::{kafka, require_or_skip, unique};
 
-/// The example binary, built next to this test by `cargo test`.
-fn producer() -> PathBuf {
-    let deps = std::env::current_exe().expect("test binary path");
-    let debug = deps
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target profile directory");
-    debug.join("examples").join("garden_producer")
-}
-
-/// Every record of `topic`, per partition, in offset order.
+/// Every record of `topic`, per partition, in offset order: (key, value).
 async fn read_topic(brokers: &str, topic: &str) -> BTreeMap<i32, Vec<(Vec<u8>, Vec<u8>)>> {
-    let client = ClientBuilder::new(vec![brokers.to_owned()])
-        .build()
-        .await
-        .unwrap();
-    let partitions = client
-        .list_topics()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.name == topic)
-        .expect("the producer created the topic")
-        .partitions;
     let mut out = BTreeMap::new();
-    for p in partitions {
-        let pc = client
-            .partition_client(topic, p, UnknownTopicHandling::Retry)
-            .await
-            .unwrap();
-        let mut records = Vec::new();
-        let mut offset = 0;
-        loop {
-            let (batch, high_watermark) =
-                pc.fetch_records(offset, 1..1_000_000, 500).await.unwrap();
-            for r in batch {
-                offset = r.offset + 1;
-                records.push((
+    for p in kafka::partitions(brokers, topic).await {
+        let records = kafka::read_all(brokers, topic, p).await;
+        let pairs = records
+            .into_iter()
+            .map(|r| {
+                (
                     r.record.key.unwrap_or_default(),
                     r.record.value.unwrap_or_default(),
-                ));
-            }
-            if offset >= high_watermark {
-                break;
-            }
-        }
-        out.insert(p, records);
+                )
+            })
+            .collect();
+        out.insert(p, pairs);
     }
     out
 }
 
-fn run_producer(brokers: &str, topic: &str, schema_dir: &std::path::Path) {
-    let status = Command::new(producer())
+fn run_producer(producer: &Path, brokers: &str, topic: &str, schema_dir: &Path) {
+    let status = Command::new(producer)
         .args(["--brokers", brokers, "--topic", topic, "--partitions", "2"])
         .args(["--count", "300", "--sensors", "7", "--schema-id", "7"])
         .arg("--schema-dir")
@@ -76,12 +43,13 @@ fn run_producer(brokers: &str, topic: &str, schema_dir: &std::path::Path) {
 
 #[tokio::test]
 async fn produced_garden_records_decode_to_points_and_reruns_write_the_same() {
-    let Some(brokers) = common::kafka_brokers() else {
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    let Some(producer) = example_binary("garden_producer") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let first = common::unique("garden-producer");
-    run_producer(&brokers, &first, dir.path());
+    let first = unique("garden_producer");
+    run_producer(&producer, &brokers, &first, dir.path());
     let records = read_topic(&brokers, &first).await;
     assert_eq!(records.values().map(Vec::len).sum::<usize>(), 300);
 
@@ -123,7 +91,7 @@ async fn produced_garden_records_decode_to_points_and_reruns_write_the_same() {
         Timestamp::from_nanos((1_700_000_000_000 + (299 / 7) * 10_000) * 1_000_000)
     );
 
-    let second = common::unique("garden-producer-rerun");
-    run_producer(&brokers, &second, dir.path());
+    let second = unique("garden_producer_rerun");
+    run_producer(&producer, &brokers, &second, dir.path());
     assert_eq!(read_topic(&brokers, &second).await, records);
 }

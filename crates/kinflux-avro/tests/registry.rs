@@ -1,8 +1,6 @@
-//! The schema registry client against a registry server in the test code that serves
-//! Confluent's documented endpoints and error bodies (see `common/registry_server.rs`).
-
-#[path = "common/registry_server.rs"]
-mod registry_server;
+//! The schema registry client against the test kit's registry
+//! (`kinflux_testkit::http::Registry`), which serves Confluent's documented endpoints and
+//! error bodies.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +10,7 @@ use kinflux_avro::{
     RegistryConfig, RegistryError, SchemaError, framing,
 };
 use kinflux_series::PointView;
+use kinflux_testkit::http::Registry;
 
 const GARDEN: &str = include_str!("../../../examples/schemas/garden.avsc");
 
@@ -23,7 +22,7 @@ fn client(url: &str) -> RegistryClient {
 
 #[tokio::test]
 async fn registered_schemas_are_found_by_id_and_by_subject() {
-    let server = registry_server::start().await;
+    let server = Registry::start().await;
     let registry = client(&server.url);
     let id = registry.register("garden-value", GARDEN).await.unwrap();
     assert_eq!(registry.register("garden-value", GARDEN).await.unwrap(), id);
@@ -48,7 +47,7 @@ async fn registered_schemas_are_found_by_id_and_by_subject() {
 
 #[tokio::test]
 async fn documented_errors_become_typed_errors() {
-    let server = registry_server::start().await;
+    let server = Registry::start().await;
     let registry = client(&server.url);
     assert!(matches!(
         registry.schema_by_id(99).await,
@@ -66,7 +65,7 @@ async fn documented_errors_become_typed_errors() {
 
 #[tokio::test]
 async fn server_errors_are_retried_then_reported() {
-    let server = registry_server::start().await;
+    let server = Registry::start().await;
     let registry = client(&server.url);
     let id = registry.register("s", GARDEN).await.unwrap();
     server.state.lock().unwrap().fail_next = 2;
@@ -91,8 +90,32 @@ async fn server_errors_are_retried_then_reported() {
 }
 
 #[tokio::test]
+async fn a_throttled_request_waits_as_long_as_retry_after_says() {
+    let server = Registry::start().await;
+    let id = client(&server.url).register("s", GARDEN).await.unwrap();
+    server.state.lock().unwrap().throttle_next = 1;
+    // The backoff alone would wait at most 5 ms; Retry-After asks for 1 s.
+    let started = Instant::now();
+    client(&server.url).schema_by_id(id).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+
+    // Out of retries, the rate limit is the error.
+    server.state.lock().unwrap().throttle_next = 5;
+    let mut config = RegistryConfig::new(&server.url);
+    config.retries = 0;
+    assert!(matches!(
+        RegistryClient::new(config).unwrap().schema_by_id(id).await,
+        Err(SchemaError::Registry(RegistryError::RateLimited { .. }))
+    ));
+}
+
+#[tokio::test]
 async fn basic_and_bearer_credentials_are_sent() {
-    let server = registry_server::start().await;
+    let server = Registry::start().await;
     // "key:secret" in base64.
     server.state.lock().unwrap().required_auth = Some("Basic a2V5OnNlY3JldA==".into());
     assert!(matches!(
@@ -120,7 +143,7 @@ async fn basic_and_bearer_credentials_are_sent() {
 
 #[tokio::test]
 async fn a_slow_registry_times_out() {
-    let server = registry_server::start().await;
+    let server = Registry::start().await;
     server.state.lock().unwrap().delay = Some(Duration::from_secs(5));
     let mut config = RegistryConfig::new(&server.url);
     config.timeout = Duration::from_millis(100);
@@ -140,9 +163,7 @@ async fn a_slow_registry_times_out() {
 
 #[tokio::test]
 async fn a_closed_port_is_a_connection_error() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let url = format!("http://127.0.0.1:{}", kinflux_testkit::free_port());
     let mut config = RegistryConfig::new(url);
     config.retries = 0;
     let result = RegistryClient::new(config).unwrap().schema_by_id(1).await;
@@ -157,7 +178,7 @@ async fn a_closed_port_is_a_connection_error() {
 
 #[tokio::test]
 async fn confluent_records_decode_with_schemas_from_the_registry() {
-    let server = registry_server::start().await;
+    let server = Registry::start().await;
     let producer = client(&server.url);
     let id = producer.register("garden-value", GARDEN).await.unwrap();
     let schema = Schema::parse_str(GARDEN).unwrap();

@@ -1,15 +1,13 @@
-//! The schema registry client over HTTPS (`tls` feature): a registry in the test code
+//! The schema registry client over HTTPS (`tls` feature): the test kit's registry
 //! behind a self-signed certificate is reached with a TLS configuration that trusts it,
 //! and refused with the default one (webpki roots), which proves the certificate is
 //! checked.
-
-#[path = "common/registry_server.rs"]
-mod registry_server;
 
 use std::sync::Arc;
 
 use kinflux_avro::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use kinflux_avro::{RegistryClient, RegistryConfig, RegistryError};
+use kinflux_testkit::http::Registry;
 
 const GARDEN: &str = include_str!("../../../examples/schemas/garden.avsc");
 
@@ -23,7 +21,7 @@ fn certificate() -> (tokio_rustls::TlsAcceptor, Arc<ClientConfig>) {
     let issued =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
     let cert = issued.cert.der().clone();
-    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(issued.key_pair.serialize_der());
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(issued.signing_key.serialize_der());
     let server = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -46,7 +44,7 @@ fn certificate() -> (tokio_rustls::TlsAcceptor, Arc<ClientConfig>) {
 #[tokio::test]
 async fn https_registry_is_reached_with_a_trusted_certificate() {
     let (acceptor, trusting) = certificate();
-    let server = registry_server::start_with(Some(acceptor)).await;
+    let server = Registry::start_with(Some(acceptor)).await;
     assert!(server.url.starts_with("https://"));
     let mut config = RegistryConfig::new(&server.url);
     config.tls = Some(trusting);
@@ -59,7 +57,7 @@ async fn https_registry_is_reached_with_a_trusted_certificate() {
 #[tokio::test]
 async fn https_registry_with_an_unknown_issuer_is_refused() {
     let (acceptor, _) = certificate();
-    let server = registry_server::start_with(Some(acceptor)).await;
+    let server = Registry::start_with(Some(acceptor)).await;
     let mut config = RegistryConfig::new(&server.url);
     config.retries = 0;
     let result = RegistryClient::new(config)

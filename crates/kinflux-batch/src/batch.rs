@@ -17,7 +17,6 @@ pub struct Batch {
     /// `records[line_records[i]..line_records[i + 1]]` are line `i`'s records.
     pub(crate) line_records: Vec<u32>,
     pub(crate) records: Vec<RecordId>,
-    pub(crate) coverage: Vec<PartitionCoverage>,
     pub(crate) precision: Precision,
     pub(crate) points_in: u64,
     pub(crate) merged: u64,
@@ -66,8 +65,11 @@ impl Batch {
     }
 
     /// The offsets, per partition, that have points in this batch.
-    pub fn coverage(&self) -> &[PartitionCoverage] {
-        &self.coverage
+    ///
+    /// Worked out on each call (it sorts the batch's record ids), not at the flush: the
+    /// pipeline does its offset bookkeeping as records go in and never needs it.
+    pub fn coverage(&self) -> Vec<PartitionCoverage> {
+        crate::record::coverage_of(self.records.iter())
     }
 
     /// Points added to make this batch, before merging.

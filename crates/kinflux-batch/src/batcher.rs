@@ -402,7 +402,6 @@ impl Batcher {
         }
 
         let contributions = std::mem::take(&mut self.contributions);
-        let coverage = crate::record::coverage_of(contributions.iter().map(|(_, r)| r));
         let mut line_records = vec![0u32; order.len() + 1];
         for (entry, _) in &contributions {
             line_records[line_of_entry[*entry as usize] as usize + 1] += 1;
@@ -429,7 +428,6 @@ impl Batcher {
             line_starts,
             line_records,
             records,
-            coverage,
             precision: self.precision,
             points_in: self.points_in,
             merged: self.merged,

@@ -8,6 +8,11 @@ use std::ops::Range;
 use std::sync::Arc;
 
 /// The Kafka record a point was decoded from.
+///
+/// This is not `kinflux_kafka::PartitionKey` plus an offset on purpose: kinflux-batch must
+/// not depend on Kafka, so that a program batching points from any source pulls in no
+/// Kafka client. The fields are the key's (the topic an `Arc<str>` shared with the
+/// records), so the facade moves between the two without copying a topic name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordId {
     /// The topic.

@@ -3,12 +3,11 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kinflux::CancellationToken;
-use kinflux::metrics::{ErrorClass, Metrics};
+use kinflux::metrics::Metrics;
 
 /// How often the bar is redrawn.
 const TICK: Duration = Duration::from_millis(200);
@@ -31,23 +30,17 @@ pub(crate) async fn show(metrics: Arc<Metrics>, stop: CancellationToken) {
     let started = Instant::now();
     let mut most_lag = 0i64;
     loop {
-        let lag: i64 = metrics
-            .partitions()
-            .values()
-            .filter_map(|g| g.committed_lag)
-            .sum();
+        let m = metrics.snapshot();
+        let lag = m.committed_lag();
         most_lag = most_lag.max(lag);
-        let written = metrics.points_written.load(Relaxed);
+        let written = m.points_written;
         let rate = written as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        let dead: u64 = ErrorClass::ALL
-            .iter()
-            .map(|c| metrics.dead_letters(*c))
-            .sum();
+        let dead = m.dead_lettered();
         bar.set_length(most_lag.max(1) as u64);
         bar.set_position((most_lag - lag).max(0) as u64);
         bar.set_message(format!(
             "{lag} | {} records in | {written} points written ({rate:.0}/s) | {dead} dead-lettered",
-            metrics.records_in.load(Relaxed)
+            m.records_in
         ));
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}

@@ -3,9 +3,8 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering::Relaxed;
 
-use kinflux::{CancellationToken, Config, Pipeline, RunSummary};
+use kinflux::{CancellationToken, Config, PipelineBuilder, RunSummary};
 
 use crate::check_config::load;
 use crate::cli::RunArgs;
@@ -38,9 +37,18 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
 
 async fn pipeline(config: Config, args: &RunArgs) -> ExitCode {
     let stop = CancellationToken::new();
-    let pipeline = Pipeline::new(config)
-        .until_caught_up(args.until_caught_up)
-        .drain_timeout(args.drain_timeout);
+    let built = PipelineBuilder::from_config(&config).and_then(|b| {
+        b.until_caught_up(args.until_caught_up)
+            .drain_timeout(args.drain_timeout)
+            .build()
+    });
+    let pipeline = match built {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.config.display());
+            return ExitCode::from(2);
+        }
+    };
     let metrics = pipeline.metrics();
     tokio::spawn(shutdown::on_signals(stop.clone()));
     let bars = progress::wanted(args.progress, args.no_progress)
@@ -53,7 +61,7 @@ async fn pipeline(config: Config, args: &RunArgs) -> ExitCode {
     }
     match result {
         Ok(summary) => {
-            let line = summary_line(&summary, metrics.merges.load(Relaxed));
+            let line = summary_line(&summary, metrics.snapshot().merges);
             // The run succeeded; a closed stdout only means nobody reads the summary.
             let _ = writeln!(std::io::stdout().lock(), "{line}");
             ExitCode::SUCCESS

@@ -2,9 +2,10 @@
 //! and log lines on a pipe. No server is needed: the pipeline is pointed at ports where
 //! nothing listens, so it stops at its first connection.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use kinflux_testkit::free_port;
 
 fn kinflux() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kinflux"));
@@ -21,14 +22,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A port nothing listens on: bound, then released.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// A valid configuration whose broker and InfluxDB refuse connections.
 fn unreachable_config(dir: &Path) -> PathBuf {
     let path = dir.join("unreachable.toml");
@@ -38,8 +31,8 @@ fn unreachable_config(dir: &Path) -> PathBuf {
             "[kafka]\nbrokers = [\"127.0.0.1:{}\"]\ntopics = [\"t\"]\ngroup_id = \"g\"\n\
              [influx]\nurl = \"http://127.0.0.1:{}\"\ndatabase = \"d\"\n\
              [dead_letter]\non_error = \"drop\"\n",
-            closed_port(),
-            closed_port()
+            free_port(),
+            free_port()
         ),
     )
     .expect("write the config");

@@ -46,7 +46,8 @@ pub enum Api {
 ///
 /// The wait before retry `n` (from 0) is a random duration in
 /// `0..=min(max_backoff, initial_backoff * 2^n)` ("full jitter"), or what the server asked
-/// for in `Retry-After`.
+/// for in `Retry-After`: the [`kinflux_backoff`] policy, which also logs the retries (the
+/// first at warn, then one warn a minute, and the recovery at info).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// The first backoff ceiling.
@@ -57,6 +58,15 @@ pub struct RetryPolicy {
     pub max_attempts: Option<u32>,
     /// Give up once this much time went by for one part of a batch; `None` for never.
     pub max_elapsed: Option<Duration>,
+}
+
+impl RetryPolicy {
+    /// The same policy for [`kinflux_backoff::Backoff`].
+    pub fn backoff_config(&self) -> kinflux_backoff::BackoffConfig {
+        kinflux_backoff::BackoffConfig::new(self.initial_backoff, self.max_backoff)
+            .with_max_attempts(self.max_attempts)
+            .with_max_elapsed(self.max_elapsed)
+    }
 }
 
 impl Default for RetryPolicy {

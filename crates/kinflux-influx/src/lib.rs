@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(clippy::unwrap_used)]
 
-mod backoff;
 mod batch;
 mod compress;
 mod config;

@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use kinflux_backoff::{Backoff, RetryLog, Stop, parse_retry_after};
+
 use bytes::Bytes;
 use http::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT,
@@ -14,7 +16,6 @@ use http_body_util::Full;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::{backoff, parse_retry_after};
 use crate::endpoint::{authorization, quote_identifier, write_path};
 use crate::rejection::{self, Refusal};
 use crate::settle::{Chunk, Origin, Settlement, push_front_all};
@@ -41,6 +42,9 @@ struct Inner {
     authorization: Option<HeaderValue>,
     permits: Semaphore,
     stats: WriterStats,
+    /// One retry log for every write of this writer and its clones: an outage is logged
+    /// as one streak, however many writes wait it out.
+    retry_log: RetryLog,
     shutdown: CancellationToken,
 }
 
@@ -67,37 +71,47 @@ pub struct Ping {
 /// Attempts and time spent on one chunk, against the retry policy.
 struct Tries<'a> {
     writer: &'a Writer,
-    retries: u32,
-    started: Instant,
+    backoff: Backoff,
 }
 
-impl Tries<'_> {
+impl<'a> Tries<'a> {
+    fn new(writer: &'a Writer) -> Self {
+        let inner = &writer.inner;
+        let config = inner.config.retry.backoff_config();
+        Tries {
+            writer,
+            backoff: Backoff::with_log(config, "InfluxDB write", inner.retry_log.clone()),
+        }
+    }
+
     /// Waits before the next attempt, or says why not to make one.
     async fn wait(
         &mut self,
         cause: RetryCause,
         retry_after: Option<Duration>,
     ) -> Result<(), WriteError> {
-        let policy = &self.writer.inner.config.retry;
-        let attempts = self.retries + 1;
-        let elapsed = self.started.elapsed();
-        let wait = retry_after.unwrap_or_else(|| backoff(policy, self.retries));
-        let out_of_attempts = policy.max_attempts.is_some_and(|max| attempts >= max);
-        let out_of_time = policy.max_elapsed.is_some_and(|max| elapsed + wait > max);
-        if out_of_attempts || out_of_time {
-            return Err(WriteError::GaveUp {
-                attempts,
-                elapsed,
-                last: cause,
-            });
-        }
-        self.retries += 1;
-        self.writer.inner.stats.retry(cause);
-        tracing::debug!(%cause, retry = self.retries, ?wait, "InfluxDB write will be retried");
+        let inner = &self.writer.inner;
+        let wait = match self.backoff.retry_after(retry_after).next_delay(cause) {
+            Ok(wait) => wait,
+            Err(Stop::GaveUp { attempts, elapsed }) => {
+                return Err(WriteError::GaveUp {
+                    attempts,
+                    elapsed,
+                    last: cause,
+                });
+            }
+            Err(_) => return Err(WriteError::Cancelled),
+        };
+        inner.stats.retry(cause);
         tokio::select! {
             () = tokio::time::sleep(wait) => Ok(()),
-            () = self.writer.inner.shutdown.cancelled() => Err(WriteError::Cancelled),
+            () = inner.shutdown.cancelled() => Err(WriteError::Cancelled),
         }
+    }
+
+    /// The chunk got its answer.
+    fn answered(&mut self) {
+        self.backoff.succeeded();
     }
 }
 
@@ -139,6 +153,7 @@ impl Writer {
                 query_uri,
                 authorization,
                 stats: WriterStats::default(),
+                retry_log: RetryLog::new(),
                 shutdown,
             }),
         })
@@ -183,11 +198,7 @@ impl Writer {
         let mut settlement = Settlement::default();
         let mut database_created = false;
         while let Some(chunk) = queue.pop_front() {
-            let mut tries = Tries {
-                writer: self,
-                retries: 0,
-                started: Instant::now(),
-            };
+            let mut tries = Tries::new(self);
             // Compressed once; retries send the same bytes.
             let body = self.request_body(&chunk.batch).await;
             loop {
@@ -228,6 +239,7 @@ impl Writer {
                     Attempt::Cancelled => return Err(WriteError::Cancelled),
                 }
             }
+            tries.answered();
         }
         Ok(settlement.finish(lines, &self.inner.stats))
     }

@@ -1,17 +1,15 @@
-//! The v2 and v3 write APIs, retry behaviour, concurrency and TLS, against a scripted
-//! HTTP server in the test (no v2/v3 server can be installed here). Each answer body is
+//! The v2 and v3 write APIs, retry behaviour, concurrency and TLS, against the test kit's
+//! scripted HTTP server (no v2/v3 server can be installed here). Each answer body is
 //! the documented one; the page is cited next to it.
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Reply, ScriptedServer};
 use kinflux_influx::{
     CancellationToken, LineBatch, RetryCause, Secret, WriteError, WriteOutcome, Writer,
     WriterConfig,
 };
 use kinflux_series::Precision;
+use kinflux_testkit::http::{Reply, ScriptedServer};
 
 fn three_lines() -> LineBatch {
     LineBatch::from_lines([
@@ -405,7 +403,7 @@ async fn slow_answers_time_out_and_count_as_retryable() {
 
 #[tokio::test]
 async fn max_elapsed_bounds_retries_on_refused_connections() {
-    let port = common::free_port();
+    let port = kinflux_testkit::free_port();
     let mut config = WriterConfig::v1(format!("http://127.0.0.1:{port}"), "db");
     fast_retries(&mut config);
     config.retry.max_elapsed = Some(Duration::from_millis(300));
@@ -545,7 +543,7 @@ mod tls {
     #[tokio::test]
     async fn https_round_trip_with_a_custom_ca_file() {
         let (url, pem, server) = https_server().await;
-        let dir = std::env::temp_dir().join(common::unique_name("kinflux-tls"));
+        let dir = std::env::temp_dir().join(kinflux_testkit::unique("kinflux_tls"));
         std::fs::create_dir_all(&dir).unwrap();
         let ca = dir.join("ca.pem");
         std::fs::write(&ca, pem).unwrap();

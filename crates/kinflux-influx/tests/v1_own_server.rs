@@ -1,29 +1,24 @@
 //! Against InfluxDB 1.6.7 servers each test starts itself: with authentication, with a
 //! small body limit, and one that is stopped mid-write.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{OwnInflux, count, influxd_binary, query, rows, unique_name};
 use kinflux_influx::{LineBatch, WriteError, WriteOutcome, Writer, WriterConfig};
+use kinflux_testkit::influx::{count, exec, query, query_as, rows};
+use kinflux_testkit::process::Influxd;
+use kinflux_testkit::unique;
 
 #[tokio::test]
 async fn wrong_password_is_a_permanent_auth_error_and_the_right_one_writes() {
-    let Some(binary) = influxd_binary("wrong_password_is_permanent") else {
+    let Some(server) = Influxd::start("auth-enabled = true") else {
         return;
     };
-    let server = OwnInflux::start(binary, "  auth-enabled = true").await;
     let url = server.url();
     // Allowed without credentials while no user exists.
-    let created = query(
+    exec(
         &url,
-        "",
         "CREATE USER admin WITH PASSWORD 'right-pa55' WITH ALL PRIVILEGES",
-        None,
-    )
-    .await;
-    assert!(created.pointer("/results/0/error").is_none(), "{created}");
+    );
 
     let mut wrong = WriterConfig::v1(&url, "secured").with_credentials("admin", "wrong-pa55");
     wrong.create_database = true;
@@ -52,24 +47,23 @@ async fn wrong_password_is_a_permanent_auth_error_and_the_right_one_writes() {
         .await
         .unwrap();
     assert_eq!(outcome, WriteOutcome::Written { lines: 2 });
-    let answer = query(
+    let answer = query_as(
         &url,
         "secured",
         "SELECT count(v) FROM cpu",
-        Some(("admin", "right-pa55")),
-    )
-    .await;
+        "admin",
+        "right-pa55",
+    );
     assert_eq!(rows(&answer)[0][1].as_u64(), Some(2));
 }
 
 #[tokio::test]
 async fn server_413_halves_the_batch_until_every_point_lands() {
-    let Some(binary) = influxd_binary("server_413_halves_the_batch") else {
+    let Some(server) = Influxd::start("max-body-size = 2000") else {
         return;
     };
-    let server = OwnInflux::start(binary, "  max-body-size = 2000").await;
     let url = server.url();
-    let db = unique_name("kinflux_413");
+    let db = unique("kinflux_413");
     let mut config = WriterConfig::v1(&url, &db);
     // Uncompressed, and no client-side limit: only the server's limit applies.
     config.gzip_level = None;
@@ -85,7 +79,7 @@ async fn server_413_halves_the_batch_until_every_point_lands() {
     let outcome = writer.write(batch).await.unwrap();
     assert_eq!(outcome, WriteOutcome::Written { lines: 600 });
     assert!(writer.stats().snapshot().requests > 4);
-    assert_eq!(count(&url, &db, "m", "v").await, 600);
+    assert_eq!(count(&url, &db, "m", "v"), 600);
 
     // A single line over the limit cannot be split: it is refused, the others land.
     let huge = format!("m,host=big s=\"{}\" 1", "x".repeat(3000));
@@ -108,12 +102,11 @@ async fn server_413_halves_the_batch_until_every_point_lands() {
 
 #[tokio::test]
 async fn writes_survive_an_outage_without_loss_or_duplicates() {
-    let Some(binary) = influxd_binary("writes_survive_an_outage") else {
+    let Some(mut server) = Influxd::start("") else {
         return;
     };
-    let mut server = OwnInflux::start(binary, "").await;
     let url = server.url();
-    let db = unique_name("kinflux_outage");
+    let db = unique("kinflux_outage");
     let mut config = WriterConfig::v1(&url, &db);
     config.retry.initial_backoff = Duration::from_millis(20);
     config.retry.max_backoff = Duration::from_millis(200);
@@ -140,21 +133,21 @@ async fn writes_survive_an_outage_without_loss_or_duplicates() {
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    server.stop();
+    server.kill();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         !feeder.is_finished(),
         "the writes should be waiting for the server"
     );
-    server.resume().await;
+    server.resume();
     tokio::time::timeout(Duration::from_secs(60), feeder)
         .await
         .expect("writes finish once the server is back")
         .unwrap();
 
     let total = (batches * per_batch) as u64;
-    assert_eq!(count(&url, &db, "m", "v").await, total);
-    let sum = query(&url, &db, "SELECT sum(v) FROM m", None).await;
+    assert_eq!(count(&url, &db, "m", "v"), total);
+    let sum = query(&url, &db, "SELECT sum(v) FROM m");
     assert_eq!(rows(&sum)[0][1].as_u64(), Some(total * (total - 1) / 2));
     let stats = writer.stats().snapshot();
     assert!(stats.retries_connection > 0, "{stats:?}");

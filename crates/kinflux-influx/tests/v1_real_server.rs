@@ -1,12 +1,11 @@
 //! Against the real InfluxDB 1.6.7 from `KINFLUX_INFLUX_URL`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{count, drop_database, influx_url, query, rows, unique_name};
 use kinflux_influx::{LineBatch, WriteError, WriteOutcome, Writer, WriterConfig};
 use kinflux_series::Precision;
+use kinflux_testkit::influx::{count, drop_database, exec, query, rows};
+use kinflux_testkit::{require_or_skip, unique};
 
 async fn writer_for(url: &str, db: &str, tweak: impl FnOnce(&mut WriterConfig)) -> Writer {
     let mut config = WriterConfig::v1(url, db);
@@ -19,9 +18,7 @@ async fn writer_for(url: &str, db: &str, tweak: impl FnOnce(&mut WriterConfig)) 
 
 #[tokio::test]
 async fn ping_reports_the_server_version() {
-    let Some(url) = influx_url("ping_reports_the_server_version") else {
-        return;
-    };
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
     let writer = Writer::new(WriterConfig::v1(&url, "unused")).unwrap();
     let ping = writer.ping().await.unwrap();
     assert!(ping.version.is_some_and(|v| v.starts_with("1.")));
@@ -29,9 +26,7 @@ async fn ping_reports_the_server_version() {
 
 #[tokio::test]
 async fn written_values_and_types_read_back_in_every_precision_with_and_without_gzip() {
-    let Some(url) = influx_url("written_values_read_back") else {
-        return;
-    };
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
     for gzip in [Some(1), Some(9), None] {
         for (precision, unit) in [
             (Precision::Nanoseconds, 1_i64),
@@ -39,7 +34,7 @@ async fn written_values_and_types_read_back_in_every_precision_with_and_without_
             (Precision::Milliseconds, 1_000_000),
             (Precision::Seconds, 1_000_000_000),
         ] {
-            let db = unique_name("kinflux_types");
+            let db = unique("kinflux_types");
             let writer = writer_for(&url, &db, |c| {
                 c.gzip_level = gzip;
                 c.precision = precision;
@@ -53,7 +48,7 @@ async fn written_values_and_types_read_back_in_every_precision_with_and_without_
             let outcome = writer.write(batch).await.unwrap();
             assert_eq!(outcome, WriteOutcome::Written { lines: 2 });
 
-            let answer = query(&url, &db, "SELECT b, f, host, i, s FROM m", None).await;
+            let answer = query(&url, &db, "SELECT b, f, host, i, s FROM m");
             let got = rows(&answer);
             assert_eq!(got.len(), 2, "{answer} (gzip {gzip:?}, {precision:?})");
             let t_ns = t * unit;
@@ -68,7 +63,7 @@ async fn written_values_and_types_read_back_in_every_precision_with_and_without_
             assert_eq!(got[1][4].as_i64(), Some(i64::MAX));
             assert_eq!(got[1][5], serde_json::json!(""));
 
-            let types = query(&url, &db, "SHOW FIELD KEYS FROM m", None).await;
+            let types = query(&url, &db, "SHOW FIELD KEYS FROM m");
             let kinds: Vec<(String, String)> = rows(&types)
                 .into_iter()
                 .map(|r| {
@@ -88,17 +83,15 @@ async fn written_values_and_types_read_back_in_every_precision_with_and_without_
                 ]
                 .map(|(k, t)| (k.to_owned(), t.to_owned()))
             );
-            drop_database(&url, &db).await;
+            drop_database(&url, &db);
         }
     }
 }
 
 #[tokio::test]
 async fn mixed_good_and_bad_lines_store_the_good_and_name_the_bad() {
-    let Some(url) = influx_url("mixed_good_and_bad_lines") else {
-        return;
-    };
-    let db = unique_name("kinflux_partial");
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
+    let db = unique("kinflux_partial");
     let writer = writer_for(&url, &db, |_| {}).await;
     let batch = LineBatch::from_lines([
         "cpu value=1 1",
@@ -123,18 +116,16 @@ async fn mixed_good_and_bad_lines_store_the_good_and_name_the_bad() {
     );
     assert_eq!(partial.unattributed, None);
     assert_eq!(partial.written(), 4);
-    assert_eq!(count(&url, &db, "cpu", "value").await, 4);
+    assert_eq!(count(&url, &db, "cpu", "value"), 4);
     let stats = writer.stats().snapshot();
     assert_eq!((stats.lines_written, stats.lines_rejected), (4, 2));
-    drop_database(&url, &db).await;
+    drop_database(&url, &db);
 }
 
 #[tokio::test]
 async fn a_body_of_only_bad_lines_names_each_of_them() {
-    let Some(url) = influx_url("only_bad_lines") else {
-        return;
-    };
-    let db = unique_name("kinflux_allbad");
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
+    let db = unique("kinflux_allbad");
     let writer = writer_for(&url, &db, |_| {}).await;
     let outcome = writer
         .write(LineBatch::from_lines(["garbage", "more garbage"]))
@@ -142,15 +133,13 @@ async fn a_body_of_only_bad_lines_names_each_of_them() {
         .unwrap();
     let indexes: Vec<usize> = outcome.rejected().iter().map(|r| r.index).collect();
     assert_eq!(indexes, vec![0, 1]);
-    drop_database(&url, &db).await;
+    drop_database(&url, &db);
 }
 
 #[tokio::test]
 async fn field_type_conflicts_name_each_conflicting_line_and_hidden_parse_errors() {
-    let Some(url) = influx_url("field_type_conflicts") else {
-        return;
-    };
-    let db = unique_name("kinflux_conflict");
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
+    let db = unique("kinflux_conflict");
     let writer = writer_for(&url, &db, |_| {}).await;
     writer
         .write(LineBatch::from_lines(["cpu value=1 1", "mem used=1i 1"]))
@@ -190,17 +179,15 @@ async fn field_type_conflicts_name_each_conflicting_line_and_hidden_parse_errors
             .contains("on measurement \"mem\"")
     );
     assert_eq!(partial.unattributed, None);
-    assert_eq!(count(&url, &db, "cpu", "value").await, 2);
-    assert_eq!(count(&url, &db, "mem", "used").await, 2);
-    drop_database(&url, &db).await;
+    assert_eq!(count(&url, &db, "cpu", "value"), 2);
+    assert_eq!(count(&url, &db, "mem", "used"), 2);
+    drop_database(&url, &db);
 }
 
 #[tokio::test]
 async fn unknown_database_is_a_permanent_not_found() {
-    let Some(url) = influx_url("unknown_database") else {
-        return;
-    };
-    let mut config = WriterConfig::v1(&url, unique_name("kinflux_missing"));
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
+    let mut config = WriterConfig::v1(&url, unique("kinflux_missing"));
     config.retry.max_elapsed = Some(Duration::from_secs(5));
     let writer = Writer::new(config).unwrap();
     let err = writer
@@ -221,10 +208,8 @@ async fn unknown_database_is_a_permanent_not_found() {
 
 #[tokio::test]
 async fn missing_database_is_created_when_enabled_and_creation_is_idempotent() {
-    let Some(url) = influx_url("missing_database_created") else {
-        return;
-    };
-    let db = unique_name("kinflux_create");
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
+    let db = unique("kinflux_create");
     let mut config = WriterConfig::v1(&url, &db);
     config.create_database = true;
     let writer = Writer::new(config).unwrap();
@@ -233,19 +218,17 @@ async fn missing_database_is_created_when_enabled_and_creation_is_idempotent() {
         .await
         .unwrap();
     assert_eq!(outcome, WriteOutcome::Written { lines: 2 });
-    assert_eq!(count(&url, &db, "cpu", "v").await, 2);
+    assert_eq!(count(&url, &db, "cpu", "v"), 2);
     writer.create_database().await.unwrap();
     writer.create_database().await.unwrap();
-    assert_eq!(count(&url, &db, "cpu", "v").await, 2);
-    drop_database(&url, &db).await;
+    assert_eq!(count(&url, &db, "cpu", "v"), 2);
+    drop_database(&url, &db);
 }
 
 #[tokio::test]
 async fn batches_over_the_body_limit_are_split_and_every_point_lands() {
-    let Some(url) = influx_url("split_by_body_limit") else {
-        return;
-    };
-    let db = unique_name("kinflux_split");
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
+    let db = unique("kinflux_split");
     let writer = writer_for(&url, &db, |c| c.max_body_bytes = 4096).await;
     let lines: Vec<String> = (0..1000)
         .map(|i| format!("m,host=h{} v={i}i {i}", i % 7))
@@ -255,16 +238,14 @@ async fn batches_over_the_body_limit_are_split_and_every_point_lands() {
     let stats = writer.stats().snapshot();
     assert!(stats.requests >= 5, "{stats:?}");
     assert!(stats.bytes_sent < stats.bytes_uncompressed);
-    assert_eq!(count(&url, &db, "m", "v").await, 1000);
-    drop_database(&url, &db).await;
+    assert_eq!(count(&url, &db, "m", "v"), 1000);
+    drop_database(&url, &db);
 }
 
 #[tokio::test]
 async fn concurrent_writes_from_clones_store_every_point() {
-    let Some(url) = influx_url("concurrent_writes") else {
-        return;
-    };
-    let db = unique_name("kinflux_concurrent");
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
+    let db = unique("kinflux_concurrent");
     let writer = writer_for(&url, &db, |c| c.max_in_flight = 2).await;
     let mut tasks = Vec::new();
     for task in 0..8 {
@@ -282,17 +263,15 @@ async fn concurrent_writes_from_clones_store_every_point() {
             WriteOutcome::Written { lines: 500 }
         ));
     }
-    assert_eq!(count(&url, &db, "m", "v").await, 4000);
+    assert_eq!(count(&url, &db, "m", "v"), 4000);
     assert_eq!(writer.stats().snapshot().lines_written, 4000);
-    drop_database(&url, &db).await;
+    drop_database(&url, &db);
 }
 
 #[tokio::test]
 async fn an_open_quote_refuses_every_line_influxdb_read_as_one() {
-    let Some(url) = influx_url("open_quote_spanning_lines") else {
-        return;
-    };
-    let db = unique_name("kinflux_quote");
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
+    let db = unique("kinflux_quote");
     let writer = writer_for(&url, &db, |_| {}).await;
     // InfluxDB reads the open quote of line 1 across the newlines to the end of the body,
     // so lines 1-3 are one unparsable "line" to it; only line 0 is stored.
@@ -306,25 +285,19 @@ async fn an_open_quote_refuses_every_line_influxdb_read_as_one() {
     let indexes: Vec<usize> = outcome.rejected().iter().map(|r| r.index).collect();
     assert_eq!(indexes, vec![1, 2, 3], "{outcome:?}");
     assert_eq!(outcome.rejected()[0].reason, "unbalanced quotes");
-    assert_eq!(count(&url, &db, "m", "v").await, 1);
-    drop_database(&url, &db).await;
+    assert_eq!(count(&url, &db, "m", "v"), 1);
+    drop_database(&url, &db);
 }
 
 #[tokio::test]
 async fn points_beyond_the_retention_policy_are_counted_as_unattributed_drops() {
-    let Some(url) = influx_url("points_beyond_retention_policy") else {
-        return;
-    };
-    let db = unique_name("kinflux_rp");
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
+    let db = unique("kinflux_rp");
     writer_for(&url, &db, |_| {}).await;
-    let created = query(
+    exec(
         &url,
-        &db,
         &format!("CREATE RETENTION POLICY \"short\" ON \"{db}\" DURATION 1h REPLICATION 1"),
-        None,
-    )
-    .await;
-    assert!(created.pointer("/results/0/error").is_none(), "{created}");
+    );
     let mut config = WriterConfig::v1(&url, &db).with_retention_policy("short");
     config.retry.max_attempts = Some(3);
     let writer_rp = Writer::new(config).unwrap();
@@ -345,9 +318,9 @@ async fn points_beyond_the_retention_policy_are_counted_as_unattributed_drops() 
     let drop = partial.unattributed.unwrap();
     assert_eq!(drop.count, 1);
     assert_eq!(drop.reason, "points beyond retention policy");
-    let stored = query(&url, &db, "SELECT count(v) FROM \"short\".m", None).await;
+    let stored = query(&url, &db, "SELECT count(v) FROM \"short\".m");
     assert_eq!(rows(&stored)[0][1].as_u64(), Some(2));
-    drop_database(&url, &db).await;
+    drop_database(&url, &db);
 }
 
 #[cfg(feature = "points")]
@@ -355,10 +328,8 @@ async fn points_beyond_the_retention_policy_are_counted_as_unattributed_drops() 
 async fn write_points_encodes_and_reports_refusals_by_point_index() {
     use kinflux_series::{Point, Timestamp};
 
-    let Some(url) = influx_url("write_points") else {
-        return;
-    };
-    let db = unique_name("kinflux_points");
+    let url = require_or_skip!("KINFLUX_INFLUX_URL");
+    let db = unique("kinflux_points");
     let writer = writer_for(&url, &db, |c| c.precision = Precision::Milliseconds).await;
     writer
         // In the same shard (1.x keeps field types per shard) as the points below.
@@ -404,7 +375,7 @@ async fn write_points_encodes_and_reports_refusals_by_point_index() {
     assert!(partial.rejected[1].reason.contains("field type conflict"));
     assert_eq!(partial.written(), 2);
 
-    let answer = query(&url, &db, "SELECT host, s, v FROM m WHERE v > 0", None).await;
+    let answer = query(&url, &db, "SELECT host, s, v FROM m WHERE v > 0");
     let got = rows(&answer);
     assert_eq!(got.len(), 2, "{answer}");
     assert_eq!(got[0][0].as_i64(), Some(1_700_000_000_123_000_000));
@@ -414,5 +385,5 @@ async fn write_points_encodes_and_reports_refusals_by_point_index() {
     assert_eq!(got[1][1], serde_json::json!("c"));
     assert_eq!(got[1][2], serde_json::Value::Null);
     assert_eq!(got[1][3].as_f64(), Some(3.0));
-    drop_database(&url, &db).await;
+    drop_database(&url, &db);
 }

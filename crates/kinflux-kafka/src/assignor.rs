@@ -5,7 +5,10 @@
 //! version followed by the message in that version. Java clients and librdkafka read and
 //! write the same bytes, so they can share a group with us.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::{
@@ -19,7 +22,7 @@ use kafka_protocol::{
 use crate::{
     config::AssignmentStrategy,
     error::{Error, Result},
-    record::TopicPartition,
+    record::PartitionKey,
 };
 
 fn codec(e: impl std::fmt::Display) -> Error {
@@ -38,11 +41,11 @@ const SUBSCRIPTION_VERSION: i16 = 2;
 pub(crate) fn encode_subscription(
     topics: &[String],
     generation_id: i32,
-    owned: &[TopicPartition],
+    owned: &[PartitionKey],
 ) -> Result<Bytes> {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in owned {
-        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+        by_topic.entry(&*tp.topic).or_default().push(tp.partition);
     }
     let sub = ConsumerProtocolSubscription::default()
         .with_owned_partitions(
@@ -127,7 +130,7 @@ impl Reader {
 pub(crate) struct Subscription {
     pub(crate) topics: Vec<String>,
     /// Partitions the member owns (version 1+), for sticky assignors.
-    pub(crate) owned: Vec<TopicPartition>,
+    pub(crate) owned: Vec<PartitionKey>,
     /// The generation in which it owned them (version 2+; `-1` if unknown).
     pub(crate) generation_id: i32,
 }
@@ -147,10 +150,11 @@ pub(crate) fn decode_subscription(bytes: Bytes) -> Result<Subscription> {
         r.nullable_bytes()?; // user data
         let nt = r.len(6)?;
         for _ in 0..nt {
-            let topic = r.string()?;
+            let topic: Arc<str> = r.string()?.into();
             let np = r.len(4)?;
             for _ in 0..np {
-                sub.owned.push(TopicPartition::new(topic.clone(), r.i32()?));
+                sub.owned
+                    .push(PartitionKey::new(Arc::clone(&topic), r.i32()?));
             }
         }
     }
@@ -161,10 +165,10 @@ pub(crate) fn decode_subscription(bytes: Bytes) -> Result<Subscription> {
 }
 
 /// Encodes an assignment (version 0).
-pub(crate) fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes> {
+pub(crate) fn encode_assignment(partitions: &[PartitionKey]) -> Result<Bytes> {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in partitions {
-        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+        by_topic.entry(&*tp.topic).or_default().push(tp.partition);
     }
     let a = ConsumerProtocolAssignment::default().with_assigned_partitions(
         by_topic
@@ -184,7 +188,7 @@ pub(crate) fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes> 
 
 /// Decodes an assignment (any version: user data is ignored); empty bytes mean no
 /// partitions.
-pub(crate) fn decode_assignment(bytes: Bytes) -> Result<Vec<TopicPartition>> {
+pub(crate) fn decode_assignment(bytes: Bytes) -> Result<Vec<PartitionKey>> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
@@ -193,10 +197,10 @@ pub(crate) fn decode_assignment(bytes: Bytes) -> Result<Vec<TopicPartition>> {
     let topics = r.len(6)?;
     let mut out = Vec::new();
     for _ in 0..topics {
-        let topic = r.string()?;
+        let topic: Arc<str> = r.string()?.into();
         let n = r.len(4)?;
         for _ in 0..n {
-            out.push(TopicPartition::new(topic.clone(), r.i32()?));
+            out.push(PartitionKey::new(Arc::clone(&topic), r.i32()?));
         }
     }
     out.sort();
@@ -209,7 +213,7 @@ pub(crate) struct Member {
     pub(crate) member_id: String,
     pub(crate) topics: BTreeSet<String>,
     /// Partitions owned now (cooperative-sticky only).
-    pub(crate) owned: Vec<TopicPartition>,
+    pub(crate) owned: Vec<PartitionKey>,
     /// Generation of that ownership.
     pub(crate) generation_id: i32,
 }
@@ -220,10 +224,10 @@ pub(crate) fn assign(
     strategy: AssignmentStrategy,
     members: &[Member],
     partitions: &BTreeMap<String, i32>,
-) -> BTreeMap<String, Vec<TopicPartition>> {
+) -> BTreeMap<String, Vec<PartitionKey>> {
     let mut members: Vec<&Member> = members.iter().collect();
     members.sort_by(|a, b| a.member_id.cmp(&b.member_id));
-    let mut out: BTreeMap<String, Vec<TopicPartition>> = members
+    let mut out: BTreeMap<String, Vec<PartitionKey>> = members
         .iter()
         .map(|m| (m.member_id.clone(), Vec::new()))
         .collect();
@@ -237,6 +241,7 @@ pub(crate) fn assign(
                 if subscribed.is_empty() || count <= 0 {
                     continue;
                 }
+                let name: Arc<str> = Arc::from(topic.as_str());
                 let n = i32::try_from(subscribed.len()).unwrap_or(i32::MAX);
                 let per = count / n;
                 let extra = count % n;
@@ -245,7 +250,9 @@ pub(crate) fn assign(
                     let start = per * i + i.min(extra);
                     let len = per + i32::from(i < extra);
                     if let Some(list) = out.get_mut(&m.member_id) {
-                        list.extend((start..start + len).map(|p| TopicPartition::new(topic, p)));
+                        list.extend(
+                            (start..start + len).map(|p| PartitionKey::new(Arc::clone(&name), p)),
+                        );
                     }
                 }
             }
@@ -256,13 +263,14 @@ pub(crate) fn assign(
         AssignmentStrategy::RoundRobin => {
             let mut next = 0usize;
             for (topic, &count) in partitions {
+                let name: Arc<str> = Arc::from(topic.as_str());
                 for p in 0..count.max(0) {
                     // Next member (in circular order) subscribed to this topic.
                     for step in 0..members.len() {
                         let idx = (next + step) % members.len();
                         if members[idx].topics.contains(topic) {
                             if let Some(list) = out.get_mut(&members[idx].member_id) {
-                                list.push(TopicPartition::new(topic, p));
+                                list.push(PartitionKey::new(Arc::clone(&name), p));
                             }
                             next = idx + 1;
                             break;
@@ -281,25 +289,28 @@ pub(crate) fn assign(
 fn cooperative_sticky(
     members: &[&Member],
     partitions: &BTreeMap<String, i32>,
-) -> BTreeMap<String, Vec<TopicPartition>> {
-    let mut out: BTreeMap<String, Vec<TopicPartition>> = members
+) -> BTreeMap<String, Vec<PartitionKey>> {
+    let mut out: BTreeMap<String, Vec<PartitionKey>> = members
         .iter()
         .map(|m| (m.member_id.clone(), Vec::new()))
         .collect();
     if members.is_empty() {
         return out;
     }
-    let all: Vec<TopicPartition> = partitions
+    let all: Vec<PartitionKey> = partitions
         .iter()
-        .flat_map(|(t, &n)| (0..n.max(0)).map(move |p| TopicPartition::new(t, p)))
-        .filter(|tp| members.iter().any(|m| m.topics.contains(&tp.topic)))
+        .flat_map(|(t, &n)| {
+            let t: Arc<str> = Arc::from(t.as_str());
+            (0..n.max(0)).map(move |p| PartitionKey::new(Arc::clone(&t), p))
+        })
+        .filter(|tp| members.iter().any(|m| m.topics.contains(&*tp.topic)))
         .collect();
-    let exists: BTreeSet<&TopicPartition> = all.iter().collect();
+    let exists: BTreeSet<&PartitionKey> = all.iter().collect();
     // Valid previous owners: the claim of the highest generation wins.
-    let mut owner: BTreeMap<TopicPartition, (&str, i32)> = BTreeMap::new();
+    let mut owner: BTreeMap<PartitionKey, (&str, i32)> = BTreeMap::new();
     for m in members {
         for tp in &m.owned {
-            if !exists.contains(tp) || !m.topics.contains(&tp.topic) {
+            if !exists.contains(tp) || !m.topics.contains(&*tp.topic) {
                 continue;
             }
             let better = owner
@@ -314,9 +325,9 @@ fn cooperative_sticky(
     let floor = all.len() / n;
     let mut at_ceil_left = all.len() % n;
     // Keep owned partitions up to the share.
-    let mut taken: BTreeSet<TopicPartition> = BTreeSet::new();
+    let mut taken: BTreeSet<PartitionKey> = BTreeSet::new();
     for m in members {
-        let mine: Vec<&TopicPartition> = owner
+        let mine: Vec<&PartitionKey> = owner
             .iter()
             .filter(|(_, (id, _))| *id == m.member_id)
             .map(|(tp, _)| tp)
@@ -340,7 +351,7 @@ fn cooperative_sticky(
         }
         let target = members
             .iter()
-            .filter(|m| m.topics.contains(&tp.topic))
+            .filter(|m| m.topics.contains(&*tp.topic))
             .filter(|m| {
                 let len = out.get(&m.member_id).map_or(0, Vec::len);
                 len < floor || (len == floor && at_ceil_left > 0)
@@ -349,7 +360,7 @@ fn cooperative_sticky(
             .or_else(|| {
                 members
                     .iter()
-                    .filter(|m| m.topics.contains(&tp.topic))
+                    .filter(|m| m.topics.contains(&*tp.topic))
                     .min_by_key(|m| (out.get(&m.member_id).map_or(0, Vec::len), &m.member_id))
             });
         if let Some(m) = target {
@@ -407,14 +418,14 @@ mod tests {
         assert_eq!(
             a["a"],
             vec![
-                TopicPartition::new("t1", 0),
-                TopicPartition::new("t1", 2),
-                TopicPartition::new("t2", 1)
+                PartitionKey::new("t1", 0),
+                PartitionKey::new("t1", 2),
+                PartitionKey::new("t2", 1)
             ]
         );
         assert_eq!(
             a["b"],
-            vec![TopicPartition::new("t1", 1), TopicPartition::new("t2", 0)]
+            vec![PartitionKey::new("t1", 1), PartitionKey::new("t2", 0)]
         );
     }
 
@@ -433,11 +444,11 @@ mod tests {
             decode_subscription(sub).unwrap().topics,
             vec!["abc".to_owned()]
         );
-        let owned = vec![TopicPartition::new("abc", 1), TopicPartition::new("abc", 4)];
+        let owned = vec![PartitionKey::new("abc", 1), PartitionKey::new("abc", 4)];
         let sub = encode_subscription(&["abc".to_owned()], 9, &owned).unwrap();
         let d = decode_subscription(sub).unwrap();
         assert_eq!((d.owned, d.generation_id), (owned, 9));
-        let tps = vec![TopicPartition::new("t", 0), TopicPartition::new("t", 3)];
+        let tps = vec![PartitionKey::new("t", 0), PartitionKey::new("t", 3)];
         let a = encode_assignment(&tps).unwrap();
         assert_eq!(decode_assignment(a).unwrap(), tps);
         assert!(decode_assignment(Bytes::new()).unwrap().is_empty());
@@ -480,12 +491,12 @@ mod cooperative_tests {
         Member {
             member_id: id.to_owned(),
             topics: ["t".to_owned()].into(),
-            owned: owned.iter().map(|p| TopicPartition::new("t", *p)).collect(),
+            owned: owned.iter().map(|p| PartitionKey::new("t", *p)).collect(),
             generation_id,
         }
     }
 
-    fn parts(a: &BTreeMap<String, Vec<TopicPartition>>, id: &str) -> Vec<i32> {
+    fn parts(a: &BTreeMap<String, Vec<PartitionKey>>, id: &str) -> Vec<i32> {
         a[id].iter().map(|tp| tp.partition).collect()
     }
 

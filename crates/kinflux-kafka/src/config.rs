@@ -1,9 +1,10 @@
-//! Consumer, TLS and SASL options.
+//! Consumer, TLS and SASL options: data only. What turns them into connections
+//! (rustls, SASL, the rskafka client) is in `security`.
 //!
 //! Every struct deserializes with serde. Durations accept a number of milliseconds (`3000`)
 //! or a humantime string (`"3s"`, `"500ms"`, `"1m 30s"`). Defaults follow Kafka's.
 
-use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+use std::{fmt, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Deserializer};
 
@@ -245,11 +246,6 @@ impl TlsConfig {
             ..Self::default()
         }
     }
-
-    /// Builds the rustls client configuration (ring provider).
-    pub fn rustls_config(&self) -> Result<Arc<rustls::ClientConfig>> {
-        crate::security::rustls_config(self)
-    }
 }
 
 /// SASL mechanism.
@@ -304,15 +300,6 @@ impl SaslConfig {
             password: password.into(),
         }
     }
-
-    pub(crate) fn to_rskafka(&self) -> rskafka::client::SaslConfig {
-        let creds = rskafka::client::Credentials::new(self.username.clone(), self.password.clone());
-        match self.mechanism {
-            SaslMechanism::Plain => rskafka::client::SaslConfig::Plain(creds),
-            SaslMechanism::ScramSha256 => rskafka::client::SaslConfig::ScramSha256(creds),
-            SaslMechanism::ScramSha512 => rskafka::client::SaslConfig::ScramSha512(creds),
-        }
-    }
 }
 
 impl fmt::Debug for SaslConfig {
@@ -322,50 +309,6 @@ impl fmt::Debug for SaslConfig {
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .finish()
-    }
-}
-
-/// Connection options shared by the consumer and the dead-letter producer.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnectOptions {
-    pub(crate) brokers: Vec<String>,
-    pub(crate) client_id: String,
-    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
-    pub(crate) sasl: Option<SaslConfig>,
-}
-
-impl ConnectOptions {
-    pub(crate) fn new(
-        brokers: &[String],
-        client_id: &str,
-        tls: Option<&TlsConfig>,
-        sasl: Option<&SaslConfig>,
-    ) -> Result<Self> {
-        Ok(Self {
-            brokers: brokers.to_vec(),
-            client_id: client_id.to_owned(),
-            tls: tls.map(TlsConfig::rustls_config).transpose()?,
-            sasl: sasl.cloned(),
-        })
-    }
-
-    /// An rskafka client with these options.
-    pub(crate) async fn rskafka_client(&self) -> Result<rskafka::client::Client> {
-        let mut b = rskafka::client::ClientBuilder::new(self.brokers.clone())
-            .client_id(self.client_id.as_str())
-            .backoff_config(rskafka::BackoffConfig {
-                init_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_secs(2),
-                base: 2.0,
-                deadline: Some(Duration::from_secs(30)),
-            });
-        if let Some(tls) = &self.tls {
-            b = b.tls_config(Arc::clone(tls));
-        }
-        if let Some(sasl) = &self.sasl {
-            b = b.sasl_config(sasl.to_rskafka());
-        }
-        Ok(b.build().await?)
     }
 }
 

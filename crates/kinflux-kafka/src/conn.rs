@@ -35,8 +35,9 @@ use tokio::{
 use tracing::{debug, trace};
 
 use crate::{
-    config::{ConnectOptions, SaslConfig},
+    config::SaslConfig,
     error::{Error, Result, code},
+    security::ConnectOptions,
 };
 
 /// Largest response frame we accept (protects against garbage lengths).

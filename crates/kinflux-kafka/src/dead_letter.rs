@@ -12,9 +12,10 @@ use serde::Deserialize;
 use tracing::info;
 
 use crate::{
-    config::{ConnectOptions, SaslConfig, TlsConfig},
+    config::{SaslConfig, TlsConfig},
     error::{Error, Result},
     record::Record,
+    security::ConnectOptions,
 };
 
 /// Header carrying the error class (for example `decode` or `rejected`).

@@ -19,4 +19,4 @@ pub use config::{
 pub use consumer::{Consumer, Message, PartitionLag, Revocation};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};
 pub use error::{Error, Result};
-pub use record::{Record, TopicPartition};
+pub use record::{CommittedOffset, PartitionKey, Record};

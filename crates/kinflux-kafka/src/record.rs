@@ -1,21 +1,27 @@
-//! Records and partition identifiers handed to the caller.
+//! Records, the partition key and committed offsets handed to the caller.
 
 use std::{fmt, sync::Arc};
 
 use bytes::Bytes;
 
-/// A partition of a topic.
+/// A partition of a topic: the one partition identity of kinflux. Assignments, commits,
+/// lag and seeks here, and the facade's progress, metrics and retained records, all key
+/// by it.
+///
+/// The topic is shared (`Arc<str>`) with the records of the partition, so making a key
+/// from a [`Record`] costs a reference count, not a copy of the name. Keys order by topic,
+/// then partition, and print as `topic/partition`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
+pub struct PartitionKey {
     /// Topic name.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// Partition index.
     pub partition: i32,
 }
 
-impl TopicPartition {
-    /// A topic partition.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+impl PartitionKey {
+    /// The key of partition `partition` of `topic`.
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
         Self {
             topic: topic.into(),
             partition,
@@ -23,10 +29,20 @@ impl TopicPartition {
     }
 }
 
-impl fmt::Display for TopicPartition {
+impl fmt::Display for PartitionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.topic, self.partition)
     }
+}
+
+/// An offset a group committed, and the metadata committed with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommittedOffset {
+    /// The next offset to read.
+    pub offset: i64,
+    /// What the committer stored with it (empty when nothing).
+    pub metadata: String,
 }
 
 /// One record read from Kafka.
@@ -52,9 +68,12 @@ pub struct Record {
 }
 
 impl Record {
-    /// The topic partition of this record.
-    pub fn topic_partition(&self) -> TopicPartition {
-        TopicPartition::new(&*self.topic, self.partition)
+    /// The partition this record was read from.
+    pub fn partition_key(&self) -> PartitionKey {
+        PartitionKey {
+            topic: Arc::clone(&self.topic),
+            partition: self.partition,
+        }
     }
 
     /// The offset to commit once this record is processed: the next one to read.
@@ -128,6 +147,23 @@ mod tests {
                 .collect(),
             timestamp_ms: 0,
         }
+    }
+
+    #[test]
+    fn partition_keys_share_the_topic_order_by_topic_then_partition_and_print() {
+        let r = record(b"x", 0);
+        let key = r.partition_key();
+        assert!(Arc::ptr_eq(&key.topic, &r.topic));
+        assert_eq!(key, PartitionKey::new("t", 0));
+        assert_eq!(key.to_string(), "t/0");
+        let mut keys = [
+            PartitionKey::new("b", 0),
+            PartitionKey::new("a", 10),
+            PartitionKey::new(String::from("a"), 2),
+        ];
+        keys.sort();
+        let printed: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        assert_eq!(printed, ["a/2", "a/10", "b/0"]);
     }
 
     #[test]

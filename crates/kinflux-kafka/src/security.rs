@@ -1,6 +1,9 @@
-//! rustls client configuration (ring provider) and SASL exchanges for our own connections.
+//! From options to connections: the rustls client configuration (ring provider), SASL
+//! credentials for rskafka, and the [`ConnectOptions`] that the consumer, the group
+//! connections and the dead-letter producer connect with. The SASL exchange on our own
+//! group connections is in `conn`, beside the requests it sends.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use rustls::{
     ClientConfig, RootCertStore,
@@ -9,7 +12,7 @@ use rustls::{
 };
 
 use crate::{
-    config::TlsConfig,
+    config::{SaslConfig, SaslMechanism, TlsConfig},
     error::{Error, Result},
 };
 
@@ -17,7 +20,14 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-pub(crate) fn rustls_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
+impl TlsConfig {
+    /// Builds the rustls client configuration (ring provider).
+    pub fn rustls_config(&self) -> Result<Arc<ClientConfig>> {
+        rustls_config(self)
+    }
+}
+
+fn rustls_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS: {e}")))?;
@@ -61,6 +71,60 @@ pub(crate) fn rustls_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
         }
     };
     Ok(Arc::new(config))
+}
+
+/// Connection options shared by the consumer and the dead-letter producer.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectOptions {
+    pub(crate) brokers: Vec<String>,
+    pub(crate) client_id: String,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) sasl: Option<SaslConfig>,
+}
+
+impl ConnectOptions {
+    pub(crate) fn new(
+        brokers: &[String],
+        client_id: &str,
+        tls: Option<&TlsConfig>,
+        sasl: Option<&SaslConfig>,
+    ) -> Result<Self> {
+        Ok(Self {
+            brokers: brokers.to_vec(),
+            client_id: client_id.to_owned(),
+            tls: tls.map(rustls_config).transpose()?,
+            sasl: sasl.cloned(),
+        })
+    }
+
+    /// An rskafka client with these options.
+    pub(crate) async fn rskafka_client(&self) -> Result<rskafka::client::Client> {
+        let mut b = rskafka::client::ClientBuilder::new(self.brokers.clone())
+            .client_id(self.client_id.as_str())
+            .backoff_config(rskafka::BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+                base: 2.0,
+                deadline: Some(Duration::from_secs(30)),
+            });
+        if let Some(tls) = &self.tls {
+            b = b.tls_config(Arc::clone(tls));
+        }
+        if let Some(sasl) = &self.sasl {
+            b = b.sasl_config(rskafka_sasl(sasl));
+        }
+        Ok(b.build().await?)
+    }
+}
+
+/// The same credentials for rskafka's connections.
+fn rskafka_sasl(sasl: &SaslConfig) -> rskafka::client::SaslConfig {
+    let creds = rskafka::client::Credentials::new(sasl.username.clone(), sasl.password.clone());
+    match sasl.mechanism {
+        SaslMechanism::Plain => rskafka::client::SaslConfig::Plain(creds),
+        SaslMechanism::ScramSha256 => rskafka::client::SaslConfig::ScramSha256(creds),
+        SaslMechanism::ScramSha512 => rskafka::client::SaslConfig::ScramSha512(creds),
+    }
 }
 
 /// Accepts any server certificate (`insecure_skip_verify`), still checking signatures.

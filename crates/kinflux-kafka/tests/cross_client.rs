@@ -1,12 +1,16 @@
 //! A librdkafka consumer (Python confluent-kafka) and a kinflux consumer in one group,
-//! against the broker at `KINFLUX_KAFKA_BROKERS`.
+//! against the broker at `KINFLUX_KAFKA_BROKERS`, and against tansu at
+//! `KINFLUX_TANSU_BROKERS` too when that is set (the opt-in compatibility leg; each case
+//! has a `_on_tansu` twin).
 
 mod common;
 
 use std::{collections::BTreeMap, process::Stdio, time::Duration};
 
 use common::*;
-use kinflux_kafka::{Consumer, Message, TopicPartition};
+use kinflux_kafka::{Consumer, Message, PartitionKey};
+use kinflux_testkit::kafka::create_topic;
+use kinflux_testkit::{require_or_skip, unique};
 use tokio::io::AsyncReadExt;
 
 const SCRIPT: &str = concat!(
@@ -15,22 +19,33 @@ const SCRIPT: &str = concat!(
 );
 
 fn python_available() -> bool {
-    let ok = std::process::Command::new("python3")
+    let found = std::process::Command::new("python3")
         .args(["-c", "import confluent_kafka"])
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("python3 with confluent-kafka is required (pip install confluent-kafka)");
-        }
-        eprintln!("SKIPPED (no python3 confluent-kafka)");
-    }
-    ok
+    kinflux_testkit::env::available(
+        found,
+        "no python3 with confluent-kafka (pip install confluent-kafka)",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
-    let Some(brokers) = brokers() else { return };
+    librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on(require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS"
+    ))
+    .await;
+}
+
+/// [`librdkafka_and_kinflux_share_a_group_and_read_each_others_commits`] on tansu, the opt-in compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on_tansu() {
+    if let Some(brokers) = kinflux_testkit::tansu_brokers() {
+        librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on(brokers).await;
+    }
+}
+
+async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits_on(brokers: String) {
     if !python_available() {
         return;
     }
@@ -64,10 +79,10 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
         .expect("python3");
     let mine = wait_assignment(&mut k, Duration::from_secs(60), |a| a.len() == 2).await;
     for p in 0..4 {
-        produce(&brokers, &topic, p, 0, 5).await;
+        produce_range(&brokers, &topic, p, 0, 5).await;
     }
     let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
-    assert!(seen.iter().all(|r| mine.contains(&r.topic_partition())));
+    assert!(seen.iter().all(|r| mine.contains(&r.partition_key())));
     k.commit(mine.iter().map(|tp| (tp.clone(), 5)))
         .await
         .unwrap();
@@ -117,12 +132,14 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
     }
 
     // kinflux reads librdkafka's commits, takes over its partitions and resumes after them.
-    let everything: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(&topic, p)).collect();
+    let everything: Vec<PartitionKey> = (0..4)
+        .map(|p| PartitionKey::new(topic.as_str(), p))
+        .collect();
     let committed = k.committed(&everything).await.unwrap();
     assert!(committed.values().all(|c| *c == Some(5)), "{committed:?}");
     wait_assignment(&mut k, Duration::from_secs(30), |a| a.len() == 4).await;
     for p in &theirs {
-        produce(&brokers, &topic, *p, 5, 1).await;
+        produce_range(&brokers, &topic, *p, 5, 1).await;
     }
     let more = recv_until(&mut k, Duration::from_secs(30), |rs| {
         rs.len() >= theirs.len()
@@ -163,7 +180,21 @@ async fn librdkafka_and_kinflux_share_a_group_and_read_each_others_commits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
-    let Some(brokers) = brokers() else { return };
+    librdkafka_leader_assigns_partitions_to_a_kinflux_member_on(require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS"
+    ))
+    .await;
+}
+
+/// [`librdkafka_leader_assigns_partitions_to_a_kinflux_member`] on tansu, the opt-in compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member_on_tansu() {
+    if let Some(brokers) = kinflux_testkit::tansu_brokers() {
+        librdkafka_leader_assigns_partitions_to_a_kinflux_member_on(brokers).await;
+    }
+}
+
+async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member_on(brokers: String) {
     if !python_available() {
         return;
     }
@@ -217,10 +248,10 @@ async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
         .unwrap();
     let mine = wait_assignment(&mut k, Duration::from_secs(60), |a| a.len() == 2).await;
     for p in 0..4 {
-        produce(&brokers, &topic, p, 0, 5).await;
+        produce_range(&brokers, &topic, p, 0, 5).await;
     }
     let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
-    assert!(seen.iter().all(|r| mine.contains(&r.topic_partition())));
+    assert!(seen.iter().all(|r| mine.contains(&r.partition_key())));
 
     let mut stdout = py.stdout.take().expect("stdout");
     let read = async move {
@@ -260,8 +291,22 @@ async fn librdkafka_leader_assigns_partitions_to_a_kinflux_member() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_and_kinflux_rebalance_cooperatively_together() {
+    librdkafka_and_kinflux_rebalance_cooperatively_together_on(require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS"
+    ))
+    .await;
+}
+
+/// [`librdkafka_and_kinflux_rebalance_cooperatively_together`] on tansu, the opt-in compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_and_kinflux_rebalance_cooperatively_together_on_tansu() {
+    if let Some(brokers) = kinflux_testkit::tansu_brokers() {
+        librdkafka_and_kinflux_rebalance_cooperatively_together_on(brokers).await;
+    }
+}
+
+async fn librdkafka_and_kinflux_rebalance_cooperatively_together_on(brokers: String) {
     use kinflux_kafka::AssignmentStrategy;
-    let Some(brokers) = brokers() else { return };
     if !python_available() {
         return;
     }
@@ -317,10 +362,10 @@ async fn librdkafka_and_kinflux_rebalance_cooperatively_together() {
     );
     let mine = k.assignment();
     for p in 0..4 {
-        produce(&brokers, &topic, p, 0, 5).await;
+        produce_range(&brokers, &topic, p, 0, 5).await;
     }
     let seen = recv_until(&mut k, Duration::from_secs(30), |rs| rs.len() >= 10).await;
-    assert!(seen.iter().all(|r| mine.contains(&r.topic_partition())));
+    assert!(seen.iter().all(|r| mine.contains(&r.partition_key())));
 
     let mut stdout = py.stdout.take().expect("stdout");
     let read = async move {

@@ -8,14 +8,14 @@ use common::*;
 use kinflux_kafka::{
     DeadLetterConfig, DeadLetterProducer, DeadLetterReason, Record, dead_letter, murmur2,
 };
-use rskafka::client::partition::UnknownTopicHandling;
+use kinflux_testkit::{kafka, require_or_skip, unique};
 
 #[tokio::test]
 async fn dead_letter_keeps_the_record_and_adds_error_headers() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     init_tracing();
     let topic = unique("dlq");
-    let mut cfg = DeadLetterConfig::new(list(&brokers), &topic);
+    let mut cfg = DeadLetterConfig::new(kafka::bootstrap(&brokers), &topic);
     assert!(
         DeadLetterProducer::connect(cfg.clone()).await.is_err(),
         "missing topic without create_topic"
@@ -43,13 +43,12 @@ async fn dead_letter_keeps_the_record_and_adds_error_headers() {
     let expected = (murmur2(b"sensor-7") & 0x7fff_ffff) % 3;
     assert_eq!(partition, expected, "Java default partitioner");
 
-    let c = client(&brokers).await;
-    let pc = c
-        .partition_client(&topic, partition, UnknownTopicHandling::Retry)
-        .await
-        .unwrap();
-    let (records, _) = pc.fetch_records(offset, 1..1_000_000, 1_000).await.unwrap();
-    let got = &records[0].record;
+    let records = kafka::read_all(&brokers, &topic, partition).await;
+    let got = &records
+        .iter()
+        .find(|r| r.offset == offset)
+        .expect("the dead letter at the offset send returned")
+        .record;
     assert_eq!(got.key.as_deref(), Some(&b"sensor-7"[..]));
     assert_eq!(got.value.as_deref(), Some(&b"not line protocol"[..]));
     assert_eq!(got.timestamp.timestamp_millis(), 1_700_000_000_123);

@@ -1,8 +1,6 @@
 //! The fetch path against a real broker: every codec as Java's producer and librdkafka
 //! write it, and transactions under both isolation levels.
 
-mod common;
-
 use std::{
     io::{BufRead, BufReader, Write},
     path::PathBuf,
@@ -15,6 +13,7 @@ use kinflux_kafka::fetch::{
     Compression, FetchClient, FetchParams, FetchPosition, FetchedPartition, FetchedRecord,
     IsolationLevel, OffsetSpec,
 };
+use kinflux_testkit::{kafka, require_or_skip, unique};
 
 /// What a producer script wrote.
 #[derive(Debug, serde::Deserialize)]
@@ -27,20 +26,15 @@ fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
 }
 
-/// `KINFLUX_KAFKA_HOME`, whose `libs/` runs Java's producer; skips loudly without it (and
-/// fails under CI).
-fn kafka_home() -> Option<String> {
-    match std::env::var("KINFLUX_KAFKA_HOME") {
-        Ok(h) if !h.is_empty() => Some(h),
-        _ => {
-            assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "KINFLUX_KAFKA_HOME is not set but CI=true"
-            );
-            eprintln!("SKIPPED (no KINFLUX_KAFKA_HOME for Java's producer)");
-            None
-        }
-    }
+fn python_available() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import confluent_kafka"])
+        .status()
+        .is_ok_and(|s| s.success());
+    kinflux_testkit::env::available(
+        found,
+        "no python3 with confluent-kafka (pip install confluent-kafka)",
+    )
 }
 
 fn parse(out: std::process::Output, who: &str) -> Produced {
@@ -149,17 +143,17 @@ fn values(records: &[FetchedRecord]) -> Vec<String> {
 }
 
 async fn client(brokers: &str) -> FetchClient {
-    FetchClient::connect(&common::list(brokers), "kinflux-fetch-test", None, None)
+    FetchClient::connect(&kafka::bootstrap(brokers), "kinflux-fetch-test", None, None)
         .await
         .expect("connect")
 }
 
 #[tokio::test]
 async fn every_codec_from_java_and_librdkafka_reads_back_as_produced() {
-    let Some(brokers) = common::brokers() else {
+    let (brokers, home) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_KAFKA_HOME");
+    if !python_available() {
         return;
-    };
-    let Some(home) = kafka_home() else { return };
+    }
     let client = client(&brokers).await;
     for codec in [
         Compression::None,
@@ -168,8 +162,8 @@ async fn every_codec_from_java_and_librdkafka_reads_back_as_produced() {
         Compression::Lz4,
         Compression::Zstd,
     ] {
-        let topic = common::unique(&format!("fetch-{codec}"));
-        common::create_topic(&brokers, &topic, 1).await;
+        let topic = unique(&format!("fetch-{codec}"));
+        kafka::create_topic(&brokers, &topic, 1).await;
         let from_rdkafka = rdkafka("plain", &brokers, &topic, codec.name(), 400);
         let from_java = java(&home, "plain", &brokers, &topic, codec.name(), 400);
         let expected: Vec<String> = from_rdkafka
@@ -270,11 +264,12 @@ async fn check_transactions(brokers: &str, topic: &str, produced: &Produced) {
 
 #[tokio::test]
 async fn read_committed_skips_librdkafka_aborted_transactions_and_reaches_the_end() {
-    let Some(brokers) = common::brokers() else {
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    if !python_available() {
         return;
-    };
-    let topic = common::unique("fetch-txn-rdkafka");
-    common::create_topic(&brokers, &topic, 1).await;
+    }
+    let topic = unique("fetch-txn-rdkafka");
+    kafka::create_topic(&brokers, &topic, 1).await;
     let produced = rdkafka("transactions", &brokers, &topic, "lz4", 6);
     assert!(!produced.aborted.is_empty());
     check_transactions(&brokers, &topic, &produced).await;
@@ -282,23 +277,21 @@ async fn read_committed_skips_librdkafka_aborted_transactions_and_reaches_the_en
 
 #[tokio::test]
 async fn read_committed_skips_java_aborted_transactions_and_reaches_the_end() {
-    let Some(brokers) = common::brokers() else {
-        return;
-    };
-    let Some(home) = kafka_home() else { return };
-    let topic = common::unique("fetch-txn-java");
-    common::create_topic(&brokers, &topic, 1).await;
+    let (brokers, home) = require_or_skip!("KINFLUX_KAFKA_BROKERS", "KINFLUX_KAFKA_HOME");
+    let topic = unique("fetch-txn-java");
+    kafka::create_topic(&brokers, &topic, 1).await;
     let produced = java(&home, "transactions", &brokers, &topic, "zstd", 6);
     check_transactions(&brokers, &topic, &produced).await;
 }
 
 #[tokio::test]
 async fn an_open_transaction_holds_read_committed_at_the_last_stable_offset() {
-    let Some(brokers) = common::brokers() else {
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    if !python_available() {
         return;
-    };
-    let topic = common::unique("fetch-open-txn");
-    common::create_topic(&brokers, &topic, 1).await;
+    }
+    let topic = unique("fetch-open-txn");
+    kafka::create_topic(&brokers, &topic, 1).await;
     let before = rdkafka("plain", &brokers, &topic, "none", 10);
     let mut open = Command::new("python3")
         .arg(dir().join("python/rdkafka_produce.py"))
@@ -356,12 +349,13 @@ async fn an_open_transaction_holds_read_committed_at_the_last_stable_offset() {
 
 #[tokio::test]
 async fn offsets_out_of_range_unknown_topics_and_list_offsets() {
-    let Some(brokers) = common::brokers() else {
-        return;
-    };
-    let topic = common::unique("fetch-ends");
-    common::create_topic(&brokers, &topic, 2).await;
-    let produced = common::produce(&brokers, &topic, 1, 0, 5).await;
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    let topic = unique("fetch-ends");
+    kafka::create_topic(&brokers, &topic, 2).await;
+    let records = (0..5)
+        .map(|i| kafka::record(format!("{topic}-1-{i}"), 1_700_000_000_000 + i))
+        .collect();
+    let produced = kafka::produce(&brokers, &topic, 1, records).await;
     assert_eq!(produced, [0, 1, 2, 3, 4]);
     let client = client(&brokers).await;
     let t: Arc<str> = Arc::from(topic.as_str());
@@ -380,7 +374,7 @@ async fn offsets_out_of_range_unknown_topics_and_list_offsets() {
             .unwrap(),
         Some(5)
     );
-    // common::produce stamps record i with 1_700_000_000_000 + i.
+    // Record i is stamped 1_700_000_000_000 + i.
     assert_eq!(
         client
             .list_offset(&t, 1, OffsetSpec::Timestamp(1_700_000_000_003), level)
@@ -433,7 +427,7 @@ async fn offsets_out_of_range_unknown_topics_and_list_offsets() {
     );
     assert_eq!(find(1, 99).error_code, 1, "OFFSET_OUT_OF_RANGE");
 
-    let missing: Arc<str> = Arc::from(common::unique("fetch-missing").as_str());
+    let missing: Arc<str> = Arc::from(unique("fetch-missing").as_str());
     let answers = client.fetch(&[at(&missing, 0, 0)], &p).await.unwrap();
     assert_eq!(answers[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
 }

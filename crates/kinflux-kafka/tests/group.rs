@@ -1,23 +1,25 @@
-//! Consumer-group behaviour against a real broker (tansu) at `KINFLUX_KAFKA_BROKERS`.
+//! Consumer-group behaviour against the broker at `KINFLUX_KAFKA_BROKERS`.
 
 mod common;
 
 use std::{collections::BTreeMap, time::Duration};
 
 use common::*;
-use kinflux_kafka::{Consumer, TopicPartition};
+use kinflux_kafka::{Consumer, PartitionKey};
+use kinflux_testkit::kafka::create_topic;
+use kinflux_testkit::{require_or_skip, unique};
 
 const T: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_consumer_resumes_right_after_committed_offset() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     init_tracing();
     let topic = unique("resume");
     let group = unique("g-resume");
     create_topic(&brokers, &topic, 2).await;
-    produce(&brokers, &topic, 0, 0, 10).await;
-    produce(&brokers, &topic, 1, 0, 10).await;
+    produce_range(&brokers, &topic, 0, 0, 10).await;
+    produce_range(&brokers, &topic, 1, 0, 10).await;
 
     let mut c = Consumer::connect(config(&brokers, &group, &[&topic]))
         .await
@@ -45,8 +47,8 @@ async fn restarted_consumer_resumes_right_after_committed_offset() {
     assert!(r.timestamp_ms >= 1_700_000_000_000);
     // Processed up to offset 5 in p0 and 3 in p1: commit the next offsets to read.
     c.commit([
-        (TopicPartition::new(&topic, 0), 6),
-        (TopicPartition::new(&topic, 1), 4),
+        (PartitionKey::new(topic.as_str(), 0), 6),
+        (PartitionKey::new(topic.as_str(), 1), 4),
     ])
     .await
     .unwrap();
@@ -64,25 +66,25 @@ async fn restarted_consumer_resumes_right_after_committed_offset() {
     assert_eq!(first[&1], (4..10).collect::<Vec<_>>());
     let committed = c
         .committed(&[
-            TopicPartition::new(&topic, 0),
-            TopicPartition::new(&topic, 1),
+            PartitionKey::new(topic.as_str(), 0),
+            PartitionKey::new(topic.as_str(), 1),
         ])
         .await
         .unwrap();
-    assert_eq!(committed[&TopicPartition::new(&topic, 0)], Some(6));
+    assert_eq!(committed[&PartitionKey::new(topic.as_str(), 0)], Some(6));
     c.close().await.unwrap();
 }
 
-fn partitions_of(topic: &str, n: i32) -> Vec<TopicPartition> {
-    (0..n).map(|p| TopicPartition::new(topic, p)).collect()
+fn partitions_of(topic: &str, n: i32) -> Vec<PartitionKey> {
+    (0..n).map(|p| PartitionKey::new(topic, p)).collect()
 }
 
 /// Drives two consumers concurrently until both assignments satisfy `pred`.
 async fn settle(
     a: &mut Consumer,
     b: &mut Consumer,
-    pred: impl Fn(&[TopicPartition], &[TopicPartition]) -> bool,
-) -> (Vec<TopicPartition>, Vec<TopicPartition>) {
+    pred: impl Fn(&[PartitionKey], &[PartitionKey]) -> bool,
+) -> (Vec<PartitionKey>, Vec<PartitionKey>) {
     let deadline = std::time::Instant::now() + T;
     loop {
         let (x, y) = (a.assignment(), b.assignment());
@@ -104,7 +106,7 @@ async fn settle(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_split_partitions_and_survivor_takes_over_on_leave() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     init_tracing();
     let topic = unique("split");
     let group = unique("g-split");
@@ -124,7 +126,7 @@ async fn two_consumers_split_partitions_and_survivor_takes_over_on_leave() {
 
     // Records produced now reach whichever member owns the partition.
     for p in 0..4 {
-        produce(&brokers, &topic, p, 0, 3).await;
+        produce_range(&brokers, &topic, p, 0, 3).await;
     }
     let mut got = 0;
     let deadline = std::time::Instant::now() + T;
@@ -132,11 +134,11 @@ async fn two_consumers_split_partitions_and_survivor_takes_over_on_leave() {
         assert!(std::time::Instant::now() < deadline, "got {got} of 12");
         tokio::select! {
             r = a.recv() => if let kinflux_kafka::Message::Records(rs) = r.unwrap() {
-                assert!(rs.iter().all(|r| x.contains(&r.topic_partition())));
+                assert!(rs.iter().all(|r| x.contains(&r.partition_key())));
                 got += rs.len();
             },
             r = b.recv() => if let kinflux_kafka::Message::Records(rs) = r.unwrap() {
-                assert!(rs.iter().all(|r| y.contains(&r.topic_partition())));
+                assert!(rs.iter().all(|r| y.contains(&r.partition_key())));
                 got += rs.len();
             },
         }
@@ -158,7 +160,7 @@ async fn two_consumers_split_partitions_and_survivor_takes_over_on_leave() {
 /// LeaveGroup, no more heartbeats): the first to join, which leads, or the second. The
 /// survivor must hold all 4 once the dead member's session has timed out.
 async fn survivor_takes_every_partition_after_a_member_dies(name: &str, leader_dies: bool) {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     init_tracing();
     let topic = unique(name);
     let group = unique(&format!("g-{name}"));
@@ -193,25 +195,23 @@ async fn partitions_of_a_dead_member_move_after_its_session_times_out() {
     survivor_takes_every_partition_after_a_member_dies("dead", false).await;
 }
 
-/// tansu 0.6.0 keeps naming the dead leader in its JoinGroup answers after the leader's
-/// session expired, so the survivor never leads, never gets an assignment, and its
-/// SyncGroup fails with REBALANCE_IN_PROGRESS / UNKNOWN_MEMBER_ID forever. A broker bug
-/// (Apache Kafka elects a new leader); run with `--ignored` against another broker.
+/// Apache Kafka elects the survivor as leader once the dead leader's session expired.
+/// (tansu 0.6.0 does not: it keeps naming the dead leader in its JoinGroup answers, so
+/// this test fails against tansu; a broker bug.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "tansu 0.6.0 keeps a dead member as group leader (broker bug)"]
 async fn partitions_of_a_dead_leader_move_after_its_session_times_out() {
     survivor_takes_every_partition_after_a_member_dies("dead-leader", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_matches_watermarks_and_seek_by_timestamp_replays() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     init_tracing();
     let topic = unique("lag");
     let group = unique("g-lag");
     create_topic(&brokers, &topic, 1).await;
-    produce(&brokers, &topic, 0, 0, 10).await;
-    let tp = TopicPartition::new(&topic, 0);
+    produce_range(&brokers, &topic, 0, 0, 10).await;
+    let tp = PartitionKey::new(topic.as_str(), 0);
 
     let mut c = Consumer::connect(config(&brokers, &group, &[&topic]))
         .await
@@ -232,7 +232,7 @@ async fn lag_matches_watermarks_and_seek_by_timestamp_replays() {
 
     // Pause: new records are not fetched; resume: they come.
     c.pause(std::slice::from_ref(&tp));
-    produce(&brokers, &topic, 0, 10, 5).await;
+    produce_range(&brokers, &topic, 0, 10, 5).await;
     let idle = tokio::time::timeout(Duration::from_millis(800), c.recv()).await;
     assert!(
         !matches!(idle, Ok(Ok(kinflux_kafka::Message::Records(ref rs))) if !rs.is_empty()),
@@ -263,14 +263,14 @@ async fn lag_matches_watermarks_and_seek_by_timestamp_replays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_regex_subscribes_to_matching_topics() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     init_tracing();
     let prefix = unique("rx");
     let (t1, t2) = (format!("{prefix}-a"), format!("{prefix}-b"));
     create_topic(&brokers, &t1, 1).await;
     create_topic(&brokers, &t2, 1).await;
-    produce(&brokers, &t1, 0, 0, 2).await;
-    produce(&brokers, &t2, 0, 0, 3).await;
+    produce_range(&brokers, &t1, 0, 0, 2).await;
+    produce_range(&brokers, &t2, 0, 0, 3).await;
     let mut cfg = config(&brokers, &unique("g-rx"), &[]);
     cfg.topics.clear();
     cfg.topic_regex = Some(format!("{prefix}-.*"));
@@ -284,7 +284,7 @@ async fn topic_regex_subscribes_to_matching_topics() {
     // A topic created later is found by the periodic metadata check.
     let t3 = format!("{prefix}-c");
     create_topic(&brokers, &t3, 1).await;
-    produce(&brokers, &t3, 0, 0, 4).await;
+    produce_range(&brokers, &t3, 0, 0, 4).await;
     let seen = recv_until(&mut c, T, |rs| {
         rs.iter().filter(|r| *r.topic == *t3).count() >= 4
     })
@@ -298,13 +298,13 @@ async fn topic_regex_subscribes_to_matching_topics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_partitions_stay_until_the_revocation_is_released_and_can_be_committed() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     init_tracing();
     let topic = unique("revoke");
     let group = unique("g-revoke");
     create_topic(&brokers, &topic, 2).await;
     for p in 0..2 {
-        produce(&brokers, &topic, p, 0, 3).await;
+        produce_range(&brokers, &topic, p, 0, 3).await;
     }
     let mut a = Consumer::connect(config(&brokers, &group, &[&topic]))
         .await
@@ -324,8 +324,8 @@ async fn revoked_partitions_stay_until_the_revocation_is_released_and_can_be_com
     assert!(revocation.deadline() > tokio::time::Instant::now());
     // The caller flushes and commits inside the window.
     a.commit([
-        (TopicPartition::new(&topic, 0), 3),
-        (TopicPartition::new(&topic, 1), 3),
+        (PartitionKey::new(topic.as_str(), 0), 3),
+        (PartitionKey::new(topic.as_str(), 1), 3),
     ])
     .await
     .expect("commit while the revocation is held");
@@ -349,7 +349,7 @@ async fn revoked_partitions_stay_until_the_revocation_is_released_and_can_be_com
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_member_gets_its_partitions_back_after_a_quick_restart() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     init_tracing();
     let topic = unique("static");
     let group = unique("g-static");
@@ -367,16 +367,16 @@ async fn static_member_gets_its_partitions_back_after_a_quick_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_partition_buffer_stops_fetching_until_drained() {
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     init_tracing();
     let topic = unique("backpressure");
     create_topic(&brokers, &topic, 1).await;
-    let tp = TopicPartition::new(&topic, 0);
+    let tp = PartitionKey::new(topic.as_str(), 0);
     let mut cfg = config(&brokers, &unique("g-bp"), &[&topic]);
     cfg.max_buffered_bytes = 1; // one batch fills it
     let mut c = Consumer::connect(cfg).await.unwrap();
     wait_assignment(&mut c, T, |a| a.len() == 1).await;
-    produce(&brokers, &topic, 0, 0, 5).await;
+    produce_range(&brokers, &topic, 0, 0, 5).await;
     let deadline = std::time::Instant::now() + T;
     while c.high_watermarks().get(&tp) != Some(&5) {
         assert!(
@@ -386,7 +386,7 @@ async fn full_partition_buffer_stops_fetching_until_drained() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The first batch sits in the buffer, undelivered: no more fetches.
-    produce(&brokers, &topic, 0, 5, 5).await;
+    produce_range(&brokers, &topic, 0, 5, 5).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         c.high_watermarks()[&tp],
@@ -406,7 +406,7 @@ async fn full_partition_buffer_stops_fetching_until_drained() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooperative_rebalance_revokes_only_the_partitions_that_move() {
     use kinflux_kafka::{AssignmentStrategy, Message};
-    let Some(brokers) = brokers() else { return };
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
     init_tracing();
     let topic = unique("coop");
     let group = unique("g-coop");
@@ -417,9 +417,9 @@ async fn cooperative_rebalance_revokes_only_the_partitions_that_move() {
     let mut a = Consumer::connect(cfg.clone()).await.unwrap();
     wait_assignment(&mut a, T, |x| x.len() == 4).await;
     let mut b = Consumer::connect(cfg).await.unwrap();
-    let mut a_revoked: Vec<TopicPartition> = Vec::new();
+    let mut a_revoked: Vec<PartitionKey> = Vec::new();
     let mut a_assigned_again = 0;
-    let mut b_assigned: Vec<TopicPartition> = Vec::new();
+    let mut b_assigned: Vec<PartitionKey> = Vec::new();
     let deadline = std::time::Instant::now() + T;
     while !(a.assignment().len() == 2 && b.assignment().len() == 2) {
         assert!(

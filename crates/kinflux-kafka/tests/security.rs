@@ -11,6 +11,8 @@ use std::{sync::Arc, time::Duration};
 
 use common::*;
 use kinflux_kafka::{Consumer, SaslConfig, SaslMechanism, TlsConfig};
+use kinflux_testkit::process::Tansu;
+use kinflux_testkit::{free_port, kafka, unique};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use rskafka::client::{
     ClientBuilder,
@@ -95,20 +97,19 @@ fn spawn_tls_terminator(pki: &Pki, listener: tokio::net::TcpListener, backend: u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_speaks_mutual_tls_on_fetch_and_group_connections() {
-    if !own_broker_allowed() {
-        return;
-    }
     init_tracing();
     let pki = pki();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tls_port = listener.local_addr().unwrap().port();
-    let tansu = Tansu::start_advertising(free_port(), tls_port, &[]);
-    spawn_tls_terminator(&pki, listener, tansu.port);
-    let ca_file = tansu.dir.join("ca.pem");
+    let Some(tansu) = Tansu::start_advertising(free_port(), tls_port, &[]) else {
+        return;
+    };
+    spawn_tls_terminator(&pki, listener, tansu.port());
+    let ca_file = tansu.dir().join("ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
-    let cert_file = tansu.dir.join("client.pem");
+    let cert_file = tansu.dir().join("client.pem");
     std::fs::write(&cert_file, &pki.client_cert_pem).unwrap();
-    let key_file = tansu.dir.join("client.key");
+    let key_file = tansu.dir().join("client.key");
     std::fs::write(&key_file, &pki.client_key_pem).unwrap();
     let mut tls = TlsConfig::with_ca_file(&ca_file);
     tls.cert_file = Some(cert_file);
@@ -128,24 +129,10 @@ async fn consumer_speaks_mutual_tls_on_fetch_and_group_connections() {
         .create_topic(&topic, 1, 1, 5_000)
         .await
         .unwrap();
-    let pc = client
-        .partition_client(&topic, 0, UnknownTopicHandling::Retry)
-        .await
-        .unwrap();
-    pc.produce(
-        (0..3)
-            .map(|i| rskafka::record::Record {
-                key: None,
-                value: Some(vec![i]),
-                headers: Default::default(),
-                timestamp: rskafka::chrono::DateTime::from_timestamp_millis(1_700_000_000_000)
-                    .unwrap(),
-            })
-            .collect(),
-        Compression::NoCompression,
-    )
-    .await
-    .unwrap();
+    let records = (0..3)
+        .map(|i| kafka::record(vec![i], 1_700_000_000_000))
+        .collect();
+    kafka::produce_with(&client, &topic, 0, records).await;
 
     // Without a client certificate the terminator refuses us, and connect() says so.
     let mut cfg = config(&brokers, &unique("g-tls"), &[&topic]);
@@ -166,9 +153,9 @@ async fn consumer_speaks_mutual_tls_on_fetch_and_group_connections() {
 
 /// Creates `user` with SCRAM credentials through tansu's CLI (AlterUserScramCredentials).
 fn create_scram_user(tansu: &Tansu, user: &str, password: &str, mechanism: &str) {
-    let status = std::process::Command::new(tansu_bin().expect("tansu"))
+    let status = std::process::Command::new(tansu.bin())
         .args(["user", "create", "--broker"])
-        .arg(format!("tcp://127.0.0.1:{}", tansu.port))
+        .arg(format!("tcp://127.0.0.1:{}", tansu.port()))
         .args(["--mechanism", mechanism, user, password])
         .stdout(std::process::Stdio::null())
         .status()
@@ -190,12 +177,7 @@ async fn consume_with_sasl(brokers: &str, sasl: SaslConfig) -> kinflux_kafka::Re
         .partition_client(&topic, 0, UnknownTopicHandling::Retry)
         .await?;
     pc.produce(
-        vec![rskafka::record::Record {
-            key: None,
-            value: Some(b"x".to_vec()),
-            headers: Default::default(),
-            timestamp: rskafka::chrono::DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
-        }],
+        vec![kafka::record(b"x".to_vec(), 1_700_000_000_000)],
         Compression::NoCompression,
     )
     .await?;
@@ -228,11 +210,10 @@ fn sasl_rskafka(s: &SaslConfig) -> rskafka::client::SaslConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_authenticates_with_sasl_scram_sha_256_and_512() {
-    if !own_broker_allowed() {
-        return;
-    }
     init_tracing();
-    let mut tansu = Tansu::start(&[]);
+    let Some(mut tansu) = Tansu::start(&[]) else {
+        return;
+    };
     create_scram_user(&tansu, "alice", "s3cret-256", "scram256");
     create_scram_user(&tansu, "bob", "s3cret-512", "scram512");
     tansu.restart_with(&["--authentication"]);

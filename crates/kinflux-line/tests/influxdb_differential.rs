@@ -3,12 +3,11 @@
 //! kinflux-line parses. Every deliberate difference is listed in the README and asserted
 //! here by name, so none can change silently.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use kinflux_line::{ParseOptions, encode_point, parse};
 use kinflux_series::{FieldValueRef, Point, PointView, Precision, Timestamp};
+use kinflux_testkit::{influx, require_or_skip, unique};
 use serde_json::Value;
 
 /// A typed field value as both sides report it.
@@ -104,46 +103,43 @@ fn theirs(base: &str, line: &[u8], has_time: bool) -> Theirs {
 }
 
 fn theirs_in(base: &str, line: &[u8], has_time: bool, precision: Precision) -> Theirs {
-    let db = common::unique_name("kinflux_line_diff");
-    common::exec(base, &format!("CREATE DATABASE \"{db}\""));
-    let path = format!(
-        "/write?db={}&precision={}",
-        common::encode(&db),
-        precision.as_v1_str()
-    );
-    let (status, body) = common::request(base, "POST", &path, line);
-    let stored = if status == 204 {
+    let db = unique("kinflux_line_diff");
+    influx::create_database(base, &db);
+    let answer = influx::write(base, &db, precision.as_v1_str(), line);
+    let stored = if answer.status == 204 {
         Theirs::Accepted(read_back(base, &db, has_time))
     } else {
         Theirs::Refused
     };
     assert!(
-        status == 204 || status == 400,
-        "unexpected status {status}: {body}"
+        answer.status == 204 || answer.status == 400,
+        "unexpected status {}: {}",
+        answer.status,
+        answer.body
     );
-    common::exec(base, &format!("DROP DATABASE \"{db}\""));
+    influx::drop_database(base, &db);
     stored
 }
 
 fn read_back(base: &str, db: &str, has_time: bool) -> Option<Stored> {
-    let measurements = series(&common::query(base, db, "SHOW MEASUREMENTS"));
+    let measurements = series(&influx::query(base, db, "SHOW MEASUREMENTS"));
     let names = measurements.first()?["values"].as_array()?.clone();
     assert_eq!(names.len(), 1, "one measurement per case: {names:?}");
     let measurement = names[0][0].as_str()?.to_owned();
 
     let mut types = BTreeMap::new();
-    for s in series(&common::query(base, db, "SHOW FIELD KEYS")) {
+    for s in series(&influx::query(base, db, "SHOW FIELD KEYS")) {
         for kv in s["values"].as_array()? {
             types.insert(kv[0].as_str()?.to_owned(), kv[1].as_str()?.to_owned());
         }
     }
     let mut tags = BTreeMap::new();
-    for s in series(&common::query(base, db, "SHOW TAG VALUES WITH KEY =~ /.*/")) {
+    for s in series(&influx::query(base, db, "SHOW TAG VALUES WITH KEY =~ /.*/")) {
         for kv in s["values"].as_array()? {
             tags.insert(kv[0].as_str()?.to_owned(), kv[1].as_str()?.to_owned());
         }
     }
-    let rows = series(&common::query(base, db, "SELECT * FROM /.*/"));
+    let rows = series(&influx::query(base, db, "SELECT * FROM /.*/"));
     let row = rows.first()?;
     let columns: Vec<&str> = row["columns"]
         .as_array()?
@@ -354,10 +350,7 @@ const CASES: &[(&[u8], Outcome, &str)] = &[
 
 #[test]
 fn kinflux_line_reads_tricky_lines_as_influxdb_1_6_7_does() {
-    let Some(base) = common::influx_url("kinflux_line_reads_tricky_lines_as_influxdb_1_6_7_does")
-    else {
-        return;
-    };
+    let base = require_or_skip!("KINFLUX_INFLUX_URL");
     assert!(CASES.len() >= 60);
     let mut mismatches = Vec::new();
     for (line, expected, why) in CASES {
@@ -401,10 +394,7 @@ fn kinflux_line_reads_tricky_lines_as_influxdb_1_6_7_does() {
 
 #[test]
 fn timestamps_in_each_precision_read_as_influxdb_reads_them() {
-    let Some(base) = common::influx_url("timestamps_in_each_precision_read_as_influxdb_reads_them")
-    else {
-        return;
-    };
+    let base = require_or_skip!("KINFLUX_INFLUX_URL");
     let cases: &[(&[u8], Precision)] = &[
         (b"m v=1 1700000000", Precision::Seconds),
         (b"m v=1 -1", Precision::Seconds),
@@ -436,9 +426,7 @@ fn timestamps_in_each_precision_read_as_influxdb_reads_them() {
 
 #[test]
 fn points_we_encode_are_stored_exactly_as_they_were() {
-    let Some(base) = common::influx_url("points_we_encode_are_stored_exactly_as_they_were") else {
-        return;
-    };
+    let base = require_or_skip!("KINFLUX_INFLUX_URL");
     let t = Timestamp::from_nanos(1_700_000_000_123_456_789);
     let points = [
         Point::builder("c p,u")

@@ -1,6 +1,8 @@
 //! `Lines::raw_sections`: where a point's series key and field section are in the input,
 //! so that a forwarder can copy them instead of encoding the point again.
 
+mod common;
+
 use kinflux_line::{
     Forward, ParseOptions, RawSections, encode_fields, encode_point, encode_series_key,
     encode_timestamp, parse,
@@ -122,14 +124,7 @@ fn name() -> impl Strategy<Value = String> {
 }
 
 fn value() -> impl Strategy<Value = FieldValue> {
-    prop_oneof![
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(FieldValue::Float),
-        any::<i64>().prop_map(FieldValue::Integer),
-        any::<bool>().prop_map(FieldValue::Boolean),
-        name().prop_map(FieldValue::String),
-    ]
+    common::field_value(name())
 }
 
 proptest! {

@@ -1,6 +1,8 @@
 //! The round-trip properties: encodable points survive encode then parse, and every
 //! accepted input survives parse, encode, parse.
 
+mod common;
+
 use kinflux_line::{ParseOptions, encode_point, parse, validate};
 use kinflux_series::{FieldValue, Point, PointRef, Precision, Timestamp};
 use proptest::prelude::*;
@@ -20,15 +22,7 @@ fn name() -> impl Strategy<Value = String> {
 }
 
 fn value() -> impl Strategy<Value = FieldValue> {
-    prop_oneof![
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(FieldValue::Float),
-        any::<i64>().prop_map(FieldValue::Integer),
-        any::<u64>().prop_map(FieldValue::UInteger),
-        any::<bool>().prop_map(FieldValue::Boolean),
-        name().prop_map(FieldValue::String),
-    ]
+    common::field_value(name())
 }
 
 fn point() -> impl Strategy<Value = Point> {

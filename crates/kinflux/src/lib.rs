@@ -8,7 +8,11 @@ pub mod pipeline;
 pub mod progress;
 
 pub use config::Config;
-pub use pipeline::{CancellationToken, Pipeline, PipelineError, RunSummary};
+pub use decode::Decode;
+pub use metrics::{Metrics, MetricsSnapshot};
+pub use pipeline::{
+    CancellationToken, ErrorClass, Pipeline, PipelineBuilder, PipelineError, RunSummary,
+};
 
 pub use kinflux_avro as avro;
 pub use kinflux_batch as batch;

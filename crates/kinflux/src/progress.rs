@@ -9,10 +9,8 @@
 //! in any order; only the unbroken acknowledged prefix is ever committed.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
 
-/// A partition, by topic and number.
-pub type PartitionKey = (Arc<str>, i32);
+use kinflux_kafka::PartitionKey;
 
 /// Progress of one partition.
 #[derive(Debug, Default)]
@@ -157,7 +155,7 @@ mod tests {
     use super::*;
 
     fn p0() -> PartitionKey {
-        ("t".into(), 0)
+        PartitionKey::new("t", 0)
     }
 
     #[test]

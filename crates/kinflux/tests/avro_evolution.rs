@@ -7,6 +7,8 @@ mod common;
 use common::*;
 use kinflux::avro::apache_avro::{Schema, to_avro_datum, types::Value};
 use kinflux::avro::framing::write_confluent_header;
+use kinflux_testkit::influx::{count, query, rows};
+use kinflux_testkit::kafka::produce_values;
 
 const V1: &str = r#"{"type":"record","name":"Reading","namespace":"garden","fields":[
     {"name":"sensor_id","type":"string"},
@@ -24,17 +26,14 @@ const V2: &str = r#"{"type":"record","name":"Reading","namespace":"garden","fiel
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_of_both_schema_versions_map_by_name() {
-    let Some((brokers, influx)) = servers() else {
+    let Some((brokers, influx, topic, db)) = case("evolve", 1).await else {
         return;
     };
-    let topic = unique("evolve");
-    let db = unique("evolve_db");
     let dir = schema_dir(&[(1, V1), (2, V2)]);
     let (v1, v2) = (
         Schema::parse_str(V1).unwrap(),
         Schema::parse_str(V2).unwrap(),
     );
-    create_topic(&brokers, &topic, 1).await;
 
     let n = 2_000usize;
     let values = (0..n)
@@ -70,22 +69,16 @@ async fn records_of_both_schema_versions_map_by_name() {
             out
         })
         .collect();
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce_values(&brokers, &topic, 0, values, 1_700_000_000_000).await;
 
     let extra = avro_decode_toml(&dir, "garden", "sensor_id");
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, &extra)).await;
     assert_eq!(summary.points_written, n as u64);
     assert_eq!(summary.dead_lettered, 0);
-    assert_eq!(
-        count(&influx, &db, "garden", "soil_moisture").await,
-        n as u64
-    );
-    assert_eq!(count(&influx, &db, "garden", "battery").await, n as u64 / 2);
-    assert_eq!(
-        count(&influx, &db, "garden", "temperature").await,
-        n as u64 / 2
-    );
-    assert_eq!(count(&influx, &db, "garden", "note").await, n as u64 / 4);
+    assert_eq!(count(&influx, &db, "garden", "soil_moisture"), n as u64);
+    assert_eq!(count(&influx, &db, "garden", "battery"), n as u64 / 2);
+    assert_eq!(count(&influx, &db, "garden", "temperature"), n as u64 / 2);
+    assert_eq!(count(&influx, &db, "garden", "note"), n as u64 / 4);
     // A value from each version, exactly.
     for i in [10usize, n - 10] {
         let t = (1_600_000_000_000 + i as i64) * 1_000_000;
@@ -93,8 +86,7 @@ async fn records_of_both_schema_versions_map_by_name() {
             &influx,
             &db,
             &format!("SELECT soil_moisture, sensor_id FROM garden WHERE time = {t}"),
-        )
-        .await;
+        );
         let r = rows(&answer);
         assert_eq!(r[0][1].as_f64(), Some(i as f64 / 10.0));
         assert_eq!(r[0][2].as_str(), Some(format!("s{}", i % 5).as_str()));

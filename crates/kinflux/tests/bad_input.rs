@@ -9,10 +9,12 @@ use std::collections::HashMap;
 use common::*;
 use kinflux::avro::apache_avro::{Schema, to_avro_datum, types::Value};
 use kinflux::avro::framing::write_confluent_header;
+use kinflux_testkit::influx::count;
+use kinflux_testkit::kafka::{RecordAndOffset, produce_values, read_all};
 
 const N: usize = 4_000;
 
-fn headers(r: &rskafka::record::RecordAndOffset) -> HashMap<String, String> {
+fn headers(r: &RecordAndOffset) -> HashMap<String, String> {
     r.record
         .headers
         .iter()
@@ -22,12 +24,9 @@ fn headers(r: &rskafka::record::RecordAndOffset) -> HashMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_line_protocol_goes_to_the_dead_letter_topic_with_headers() {
-    let Some((brokers, influx)) = servers() else {
+    let Some((brokers, influx, topic, db)) = case("badlp", 2).await else {
         return;
     };
-    let topic = unique("badlp");
-    let db = unique("badlp_db");
-    create_topic(&brokers, &topic, 2).await;
     let mut bad = Vec::new();
     for p in 0..2 {
         let values = (0..N)
@@ -44,7 +43,7 @@ async fn malformed_line_protocol_goes_to_the_dead_letter_topic_with_headers() {
                 }
             })
             .collect();
-        produce(&brokers, &topic, p, values, 1_700_000_000_000).await;
+        produce_values(&brokers, &topic, p, values, 1_700_000_000_000).await;
     }
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, "")).await;
 
@@ -56,7 +55,7 @@ async fn malformed_line_protocol_goes_to_the_dead_letter_topic_with_headers() {
         summary.records_in,
         summary.points_written + summary.dead_lettered
     );
-    assert_eq!(count(&influx, &db, "good", "v").await, good);
+    assert_eq!(count(&influx, &db, "good", "v"), good);
 
     let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
     assert_eq!(dead.len(), bad.len());
@@ -88,14 +87,11 @@ const SCHEMA: &str = r#"{"type":"record","name":"R","namespace":"t","fields":[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_avro_and_unknown_schema_ids_are_dead_lettered() {
-    let Some((brokers, influx)) = servers() else {
+    let Some((brokers, influx, topic, db)) = case("badavro", 1).await else {
         return;
     };
-    let topic = unique("badavro");
-    let db = unique("badavro_db");
     let dir = schema_dir(&[(1, SCHEMA)]);
     let schema = Schema::parse_str(SCHEMA).unwrap();
-    create_topic(&brokers, &topic, 1).await;
 
     let mut expected_class = HashMap::new();
     let values = (0..N)
@@ -131,7 +127,7 @@ async fn corrupt_avro_and_unknown_schema_ids_are_dead_lettered() {
             out
         })
         .collect();
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce_values(&brokers, &topic, 0, values, 1_700_000_000_000).await;
 
     let extra = avro_decode_toml(&dir, "reading", "id");
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, &extra)).await;
@@ -139,7 +135,7 @@ async fn corrupt_avro_and_unknown_schema_ids_are_dead_lettered() {
     assert_eq!(summary.records_in, N as u64);
     assert_eq!(summary.dead_lettered, bad);
     assert_eq!(summary.points_written, N as u64 - bad);
-    assert_eq!(count(&influx, &db, "reading", "v").await, N as u64 - bad);
+    assert_eq!(count(&influx, &db, "reading", "v"), N as u64 - bad);
 
     let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
     assert_eq!(dead.len() as u64, bad);

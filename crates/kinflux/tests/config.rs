@@ -98,6 +98,15 @@ fn errors_name_the_key() {
         "{}",
         error_of(&bad_start)
     );
+    let contradiction = MINIMAL.replace(
+        "group_id = \"g\"",
+        "group_id = \"g\"\nstart_at = \"latest\"\nauto_offset_reset = \"earliest\"",
+    );
+    assert!(
+        error_of(&contradiction).starts_with("kafka.start_at: start_at = \"latest\""),
+        "{}",
+        error_of(&contradiction)
+    );
     let avro = MINIMAL.replace(
         "[influx]",
         "[decode]\nformat = \"avro\"\n[decode.mapping]\nmeasurement = \"record_name\"\n\n[influx]",
@@ -148,4 +157,56 @@ fn secrets_never_show_in_debug_output() {
     assert!(!debug.contains("hunter2"), "{debug}");
     assert!(!debug.contains("tok-3141"), "{debug}");
     assert!(debug.contains("<redacted>"));
+}
+
+/// Every section refuses a key it does not know, and the error names the key: a typo
+/// must not fall back silently to a default. `[kafka]` flattens the consumer's options,
+/// where serde's `deny_unknown_fields` alone would let a typo through.
+#[test]
+fn every_section_refuses_an_unknown_key() {
+    let sections = [
+        ("kafka", "[kafka]"),
+        ("decode", "[decode]"),
+        ("batch", "[batch]"),
+        ("influx", "[influx]"),
+        ("dead_letter", "[dead_letter]"),
+        ("metrics", "[metrics]"),
+        ("metrics.internal", "[metrics.internal]"),
+    ];
+    for (name, header) in sections {
+        let text = if MINIMAL.contains(header) {
+            MINIMAL.replace(header, &format!("{header}\nbogus = 1"))
+        } else {
+            format!("{MINIMAL}\n{header}\nbogus = 1\n")
+        };
+        let error = error_of(&text);
+        assert!(
+            error.starts_with(name) && error.contains("unknown field `bogus`"),
+            "[{name}]: {error}"
+        );
+    }
+    // Several at once are all named; known keys next to them are not.
+    let two = MINIMAL.replace(
+        "[kafka]",
+        "[kafka]\nbogus = 1\nstart_at = \"latest\"\nbrokerz = []",
+    );
+    let error = error_of(&two);
+    assert!(error.contains("`bogus`, `brokerz`"), "{error}");
+    assert!(!error.contains("start_at"), "{error}");
+    // Keys of the consumer's options still reach it.
+    let c = Config::from_toml(&MINIMAL.replace("[kafka]", "[kafka]\nclient_id = \"me\"")).unwrap();
+    assert_eq!(c.kafka.consumer.client_id, "me");
+    // In [tags], every other key is a static tag by design; its value must be text.
+    let tags = format!("{MINIMAL}\n[tags]\nregion = \"eu\"\n");
+    let c = Config::from_toml(&tags).unwrap();
+    assert_eq!(
+        c.tags.static_tags.get("region").map(String::as_str),
+        Some("eu")
+    );
+    let bad_tag = format!("{MINIMAL}\n[tags]\nregion = 1\n");
+    assert!(
+        error_of(&bad_tag).starts_with("tags"),
+        "{}",
+        error_of(&bad_tag)
+    );
 }

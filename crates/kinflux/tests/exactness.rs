@@ -1,9 +1,12 @@
-//! 200,000 line-protocol records over 4 partitions, through the real tansu and InfluxDB:
-//! InfluxDB ends up holding exactly the expected points.
+//! 200,000 line-protocol records over 4 partitions, through the real Kafka and InfluxDB:
+//! InfluxDB ends up holding exactly the expected points. The exactness test runs on tansu
+//! too when `KINFLUX_TANSU_BROKERS` is set (the opt-in compatibility leg).
 
 mod common;
 
 use common::*;
+use kinflux_testkit::influx::{count, query, rows};
+use kinflux_testkit::kafka::produce_values;
 
 const PARTITIONS: i32 = 4;
 const PER_PARTITION: usize = 50_000;
@@ -23,17 +26,27 @@ fn line(partition: i32, i: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_lands_exactly_once_in_influxdb() {
-    let Some((brokers, influx)) = servers() else {
-        return;
-    };
-    let topic = unique("exact");
-    let db = unique("exact_db");
-    create_topic(&brokers, &topic, PARTITIONS).await;
+    if let Some(case) = case("exact", PARTITIONS).await {
+        every_record_lands_exactly_once(case).await;
+    }
+}
+
+/// The same on tansu, the compatibility leg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_lands_exactly_once_in_influxdb_on_tansu() {
+    if let Some(case) = tansu_case("exact_tansu", PARTITIONS).await {
+        every_record_lands_exactly_once(case).await;
+    }
+}
+
+async fn every_record_lands_exactly_once(
+    (brokers, influx, topic, db): (String, String, String, String),
+) {
     let producers = (0..PARTITIONS).map(|p| {
         let (brokers, topic) = (brokers.clone(), topic.clone());
         tokio::spawn(async move {
             let values = (0..PER_PARTITION).map(|i| line(p, i)).collect();
-            produce(&brokers, &topic, p, values, 1_700_000_000_000).await;
+            produce_values(&brokers, &topic, p, values, 1_700_000_000_000).await;
         })
     });
     for p in producers {
@@ -46,9 +59,9 @@ async fn every_record_lands_exactly_once_in_influxdb() {
     assert_eq!(summary.points_written, total);
     assert_eq!(summary.dead_lettered, 0);
 
-    assert_eq!(count(&influx, &db, "exact", "v").await, total);
+    assert_eq!(count(&influx, &db, "exact", "v"), total);
     // No extra series: 4 partitions x 40 sensors.
-    let series = query(&influx, &db, "SHOW SERIES FROM \"exact\"").await;
+    let series = query(&influx, &db, "SHOW SERIES FROM \"exact\"");
     assert_eq!(rows(&series).len(), 160);
     // A sample of values, exactly as produced.
     for (p, i) in [(0, 0usize), (1, 12_345), (2, 49_999), (3, 31_337)] {
@@ -59,8 +72,7 @@ async fn every_record_lands_exactly_once_in_influxdb() {
             &format!(
                 "SELECT v, x, sensor FROM \"exact\" WHERE time = {t} AND \"partition\" = '{p}'"
             ),
-        )
-        .await;
+        );
         let r = rows(&answer);
         assert_eq!(r.len(), 1, "point {p}/{i}: {answer}");
         assert_eq!(r[0][1].as_i64(), Some(i as i64));
@@ -73,12 +85,9 @@ async fn every_record_lands_exactly_once_in_influxdb() {
 /// came: every point gets the tags, lines with unsorted tags or no time land too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enriched_line_protocol_lands_with_its_tags() {
-    let Some((brokers, influx)) = servers() else {
+    let Some((brokers, influx, topic, db)) = case("enriched", 1).await else {
         return;
     };
-    let topic = unique("enriched");
-    let db = unique("enriched_db");
-    create_topic(&brokers, &topic, 1).await;
     const N: usize = 1_500;
     let values = (0..N)
         .map(|i| {
@@ -92,14 +101,14 @@ async fn enriched_line_protocol_lands_with_its_tags() {
             .into_bytes()
         })
         .collect();
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce_values(&brokers, &topic, 0, values, 1_700_000_000_000).await;
 
     let extra = "[tags]\ntopic_tag = \"topic\"\nsite = \"north\"\n";
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, extra)).await;
     assert_eq!(summary.points_written, N as u64);
     assert_eq!(summary.dead_lettered, 0);
-    assert_eq!(count(&influx, &db, "enriched", "v").await, N as u64);
-    let series = query(&influx, &db, "SHOW SERIES FROM \"enriched\"").await;
+    assert_eq!(count(&influx, &db, "enriched", "v"), N as u64);
+    let series = query(&influx, &db, "SHOW SERIES FROM \"enriched\"");
     let keys: Vec<String> = rows(&series)
         .iter()
         .map(|r| r[0].as_str().unwrap_or_default().to_owned())
@@ -117,8 +126,7 @@ async fn enriched_line_protocol_lands_with_its_tags() {
             "SELECT v FROM \"enriched\" WHERE time = {}",
             t_ms * 1_000_000
         ),
-    )
-    .await;
+    );
     assert_eq!(rows(&answer).len(), 1, "{answer}");
     assert_eq!(rows(&answer)[0][1].as_i64(), Some(2));
 }

@@ -7,6 +7,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
+use kinflux_testkit::influx::{query, rows};
+use kinflux_testkit::kafka::produce_values;
 use serde_json::Value;
 
 const LINES: &[&str] = &[
@@ -21,7 +23,7 @@ const LINES: &[&str] = &[
 
 /// The stored rows of `fwd`, by host, each as column name to value.
 async fn stored(influx: &str, db: &str) -> BTreeMap<String, BTreeMap<String, Value>> {
-    let answer = query(influx, db, "SELECT * FROM \"fwd\"").await;
+    let answer = query(influx, db, "SELECT * FROM \"fwd\"");
     let columns: Vec<String> = answer
         .pointer("/results/0/series/0/columns")
         .and_then(Value::as_array)
@@ -47,18 +49,15 @@ async fn stored(influx: &str, db: &str) -> BTreeMap<String, BTreeMap<String, Val
 }
 
 async fn forward_and_check(extra: &str, site: Option<&str>) {
-    let Some((brokers, influx)) = servers() else {
+    let Some((brokers, influx, topic, db)) = case("fwd", 1).await else {
         return;
     };
-    let topic = unique("fwd");
-    let db = unique("fwd_db");
-    create_topic(&brokers, &topic, 1).await;
     // Two records: the first five lines in one, the last alone.
     let values = vec![
         LINES[..5].join("\n").into_bytes(),
         format!("{}\n", LINES[5]).into_bytes(),
     ];
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce_values(&brokers, &topic, 0, values, 1_700_000_000_000).await;
 
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, extra)).await;
     assert_eq!(summary.records_in, 2);

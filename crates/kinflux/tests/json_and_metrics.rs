@@ -5,59 +5,33 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::*;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use kinflux::{CancellationToken, Config, Pipeline};
-use rskafka::client::partition::{Compression, UnknownTopicHandling};
-use rskafka::record::Record as RsRecord;
+use kinflux_testkit::influx::{count, query, rows};
+use kinflux_testkit::kafka::{keyed, produce};
+use kinflux_testkit::{free_port, http};
 
-async fn get(url: &str) -> (u16, String) {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let response = client.get(url.parse().unwrap()).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `GET url`: status and body (blocking; the pipeline runs on the runtime's workers).
+fn get(url: &str) -> (u16, String) {
+    let answer = http::get(url).expect("the metrics endpoint answers");
+    (answer.status, answer.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_records_get_enriched_and_metrics_are_served() {
-    let Some((brokers, influx)) = servers() else {
+    let Some((brokers, influx, topic, db)) = case("json", 1).await else {
         return;
     };
-    let topic = unique("json");
-    let db = unique("json_db");
-    create_topic(&brokers, &topic, 1).await;
-    let client = kafka(&brokers).await;
-    let pc = client
-        .partition_client(topic.as_str(), 0, UnknownTopicHandling::Retry)
-        .await
-        .unwrap();
     let n = 500i64;
     let records = (0..n)
-        .map(|i| RsRecord {
-            key: Some(format!("dev{}", i % 3).into_bytes()),
-            value: Some(
-                format!(r#"{{"room":"r{}","temp":{}.25,"ok":true}}"#, i % 4, i).into_bytes(),
-            ),
-            headers: [("site".to_owned(), b"lab".to_vec())].into(),
-            timestamp: rskafka::chrono::DateTime::from_timestamp_millis(1_650_000_000_000 + i)
-                .unwrap(),
+        .map(|i| {
+            let value = format!(r#"{{"room":"r{}","temp":{}.25,"ok":true}}"#, i % 4, i);
+            let mut record = keyed(format!("dev{}", i % 3), value, 1_650_000_000_000 + i);
+            record.headers.insert("site".to_owned(), b"lab".to_vec());
+            record
         })
         .collect();
-    pc.produce(records, Compression::NoCompression)
-        .await
-        .unwrap();
+    produce(&brokers, &topic, 0, records).await;
 
     let port = free_port();
     let extra = format!(
@@ -80,25 +54,21 @@ listen = "127.0.0.1:{port}"
     );
     let config = Config::from_toml(&config_toml(&brokers, &influx, &topic, &db, &extra)).unwrap();
     let stop = CancellationToken::new();
-    let pipeline = Pipeline::new(config);
+    let pipeline = Pipeline::from_config(&config).unwrap();
     let metrics = pipeline.metrics();
     let run = tokio::spawn(pipeline.run(stop.clone()));
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while metrics
-        .points_written
-        .load(std::sync::atomic::Ordering::Relaxed)
-        < n as u64
-    {
+    while metrics.snapshot().points_written < n as u64 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "pipeline made no progress"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (status, health) = get(&format!("http://127.0.0.1:{port}/health")).await;
+    let (status, health) = get(&format!("http://127.0.0.1:{port}/health"));
     assert_eq!((status, health.as_str()), (200, "ok\n"));
-    let (status, text) = get(&format!("http://127.0.0.1:{port}/metrics")).await;
+    let (status, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
     assert_eq!(status, 200);
     for line in [
         format!("kinflux_records_in_total {n}"),
@@ -117,17 +87,16 @@ listen = "127.0.0.1:{port}"
         ))),
         "{text}"
     );
-    assert_eq!(get(&format!("http://127.0.0.1:{port}/nope")).await.0, 404);
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/nope")).0, 404);
     stop.cancel();
     run.await.unwrap().unwrap();
 
-    assert_eq!(count(&influx, &db, "climate", "temp").await, n as u64);
+    assert_eq!(count(&influx, &db, "climate", "temp"), n as u64);
     let answer = query(
         &influx,
         &db,
         "SELECT temp, ok, device, region, room, site, topic FROM climate WHERE time = 1650000000007000000",
-    )
-    .await;
+    );
     let row = &rows(&answer)[0];
     assert_eq!(row[1].as_f64(), Some(7.25), "{answer}");
     assert_eq!(row[2].as_bool(), Some(true));

@@ -4,19 +4,18 @@
 mod common;
 
 use common::*;
+use kinflux_testkit::influx::count;
+use kinflux_testkit::kafka::{create_topic, produce_values, read_all};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_conflicting_records_are_dead_lettered() {
-    let Some((brokers, influx)) = servers() else {
+    let Some((brokers, influx, topic, db)) = case("partial", 1).await else {
         return;
     };
-    let topic = unique("partial");
-    let db = unique("partial_db");
-    create_topic(&brokers, &topic, 1).await;
     // First write fixes `v` as an integer field in the shard the test writes to.
     let seed = config_toml(&brokers, &influx, &format!("{topic}_seed"), &db, "");
     create_topic(&brokers, &format!("{topic}_seed"), 1).await;
-    produce(
+    produce_values(
         &brokers,
         &format!("{topic}_seed"),
         0,
@@ -39,13 +38,13 @@ async fn only_conflicting_records_are_dead_lettered() {
             }
         })
         .collect();
-    produce(&brokers, &topic, 0, values, 1_700_000_000_000).await;
+    produce_values(&brokers, &topic, 0, values, 1_700_000_000_000).await;
     let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, "")).await;
 
     let good = (n - conflicting.len()) as u64;
     assert_eq!(summary.dead_lettered, conflicting.len() as u64);
     assert_eq!(summary.points_written, good);
-    assert_eq!(count(&influx, &db, "conflict", "v").await, good + 1);
+    assert_eq!(count(&influx, &db, "conflict", "v"), good + 1);
 
     let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
     let mut offsets: Vec<i64> = dead

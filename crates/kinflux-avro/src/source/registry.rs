@@ -14,11 +14,12 @@ use std::time::Duration;
 use apache_avro::Schema;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use kinflux_backoff::{Backoff, BackoffConfig, RetryLog, parse_retry_after};
 use serde::Deserialize;
 
 use super::{RegistryError, SchemaSource, parse};
@@ -26,6 +27,9 @@ use crate::SchemaError;
 
 /// The media type of the registry's v1 API.
 const MEDIA_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+/// The longest ceiling of a wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 #[cfg(feature = "tls")]
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
@@ -44,7 +48,9 @@ pub struct RegistryConfig {
     /// How many times a request that failed with a 5xx, a 429, a timeout or a
     /// connection error is tried again. Default 3.
     pub retries: u32,
-    /// The wait before the first retry; it doubles for each next one. Default 100 ms.
+    /// The ceiling of the wait before the first retry; it doubles for each next one, up
+    /// to 10 s. Each wait is drawn between zero and its ceiling (full jitter), unless the
+    /// registry said how long in `Retry-After`. Default 100 ms.
     pub backoff: Duration,
     /// The TLS configuration for `https://` (own CA, client certificate). Default: the
     /// webpki roots with the ring provider.
@@ -133,8 +139,10 @@ pub struct RegistryClient {
     base: String,
     auth: Option<HeaderValue>,
     timeout: Duration,
-    retries: u32,
-    backoff: Duration,
+    /// The retry policy, shared by the calls.
+    retry: Arc<BackoffConfig>,
+    /// One retry log for all requests of this client: an outage is one streak.
+    retry_log: RetryLog,
     http: Client<Connector, Full<Bytes>>,
     by_id: RwLock<HashMap<u32, Arc<Schema>>>,
 }
@@ -145,7 +153,7 @@ impl fmt::Debug for RegistryClient {
             .field("base", &self.base)
             .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
-            .field("retries", &self.retries)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -214,8 +222,11 @@ impl RegistryClient {
             base,
             auth,
             timeout: config.timeout,
-            retries: config.retries,
-            backoff: config.backoff,
+            retry: Arc::new(
+                BackoffConfig::new(config.backoff, MAX_BACKOFF.max(config.backoff))
+                    .with_max_attempts(Some(config.retries.saturating_add(1))),
+            ),
+            retry_log: RetryLog::new(),
             http: Client::builder(TokioExecutor::new()).build(connector(&config)?),
             by_id: RwLock::new(HashMap::new()),
         })
@@ -278,46 +289,63 @@ impl RegistryClient {
         Ok(id)
     }
 
-    /// One API call with retries on 5xx, timeouts and connection errors.
+    /// One API call with retries on 5xx, 429, timeouts and connection errors.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<Bytes>,
     ) -> Result<T, RegistryError> {
-        let mut wait = self.backoff;
-        let mut attempt = 0;
+        let mut backoff = Backoff::with_log(
+            *self.retry,
+            "schema registry request",
+            self.retry_log.clone(),
+        );
         loop {
-            let result = self.attempt(&method, path, body.clone()).await;
+            let (error, retry_after) = match self.attempt(&method, path, body.clone()).await {
+                Ok((status, _, bytes)) if status.is_success() => {
+                    backoff.succeeded();
+                    return serde_json::from_slice(&bytes).map_err(|e| {
+                        RegistryError::BadResponse(format!("{status} from {method} {path}: {e}"))
+                    });
+                }
+                Ok((status, headers, bytes)) => {
+                    let retry_after = headers
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                    (error_of(status, &bytes), retry_after)
+                }
+                Err(e) => (e, None),
+            };
             let retry = matches!(
-                result,
-                Err(RegistryError::Server { .. }
+                error,
+                RegistryError::Server { .. }
                     | RegistryError::RateLimited { .. }
                     | RegistryError::Timeout(_)
-                    | RegistryError::Connection(_))
+                    | RegistryError::Connection(_)
             );
-            if !retry || attempt >= self.retries {
-                let (status, bytes) = result?;
-                return serde_json::from_slice(&bytes).map_err(|e| {
-                    RegistryError::BadResponse(format!("{status} from {method} {path}: {e}"))
-                });
+            if !retry {
+                return Err(error);
             }
-            if let Err(e) = &result {
-                tracing::warn!(%method, path, attempt, error = %e, "schema registry request failed, retrying");
+            let delay = backoff
+                .retry_after(retry_after)
+                .next_delay(format_args!("{method} {path}: {error}"));
+            match delay {
+                Ok(wait) => tokio::time::sleep(wait).await,
+                Err(_) => return Err(error),
             }
-            tokio::time::sleep(wait).await;
-            wait = wait.saturating_mul(2);
-            attempt += 1;
         }
     }
 
-    /// One HTTP exchange: the status and body of a success, or the typed error.
+    /// One HTTP exchange: the status, headers and body of any answer, or the error of a
+    /// request that got none.
     async fn attempt(
         &self,
         method: &Method,
         path: &str,
         body: Option<Bytes>,
-    ) -> Result<(StatusCode, Bytes), RegistryError> {
+    ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(format!("{}{path}", self.base))
@@ -340,22 +368,17 @@ impl RegistryClient {
                 .request(request)
                 .await
                 .map_err(|e| RegistryError::Connection(error_chain(&e)))?;
-            let status = response.status();
-            let bytes = response
-                .into_body()
+            let (parts, body) = response.into_parts();
+            let bytes = body
                 .collect()
                 .await
                 .map_err(|e| RegistryError::Connection(error_chain(&e)))?
                 .to_bytes();
-            Ok((status, bytes))
+            Ok((parts.status, parts.headers, bytes))
         };
-        let (status, bytes) = tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| RegistryError::Timeout(self.timeout))??;
-        if status.is_success() {
-            return Ok((status, bytes));
-        }
-        Err(error_of(status, &bytes))
+            .map_err(|_| RegistryError::Timeout(self.timeout))?
     }
 }
 

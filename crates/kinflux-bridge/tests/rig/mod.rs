@@ -1,16 +1,20 @@
-//! The fault tests' rig: a private tansu and a private influxd that a test can stop and
-//! start again, the `kinflux` binary as a child process it can SIGKILL, test data
-//! produced with rskafka, and small HTTP/1.0 look-ups of `/query` and `/metrics`.
+//! The fault tests' rig: a private Apache Kafka and a private influxd (the test kit's
+//! restartable processes), the `kinflux` binary as a child process a test can SIGKILL,
+//! the test data, and what InfluxDB must hold at the end.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kinflux_testkit::bridge_config::BridgeConfig;
+pub(crate) use kinflux_testkit::influx::rows;
+pub(crate) use kinflux_testkit::kafka::create_topic;
+pub(crate) use kinflux_testkit::process::{Influxd, KafkaBroker};
+pub(crate) use kinflux_testkit::unique;
+use kinflux_testkit::{free_port, http, influx, kafka};
+use rskafka::client::ClientBuilder;
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
 
 /// Start of the test data's timestamps (ns): 2020-09-13.
@@ -25,39 +29,16 @@ pub(crate) fn full() -> bool {
     std::env::var("KINFLUX_FAULTS_FULL").is_ok_and(|v| v == "1")
 }
 
-/// The tansu and influxd binaries, or `None` after a loud SKIPPED line. Under `CI=true`
-/// a missing binary is a failure.
-pub(crate) fn binaries(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let influxd = PathBuf::from(
-        std::env::var("KINFLUX_INFLUXD").unwrap_or_else(|_| "/usr/bin/influxd".to_owned()),
-    );
-    let missing = match (tansu_bin(), influxd.is_file()) {
-        (Some(tansu), true) => return Some((tansu, influxd)),
-        (None, _) => "no tansu binary (KINFLUX_TANSU_BIN, PATH, ~/.cargo/bin/tansu)".to_owned(),
-        (_, false) => format!("no influxd at {}", influxd.display()),
-    };
-    if ci {
-        panic!("{test}: {missing}, but CI=true");
-    }
-    eprintln!("SKIPPED ({missing}): {test}");
-    None
-}
-
-fn tansu_bin() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("KINFLUX_TANSU_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(c) = std::env::split_paths(&path)
-            .map(|d| d.join("tansu"))
-            .find(|c| c.is_file())
-        {
-            return Some(c);
-        }
-    }
-    let c = Path::new(&std::env::var_os("HOME")?).join(".cargo/bin/tansu");
-    c.is_file().then_some(c)
+/// A private Kafka broker and influxd for one test, or `None` after a loud SKIPPED line
+/// (a failure under `CI=true`) when `KINFLUX_KAFKA_HOME` or influxd is missing.
+pub(crate) fn servers() -> Option<(KafkaBroker, Influxd)> {
+    let influx = Influxd::start("")?;
+    let broker = KafkaBroker::start()?;
+    // A bridge started on a cluster this fresh exits on COORDINATOR_NOT_AVAILABLE (see
+    // kinflux-kafka's `connect_waits_for_the_coordinator_of_a_fresh_cluster`); these
+    // tests are about faults later on.
+    broker.wait_for_group_coordinator();
+    Some((broker, influx))
 }
 
 /// The `kinflux` binary of this package, which cargo builds before the tests.
@@ -65,167 +46,10 @@ fn bridge_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kinflux"))
 }
 
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A name no other run uses: letters, digits and underscores (valid for topics and
-/// databases alike).
-pub(crate) fn unique(prefix: &str) -> String {
-    format!("{prefix}_{:012x}", rand::random::<u64>() >> 16)
-}
-
-fn wait_for_port(port: u16, what: &str, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            let log = std::fs::read_to_string(log).unwrap_or_default();
-            panic!("{what} did not listen on {port}:\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn kill(child: &mut Option<Child>) {
     if let Some(mut c) = child.take() {
         let _ = c.kill(); // SIGKILL
         let _ = c.wait();
-    }
-}
-
-/// A tansu broker of one test: its own port and SQLite file, which survive a restart.
-pub(crate) struct Tansu {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Tansu {
-    pub(crate) fn start(bin: &Path) -> Tansu {
-        let mut t = Tansu {
-            bin: bin.to_owned(),
-            dir: tempfile::tempdir().expect("temp dir"),
-            port: free_port(),
-            child: None,
-        };
-        t.resume();
-        t
-    }
-
-    pub(crate) fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the broker (SIGKILL): only what SQLite committed survives.
-    pub(crate) fn stop(&mut self) {
-        kill(&mut self.child);
-    }
-
-    /// Starts it again on the same port and SQLite file.
-    pub(crate) fn resume(&mut self) {
-        let log_path = self.dir.path().join("tansu.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .expect("tansu log");
-        let child = Command::new(&self.bin)
-            .current_dir(self.dir.path())
-            .args(["broker", "--storage-engine", "sqlite://tansu.db"])
-            .arg("--listener-url")
-            .arg(format!("tcp://127.0.0.1:{}", self.port))
-            .arg("--advertised-listener-url")
-            .arg(format!("tcp://127.0.0.1:{}", self.port))
-            .arg("--silent")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("tansu log"))
-            .stderr(log)
-            .spawn()
-            .expect("start tansu");
-        self.child = Some(child);
-        wait_for_port(self.port, "tansu", &log_path);
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// An influxd of one test: its own ports and folders, which survive a restart.
-pub(crate) struct Influxd {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Influxd {
-    pub(crate) fn start(bin: &Path) -> Influxd {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let d = dir.path().display();
-        std::fs::write(
-            dir.path().join("influxd.conf"),
-            format!(
-                "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
-                 [meta]\n  dir = \"{d}/meta\"\n\
-                 [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-                 [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
-                 [monitor]\n  store-enabled = false\n",
-                rpc = free_port()
-            ),
-        )
-        .expect("influxd config");
-        let mut i = Influxd {
-            bin: bin.to_owned(),
-            dir,
-            port,
-            child: None,
-        };
-        i.resume();
-        i
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the server (SIGKILL): an outage.
-    pub(crate) fn stop(&mut self) {
-        kill(&mut self.child);
-    }
-
-    /// Starts it again on the same port and data, and waits until it answers `/ping`.
-    pub(crate) fn resume(&mut self) {
-        let log_path = self.dir.path().join("influxd.log");
-        let log = std::fs::File::create(&log_path).expect("influxd log");
-        let child = Command::new(&self.bin)
-            .arg("-config")
-            .arg(self.dir.path().join("influxd.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start influxd");
-        self.child = Some(child);
-        wait_for_port(self.port, "influxd", &log_path);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http_get(self.port, "/ping").is_none_or(|(status, _)| status != 204) {
-            assert!(Instant::now() < deadline, "influxd never answered /ping");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Influxd {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -311,10 +135,8 @@ impl Bridge {
 
     /// `/metrics` as text, or `None` when it does not answer.
     pub(crate) fn metrics(&self) -> Option<Metrics> {
-        match http_get(self.metrics_port, "/metrics")? {
-            (200, body) => Some(Metrics(body)),
-            _ => None,
-        }
+        let answer = http::get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port)).ok()?;
+        (answer.status == 200).then_some(Metrics(answer.body))
     }
 
     fn log_path(&self) -> PathBuf {
@@ -324,6 +146,21 @@ impl Bridge {
     /// Everything the bridge printed, over all its starts.
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// What this bridge's last "joined group" log line says: the generation and whether
+    /// it leads the group (the member that computes the assignment). `None` before it
+    /// joined.
+    pub(crate) fn last_join(&self) -> Option<(i64, bool)> {
+        let log = self.log();
+        let line = log.lines().rev().find(|l| l.contains("joined group"))?;
+        let value = |key: &str| {
+            let (_, rest) = line.split_once(&format!(" {key}="))?;
+            rest.split_whitespace().next().map(str::to_owned)
+        };
+        let generation = value("generation")?.parse().ok()?;
+        let leader = value("leader")? == "true";
+        Some((generation, leader))
     }
 
     /// `VmHWM` (peak resident set) and `VmRSS` of the running process, in KiB.
@@ -391,69 +228,14 @@ impl Metrics {
     }
 }
 
-/// A `GET` over HTTP/1.0 (so the answer is never chunked): status and body.
-fn http_get(port: u16, path_and_query: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    write!(
-        s,
-        "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
-    )
-    .ok()?;
-    let mut answer = Vec::new();
-    s.read_to_end(&mut answer).ok()?;
-    let answer = String::from_utf8(answer).ok()?;
-    let (head, body) = answer.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_owned()))
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// InfluxQL against `db` (`epoch=ns`): the JSON answer.
 pub(crate) fn query(influx: &Influxd, db: &str, q: &str) -> serde_json::Value {
-    let path = format!(
-        "/query?db={}&epoch=ns&q={}",
-        percent_encode(db),
-        percent_encode(q)
-    );
-    let (status, body) = http_get(influx.port, &path).expect("InfluxDB answers queries");
-    assert_eq!(status, 200, "{q}: {body}");
-    serde_json::from_str(&body).expect("JSON answer")
-}
-
-/// The rows of the first series of an answer.
-pub(crate) fn rows(answer: &serde_json::Value) -> Vec<Vec<serde_json::Value>> {
-    answer
-        .pointer("/results/0/series/0/values")
-        .and_then(|v| v.as_array())
-        .map(|rows| {
-            rows.iter()
-                .map(|r| r.as_array().cloned().unwrap_or_default())
-                .collect()
-        })
-        .unwrap_or_default()
+    influx::query(&influx.url(), db, q)
 }
 
 /// Points of the test measurement in `db` (0 while the database does not exist).
 pub(crate) fn count(influx: &Influxd, db: &str) -> u64 {
-    let answer = query(
-        influx,
-        db,
-        &format!("SELECT count(\"v\") FROM \"{MEASUREMENT}\""),
-    );
-    rows(&answer)
-        .first()
-        .and_then(|r| r.get(1))
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(0)
+    influx::count(&influx.url(), db, MEASUREMENT, "v")
 }
 
 /// The record `i` of `partition`: one point with a timestamp no other record has.
@@ -529,23 +311,6 @@ pub(crate) async fn assert_exact(
     }
 }
 
-async fn kafka(brokers: &str) -> Client {
-    ClientBuilder::new(vec![brokers.to_owned()])
-        .build()
-        .await
-        .expect("rskafka client")
-}
-
-pub(crate) async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
-    kafka(brokers)
-        .await
-        .controller_client()
-        .expect("controller")
-        .create_topic(topic, partitions, 1, 5_000)
-        .await
-        .expect("create topic");
-}
-
 /// How the test data is produced: `per_partition` records to each of `partitions`, in
 /// chunks of `chunk` per partition with `pause` after each round.
 #[derive(Debug, Clone)]
@@ -563,7 +328,7 @@ impl Stream {
     /// new client until it succeeds; a retry may duplicate records in Kafka, which write
     /// the same points again (same series and time), so the expected content holds.
     pub(crate) async fn run(self) {
-        let mut client = kafka(&self.brokers).await;
+        let mut client = kafka::client(&self.brokers).await;
         let mut from = 0;
         while from < self.per_partition {
             let to = (from + self.chunk).min(self.per_partition);
@@ -601,13 +366,11 @@ impl Stream {
 }
 
 fn record(partition: i32, i: usize) -> Record {
-    Record {
-        key: Some(format!("s{}", i % SENSORS).into_bytes()),
-        value: Some(line(partition, i)),
-        headers: Default::default(),
-        timestamp: rskafka::chrono::DateTime::from_timestamp_millis(1_700_000_000_000 + i as i64)
-            .expect("timestamp in range"),
-    }
+    kafka::keyed(
+        format!("s{}", i % SENSORS),
+        line(partition, i),
+        1_700_000_000_000 + i as i64,
+    )
 }
 
 /// A bridge configuration: one topic, a group per test, short group timeouts so a killed
@@ -623,31 +386,10 @@ pub(crate) fn config(
     influx_extra: &str,
     extra: &str,
 ) -> String {
-    format!(
-        r#"
-[kafka]
-brokers = ["{brokers}"]
-topics = ["{topic}"]
-group_id = "{topic}_group"
-auto_offset_reset = "earliest"
-session_timeout = "6s"
-heartbeat_interval = "500ms"
-rebalance_timeout = "10s"
-fetch_max_wait = "100ms"
-commit_interval = "1s"
-{kafka_extra}
-
-[influx]
-url = "{url}"
-database = "{db}"
-create_database = true
-{influx_extra}
-
-[dead_letter]
-on_error = "stop"
-
-{extra}
-"#,
-        url = influx.url(),
-    )
+    BridgeConfig::new(brokers, &influx.url(), topic, db)
+        .kafka(kafka_extra)
+        .influx(influx_extra)
+        .dead_letter("on_error = \"stop\"")
+        .section(extra)
+        .toml()
 }

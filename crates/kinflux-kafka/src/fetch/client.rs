@@ -15,9 +15,10 @@ use super::{
     request::{self, FetchParams, FetchedPartition, PartitionFetch},
 };
 use crate::{
-    config::{ConnectOptions, SaslConfig, TlsConfig},
+    config::{SaslConfig, TlsConfig},
     conn::Connection,
     error::{Error, Result, code},
+    security::ConnectOptions,
 };
 
 /// A partition and the offset to fetch it from.

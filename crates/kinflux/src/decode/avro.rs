@@ -8,10 +8,9 @@ use kinflux_avro::{
     ConfluentDecoder, DecodePlan, Error, Mapping, RegistryClient, SchemaDir, SchemaError,
     SchemaSource, SingleObjectDecoder,
 };
-use kinflux_series::{PointRef, Timestamp};
 
-use super::{DecodeFailure, Unavailable};
-use crate::metrics::ErrorClass;
+use super::{DecodeFailure, DecodeResult, Decoding, Emitter, Input, Unavailable};
+use crate::pipeline::ErrorClass;
 
 /// Where Confluent-framed records find their writer schemas.
 #[derive(Debug)]
@@ -49,39 +48,50 @@ impl AvroDecoder {
         AvroDecoder::Confluent(Box::new(ConfluentDecoder::new(schemas, mapping)))
     }
 
-    pub(super) async fn decode(
-        &self,
-        value: &[u8],
-        fallback: Option<Timestamp>,
-        emit: &mut (dyn for<'p> FnMut(PointRef<'p>) + Send),
-    ) -> Result<Option<DecodeFailure>, Unavailable> {
-        let result = match self {
-            AvroDecoder::Confluent(d) => match d.plan_for(value).await {
-                Ok((plan, body)) => plan
-                    .decode(body, fallback)
-                    .map(&mut *emit)
-                    .map_err(Error::from),
-                Err(e) => Err(e),
-            },
-            AvroDecoder::SingleObject(d) => d.decode(value, fallback).map(&mut *emit),
-            AvroDecoder::Plain(plan) => plan
-                .decode(value, fallback)
-                .map(&mut *emit)
+    async fn decode_confluent(
+        decoder: &ConfluentDecoder<Schemas>,
+        input: Input<'_>,
+        out: &mut Emitter<'_>,
+    ) -> DecodeResult {
+        let result = match decoder.plan_for(input.value).await {
+            Ok((plan, body)) => plan
+                .decode(body, input.default_time)
+                .map(|point| out.point(point))
                 .map_err(Error::from),
+            Err(e) => Err(e),
         };
-        match result {
-            Ok(()) => Ok(None),
-            Err(e) if e.is_transient() => Err(Unavailable(e.to_string())),
-            Err(e @ (Error::Schema(_) | Error::Plan(_))) => Ok(Some(DecodeFailure {
-                class: ErrorClass::Schema,
-                message: e.to_string(),
-                bad_part: None,
-            })),
-            Err(e) => Ok(Some(DecodeFailure {
-                class: ErrorClass::Decode,
-                message: e.to_string(),
-                bad_part: None,
-            })),
+        settle(result)
+    }
+}
+
+/// What an Avro error means for the record: try again later (the schema source is
+/// unavailable), a schema problem, or bad bytes.
+fn settle(result: Result<(), Error>) -> DecodeResult {
+    match result {
+        Ok(()) => Ok(None),
+        Err(e) if e.is_transient() => Err(Unavailable(e.to_string())),
+        Err(e @ (Error::Schema(_) | Error::Plan(_))) => {
+            Ok(Some(DecodeFailure::new(ErrorClass::Schema, e.to_string())))
+        }
+        Err(e) => Ok(Some(DecodeFailure::new(ErrorClass::Decode, e.to_string()))),
+    }
+}
+
+impl super::Decode for AvroDecoder {
+    fn decode_record<'a>(&'a self, input: Input<'a>, out: &'a mut Emitter<'_>) -> Decoding<'a> {
+        let fallback = input.default_time;
+        match self {
+            // Only Confluent framing may wait (for a schema); the others decode at once.
+            AvroDecoder::Confluent(d) => Decoding::pending(Self::decode_confluent(d, input, out)),
+            AvroDecoder::SingleObject(d) => Decoding::Done(settle(
+                d.decode(input.value, fallback)
+                    .map(|point| out.point(point)),
+            )),
+            AvroDecoder::Plain(plan) => Decoding::Done(settle(
+                plan.decode(input.value, fallback)
+                    .map(|point| out.point(point))
+                    .map_err(Error::from),
+            )),
         }
     }
 }

@@ -244,6 +244,25 @@ impl JsonDecoder {
     }
 }
 
+impl super::Decode for JsonDecoder {
+    fn decode_record<'a>(
+        &'a self,
+        input: super::Input<'a>,
+        out: &'a mut super::Emitter<'_>,
+    ) -> super::Decoding<'a> {
+        match self.decode(input.value, input.default_time) {
+            Ok(point) => {
+                out.point(point.as_point_ref());
+                super::Decoding::ok()
+            }
+            Err(e) => super::Decoding::failed(super::DecodeFailure::new(
+                crate::pipeline::ErrorClass::Decode,
+                e.to_string(),
+            )),
+        }
+    }
+}
+
 fn time_of(v: &Value, unit: Option<Precision>, path: &[String]) -> Result<Timestamp, JsonError> {
     let bad = |message: String| JsonError::Type {
         path: path.join("."),

@@ -1,22 +1,172 @@
-//! Record values to points: line protocol, Avro and JSON.
+//! Record values to points: the [`Decode`] trait, and the built-in decoders for line
+//! protocol ([`LineDecoder`]), Avro ([`AvroDecoder`]) and JSON ([`JsonDecoder`]).
 //!
-//! A decoder hands each point it finds to a callback, borrowing from the record where it
-//! can, and reports what it could not decode. A line-protocol record may be partly good:
-//! its good lines go on, and only the bad ones are reported.
+//! A decoder hands each point it finds to an [`Emitter`], borrowing from the record where
+//! it can, and reports what it could not decode. A line-protocol record may be partly
+//! good: its good lines go on, and only the bad ones are reported.
+//!
+//! A program brings its own format by implementing [`Decode`]:
+//!
+//! ```
+//! use kinflux::decode::{Decode, DecodeFailure, Decoding, Emitter, Input};
+//! use kinflux::ErrorClass;
+//! use kinflux::series::{Point, PointView};
+//!
+//! /// `name,value` text records.
+//! #[derive(Debug)]
+//! struct Csv;
+//!
+//! impl Decode for Csv {
+//!     fn decode_record<'a>(&'a self, input: Input<'a>, out: &'a mut Emitter<'_>) -> Decoding<'a> {
+//!         let text = String::from_utf8_lossy(input.value);
+//!         let parsed = text.trim().split_once(',').and_then(|(name, v)| {
+//!             let v: f64 = v.parse().ok()?;
+//!             let mut point = Point::builder(name).field("value", v);
+//!             if let Some(t) = input.default_time {
+//!                 point = point.timestamp(t);
+//!             }
+//!             point.build().ok()
+//!         });
+//!         match parsed {
+//!             Some(point) => {
+//!                 out.point(point.as_point_ref());
+//!                 Decoding::ok()
+//!             }
+//!             None => Decoding::failed(DecodeFailure::new(ErrorClass::Decode, "expected name,value")),
+//!         }
+//!     }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let (points, failure) = kinflux::decode::decode_value(&Csv, b"temp,21.5", None).await.unwrap();
+//! assert_eq!(points[0].measurement().as_str(), "temp");
+//! assert!(failure.is_none());
+//! # });
+//! ```
 
 mod avro;
+mod from_config;
 mod json;
+mod line;
 
-use kinflux_line::Forward;
-use kinflux_series::{PointRef, Timestamp};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use kinflux_kafka::Record;
+use kinflux_series::{Point, PointRef, Timestamp};
 
 pub use avro::{AvroDecoder, Schemas};
+pub(crate) use from_config::from_config;
 pub use json::{JsonDecoder, JsonError, JsonMappingError};
+pub use line::LineDecoder;
 
-use crate::metrics::ErrorClass;
+use crate::pipeline::ErrorClass;
+
+/// Turns a Kafka record's value into points.
+///
+/// `decode_record` runs on the pipeline's task, once per record, in offset order. Most
+/// formats decode at once and return [`Decoding::ok`] or [`Decoding::failed`]; a decoder
+/// that must fetch something first (a schema) returns [`Decoding::pending`] with a future.
+/// A decoder is shared (`Sync`): keep caches behind interior mutability.
+pub trait Decode: Send + Sync + fmt::Debug + 'static {
+    /// Decodes `input`, handing each point to `out`.
+    ///
+    /// Returns a [`DecodeFailure`] for what cannot be decoded (the record, or its bad
+    /// part, goes to the dead-letter topic), or [`Unavailable`] when the failure is not
+    /// the record's (a schema registry is down): the pipeline then decodes the same
+    /// record again later. A decoder that reports `Unavailable` should emit nothing first.
+    fn decode_record<'a>(&'a self, input: Input<'a>, out: &'a mut Emitter<'_>) -> Decoding<'a>;
+}
+
+/// A shared decoder decodes as the decoder it shares.
+impl<D: Decode + ?Sized> Decode for std::sync::Arc<D> {
+    fn decode_record<'a>(&'a self, input: Input<'a>, out: &'a mut Emitter<'_>) -> Decoding<'a> {
+        (**self).decode_record(input, out)
+    }
+}
+
+/// The record a decoder is given.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Input<'a> {
+    /// The record's value (a tombstone never reaches a decoder).
+    pub value: &'a [u8],
+    /// The whole record: key, headers, topic, partition, offset, timestamp.
+    pub record: Option<&'a Record>,
+    /// The time of points whose data has none: the Kafka record's timestamp.
+    pub default_time: Option<Timestamp>,
+}
+
+impl<'a> Input<'a> {
+    /// An input of `value` alone, without a Kafka record.
+    pub fn new(value: &'a [u8], default_time: Option<Timestamp>) -> Self {
+        Input {
+            value,
+            record: None,
+            default_time,
+        }
+    }
+
+    /// The input of a Kafka record; `None` for a tombstone, which carries no point.
+    pub fn of_record(record: &'a Record, default_time: Option<Timestamp>) -> Option<Self> {
+        Some(Input {
+            value: record.value.as_deref()?,
+            record: Some(record),
+            default_time,
+        })
+    }
+}
+
+/// What decoding one record came to.
+pub type DecodeResult = Result<Option<DecodeFailure>, Unavailable>;
+
+/// A decoder's answer: done, or a future to wait for.
+#[must_use = "a decoding does nothing unless it is awaited"]
+pub enum Decoding<'a> {
+    /// Decoded.
+    Done(DecodeResult),
+    /// Decoding goes on in this future.
+    Pending(Pin<Box<dyn Future<Output = DecodeResult> + Send + 'a>>),
+}
+
+impl<'a> Decoding<'a> {
+    /// Every point was decoded.
+    pub fn ok() -> Self {
+        Decoding::Done(Ok(None))
+    }
+
+    /// Some or all of the record could not be decoded.
+    pub fn failed(failure: DecodeFailure) -> Self {
+        Decoding::Done(Ok(Some(failure)))
+    }
+
+    /// Decoding needs to wait for `future`.
+    pub fn pending(future: impl Future<Output = DecodeResult> + Send + 'a) -> Self {
+        Decoding::Pending(Box::pin(future))
+    }
+
+    /// Waits for the answer.
+    pub async fn finish(self) -> DecodeResult {
+        match self {
+            Decoding::Done(result) => result,
+            Decoding::Pending(future) => future.await,
+        }
+    }
+}
+
+impl fmt::Debug for Decoding<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decoding::Done(r) => f.debug_tuple("Done").field(r).finish(),
+            Decoding::Pending(_) => f.write_str("Pending(..)"),
+        }
+    }
+}
 
 /// What could not be decoded from one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeFailure {
     /// Why, as the dead-letter header names it.
     pub class: ErrorClass,
@@ -25,6 +175,23 @@ pub struct DecodeFailure {
     /// The bad part of the value when only part of it is bad (the bad lines of a
     /// line-protocol record); `None` means the whole value.
     pub bad_part: Option<Vec<u8>>,
+}
+
+impl DecodeFailure {
+    /// The whole record is bad, for `message`.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        DecodeFailure {
+            class,
+            message: message.into(),
+            bad_part: None,
+        }
+    }
+
+    /// Only `bad_part` of the record is bad; the rest was decoded.
+    pub fn with_bad_part(mut self, bad_part: Vec<u8>) -> Self {
+        self.bad_part = Some(bad_part);
+        self
+    }
 }
 
 /// A failure that is not the record's fault (the schema registry is down): the record
@@ -61,210 +228,72 @@ pub(crate) enum Decoded<'p> {
     },
 }
 
-/// Decodes record values in the configured format.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Decoder {
-    /// InfluxDB line protocol.
-    Line(kinflux_line::ParseOptions),
-    /// Avro.
-    Avro(AvroDecoder),
-    /// JSON.
-    Json(JsonDecoder),
-}
-
-impl Decoder {
-    /// Decodes `value`, calling `emit` for each point. `fallback` is the time of points
-    /// whose data has none (the Kafka record timestamp).
-    pub async fn decode(
-        &self,
-        value: &[u8],
-        fallback: Option<Timestamp>,
-        emit: &mut (dyn for<'p> FnMut(PointRef<'p>) + Send),
-    ) -> Result<Option<DecodeFailure>, Unavailable> {
-        self.decode_raw(value, fallback, false, &mut |decoded| {
-            if let Decoded::Point(point, _) = decoded {
-                emit(point);
-            }
-        })
-        .await
-    }
-
-    /// As [`decode`](Self::decode), also handing over the point's bytes as they came
-    /// (line protocol only), so the pipeline can copy them instead of encoding again.
-    /// With `lines`, line-protocol lines that can be written on as they are come as
-    /// [`Decoded::Line`], without a point.
-    pub(crate) async fn decode_raw(
-        &self,
-        value: &[u8],
-        fallback: Option<Timestamp>,
-        lines: bool,
-        emit: &mut (dyn for<'p> FnMut(Decoded<'p>) + Send),
-    ) -> Result<Option<DecodeFailure>, Unavailable> {
-        match self {
-            Decoder::Line(options) => Ok(decode_lines(value, *options, fallback, lines, emit)),
-            Decoder::Avro(d) => {
-                d.decode(value, fallback, &mut |point| {
-                    emit(Decoded::Point(point, Raw::default()))
-                })
-                .await
-            }
-            Decoder::Json(d) => Ok(match d.decode(value, fallback) {
-                Ok(point) => {
-                    emit(Decoded::Point(point.as_point_ref(), Raw::default()));
-                    None
-                }
-                Err(e) => Some(DecodeFailure {
-                    class: ErrorClass::Decode,
-                    message: e.to_string(),
-                    bad_part: None,
-                }),
-            }),
-        }
-    }
-}
-
-fn decode_lines(
-    value: &[u8],
-    options: kinflux_line::ParseOptions,
-    fallback: Option<Timestamp>,
+/// Where a decoder puts the points it finds.
+pub struct Emitter<'s> {
+    sink: &'s mut (dyn for<'p> FnMut(Decoded<'p>) + Send),
+    /// Whether the pipeline takes line-protocol lines as they came ([`Decoded::Line`]):
+    /// only when it adds nothing to the points.
     forward_lines: bool,
-    emit: &mut (dyn for<'p> FnMut(Decoded<'p>) + Send),
-) -> Option<DecodeFailure> {
-    let options = kinflux_line::ParseOptions {
-        default_time: fallback,
-        ..options
-    };
-    let mut lines = kinflux_line::parse(value, options);
-    let mut messages = Vec::new();
-    let mut bad_part = Vec::new();
-    let mut good = 0usize;
-    loop {
-        let item = if forward_lines {
-            lines.next_forward()
-        } else {
-            lines.next().map(|r| r.map(Forward::Point))
-        };
-        let Some(item) = item else { break };
-        match item {
-            Ok(Forward::Raw {
-                series_key,
-                fields,
-                timestamp,
-                written_time,
-            }) => {
-                good += 1;
-                emit(Decoded::Line {
-                    series_key: &value[series_key],
-                    fields: &value[fields],
-                    timestamp,
-                    written_time,
-                });
-            }
-            Ok(Forward::Point(point)) => {
-                good += 1;
-                let sections = lines.raw_sections().unwrap_or(kinflux_line::RawSections {
-                    series_key: None,
-                    fields: None,
-                });
-                let raw = Raw {
-                    series_key: sections.series_key.map(|r| &value[r]),
-                    fields: sections.fields.map(|r| &value[r]),
-                };
-                emit(Decoded::Point(point, raw));
-            }
-            Err(e) => {
-                messages.push(e.to_string());
-                let range = lines.line_range();
-                bad_part.extend_from_slice(&value[range]);
-                bad_part.push(b'\n');
-            }
-        }
-    }
-    if messages.is_empty() {
-        return None;
-    }
-    Some(DecodeFailure {
-        class: ErrorClass::Decode,
-        message: messages.join("; "),
-        // A record with no good line goes to the dead-letter topic whole.
-        bad_part: (good > 0).then_some(bad_part),
-    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kinflux_series::PointView;
+impl fmt::Debug for Emitter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emitter")
+            .field("forward_lines", &self.forward_lines)
+            .finish_non_exhaustive()
+    }
+}
 
-    #[tokio::test]
-    async fn good_lines_go_on_and_only_bad_lines_are_reported() {
-        let d = Decoder::Line(Default::default());
-        let mut got = Vec::new();
-        let failure = d
-            .decode(
-                b"cpu v=1 10\ncpu v=oops 11\nmem v=2\n",
-                Some(Timestamp::from_nanos(99)),
-                &mut |p| got.push((p.measurement().to_owned(), p.timestamp())),
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            got,
-            [
-                ("cpu".to_owned(), Some(Timestamp::from_nanos(10))),
-                ("mem".to_owned(), Some(Timestamp::from_nanos(99)))
-            ]
-        );
-        assert_eq!(failure.class, ErrorClass::Decode);
-        assert!(failure.message.starts_with("2:"), "{}", failure.message);
-        assert_eq!(failure.bad_part.as_deref(), Some(&b"cpu v=oops 11\n"[..]));
+impl<'s> Emitter<'s> {
+    pub(crate) fn new(
+        sink: &'s mut (dyn for<'p> FnMut(Decoded<'p>) + Send),
+        forward_lines: bool,
+    ) -> Self {
+        Emitter {
+            sink,
+            forward_lines,
+        }
     }
 
-    #[tokio::test]
-    async fn lines_that_can_go_on_as_they_are_come_without_a_point() {
-        let d = Decoder::Line(Default::default());
-        let value = b"cpu,a=1,b=2 v=1 10\ncpu,b=2,a=1 v=2 11\ncpu v=oops\nmem v=3\n";
-        let mut got = Vec::new();
-        let failure = d
-            .decode_raw(value, Some(Timestamp::from_nanos(99)), true, &mut |d| {
-                got.push(match d {
-                    Decoded::Line {
-                        series_key,
-                        fields,
-                        timestamp,
-                        ..
-                    } => format!(
-                        "line {} {} {timestamp:?}",
-                        String::from_utf8_lossy(series_key),
-                        String::from_utf8_lossy(fields)
-                    ),
-                    Decoded::Point(p, _) => format!("point {:?}", p.tags().collect::<Vec<_>>()),
-                })
-            })
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            got,
-            [
-                "line cpu,a=1,b=2 v=1 Some(Timestamp(10))",
-                r#"point [("a", "1"), ("b", "2")]"#,
-                "line mem v=3 Some(Timestamp(99))",
-            ]
-        );
-        assert_eq!(failure.bad_part.as_deref(), Some(&b"cpu v=oops\n"[..]));
+    /// Hands on one decoded point.
+    pub fn point(&mut self, point: PointRef<'_>) {
+        (self.sink)(Decoded::Point(point, Raw::default()));
     }
 
-    #[tokio::test]
-    async fn a_record_with_no_good_line_is_reported_whole() {
-        let d = Decoder::Line(Default::default());
-        let failure = d
-            .decode(b"nonsense\n", None, &mut |_| panic!("no point expected"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(failure.bad_part, None);
+    /// Hands on a line-protocol point with its bytes as they came.
+    pub(crate) fn point_with_raw(&mut self, point: PointRef<'_>, raw: Raw<'_>) {
+        (self.sink)(Decoded::Point(point, raw));
     }
+
+    /// Hands on a valid line to write as it is.
+    pub(crate) fn line(&mut self, line: Decoded<'_>) {
+        (self.sink)(line);
+    }
+
+    pub(crate) fn forwards_lines(&self) -> bool {
+        self.forward_lines
+    }
+}
+
+/// Decodes one value outside a pipeline and collects the points: for trying a decoder,
+/// and in tests.
+pub async fn decode_value<D: Decode + ?Sized>(
+    decoder: &D,
+    value: &[u8],
+    default_time: Option<Timestamp>,
+) -> Result<(Vec<Point>, Option<DecodeFailure>), Unavailable> {
+    let mut points = Vec::new();
+    let mut sink = |decoded: Decoded<'_>| {
+        if let Decoded::Point(point, _) = decoded {
+            points.push(point.into_owned());
+        }
+    };
+    let failure = {
+        let mut out = Emitter::new(&mut sink, false);
+        decoder
+            .decode_record(Input::new(value, default_time), &mut out)
+            .finish()
+            .await?
+    };
+    Ok((points, failure))
 }

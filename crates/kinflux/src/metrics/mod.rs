@@ -1,62 +1,26 @@
-//! The pipeline's counters and gauges, and their Prometheus text form.
+//! The pipeline's counters and gauges: updated by the pipeline, read by anyone as a
+//! [`MetricsSnapshot`], served as Prometheus text by [`serve`].
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::progress::PartitionKey;
+use crate::pipeline::ErrorClass;
+use kinflux_kafka::PartitionKey;
 
+mod prometheus;
 mod server;
 pub use server::serve;
 
-/// Why a record went to the dead-letter topic (or was dropped): the
-/// `kinflux.error.class` header and the `class` label of the dead-letter counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum ErrorClass {
-    /// The record could not be decoded (bad line protocol, corrupt Avro, bad JSON).
-    Decode,
-    /// The record's schema is unknown or lacks a mapped field.
-    Schema,
-    /// InfluxDB refused the record's line (partial write, type conflict).
-    Rejected,
-    /// InfluxDB refused the whole batch for good (permissions, missing database).
-    WriteFailed,
-}
-
-impl ErrorClass {
-    /// Every class, in label order.
-    pub const ALL: [ErrorClass; 4] = [
-        ErrorClass::Decode,
-        ErrorClass::Schema,
-        ErrorClass::Rejected,
-        ErrorClass::WriteFailed,
-    ];
-
-    /// The label and header value: `decode`, `schema`, `rejected`, `write_failed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::Decode => "decode",
-            ErrorClass::Schema => "schema",
-            ErrorClass::Rejected => "rejected",
-            ErrorClass::WriteFailed => "write_failed",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
 /// Upper bounds (seconds) of the write-latency histogram buckets.
-const LATENCY_BUCKETS: [f64; 12] = [
+pub const LATENCY_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
 /// Per-partition gauges, refreshed by the pipeline.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct PartitionGauges {
     /// High watermark minus the consumer's position.
     pub lag: Option<i64>,
@@ -68,29 +32,21 @@ pub struct PartitionGauges {
     pub event_time_lag_seconds: Option<f64>,
 }
 
-/// Counters the pipeline adds to and the metrics endpoint reads. Cheap to update from any
-/// task: every counter is an atomic.
+/// The pipeline's figures. Only the pipeline updates them; read them with
+/// [`snapshot`](Self::snapshot). Cheap to update from any task: counters are atomics.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Kafka records consumed.
-    pub records_in: AtomicU64,
-    /// Bytes of Kafka record values consumed.
-    pub record_bytes_in: AtomicU64,
-    /// Points decoded, before merging.
-    pub points_in: AtomicU64,
-    /// Lines InfluxDB acknowledged (points after merging).
-    pub points_written: AtomicU64,
-    /// Line-protocol bytes InfluxDB acknowledged (before compression).
-    pub bytes_written: AtomicU64,
-    /// Batches InfluxDB acknowledged.
-    pub batches_written: AtomicU64,
-    /// Points merged into an earlier point with the same series key and time.
-    pub merges: AtomicU64,
-    /// Offset commits sent to Kafka.
-    pub commits: AtomicU64,
-    /// Records dropped (with `on_error = "drop"`).
-    pub dropped: AtomicU64,
-    dead_letters: [AtomicU64; 4],
+    records_in: AtomicU64,
+    record_bytes_in: AtomicU64,
+    points_in: AtomicU64,
+    points_written: AtomicU64,
+    points_dropped_by_influxdb: AtomicU64,
+    bytes_written: AtomicU64,
+    batches_written: AtomicU64,
+    merges: AtomicU64,
+    commits: AtomicU64,
+    dropped: AtomicU64,
+    dead_letters: [AtomicU64; ErrorClass::ALL.len()],
     retries: Mutex<BTreeMap<String, u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
@@ -98,31 +54,167 @@ pub struct Metrics {
     partitions: Mutex<BTreeMap<PartitionKey, PartitionGauges>>,
 }
 
+/// The write-latency histogram at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct LatencyHistogram {
+    /// Writes at or under each bound of [`LATENCY_BUCKETS`] (cumulative, as Prometheus
+    /// counts them).
+    pub buckets: [u64; LATENCY_BUCKETS.len()],
+    /// Every write.
+    pub count: u64,
+    /// The sum of every write's latency.
+    pub sum: Duration,
+}
+
+/// The pipeline's figures at one moment: plain numbers, to read, log or export.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Kafka records consumed.
+    pub records_in: u64,
+    /// Bytes of Kafka record values consumed.
+    pub record_bytes_in: u64,
+    /// Points decoded, before merging.
+    pub points_in: u64,
+    /// Points InfluxDB stored (lines, after merging): neither refused by line nor among
+    /// the points it reported dropping without naming them.
+    pub points_written: u64,
+    /// Points InfluxDB reported dropping without naming their lines (for example beyond
+    /// the retention policy). Their records cannot be dead-lettered.
+    pub points_dropped_by_influxdb: u64,
+    /// Line-protocol bytes InfluxDB acknowledged (before compression).
+    pub bytes_written: u64,
+    /// Batches InfluxDB acknowledged.
+    pub batches_written: u64,
+    /// Points merged into an earlier point with the same series key and time.
+    pub merges: u64,
+    /// Offset commits sent to Kafka.
+    pub commits: u64,
+    /// Records dropped (with `on_error = "drop"`).
+    pub dropped: u64,
+    /// Records sent to the dead-letter topic, by class (every class present).
+    pub dead_letters: BTreeMap<ErrorClass, u64>,
+    /// InfluxDB write retries, by cause, as the writer counts them.
+    pub retries: BTreeMap<String, u64>,
+    /// How long InfluxDB writes took, retries included.
+    pub write_latency: LatencyHistogram,
+    /// The gauges of every partition this consumer holds.
+    pub partitions: BTreeMap<PartitionKey, PartitionGauges>,
+}
+
+impl MetricsSnapshot {
+    /// Records sent to the dead-letter topic, over all classes.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_letters.values().sum()
+    }
+
+    /// Write retries, over all causes.
+    pub fn retries_total(&self) -> u64 {
+        self.retries.values().sum()
+    }
+
+    /// Records not yet committed, over every partition held (high watermark minus the
+    /// committed offset).
+    pub fn committed_lag(&self) -> i64 {
+        self.partitions
+            .values()
+            .filter_map(|g| g.committed_lag)
+            .sum()
+    }
+
+    /// Everything in Prometheus' text exposition format (version 0.0.4).
+    pub fn render_prometheus(&self) -> String {
+        prometheus::render(self)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a plain insert or clone: a panic cannot leave it halfway.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Metrics {
-    /// Counts a record sent to the dead-letter topic.
-    pub fn dead_lettered(&self, class: ErrorClass) {
+    /// Figures that all start at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every figure as it is now.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let mut latency = LatencyHistogram {
+            count: self.latency_count.load(Relaxed),
+            sum: Duration::from_micros(self.latency_sum_micros.load(Relaxed)),
+            ..LatencyHistogram::default()
+        };
+        for (out, bucket) in latency.buckets.iter_mut().zip(&self.latency_buckets) {
+            *out = bucket.load(Relaxed);
+        }
+        MetricsSnapshot {
+            records_in: self.records_in.load(Relaxed),
+            record_bytes_in: self.record_bytes_in.load(Relaxed),
+            points_in: self.points_in.load(Relaxed),
+            points_written: self.points_written.load(Relaxed),
+            points_dropped_by_influxdb: self.points_dropped_by_influxdb.load(Relaxed),
+            bytes_written: self.bytes_written.load(Relaxed),
+            batches_written: self.batches_written.load(Relaxed),
+            merges: self.merges.load(Relaxed),
+            commits: self.commits.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            dead_letters: ErrorClass::ALL
+                .iter()
+                .map(|&c| (c, self.dead_letters[c.index()].load(Relaxed)))
+                .collect(),
+            retries: lock(&self.retries).clone(),
+            write_latency: latency,
+            partitions: lock(&self.partitions).clone(),
+        }
+    }
+
+    /// Everything in Prometheus' text exposition format (version 0.0.4).
+    pub fn render_prometheus(&self) -> String {
+        self.snapshot().render_prometheus()
+    }
+
+    pub(crate) fn record_in(&self, value_bytes: usize) {
+        self.records_in.fetch_add(1, Relaxed);
+        self.record_bytes_in.fetch_add(value_bytes as u64, Relaxed);
+    }
+
+    pub(crate) fn points_decoded(&self, points: u64) {
+        self.points_in.fetch_add(points, Relaxed);
+    }
+
+    /// Counts a batch InfluxDB answered: `written` lines stored, `dropped` points it
+    /// dropped without naming them.
+    pub(crate) fn batch_written(&self, written: usize, dropped: usize, bytes: usize, merged: u64) {
+        self.points_written.fetch_add(written as u64, Relaxed);
+        self.points_dropped_by_influxdb
+            .fetch_add(dropped as u64, Relaxed);
+        self.bytes_written.fetch_add(bytes as u64, Relaxed);
+        self.batches_written.fetch_add(1, Relaxed);
+        self.merges.fetch_add(merged, Relaxed);
+    }
+
+    pub(crate) fn committed(&self) {
+        self.commits.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn record_dropped(&self) {
+        self.dropped.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn dead_lettered(&self, class: ErrorClass) {
         self.dead_letters[class.index()].fetch_add(1, Relaxed);
     }
 
-    /// Records dead-lettered for `class` so far.
-    pub fn dead_letters(&self, class: ErrorClass) -> u64 {
-        self.dead_letters[class.index()].load(Relaxed)
-    }
-
     /// Sets the total of write retries for `cause` (as the writer counts them).
-    pub fn set_retries(&self, cause: &str, total: u64) {
-        let mut r = self.retries.lock().unwrap_or_else(|e| e.into_inner());
-        r.insert(cause.to_owned(), total);
-    }
-
-    /// Write retries so far, over all causes.
-    pub fn retries_total(&self) -> u64 {
-        let r = self.retries.lock().unwrap_or_else(|e| e.into_inner());
-        r.values().sum()
+    pub(crate) fn set_retries(&self, cause: &str, total: u64) {
+        lock(&self.retries).insert(cause.to_owned(), total);
     }
 
     /// Adds one write's latency to the histogram.
-    pub fn observe_write_latency(&self, latency: Duration) {
+    pub(crate) fn observe_write_latency(&self, latency: Duration) {
         let secs = latency.as_secs_f64();
         for (bucket, &bound) in self.latency_buckets.iter().zip(&LATENCY_BUCKETS) {
             if secs <= bound {
@@ -135,183 +227,9 @@ impl Metrics {
     }
 
     /// Replaces the gauges of every partition this consumer holds.
-    pub fn set_partitions(&self, gauges: BTreeMap<PartitionKey, PartitionGauges>) {
-        *self.partitions.lock().unwrap_or_else(|e| e.into_inner()) = gauges;
+    pub(crate) fn set_partitions(&self, gauges: BTreeMap<PartitionKey, PartitionGauges>) {
+        *lock(&self.partitions) = gauges;
     }
-
-    /// The gauges of every partition this consumer holds.
-    pub fn partitions(&self) -> BTreeMap<PartitionKey, PartitionGauges> {
-        self.partitions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Everything in Prometheus' text exposition format (version 0.0.4).
-    pub fn render_prometheus(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, &AtomicU64); 9] = [
-            (
-                "kinflux_records_in_total",
-                "Kafka records consumed.",
-                &self.records_in,
-            ),
-            (
-                "kinflux_record_bytes_in_total",
-                "Bytes of Kafka record values consumed.",
-                &self.record_bytes_in,
-            ),
-            (
-                "kinflux_points_in_total",
-                "Points decoded, before merging.",
-                &self.points_in,
-            ),
-            (
-                "kinflux_points_written_total",
-                "Points InfluxDB acknowledged, after merging.",
-                &self.points_written,
-            ),
-            (
-                "kinflux_bytes_written_total",
-                "Line-protocol bytes InfluxDB acknowledged, before compression.",
-                &self.bytes_written,
-            ),
-            (
-                "kinflux_batches_written_total",
-                "Batches InfluxDB acknowledged.",
-                &self.batches_written,
-            ),
-            (
-                "kinflux_merges_total",
-                "Points merged into another with the same series key and time.",
-                &self.merges,
-            ),
-            (
-                "kinflux_commits_total",
-                "Offset commits sent to Kafka.",
-                &self.commits,
-            ),
-            (
-                "kinflux_dropped_total",
-                "Records dropped on error.",
-                &self.dropped,
-            ),
-        ];
-        for (name, help, value) in counters {
-            header(&mut out, name, help, "counter");
-            let _ = writeln!(out, "{name} {}", value.load(Relaxed));
-        }
-
-        header(
-            &mut out,
-            "kinflux_dead_letters_total",
-            "Records sent to the dead-letter topic, by error class.",
-            "counter",
-        );
-        for class in ErrorClass::ALL {
-            let _ = writeln!(
-                out,
-                "kinflux_dead_letters_total{{class=\"{}\"}} {}",
-                class.as_str(),
-                self.dead_letters(class)
-            );
-        }
-
-        header(
-            &mut out,
-            "kinflux_write_retries_total",
-            "InfluxDB write retries, by cause.",
-            "counter",
-        );
-        for (cause, n) in self
-            .retries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "kinflux_write_retries_total{{cause=\"{}\"}} {n}",
-                escape_label(cause)
-            );
-        }
-
-        header(
-            &mut out,
-            "kinflux_write_latency_seconds",
-            "Latency of InfluxDB writes, retries included.",
-            "histogram",
-        );
-        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS) {
-            let _ = writeln!(
-                out,
-                "kinflux_write_latency_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Relaxed)
-            );
-        }
-        let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(
-            out,
-            "kinflux_write_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let sum = self.latency_sum_micros.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "kinflux_write_latency_seconds_sum {sum}");
-        let _ = writeln!(out, "kinflux_write_latency_seconds_count {count}");
-
-        let partitions = self.partitions();
-        type Gauge = (
-            &'static str,
-            &'static str,
-            fn(&PartitionGauges) -> Option<f64>,
-        );
-        let gauges: [Gauge; 4] = [
-            (
-                "kinflux_lag_records",
-                "High watermark minus the consumer position.",
-                |g| g.lag.map(|v| v as f64),
-            ),
-            (
-                "kinflux_committed_lag_records",
-                "High watermark minus the committed offset.",
-                |g| g.committed_lag.map(|v| v as f64),
-            ),
-            (
-                "kinflux_committed_offset",
-                "The last committed offset.",
-                |g| g.committed.map(|v| v as f64),
-            ),
-            (
-                "kinflux_event_time_lag_seconds",
-                "Now minus the time of the newest committed record.",
-                |g| g.event_time_lag_seconds,
-            ),
-        ];
-        for (name, help, get) in gauges {
-            header(&mut out, name, help, "gauge");
-            for ((topic, partition), g) in &partitions {
-                if let Some(v) = get(g) {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{topic=\"{}\",partition=\"{partition}\"}} {v}",
-                        escape_label(topic)
-                    );
-                }
-            }
-        }
-        out
-    }
-}
-
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// Escapes a label value as the text format requires: backslash, quote and newline.
-fn escape_label(v: &str) -> String {
-    v.replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('\n', r"\n")
 }
 
 #[cfg(test)]
@@ -319,25 +237,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prometheus_text_has_counters_histogram_and_partition_gauges() {
+    fn a_snapshot_holds_every_figure_and_renders_as_prometheus_text() {
         let m = Metrics::default();
-        m.records_in.fetch_add(3, Relaxed);
+        for _ in 0..3 {
+            m.record_in(10);
+        }
         m.dead_lettered(ErrorClass::Decode);
+        m.batch_written(7, 2, 100, 1);
         m.set_retries("server_error", 2);
         m.observe_write_latency(Duration::from_millis(20));
         m.observe_write_latency(Duration::from_secs(3));
         let mut parts = BTreeMap::new();
         parts.insert(
-            ("to\"pic".into(), 2),
+            PartitionKey::new("to\"pic", 2),
             PartitionGauges {
                 lag: Some(7),
+                committed_lag: Some(9),
                 ..Default::default()
             },
         );
         m.set_partitions(parts);
+        let s = m.snapshot();
+        assert_eq!((s.records_in, s.record_bytes_in), (3, 30));
+        assert_eq!((s.points_written, s.points_dropped_by_influxdb), (7, 2));
+        assert_eq!(s.dead_lettered(), 1);
+        assert_eq!(s.dead_letters[&ErrorClass::Rejected], 0);
+        assert_eq!(s.retries_total(), 2);
+        assert_eq!(s.committed_lag(), 9);
+        assert_eq!(s.write_latency.count, 2);
+
         let text = m.render_prometheus();
         for line in [
             "kinflux_records_in_total 3",
+            "kinflux_points_written_total 7",
+            "kinflux_points_dropped_by_influxdb_total 2",
             "kinflux_dead_letters_total{class=\"decode\"} 1",
             "kinflux_dead_letters_total{class=\"rejected\"} 0",
             "kinflux_write_retries_total{cause=\"server_error\"} 2",

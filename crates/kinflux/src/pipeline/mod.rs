@@ -1,17 +1,47 @@
 //! The pipeline: Kafka records in, InfluxDB points out, offsets committed only behind
 //! what is written or dead-lettered.
+//!
+//! Following one record: the loop (`run.rs`, which owns the consumer) receives it and
+//! hands it to a lane (`lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
+//! batch; the batch goes to the settlement (`settlement.rs`), which writes it through the
+//! shared write slots and judges the answer; refused lines are dead-lettered as the
+//! records they came from, which the lane retains until then (`retained.rs`); and the
+//! commit progress ([`crate::progress`]) says which offset the loop may commit. Where a
+//! partition starts is `start.rs`; the self-metrics writer is `self_metrics.rs`.
 
-mod build;
+mod builder;
 mod enrich;
+mod from_config;
+mod ingest;
+mod lane;
+mod retained;
 mod run;
+mod self_metrics;
+mod settlement;
+mod start;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use builder::PipelineBuilder;
+pub(crate) use from_config::settings_of;
 pub use kinflux_influx::CancellationToken;
+pub use settlement::ErrorClass;
 
-use crate::config::{Config, ConfigError};
+use kinflux_batch::FlushPolicy;
+use kinflux_influx::Writer;
+use kinflux_kafka::{Consumer, ConsumerConfig, DeadLetterConfig, DeadLetterProducer};
+
+use crate::config::{Config, ConfigError, InternalMetricsConfig, OnError};
+use crate::decode::Decode;
 use crate::metrics::Metrics;
+use enrich::Enrichment;
+use ingest::Ingest;
+use lane::Lane;
+use run::{Run, RunSettings};
+use self_metrics::SelfMetrics;
+use settlement::{Settlement, WritePool};
 
 /// Why the pipeline stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +85,7 @@ pub enum PipelineError {
 pub struct RunSummary {
     /// Kafka records consumed.
     pub records_in: u64,
-    /// Points InfluxDB acknowledged (after merging).
+    /// Points InfluxDB stored (after merging).
     pub points_written: u64,
     /// Records sent to the dead-letter topic.
     pub dead_lettered: u64,
@@ -65,66 +95,67 @@ pub struct RunSummary {
     pub elapsed: Duration,
 }
 
-/// A configured Kafka-to-InfluxDB pipeline.
+/// A Kafka-to-InfluxDB pipeline, ready to run.
+///
+/// Made in code with [`Pipeline::builder`], or from a configuration file with
+/// [`Pipeline::from_config`] (the crate's documentation runs one).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use kinflux::{CancellationToken, Config, Pipeline};
 ///
 /// let config = Config::load("examples/bridge.toml")?;
-/// let stop = CancellationToken::new();
-/// let pipeline = Pipeline::new(config).until_caught_up(true);
-/// let summary = pipeline.run(stop).await?;
+/// let pipeline = Pipeline::from_config(&config)?;
+/// let summary = pipeline.run(CancellationToken::new()).await?;
 /// println!("{} points written", summary.points_written);
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Debug)]
 pub struct Pipeline {
-    config: Config,
+    consumer: ConsumerConfig,
+    writer: Writer,
+    concurrency: usize,
+    create_database: bool,
+    decoder: Arc<dyn Decode>,
+    dead_letter: Option<DeadLetterConfig>,
+    on_error: OnError,
+    enrichment: Enrichment,
+    batch: FlushPolicy,
+    settings: RunSettings,
+    metrics_listen: Option<SocketAddr>,
+    internal_metrics: Option<InternalMetricsConfig>,
     metrics: Arc<Metrics>,
-    until_caught_up: bool,
-    drain_timeout: Duration,
+    /// Cancels writes in flight; fired only when draining takes too long.
+    abort: CancellationToken,
 }
 
 impl Pipeline {
-    /// A pipeline for `config`.
-    pub fn new(config: Config) -> Self {
-        Pipeline {
-            config,
-            metrics: Arc::new(Metrics::default()),
-            until_caught_up: false,
-            drain_timeout: Duration::from_secs(30),
-        }
+    /// A builder for a pipeline that reads with `consumer` and writes with `writer`.
+    pub fn builder(
+        consumer: ConsumerConfig,
+        writer: kinflux_influx::WriterConfig,
+    ) -> PipelineBuilder {
+        PipelineBuilder::new(consumer, writer)
     }
 
-    /// Stop once every assigned partition is written up to the high watermark it had when
-    /// it was assigned (for backfills, tests and the demo).
-    pub fn until_caught_up(mut self, yes: bool) -> Self {
-        self.until_caught_up = yes;
-        self
+    /// The pipeline a configuration file describes ([`PipelineBuilder::from_config`],
+    /// built).
+    pub fn from_config(config: &Config) -> Result<Pipeline, ConfigError> {
+        PipelineBuilder::from_config(config)?.build()
     }
 
-    /// How long a stop waits for writes in flight before it cancels them (default 30 s).
-    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.drain_timeout = timeout;
-        self
-    }
-
-    /// The counters of this pipeline, to read while it runs.
+    /// The figures of this pipeline, to read while it runs
+    /// ([`Metrics::snapshot`]).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Runs until `stop` is cancelled, then drains: flushes the batch, waits for writes in
-    /// flight (up to the drain timeout), commits, and leaves the group.
+    /// Connects, then runs until `stop` is cancelled, then drains: flushes the batch,
+    /// waits for writes in flight (up to the drain timeout), commits, and leaves the
+    /// group.
     pub async fn run(self, stop: CancellationToken) -> Result<RunSummary, PipelineError> {
-        let server = match self.config.metrics.listen {
+        let server = match self.metrics_listen {
             Some(addr) => Some(
                 crate::metrics::serve(addr, self.metrics.clone(), stop.clone())
                     .await
@@ -132,17 +163,53 @@ impl Pipeline {
             ),
             None => None,
         };
-        let run = run::Run::start(
-            &self.config,
-            self.metrics.clone(),
-            self.until_caught_up,
-            self.drain_timeout,
-        )
-        .await?;
-        let result = run.run(stop).await;
+        let result = self.connect().await;
+        let result = match result {
+            Ok(run) => run.run(stop).await,
+            Err(e) => Err(e),
+        };
         if let Some(server) = server {
             server.abort();
         }
         result
+    }
+
+    async fn connect(self) -> Result<Run, PipelineError> {
+        if self.create_database {
+            self.writer
+                .create_database()
+                .await
+                .map_err(PipelineError::Influx)?;
+        }
+        let dead_letters = match self.dead_letter {
+            Some(c) => Some(Arc::new(
+                DeadLetterProducer::connect(c)
+                    .await
+                    .map_err(PipelineError::DeadLetter)?,
+            )),
+            None => None,
+        };
+        let self_metrics = self
+            .internal_metrics
+            .map(|c| SelfMetrics::new(c, self.consumer.group_id.clone()));
+        let max_retained_bytes = self.consumer.max_buffered_bytes;
+        let consumer = Consumer::connect(self.consumer)
+            .await
+            .map_err(PipelineError::Kafka)?;
+        let pool = WritePool::new(self.writer, self.concurrency);
+        let lane = Lane::new(
+            Ingest::new(self.decoder, self.enrichment, self.batch),
+            Settlement::new(pool.clone(), dead_letters, self.on_error, self.abort),
+            max_retained_bytes,
+            self.metrics.clone(),
+        );
+        Ok(Run::new(
+            consumer,
+            lane,
+            pool,
+            self.settings,
+            self.metrics,
+            self_metrics,
+        ))
     }
 }

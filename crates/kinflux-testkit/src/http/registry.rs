@@ -1,11 +1,11 @@
-//! A small schema registry in the test code, serving the endpoints of Confluent's API
-//! reference (<https://docs.confluent.io/platform/current/schema-registry/develop/api.html>)
-//! with its documented error bodies: `GET /schemas/ids/{id}`,
-//! `GET /subjects/{subject}/versions/latest`, `POST /subjects/{subject}/versions`.
+//! A small schema registry serving the endpoints of Confluent's API reference
+//! (<https://docs.confluent.io/platform/current/schema-registry/develop/api.html>) with its
+//! documented error bodies: `GET /schemas/ids/{id}`, `GET /subjects/{subject}/versions/latest`
+//! and `POST /subjects/{subject}/versions`. It can fail, stall and demand credentials on
+//! request.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,70 +16,91 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-/// What the registry holds and how it misbehaves.
+/// What the registry holds and how it misbehaves; tests change it through
+/// [`Registry::state`].
 #[derive(Debug, Default)]
-pub(crate) struct State {
+pub struct RegistryState {
     /// Schemas by id (id = index + 1).
-    pub(crate) schemas: Vec<String>,
+    pub schemas: Vec<String>,
     /// Subject -> ids of its versions, oldest first.
-    pub(crate) subjects: HashMap<String, Vec<u32>>,
+    pub subjects: HashMap<String, Vec<u32>>,
     /// Answer this many next requests with 500 / 50001.
-    pub(crate) fail_next: u32,
+    pub fail_next: u32,
+    /// Answer this many next requests with 429 / 42901 and `Retry-After: 1`.
+    pub throttle_next: u32,
     /// Wait this long before answering.
-    pub(crate) delay: Option<Duration>,
+    pub delay: Option<Duration>,
     /// The exact `Authorization` header required, if any.
-    pub(crate) required_auth: Option<String>,
+    pub required_auth: Option<String>,
     /// Requests seen.
-    pub(crate) requests: u32,
+    pub requests: u32,
 }
 
-/// A running registry; it stops when the test's runtime ends.
-pub(crate) struct Registry {
-    pub(crate) url: String,
-    pub(crate) state: Arc<Mutex<State>>,
+/// A running registry on 127.0.0.1; it stops when dropped.
+#[derive(Debug)]
+pub struct Registry {
+    /// `http://127.0.0.1:PORT` or `https://...`.
+    pub url: String,
+    /// What it holds and how it misbehaves.
+    pub state: Arc<Mutex<RegistryState>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
-/// Starts a registry on a free port, over plain HTTP.
-#[allow(dead_code)]
-pub(crate) async fn start() -> Registry {
-    start_with(None).await
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
-/// Starts a registry on a free port; over HTTPS when given a TLS acceptor.
-pub(crate) async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Registry {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a free port");
-    let addr: SocketAddr = listener.local_addr().expect("bound address");
-    let state = Arc::new(Mutex::new(State::default()));
-    let shared = state.clone();
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let state = shared.clone();
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
-                let http = hyper::server::conn::http1::Builder::new();
-                match tls {
-                    Some(acceptor) => {
-                        if let Ok(stream) = acceptor.accept(stream).await {
+impl Registry {
+    /// Starts a registry on a free port, over plain HTTP.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    pub async fn start() -> Registry {
+        Registry::start_with(None).await
+    }
+
+    /// Starts a registry on a free port; over HTTPS when given a TLS acceptor.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    pub async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Registry {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let addr = listener.local_addr().expect("bound address");
+        let state = Arc::new(Mutex::new(RegistryState::default()));
+        let shared = state.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = shared.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                        None => {
                             let _ = http.serve_connection(TokioIo::new(stream), service).await;
                         }
                     }
-                    None => {
-                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                    }
-                }
-            });
+                });
+            }
+        });
+        Registry {
+            url: format!("{scheme}://{addr}"),
+            state,
+            task,
         }
-    });
-    Registry {
-        url: format!("{scheme}://{addr}"),
-        state,
     }
 }
 
@@ -99,10 +120,10 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response<Full<Bytes>> 
 }
 
 async fn handle(
-    state: Arc<Mutex<State>>,
+    state: Arc<Mutex<RegistryState>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (delay, auth_ok, fail) = {
+    let (delay, auth_ok, fail, throttle) = {
         let mut s = state.lock().expect("state lock");
         s.requests += 1;
         let auth_ok = match &s.required_auth {
@@ -116,7 +137,11 @@ async fn handle(
         if fail {
             s.fail_next -= 1;
         }
-        (s.delay, auth_ok, fail)
+        let throttle = !fail && s.throttle_next > 0;
+        if throttle {
+            s.throttle_next -= 1;
+        }
+        (s.delay, auth_ok, fail, throttle)
     };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -130,6 +155,17 @@ async fn handle(
             50001,
             "Error in the backend data store",
         ));
+    }
+    if throttle {
+        let mut answer = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            42901,
+            "Request rate limit exceeded",
+        );
+        answer
+            .headers_mut()
+            .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+        return Ok(answer);
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

@@ -1,0 +1,111 @@
+//! `[decode]`: how record values become points.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use kinflux_series::Precision;
+use serde::Deserialize;
+
+use super::redacted;
+
+/// `decode.format`: what record values hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Format {
+    /// InfluxDB line protocol, any number of lines per record.
+    #[default]
+    Line,
+    /// Avro, framed as `decode.framing` says.
+    Avro,
+    /// One JSON object per record.
+    Json,
+}
+
+/// `decode.framing`: how an Avro record names its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Framing {
+    /// Confluent wire format: magic byte 0 and a 4-byte schema id.
+    #[default]
+    Confluent,
+    /// Avro single-object encoding: `C3 01` and the schema's fingerprint.
+    SingleObject,
+    /// The bare Avro body, written with `decode.schema_file`.
+    Plain,
+}
+
+/// `decode.time`: where a point's time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum TimeSource {
+    /// The time in the data; the Kafka record timestamp when the data has none. Never the
+    /// bridge's clock, so a replay writes the same points again.
+    #[default]
+    Data,
+    /// Always the Kafka record timestamp.
+    Kafka,
+}
+
+/// `[decode]`: how record values become points.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DecodeConfig {
+    /// What the values hold.
+    #[serde(default)]
+    pub format: Format,
+    /// The unit of line-protocol timestamps in the data.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Where a point's time comes from.
+    #[serde(default)]
+    pub time: TimeSource,
+    /// Avro and JSON: how a record maps to a point.
+    #[serde(default)]
+    pub mapping: Option<kinflux_avro::Mapping>,
+    /// Avro: how records name their schema.
+    #[serde(default)]
+    pub framing: Framing,
+    /// Avro: the Confluent Schema Registry.
+    #[serde(default)]
+    pub registry_url: Option<String>,
+    /// Avro: registry user (basic auth).
+    #[serde(default)]
+    pub registry_username: Option<String>,
+    /// Avro: registry password (basic auth).
+    #[serde(default)]
+    pub registry_password: Option<String>,
+    /// Avro: registry bearer token.
+    #[serde(default)]
+    pub registry_token: Option<String>,
+    /// Avro: a directory of `<id>.avsc` files, instead of a registry.
+    #[serde(default)]
+    pub schema_dir: Option<PathBuf>,
+    /// Avro: the schema of `plain` and `single-object` records.
+    #[serde(default)]
+    pub schema_file: Option<PathBuf>,
+}
+
+/// The settings of the Avro decoder, split out of `[decode]`.
+pub type AvroConfig = DecodeConfig;
+
+impl fmt::Debug for DecodeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecodeConfig")
+            .field("format", &self.format)
+            .field("precision", &self.precision)
+            .field("time", &self.time)
+            .field("mapping", &self.mapping)
+            .field("framing", &self.framing)
+            .field("registry_url", &self.registry_url)
+            .field("registry_username", &self.registry_username)
+            .field("registry_password", &redacted(&self.registry_password))
+            .field("registry_token", &redacted(&self.registry_token))
+            .field("schema_dir", &self.schema_dir)
+            .field("schema_file", &self.schema_file)
+            .finish()
+    }
+}

@@ -1,0 +1,114 @@
+//! `[influx]`: where points go.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{duration, optional_duration, redacted, yes};
+
+/// `influx.api`: which write API the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum InfluxApi {
+    /// InfluxDB 1.x, Enterprise: `/write`, database and retention policy, user and password.
+    #[default]
+    V1,
+    /// InfluxDB 2.x and Cloud: `/api/v2/write`, org and bucket, token.
+    V2,
+    /// InfluxDB 3: `/api/v3/write_lp`, database, token.
+    V3,
+}
+
+/// `[influx]`: where points are written.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct InfluxConfig {
+    /// Base URL, such as `http://127.0.0.1:8086`.
+    pub url: String,
+    /// The write API.
+    #[serde(default)]
+    pub api: InfluxApi,
+    /// v1 and v3: the database.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// v1: the retention policy (the database's default when absent).
+    #[serde(default)]
+    pub retention_policy: Option<String>,
+    /// v2: the organization.
+    #[serde(default)]
+    pub org: Option<String>,
+    /// v2: the bucket.
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// v2 and v3: the API token.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// v1: user name (basic auth).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// v1: password (basic auth).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// gzip request bodies.
+    #[serde(default = "yes")]
+    pub gzip: bool,
+    /// gzip level, 0 to 9.
+    #[serde(default = "default_gzip_level")]
+    pub gzip_level: u32,
+    /// Most writes in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Timeout of one write request.
+    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// v1: create the database when it does not exist.
+    #[serde(default)]
+    pub create_database: bool,
+    /// Give up on a write after this many attempts; retries forever when absent.
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// Give up on a write after this long; retries forever when absent.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub max_retry_time: Option<Duration>,
+    /// A PEM file of CA certificates to trust for `https://`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_gzip_level() -> u32 {
+    1
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl fmt::Debug for InfluxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InfluxConfig")
+            .field("url", &self.url)
+            .field("api", &self.api)
+            .field("database", &self.database)
+            .field("retention_policy", &self.retention_policy)
+            .field("org", &self.org)
+            .field("bucket", &self.bucket)
+            .field("token", &redacted(&self.token))
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .field("gzip", &self.gzip)
+            .field("gzip_level", &self.gzip_level)
+            .field("concurrency", &self.concurrency)
+            .field("timeout", &self.timeout)
+            .field("create_database", &self.create_database)
+            .field("max_retries", &self.max_retries)
+            .field("max_retry_time", &self.max_retry_time)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}

@@ -1,0 +1,364 @@
+//! Building a pipeline in code: the consumer's and the writer's configurations, then
+//! whatever else the configuration file can set, checked in [`PipelineBuilder::build`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kinflux_batch::FlushPolicy;
+use kinflux_influx::{Api, CancellationToken, Writer, WriterConfig};
+use kinflux_kafka::{AutoOffsetReset, ConsumerConfig, DeadLetterConfig};
+use kinflux_series::Precision;
+
+use super::Pipeline;
+use super::enrich::Enrichment;
+use super::run::RunSettings;
+use super::start::Backfill;
+use crate::config::{ConfigError, InternalMetricsConfig, OnError, StartAt, TagsConfig, TimeSource};
+use crate::decode::{Decode, LineDecoder};
+use crate::metrics::Metrics;
+
+/// Sets up a [`Pipeline`]; made by [`Pipeline::builder`].
+///
+/// Every setting has the default the configuration file documents
+/// (`examples/bridge.toml`), except that a dead-letter topic must be given with
+/// [`dead_letter`](Self::dead_letter), or another [`on_error`](Self::on_error) chosen.
+/// [`build`](Self::build) checks the whole, and names the configuration key at fault.
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PipelineBuilder {
+    consumer: ConsumerConfig,
+    writer: WriterConfig,
+    decoder: Arc<dyn Decode>,
+    dead_letter: Option<DeadLetterConfig>,
+    on_error: OnError,
+    tags: TagsConfig,
+    time: TimeSource,
+    batch: FlushPolicy,
+    start_at: StartAt,
+    commit_interval: Duration,
+    metrics_listen: Option<SocketAddr>,
+    internal_metrics: Option<InternalMetricsConfig>,
+    until_caught_up: bool,
+    drain_timeout: Duration,
+}
+
+impl PipelineBuilder {
+    pub(super) fn new(consumer: ConsumerConfig, writer: WriterConfig) -> Self {
+        PipelineBuilder {
+            consumer,
+            writer,
+            decoder: Arc::new(LineDecoder::new(Precision::Nanoseconds)),
+            dead_letter: None,
+            on_error: OnError::DeadLetter,
+            tags: TagsConfig::default(),
+            time: TimeSource::Data,
+            batch: FlushPolicy {
+                max_points: 5_000,
+                max_bytes: 4 << 20,
+                max_age: Duration::from_secs(1),
+                sort_by_series: true,
+            },
+            start_at: StartAt::Committed,
+            commit_interval: Duration::from_secs(5),
+            metrics_listen: None,
+            internal_metrics: None,
+            until_caught_up: false,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// How record values become points (default: line protocol with nanosecond
+    /// timestamps). An `Arc` of a decoder is a decoder too, to share one.
+    pub fn decoder(mut self, decoder: impl Decode) -> Self {
+        self.decoder = Arc::new(decoder);
+        self
+    }
+
+    pub(crate) fn shared_decoder(mut self, decoder: Arc<dyn Decode>) -> Self {
+        self.decoder = decoder;
+        self
+    }
+
+    /// The topic records that cannot be written go to (with `on_error` = dead-letter, the
+    /// default).
+    pub fn dead_letter(mut self, config: DeadLetterConfig) -> Self {
+        self.dead_letter = Some(config);
+        self
+    }
+
+    /// What happens to a record that cannot be decoded or that InfluxDB refuses.
+    pub fn on_error(mut self, on_error: OnError) -> Self {
+        self.on_error = on_error;
+        self
+    }
+
+    /// Tags added to every point (`[tags]`).
+    pub fn tags(mut self, tags: TagsConfig) -> Self {
+        self.tags = tags;
+        self
+    }
+
+    /// Where a point's time comes from (`decode.time`).
+    pub fn time_source(mut self, time: TimeSource) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// When a batch is written (`[batch]`).
+    pub fn batch(mut self, policy: FlushPolicy) -> Self {
+        self.batch = policy;
+        self
+    }
+
+    /// Where each partition starts (`kafka.start_at`): `Earliest` and `Latest` apply
+    /// where the group has no committed offset; an offset or a time is a backfill, applied
+    /// once per group.
+    pub fn start_at(mut self, start_at: StartAt) -> Self {
+        self.start_at = start_at;
+        self
+    }
+
+    /// How often offsets are committed (`kafka.commit_interval`; also on revoke and
+    /// shutdown).
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// Serve `/metrics` and `/health` here (`metrics.listen`).
+    pub fn metrics_listen(mut self, addr: SocketAddr) -> Self {
+        self.metrics_listen = Some(addr);
+        self
+    }
+
+    /// Also write the pipeline's own figures to InfluxDB (`[metrics.internal]`).
+    pub fn internal_metrics(mut self, config: InternalMetricsConfig) -> Self {
+        self.internal_metrics = Some(config);
+        self
+    }
+
+    /// Stop once every assigned partition is written up to the high watermark it had when
+    /// it was assigned (for backfills, tests and the demo).
+    pub fn until_caught_up(mut self, yes: bool) -> Self {
+        self.until_caught_up = yes;
+        self
+    }
+
+    /// How long a stop waits for writes in flight before it gives up on them (default
+    /// 30 s); they are read again after a restart.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Checks every setting, and what one setting requires of another, without touching
+    /// the network. Errors name the configuration file's key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_consumer(&self.consumer)?;
+        for (key, value) in &self.tags.static_tags {
+            kinflux_series::Tag::new(key.as_str(), value.as_str())
+                .map_err(|e| ConfigError::invalid(format!("tags.{key}"), e.to_string()))?;
+        }
+        if self.batch.max_points == 0 {
+            return Err(ConfigError::invalid(
+                "batch.max_points",
+                "must be at least 1",
+            ));
+        }
+        if self.batch.max_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "batch.max_bytes",
+                "must be at least 1024",
+            ));
+        }
+        validate_writer(&self.writer)?;
+        if self.on_error == OnError::DeadLetter && self.dead_letter.is_none() {
+            return Err(ConfigError::invalid(
+                "dead_letter.topic",
+                "required with on_error = \"dead-letter\" (the default); or set on_error = \"drop\" or \"stop\"",
+            ));
+        }
+        if let Some(dl) = &self.dead_letter {
+            if dl.topic.is_empty() {
+                return Err(ConfigError::invalid(
+                    "dead_letter.topic",
+                    "must not be empty",
+                ));
+            }
+            if dl.partitions < 1 {
+                return Err(ConfigError::invalid(
+                    "dead_letter.partitions",
+                    "must be at least 1",
+                ));
+            }
+        }
+        if let StartAt::Offset(o) = self.start_at {
+            if o < 0 {
+                return Err(ConfigError::invalid(
+                    "kafka.start_at",
+                    format!("offset {o} is negative"),
+                ));
+            }
+        }
+        if self.commit_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "kafka.commit_interval",
+                "must be longer than 0",
+            ));
+        }
+        if self
+            .internal_metrics
+            .as_ref()
+            .is_some_and(|m| m.interval.is_zero())
+        {
+            return Err(ConfigError::invalid(
+                "metrics.internal.interval",
+                "must be longer than 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the settings ([`validate`](Self::validate)) and builds the pipeline. Nothing
+    /// connects yet: [`Pipeline::run`] does.
+    pub fn build(self) -> Result<Pipeline, ConfigError> {
+        self.validate()?;
+        let PipelineBuilder {
+            mut consumer,
+            mut writer,
+            decoder,
+            dead_letter,
+            on_error,
+            tags,
+            time,
+            batch,
+            start_at,
+            commit_interval,
+            metrics_listen,
+            internal_metrics,
+            until_caught_up,
+            drain_timeout,
+        } = self;
+        match start_at {
+            StartAt::Earliest => consumer.auto_offset_reset = AutoOffsetReset::Earliest,
+            StartAt::Latest => consumer.auto_offset_reset = AutoOffsetReset::Latest,
+            _ => {}
+        }
+        // Batches carry nanosecond timestamps, and one batch fits one request.
+        writer.precision = Precision::Nanoseconds;
+        writer.max_body_bytes = writer
+            .max_body_bytes
+            .max(batch.max_bytes.saturating_add(1024));
+        let abort = CancellationToken::new();
+        let concurrency = writer.max_in_flight;
+        let create_database = writer.create_database;
+        let writer = Writer::with_shutdown(writer, abort.clone())
+            .map_err(|e| ConfigError::invalid("influx", e.to_string()))?;
+        let dead_letter = match on_error {
+            OnError::DeadLetter => dead_letter,
+            _ => None,
+        };
+        Ok(Pipeline {
+            consumer,
+            writer,
+            concurrency,
+            create_database,
+            decoder,
+            dead_letter,
+            on_error,
+            enrichment: Enrichment::new(tags, time),
+            batch,
+            settings: RunSettings {
+                commit_interval,
+                drain_timeout,
+                until_caught_up,
+                backfill: Backfill::new(start_at),
+            },
+            metrics_listen,
+            internal_metrics,
+            metrics: Arc::new(Metrics::new()),
+            abort,
+        })
+    }
+}
+
+fn validate_consumer(k: &ConsumerConfig) -> Result<(), ConfigError> {
+    if k.brokers.is_empty() {
+        return Err(ConfigError::invalid(
+            "kafka.brokers",
+            "list at least one broker",
+        ));
+    }
+    if k.topics.is_empty() && k.topic_regex.is_none() {
+        return Err(ConfigError::invalid(
+            "kafka.topics",
+            "set `topics` or `topic_regex`",
+        ));
+    }
+    if let Some(re) = &k.topic_regex {
+        regex::Regex::new(re)
+            .map_err(|e| ConfigError::invalid("kafka.topic_regex", e.to_string()))?;
+    }
+    if k.group_id.is_empty() {
+        return Err(ConfigError::invalid("kafka.group_id", "must not be empty"));
+    }
+    if k.heartbeat_interval >= k.session_timeout {
+        return Err(ConfigError::invalid(
+            "kafka.heartbeat_interval",
+            "must be shorter than `session_timeout`",
+        ));
+    }
+    if k.fetch_max_bytes <= 0 {
+        return Err(ConfigError::invalid(
+            "kafka.fetch_max_bytes",
+            "must be positive",
+        ));
+    }
+    if k.assignment_strategies.is_empty() {
+        return Err(ConfigError::invalid(
+            "kafka.assignment_strategies",
+            "list at least one",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_writer(w: &WriterConfig) -> Result<(), ConfigError> {
+    if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+        return Err(ConfigError::invalid(
+            "influx.url",
+            "must start with http:// or https://",
+        ));
+    }
+    let need = |key: &str, api: &str, value: &str| {
+        if value.is_empty() {
+            Err(ConfigError::invalid(
+                format!("influx.{key}"),
+                format!("required with api = \"{api}\""),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match &w.api {
+        Api::V1 { database, .. } => need("database", "v1", database)?,
+        Api::V2 { org, bucket, token } => {
+            need("org", "v2", org)?;
+            need("bucket", "v2", bucket)?;
+            need("token", "v2", token.expose())?;
+        }
+        Api::V3 { database, .. } => need("database", "v3", database)?,
+        _ => {}
+    }
+    if w.gzip_level.is_some_and(|l| l > 9) {
+        return Err(ConfigError::invalid("influx.gzip_level", "must be 0 to 9"));
+    }
+    if w.max_in_flight == 0 {
+        return Err(ConfigError::invalid(
+            "influx.concurrency",
+            "must be at least 1",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! A lane: the records of a set of partitions, from the fetch to the commit. It owns the
+//! ingest (decoder, enrichment, open batch), the settlement of its writes, the records
+//! it retains and the commit progress of its partitions; it shares the write slots, the
+//! dead-letter producer and the metrics with any other lane, and leaves the consumer
+//! (the group membership, commits, seeks) to its owner.
+//!
+//! The pipeline runs one lane today. Nothing in it refers to another lane's partitions,
+//! so several can run side by side as tasks, each fed the records of its partitions.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use kinflux_batch::RecordId;
+use kinflux_influx::CancellationToken;
+use kinflux_kafka::{PartitionKey, Record};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinError;
+use tracing::{error, warn};
+
+use super::PipelineError;
+use super::ingest::{Ingest, record_time};
+use super::retained::Retained;
+use super::settlement::{Done, ErrorClass, Judged, Settlement, Verdict, judge};
+use crate::metrics::Metrics;
+use crate::progress::Progress;
+
+/// The state of one set of partitions.
+#[derive(Debug)]
+pub(super) struct Lane {
+    ingest: Ingest,
+    settlement: Settlement,
+    retained: Retained,
+    progress: Progress,
+    /// The partitions this lane holds now.
+    owned: HashSet<PartitionKey>,
+    /// Fetched records not taken yet: the rest of a fetch, held while a batch waits for a
+    /// write slot, so that no more batches pile up than one.
+    held: VecDeque<Record>,
+    /// Stop taking records while the retained ones take this much memory.
+    max_retained_bytes: usize,
+    metrics: Arc<Metrics>,
+    fatal: Option<PipelineError>,
+}
+
+impl Lane {
+    pub(super) fn new(
+        ingest: Ingest,
+        settlement: Settlement,
+        max_retained_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Lane {
+            ingest,
+            settlement,
+            retained: Retained::default(),
+            progress: Progress::new(),
+            owned: HashSet::new(),
+            held: VecDeque::new(),
+            max_retained_bytes,
+            metrics,
+            fatal: None,
+        }
+    }
+
+    /// Whether the lane wants another fetch: not while it holds records, a batch waits
+    /// for a write slot, or its retained records fill their budget.
+    pub(super) fn can_take(&self) -> bool {
+        self.held.is_empty()
+            && !self.settlement.has_waiting()
+            && self.retained.bytes() < self.max_retained_bytes
+    }
+
+    /// Whether held records can be taken now (no batch waits for a slot).
+    pub(super) fn can_take_held(&self) -> bool {
+        !self.held.is_empty() && !self.settlement.has_waiting()
+    }
+
+    /// Takes fetched records, in offset order, until a batch has to wait for a write
+    /// slot; the rest are held for [`take_held`](Self::take_held).
+    pub(super) async fn take(&mut self, records: Vec<Record>, stop: &CancellationToken) {
+        self.held.extend(records);
+        self.take_held(stop).await;
+    }
+
+    /// Takes held records until none is left or a batch waits for a write slot. When
+    /// `stop` fires while a record waits to be decoded, that record and the ones after it
+    /// stay held (and are never taken: the loop drains next).
+    pub(super) async fn take_held(&mut self, stop: &CancellationToken) {
+        while !self.settlement.has_waiting() {
+            let Some(record) = self.held.pop_front() else {
+                return;
+            };
+            if let Err(record) = self.take_one(record, stop).await {
+                self.held.push_front(record);
+                return;
+            }
+        }
+    }
+
+    /// Takes one record; gives it back when `stop` fired while it waited to be decoded.
+    async fn take_one(&mut self, record: Record, stop: &CancellationToken) -> Result<(), Record> {
+        let partition = record.partition_key();
+        let offset = record.offset;
+        let time_ms = record_time(&record).map(|t| t.as_nanos() / 1_000_000);
+        let Some(value_len) = record.value.as_ref().map(|v| v.len()) else {
+            // A tombstone carries no point.
+            self.metrics.record_in(0);
+            self.progress
+                .hand_off(&partition, offset, Some(record.timestamp_ms));
+            return Ok(());
+        };
+        let ingested = self.ingest.take(&record, &mut self.progress, stop).await;
+        if ingested.interrupted {
+            for outgoing in ingested.ready {
+                self.settlement.submit(outgoing);
+            }
+            return Err(record);
+        }
+        self.metrics.record_in(value_len);
+        self.metrics.points_decoded(ingested.points);
+        if let Some(failure) = ingested.failure {
+            let copy = record.clone();
+            self.fail(copy, failure.class, failure.message, failure.bad_part);
+        }
+        self.retained.keep(&partition, record);
+        self.progress.hand_off(&partition, offset, time_ms);
+        for outgoing in ingested.ready {
+            self.settlement.submit(outgoing);
+        }
+        Ok(())
+    }
+
+    /// Closes the open batch and sends it (or queues it for a write slot).
+    pub(super) fn flush(&mut self) {
+        if let Some(outgoing) = self.ingest.flush(&mut self.progress) {
+            self.settlement.submit(outgoing);
+        }
+    }
+
+    pub(super) fn batch_deadline(&self) -> Option<Instant> {
+        self.ingest.deadline()
+    }
+
+    pub(super) fn has_open_batch(&self) -> bool {
+        self.ingest.has_open_batch()
+    }
+
+    /// Whether a batch waits for a write slot.
+    pub(super) fn wants_slot(&self) -> bool {
+        self.settlement.has_waiting()
+    }
+
+    /// Starts the first waiting batch with `permit`.
+    pub(super) fn start_waiting(&mut self, permit: OwnedSemaphorePermit) {
+        self.settlement.start_waiting(permit);
+    }
+
+    pub(super) fn has_writes(&self) -> bool {
+        self.settlement.has_tasks()
+    }
+
+    /// Nothing held, open, waiting or in flight.
+    pub(super) fn is_idle(&self) -> bool {
+        self.held.is_empty() && !self.has_writes() && !self.wants_slot() && !self.has_open_batch()
+    }
+
+    pub(super) async fn next_done(&mut self) -> Option<Result<Done, JoinError>> {
+        self.settlement.next_done().await
+    }
+
+    /// Cancels the writes in flight and gives up the waiting batches: draining ran out of
+    /// time. Their records stay uncommitted.
+    pub(super) fn abort(&mut self) {
+        self.settlement.abort();
+        let n = self.settlement.abandon_waiting();
+        if n > 0 {
+            warn!(
+                batches = n,
+                "batches never written; they are read again on restart"
+            );
+        }
+    }
+
+    pub(super) fn is_aborted(&self) -> bool {
+        self.settlement.is_aborted()
+    }
+
+    /// The first fatal error, once.
+    pub(super) fn take_fatal(&mut self) -> Option<PipelineError> {
+        self.fatal.take()
+    }
+
+    /// Acts on a write that ended.
+    pub(super) fn settle(&mut self, done: Result<Done, JoinError>) {
+        match done {
+            Ok(Done::Write {
+                outgoing,
+                result,
+                elapsed,
+            }) => {
+                self.metrics.observe_write_latency(elapsed);
+                let batch = &outgoing.batch;
+                match judge(batch, result) {
+                    Judged::Answered {
+                        written,
+                        dropped,
+                        refused,
+                    } => {
+                        self.metrics.batch_written(
+                            written,
+                            dropped,
+                            batch.body().len(),
+                            batch.merged(),
+                        );
+                        for (id, reason) in refused {
+                            self.fail_by_id(&id, ErrorClass::Rejected, reason);
+                        }
+                    }
+                    Judged::Failed { records, message } => {
+                        for id in records {
+                            self.fail_by_id(&id, ErrorClass::WriteFailed, message.clone());
+                        }
+                    }
+                    Judged::Cancelled => return,
+                    Judged::Fatal(e) => {
+                        self.fatal.get_or_insert(e);
+                        return;
+                    }
+                }
+                for (partition, offset) in outgoing.blocks {
+                    self.unblock(&partition, offset);
+                }
+            }
+            Ok(Done::DeadLetter {
+                partition,
+                offset,
+                class,
+                result,
+            }) => match result {
+                Ok(()) => {
+                    self.metrics.dead_lettered(class);
+                    self.unblock(&partition, offset);
+                }
+                Err(e) => {
+                    error!(topic = %partition.topic, partition = partition.partition, offset, error = %e, "dead-letter write failed for good");
+                    self.fatal.get_or_insert(PipelineError::DeadLetter(e));
+                }
+            },
+            Err(e) => {
+                self.fatal
+                    .get_or_insert(PipelineError::Internal(format!("a write task failed: {e}")));
+            }
+        }
+    }
+
+    fn unblock(&mut self, partition: &PartitionKey, offset: i64) {
+        self.progress.unblock(partition, offset);
+        if let Some(below) = self.progress.settled_below(partition) {
+            self.retained.release_below(partition, below);
+        }
+    }
+
+    fn fail_by_id(&mut self, id: &RecordId, class: ErrorClass, message: String) {
+        let partition = PartitionKey::new(id.topic.clone(), id.partition);
+        match self.retained.get(&partition, id.offset).cloned() {
+            Some(record) => self.fail(record, class, message, None),
+            None if !self.owned.contains(&partition) => {
+                warn!(topic = %id.topic, partition = id.partition, offset = id.offset, "refused record of a partition that left; its next owner reads it again");
+            }
+            None => {
+                self.fatal.get_or_insert(PipelineError::Internal(format!(
+                    "record {}/{}@{} was refused but is no longer held",
+                    id.topic, id.partition, id.offset
+                )));
+            }
+        }
+    }
+
+    /// A record that cannot be written: dead-lettered, dropped or stopped at, as
+    /// `dead_letter.on_error` says.
+    fn fail(
+        &mut self,
+        record: Record,
+        class: ErrorClass,
+        message: String,
+        bad_part: Option<Vec<u8>>,
+    ) {
+        let partition = record.partition_key();
+        let offset = record.offset;
+        match self.settlement.fail(record, class, message, bad_part) {
+            Verdict::DeadLettering => self.progress.block(&partition, offset),
+            Verdict::Dropped => self.metrics.record_dropped(),
+            Verdict::Stop(e) => {
+                // Blocked for good: nothing at or after it is committed.
+                self.progress.block(&partition, offset);
+                self.fatal.get_or_insert(e);
+            }
+        }
+    }
+
+    /// A partition assigned to this lane.
+    pub(super) fn adopt(&mut self, partition: PartitionKey) {
+        self.owned.insert(partition);
+    }
+
+    pub(super) fn owned(&self) -> impl Iterator<Item = &PartitionKey> {
+        self.owned.iter()
+    }
+
+    /// Whether a write holding records of `partition` is unfinished.
+    pub(super) fn is_blocked(&self, partition: &PartitionKey) -> bool {
+        self.progress.is_blocked(partition)
+    }
+
+    /// Forgets a partition that left (after its last commit).
+    pub(super) fn release(&mut self, partition: &PartitionKey) {
+        self.held
+            .retain(|r| r.partition != partition.partition || r.topic != partition.topic);
+        self.progress.forget(partition);
+        self.retained.forget(partition);
+        self.owned.remove(partition);
+    }
+
+    /// The offsets to commit: for each partition held, the next offset below which every
+    /// record is settled, where it moved since the last commit.
+    pub(super) fn committable(&self) -> Vec<(PartitionKey, i64)> {
+        self.progress
+            .all_committable()
+            .into_iter()
+            .filter(|(p, _)| self.owned.contains(p))
+            .collect()
+    }
+
+    /// Records a commit of `offset` for `partition`.
+    pub(super) fn committed(&mut self, partition: &PartitionKey, offset: i64) {
+        self.progress.committed(partition, offset);
+    }
+
+    pub(super) fn committed_offset(&self, partition: &PartitionKey) -> Option<i64> {
+        self.progress.committed_offset(partition)
+    }
+
+    pub(super) fn committed_time_ms(&self, partition: &PartitionKey) -> Option<i64> {
+        self.progress.committed_time_ms(partition)
+    }
+}
