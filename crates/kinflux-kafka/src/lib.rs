@@ -16,7 +16,8 @@ mod security;
 pub use config::{
     AssignmentStrategy, AutoOffsetReset, ConsumerConfig, SaslConfig, SaslMechanism, TlsConfig,
 };
-pub use consumer::{Consumer, Message, PartitionLag, Revocation};
+pub use consumer::{Consumer, Message, PartitionLag, Revocation, UndecodableBatch};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};
 pub use error::{Error, Result};
+pub use fetch::IsolationLevel;
 pub use record::{CommittedOffset, PartitionKey, Record};

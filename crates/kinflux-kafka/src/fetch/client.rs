@@ -2,7 +2,7 @@
 //! broker, sends Fetch and ListOffsets there, and follows leadership changes.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, MutexGuard},
 };
 
@@ -94,6 +94,7 @@ impl FetchClient {
         Ok(client)
     }
 
+    /// A client that connects lazily with `opts`.
     pub(crate) fn with_options(opts: ConnectOptions) -> Self {
         Self {
             opts,
@@ -151,7 +152,7 @@ impl FetchClient {
     /// Reads the leaders and ids of `topics` again.
     pub async fn refresh_metadata(&self, topics: &[Arc<str>]) -> Result<()> {
         let conn = self.bootstrap().await?;
-        let fresh = match metadata::metadata(&conn, topics).await {
+        let fresh = match metadata::metadata(&conn, Some(topics)).await {
             Ok(l) => l,
             Err(e) => {
                 self.forget_closed();
@@ -170,6 +171,25 @@ impl FetchClient {
         layout.leaders.extend(fresh.leaders);
         layout.topic_errors.extend(fresh.topic_errors);
         Ok(())
+    }
+
+    /// Every topic of the cluster with its partition count (internal topics left out).
+    pub async fn partition_counts(&self) -> Result<BTreeMap<String, i32>> {
+        let conn = self.bootstrap().await?;
+        let layout = match metadata::metadata(&conn, None).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.forget_closed();
+                return Err(e);
+            }
+        };
+        let mut counts: BTreeMap<String, i32> = BTreeMap::new();
+        for (topic, _) in layout.leaders.keys() {
+            if !layout.internal.contains(topic) {
+                *counts.entry(topic.to_string()).or_default() += 1;
+            }
+        }
+        Ok(counts)
     }
 
     fn forget_closed(&self) {

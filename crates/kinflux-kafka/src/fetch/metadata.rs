@@ -53,21 +53,23 @@ pub(crate) struct Layout {
     pub(crate) leaders: HashMap<(Arc<str>, i32), Leader>,
     /// Topics the broker answered with an error (unknown topic, not authorized).
     pub(crate) topic_errors: HashMap<Arc<str>, i16>,
+    /// Kafka's internal topics (`__consumer_offsets`, `__transaction_state`).
+    pub(crate) internal: std::collections::HashSet<Arc<str>>,
 }
 
-/// Asks for the layout of `topics`.
-pub(crate) async fn metadata(conn: &Connection, topics: &[Arc<str>]) -> Result<Layout> {
+/// Asks for the layout of `topics`, or of every topic when `None`.
+pub(crate) async fn metadata(conn: &Connection, topics: Option<&[Arc<str>]>) -> Result<Layout> {
     let version = conn.version::<MetadataRequest>(12)?;
     let request = MetadataRequest::default()
-        .with_topics(Some(
+        .with_topics(topics.map(|topics| {
             topics
                 .iter()
                 .map(|t| {
                     MetadataRequestTopic::default()
                         .with_name(Some(TopicName(StrBytes::from_string(t.to_string()))))
                 })
-                .collect(),
-        ))
+                .collect()
+        }))
         .with_allow_auto_topic_creation(false);
     let response = conn.send(version, &request, REQUEST_TIMEOUT).await?;
     let mut layout = Layout {
@@ -84,6 +86,9 @@ pub(crate) async fn metadata(conn: &Connection, topics: &[Arc<str>]) -> Result<L
         if t.error_code != code::NONE {
             layout.topic_errors.insert(name, t.error_code);
             continue;
+        }
+        if t.is_internal {
+            layout.internal.insert(Arc::clone(&name));
         }
         layout.topic_ids.insert(Arc::clone(&name), t.topic_id);
         for p in t.partitions {
