@@ -13,6 +13,7 @@ use kinflux_kafka::fetch::{
     Compression, FetchClient, FetchParams, FetchPosition, FetchedPartition, FetchedRecord,
     IsolationLevel, OffsetSpec,
 };
+use kinflux_kafka::{AutoOffsetReset, Consumer, ConsumerConfig, Message, PartitionKey};
 use kinflux_testkit::{kafka, require_or_skip, unique};
 
 /// What a producer script wrote.
@@ -430,4 +431,88 @@ async fn offsets_out_of_range_unknown_topics_and_list_offsets() {
     let missing: Arc<str> = Arc::from(unique("fetch-missing").as_str());
     let answers = client.fetch(&[at(&missing, 0, 0)], &p).await.unwrap();
     assert_eq!(answers[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+}
+
+/// The group consumer under both isolation levels on interleaved transactions: what it
+/// hands out, and that its lag reaches 0 on a log that ends in a commit marker.
+#[tokio::test]
+async fn the_consumer_reads_committed_transactions_and_ends_with_no_lag() {
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    if !python_available() {
+        return;
+    }
+    let topic = unique("fetch-consumer-txn");
+    kafka::create_topic(&brokers, &topic, 1).await;
+    let produced = rdkafka("transactions", &brokers, &topic, "zstd", 4);
+    for level in [
+        IsolationLevel::ReadCommitted,
+        IsolationLevel::ReadUncommitted,
+    ] {
+        let mut config = ConsumerConfig::new(
+            kafka::bootstrap(&brokers),
+            unique("fetch-consumer-group"),
+            [topic.as_str()],
+        );
+        config.auto_offset_reset = AutoOffsetReset::Earliest;
+        config.fetch_max_wait = Duration::from_millis(100);
+        config.isolation_level = level;
+        let mut consumer = Consumer::connect(config).await.expect("connect");
+        let mut got = Vec::new();
+        let mut advanced = None;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let partition = PartitionKey::new(topic.as_str(), 0);
+        loop {
+            let lag = consumer.lag();
+            // Done when nothing is left and the final commit marker was announced.
+            let done = lag.first().is_some_and(|l| {
+                l.lag == Some(0) && l.position > Some(0) && advanced == l.high_watermark
+            });
+            if done {
+                let l = &lag[0];
+                assert_eq!(l.position, l.high_watermark, "{level:?}: {l:?}");
+                assert_eq!(l.last_stable_offset, l.high_watermark);
+                break;
+            }
+            assert!(Instant::now() < deadline, "{level:?}: lag stays {lag:?}");
+            let left = deadline - Instant::now();
+            match tokio::time::timeout(left.min(Duration::from_secs(1)), consumer.recv()).await {
+                Ok(Ok(Message::Records(rs))) => got.extend(rs),
+                Ok(Ok(Message::Advanced {
+                    partition: p,
+                    next_offset,
+                })) => {
+                    assert_eq!(p, partition);
+                    advanced = Some(next_offset);
+                }
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(e)) => panic!("recv: {e}"),
+            }
+        }
+        let values: Vec<String> = got
+            .iter()
+            .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+            .collect();
+        let end = consumer.lag()[0].high_watermark;
+        // The last commit marker is passed over, and said so.
+        assert_eq!(advanced, end, "{level:?}");
+        match level {
+            IsolationLevel::ReadCommitted => assert_eq!(values, produced.committed),
+            _ => {
+                let mut all = values.clone();
+                let mut expected: Vec<String> = produced
+                    .committed
+                    .iter()
+                    .chain(&produced.aborted)
+                    .cloned()
+                    .collect();
+                all.sort();
+                expected.sort();
+                assert_eq!(all, expected);
+            }
+        }
+        // The end the caller waits for (until_caught_up) is the last stable offset.
+        let (_, reachable) = consumer.watermarks(&partition).await.expect("ListOffsets");
+        assert_eq!(Some(reachable), end);
+        consumer.close().await.expect("close");
+    }
 }
