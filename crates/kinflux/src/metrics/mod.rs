@@ -256,6 +256,8 @@ mod tests {
         m.dead_lettered(ErrorClass::Decode);
         m.batch_written(7, 2, 100, 1);
         m.set_retries("server_error", 2);
+        m.fetch_error("unknown_codec");
+        m.fetch_error("unknown_codec");
         m.observe_write_latency(Duration::from_millis(20));
         m.observe_write_latency(Duration::from_secs(3));
         let mut parts = BTreeMap::new();
@@ -285,6 +287,7 @@ mod tests {
             "kinflux_dead_letters_total{class=\"decode\"} 1",
             "kinflux_dead_letters_total{class=\"rejected\"} 0",
             "kinflux_write_retries_total{cause=\"server_error\"} 2",
+            "kinflux_fetch_errors_total{kind=\"unknown_codec\"} 2",
             "kinflux_write_latency_seconds_bucket{le=\"0.025\"} 1",
             "kinflux_write_latency_seconds_bucket{le=\"5\"} 2",
             "kinflux_write_latency_seconds_bucket{le=\"+Inf\"} 2",
