@@ -189,11 +189,13 @@ async fn fetch_partition(
         None => reset_offset(&shared.fetch, reset, tp, level, &mut backoff).await,
     };
     state.position.store(offset, Ordering::Release);
-    let mut params = FetchParams::default();
-    params.max_wait = cfg.fetch_max_wait;
-    params.max_bytes = cfg.fetch_max_bytes;
-    params.partition_max_bytes = cfg.fetch_max_bytes;
-    params.decode = DecodeOptions::with_isolation_level(level);
+    let params = FetchParams {
+        max_wait: cfg.fetch_max_wait,
+        max_bytes: cfg.fetch_max_bytes,
+        partition_max_bytes: cfg.fetch_max_bytes,
+        decode: DecodeOptions::with_isolation_level(level),
+        ..FetchParams::default()
+    };
     // The first batch of a partition that failed to decode: it is fetched once more before
     // it counts as undecodable (a transient corruption reads right the second time).
     let mut failed_once: Option<i64> = None;
