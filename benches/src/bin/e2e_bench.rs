@@ -14,10 +14,15 @@
 //! (utime + stime from `/proc/<pid>/stat`, read when it has exited and is not yet reaped),
 //! and its peak RSS (`VmHWM`).
 //!
+//! `--target v2` measures the same against InfluxDB 2.x (`/api/v2/write`, a bucket per run
+//! created and deleted through its API, counts by Flux) from `KINFLUX_INFLUX2_URL`,
+//! `_TOKEN` and `_ORG`; run it once per target to set 2.7's ceiling beside 1.x's.
+//!
 //! ```text
 //! cargo build --release -p kinflux-bridge -p kinflux-examples --bin kinflux --example garden_producer
 //! cargo build --release -p kinflux-benches --bin e2e_bench
 //! target/release/e2e_bench --brokers 127.0.0.1:9092 --influx-url http://127.0.0.1:8086 --points 1000000
+//! target/release/e2e_bench --target v2 --points 1000000   # InfluxDB 2.7 from KINFLUX_INFLUX2_*
 //! ```
 
 use std::collections::BTreeMap;
@@ -28,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use kinflux_influx::{LineBatch, WriteOutcome, Writer, WriterConfig};
+use kinflux_influx::{LineBatch, Secret, WriteOutcome, Writer, WriterConfig};
 use rskafka::chrono::{TimeZone, Utc};
 use rskafka::client::ClientBuilder;
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
@@ -47,6 +52,28 @@ struct Args {
         default_value = "http://127.0.0.1:8086"
     )]
     influx_url: String,
+    /// Which InfluxDB to write to: `v1` (`--influx-url`, a database per run) or `v2`
+    /// (`--influx2-url`, a bucket per run).
+    #[arg(long, default_value = "v1", value_parser = ["v1", "v2"])]
+    target: String,
+    /// InfluxDB 2.x base URL, for `--target v2`.
+    #[arg(
+        long,
+        env = "KINFLUX_INFLUX2_URL",
+        default_value = "http://127.0.0.1:8087"
+    )]
+    influx2_url: String,
+    /// InfluxDB 2.x all-access token, for `--target v2`.
+    #[arg(
+        long,
+        env = "KINFLUX_INFLUX2_TOKEN",
+        default_value = "",
+        hide_env_values = true
+    )]
+    influx2_token: String,
+    /// InfluxDB 2.x org, for `--target v2`.
+    #[arg(long, env = "KINFLUX_INFLUX2_ORG", default_value = "kinflux")]
+    influx2_org: String,
     /// Points per run.
     #[arg(long, default_value_t = 1_000_000)]
     points: usize,
@@ -116,6 +143,23 @@ fn http(
     path_and_query: &str,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
+    http_with(
+        url,
+        method,
+        path_and_query,
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        body,
+    )
+}
+
+/// [`http`] with `headers` (each ending in `\r\n`).
+fn http_with(
+    url: &str,
+    method: &str,
+    path_and_query: &str,
+    headers: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let authority = url
         .strip_prefix("http://")
         .ok_or_else(|| std::io::Error::other("only http:// URLs are supported"))?
@@ -124,7 +168,7 @@ fn http(
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     write!(
         stream,
-        "{method} {path_and_query} HTTP/1.0\r\nHost: {authority}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path_and_query} HTTP/1.0\r\nHost: {authority}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut answer = String::new();
@@ -161,6 +205,77 @@ fn form_encode(s: &str) -> String {
         .collect()
 }
 
+/// The points stored under `measurement` in the database or bucket `db` of the target.
+fn stored(args: &Args, db: &str, measurement: &str, field: &str) -> std::io::Result<u64> {
+    if args.target == "v1" {
+        return stored_points(&args.influx_url, db, measurement, field);
+    }
+    let flux = format!(
+        r#"from(bucket: "{db}") |> range(start: 0) |> filter(fn: (r) => r._measurement == "{measurement}" and r._field == "{field}") |> group() |> count()"#
+    );
+    let (code, csv) = http_with(
+        &args.influx2_url,
+        "POST",
+        &format!("/api/v2/query?org={}", form_encode(&args.influx2_org)),
+        &format!(
+            "Authorization: Token {}\r\nContent-Type: application/vnd.flux\r\n",
+            args.influx2_token
+        ),
+        &flux,
+    )?;
+    if code != 200 {
+        return Err(std::io::Error::other(format!("{code}: {csv}")));
+    }
+    // Annotated CSV: a header row naming `_value`, then the count.
+    let mut rows = csv.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = rows
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .split(',')
+        .collect();
+    let at = header.iter().position(|c| *c == "_value");
+    let value = rows
+        .next()
+        .and_then(|r| r.trim_end().split(',').nth(at?)?.parse().ok());
+    Ok(value.unwrap_or(0))
+}
+
+/// Drops the database (v1) or deletes the bucket (v2) `db` of the target.
+fn drop_target(args: &Args, db: &str) {
+    if args.target == "v1" {
+        return drop_database(&args.influx_url, db);
+    }
+    let auth = format!("Authorization: Token {}\r\n", args.influx2_token);
+    let id = http_with(
+        &args.influx2_url,
+        "GET",
+        &format!("/api/v2/buckets?name={}", form_encode(db)),
+        &auth,
+        "",
+    )
+    .ok()
+    .and_then(|(_, body)| {
+        let at = body.find("\"id\"")?;
+        let rest = body[at + 4..].split('"').nth(1)?;
+        Some(rest.to_owned())
+    });
+    match id {
+        Some(id) => {
+            if let Err(e) = http_with(
+                &args.influx2_url,
+                "DELETE",
+                &format!("/api/v2/buckets/{id}"),
+                &auth,
+                "",
+            ) {
+                eprintln!("could not delete bucket {db}: {e}");
+            }
+        }
+        None => eprintln!("could not find bucket {db} to delete it"),
+    }
+}
+
 /// The points stored under `measurement` in `db`, by `count(field)`.
 fn stored_points(url: &str, db: &str, measurement: &str, field: &str) -> std::io::Result<u64> {
     let answer = query(
@@ -188,7 +303,10 @@ async fn ceiling(
     lines: &[Vec<u8>],
     stamp: &str,
 ) -> Result<(f64, usize, usize), Box<dyn std::error::Error>> {
-    println!("\n### Ceiling: pre-encoded points posted straight to InfluxDB\n");
+    println!(
+        "\n### Ceiling: pre-encoded points posted straight to InfluxDB ({})\n",
+        args.target
+    );
     println!("| batch | concurrency | points/s |");
     println!("|---:|---:|---:|");
     let mut best = (0.0, 0, 0);
@@ -242,7 +360,18 @@ async fn write_once(
     db: &str,
 ) -> Result<(f64, BTreeMap<String, usize>), Box<dyn std::error::Error>> {
     let points: usize = work.iter().map(LineBatch::len).sum();
-    let mut config = WriterConfig::v1(&args.influx_url, db);
+    let mut config = if args.target == "v1" {
+        WriterConfig::v1(&args.influx_url, db)
+    } else {
+        let mut config = WriterConfig::v2(
+            &args.influx2_url,
+            &args.influx2_org,
+            db,
+            Secret::new(args.influx2_token.clone()),
+        );
+        config.create_database = true;
+        config
+    };
     config.max_in_flight = concurrency.max(1);
     config.gzip_level = (args.gzip > 0).then_some(args.gzip);
     config.retry.max_attempts = Some(20);
@@ -280,7 +409,7 @@ async fn write_once(
     let rate = points as f64 / started.elapsed().as_secs_f64();
     let errors = errors.lock().expect("errors lock").clone();
     if !args.keep {
-        drop_database(&args.influx_url, db);
+        drop_target(args, db);
     }
     Ok((rate, errors))
 }
@@ -557,9 +686,7 @@ max_points = {batch}
 max_age = "1s"
 
 [influx]
-url = "{url}"
-database = "{group}"
-create_database = true
+{target}
 concurrency = {concurrency}
 gzip = {gzip}
 gzip_level = {level}
@@ -571,7 +698,17 @@ on_error = "stop"
 listen = "127.0.0.1:{metrics_port}"
 "#,
         brokers = brokers.join(", "),
-        url = args.influx_url,
+        target = if args.target == "v1" {
+            format!(
+                "url = \"{}\"\ndatabase = \"{group}\"\ncreate_database = true",
+                args.influx_url
+            )
+        } else {
+            format!(
+                "url = \"{}\"\napi = \"v2\"\norg = \"{}\"\nbucket = \"{group}\"\ntoken = \"{}\"\ncreate_bucket = true",
+                args.influx2_url, args.influx2_org, args.influx2_token
+            )
+        },
         gzip = args.gzip > 0,
         level = args.gzip.max(1),
     )
@@ -657,9 +794,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 lines.len() as u64,
             )
             .await?;
-            let stored = stored_points(&args.influx_url, &group, "load", "usage")?;
+            let stored = stored(&args, &group, "load", "usage")?;
             if !args.keep {
-                drop_database(&args.influx_url, &group);
+                drop_target(&args, &group);
             }
             let ratio = run.sustained / ceiling;
             println!(
@@ -711,17 +848,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             args.points as u64,
         )
         .await?;
-        let stored = stored_points(&args.influx_url, &topic, "garden", "soil_moisture")?;
+        let stored = stored(&args, &topic, "garden", "soil_moisture")?;
         results.push(("Avro", run, stored, kafka));
         if !args.keep {
-            drop_database(&args.influx_url, &topic);
+            drop_target(&args, &topic);
         }
     }
 
     if !results.is_empty() {
         println!(
-            "\n### Bridge (release, --until-caught-up, batch {batch}, concurrency {concurrency}, {} partitions, {} line(s) per record)\n",
-            args.partitions, args.lines_per_record
+            "\n### Bridge to {} (--until-caught-up, batch {batch}, concurrency {concurrency}, {} partitions, {} line(s) per record)\n",
+            args.target, args.partitions, args.lines_per_record
         );
         println!(
             "| input | points written | points stored | wall s | end-to-end points/s | sustained points/s | % of ceiling | Kafka read ceiling points/s | CPU s | CPU s per 1M points | peak RSS MiB |"

@@ -17,6 +17,8 @@ pub use plan::DecodePlan;
 /// The TLS library the registry client uses, to build a custom [`RegistryConfig::tls`].
 #[cfg(feature = "tls")]
 pub use rustls;
+#[cfg(feature = "tls")]
+pub use source::tls_trusting;
 pub use source::{
     RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig, RegistryError, SchemaDir,
     SchemaSource,

@@ -105,8 +105,12 @@ pub struct WriterConfig {
     pub retry: RetryPolicy,
     /// Most requests in flight at once, over all clones of the writer.
     pub max_in_flight: usize,
-    /// v1 only: on 404 "database not found", create the database and write again.
+    /// On 404, create what is missing and write again: v1 the database, v2 the bucket
+    /// (in the org, with [`WriterConfig::bucket_retention`]). No effect on v3.
     pub create_database: bool,
+    /// v2: the retention period of a bucket the writer creates; `None` (or zero) keeps
+    /// data forever. InfluxDB rounds nothing: whole seconds are sent.
+    pub bucket_retention: Option<Duration>,
     /// PEM file with the CA certificates to trust instead of the built-in web roots.
     pub ca_file: Option<PathBuf>,
 }
@@ -124,6 +128,7 @@ impl WriterConfig {
             retry: RetryPolicy::default(),
             max_in_flight: 4,
             create_database: false,
+            bucket_retention: None,
             ca_file: None,
         }
     }

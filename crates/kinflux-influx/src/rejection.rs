@@ -8,6 +8,12 @@
 //!   and parse errors in the same body are not reported at all;
 //! - `partial write: points beyond retention policy dropped=N` and similar, naming no line.
 //!
+//! 1.8 and later (1.13.2 and 2.7.12, recorded in docs/server-answers.md) append ` for
+//! database: DB` (and ` for retention policy: RP`) after `dropped=N`, and word the retention
+//! drop as `dropped N points outside retention policy of duration D - …`. 2.7 answers 400
+//! with nothing stored for bad lines (no `partial write:`), 422 with the rest stored for
+//! type conflicts and retention drops.
+//!
 //! v2: JSON `{code, message, line}`, where the message may be a v1 text or, from InfluxDB
 //! 3 and Cloud, a list of `error parsing line N (1-based): reason`; v3: JSON `{error, data:
 //! [{original_line, line_number, error_message}]}` (the tests cite the documentation pages).
@@ -214,12 +220,22 @@ fn line_number_index(line_number: u64, batch: &LineBatch) -> Option<usize> {
     (index < batch.len()).then_some(index)
 }
 
-/// Splits a trailing ` dropped=N` off.
+/// Splits a trailing ` dropped=N` off, with what 1.8 and later append to it: ` for
+/// database: DB` and ` for retention policy: RP` (1.13.2 and 2.7.12, recorded in
+/// docs/server-answers.md).
 fn split_dropped(message: &str) -> (&str, Option<usize>) {
-    if let Some(at) = message.rfind(" dropped=") {
-        if let Ok(n) = message[at + " dropped=".len()..].trim().parse() {
-            return (&message[..at], Some(n));
+    const DROPPED: &str = " dropped=";
+    let mut end = message.len();
+    while let Some(at) = message[..end].rfind(DROPPED) {
+        let after = &message[at + DROPPED.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let tail = after[digits..].trim_end();
+        if digits > 0 && (tail.is_empty() || tail.starts_with(" for database: ")) {
+            if let Ok(n) = after[..digits].parse() {
+                return (&message[..at], Some(n));
+            }
         }
+        end = at;
     }
     (message, None)
 }
@@ -471,6 +487,66 @@ mod tests {
         let drop = refusal.unattributed.unwrap();
         assert_eq!(drop.count, 1);
         assert_eq!(drop.reason, "points beyond retention policy");
+    }
+
+    #[test]
+    fn v1_13_suffix_after_dropped_is_not_part_of_a_reason() {
+        // InfluxDB 1.13.2, recorded in docs/server-answers.md.
+        let batch = LineBatch::from_lines(["gbg v=1 1", "gbg v= 2", "gbg v=3 3"]);
+        let msg = error_message(
+            br#"{"error":"partial write: unable to parse 'gbg v= 2': missing field value dropped=0 for database: kinflux_answers"}"#,
+        );
+        let refusal = v1(&msg, &batch).unwrap();
+        assert_eq!(indexes(&refusal), vec![1]);
+        assert_eq!(refusal.rejected[0].reason, "missing field value");
+        assert_eq!(refusal.unattributed, None);
+
+        let batch = LineBatch::from_lines([r#"tc v="s" 1"#, "tc v=2i 2"]);
+        let msg = r#"partial write: field type conflict: input field "v" on measurement "tc" is type string, already exists as type integer dropped=1 for database: db for retention policy: autogen"#;
+        let refusal = v1(msg, &batch).unwrap();
+        assert_eq!(indexes(&refusal), vec![0]);
+        assert!(!refusal.rejected[0].reason.contains("for database"));
+        assert_eq!(refusal.unattributed, None);
+    }
+
+    #[test]
+    fn v1_13_retention_drop_is_counted_not_written() {
+        let batch = LineBatch::from_lines(["old v=1 3", "old v=2 1", "old v=3 2"]);
+        let msg = "partial write: dropped 1 points outside retention policy of duration 1h0m0s - oldest point old at 2001-09-09T01:46:40Z dropped because it violates a Retention Policy Lower Bound at 2026-12-02T06:38:26.886690111Z, newest point old at 2001-09-09T01:46:40Z dropped because it violates a Retention Policy Lower Bound at 2026-12-02T06:38:26.886690111Z dropped=1 for database: kinflux_answers for retention policy: short";
+        let refusal = v1(msg, &batch).unwrap();
+        assert!(refusal.rejected.is_empty());
+        let drop = refusal.unattributed.unwrap();
+        assert_eq!(drop.count, 1);
+        assert!(
+            drop.reason
+                .starts_with("dropped 1 points outside retention policy")
+        );
+        assert!(!refusal.resend_rest);
+    }
+
+    #[test]
+    fn v2_7_answers_map_to_refusals() {
+        // InfluxDB 2.7.12, recorded in docs/server-answers.md. A bad line: 400, nothing
+        // stored, so the rest must be sent again.
+        let batch = LineBatch::from_lines(["gbg v=1 1", "gbg v= 2", "gbg v=3 3"]);
+        let body =
+            br#"{"code":"invalid","message":"unable to parse 'gbg v= 2': missing field value"}"#;
+        let refusal = v2(body, &batch).unwrap();
+        assert_eq!(indexes(&refusal), vec![1]);
+        assert!(refusal.resend_rest);
+        // A type conflict: 422, the rest stored.
+        let batch = LineBatch::from_lines(["tc v=2i 3", r#"tc v="s" 4"#, "tc v=5i 5"]);
+        let body = br#"{"code":"unprocessable entity","message":"failure writing points to database: partial write: field type conflict: input field \"v\" on measurement \"tc\" is type string, already exists as type integer dropped=1"}"#;
+        let refusal = v2(body, &batch).unwrap();
+        assert_eq!(indexes(&refusal), vec![1]);
+        assert_eq!(refusal.unattributed, None);
+        // A retention drop: 422, the rest stored, the dropped point counted.
+        let batch = LineBatch::from_lines(["old v=1 3", "old v=2 1", "old v=3 2"]);
+        let body = br#"{"code":"unprocessable entity","message":"failure writing points to database: partial write: dropped 1 points outside retention policy of duration 1h0m0s - oldest point old at 2001-09-09T01:46:40Z dropped because it violates a Retention Policy Lower Bound at 2026-12-02T06:30:34.640099899Z, newest point old at 2001-09-09T01:46:40Z dropped because it violates a Retention Policy Lower Bound at 2026-12-02T06:30:34.640099899Z dropped=1 for database: a0d2b7765287dc47 for retention policy: autogen"}"#;
+        let refusal = v2(body, &batch).unwrap();
+        assert!(refusal.rejected.is_empty());
+        assert_eq!(refusal.unattributed.unwrap().count, 1);
+        assert!(!refusal.resend_rest);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The writer: requests, classification, retries, splitting.
 
+mod bucket;
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
@@ -229,7 +231,7 @@ impl Writer {
                     Attempt::Permanent(WriteError::NotFound { message })
                         if self.can_create_database() && !database_created =>
                     {
-                        tracing::info!(%message, "creating the missing InfluxDB database");
+                        tracing::info!(%message, "creating the missing InfluxDB database or bucket");
                         database_created = self.create_database_for_write(&mut tries).await?;
                     }
                     Attempt::Permanent(e) => {
@@ -441,10 +443,13 @@ impl Writer {
     }
 
     fn can_create_database(&self) -> bool {
-        self.inner.config.create_database && matches!(self.inner.config.api, Api::V1 { .. })
+        self.inner.config.create_database
+            && matches!(self.inner.config.api, Api::V1 { .. } | Api::V2 { .. })
     }
 
     /// v1: creates the database if it does not exist (`CREATE DATABASE` is idempotent).
+    /// v2: creates the bucket in the org if it does not exist, with
+    /// [`WriterConfig::bucket_retention`].
     pub async fn create_database(&self) -> Result<(), WriteError> {
         match self.create_database_once().await {
             Attempt::Written => Ok(()),
@@ -454,8 +459,10 @@ impl Writer {
     }
 
     async fn create_database_once(&self) -> Attempt {
-        let Api::V1 { database, .. } = &self.inner.config.api else {
-            return Attempt::Permanent(WriteError::Unsupported("create_database"));
+        let database = match &self.inner.config.api {
+            Api::V1 { database, .. } => database,
+            Api::V2 { .. } => return self.create_bucket_once().await,
+            _ => return Attempt::Permanent(WriteError::Unsupported("create_database")),
         };
         let statement = format!("CREATE DATABASE {}", quote_identifier(database));
         let form = form_urlencoded::Serializer::new(String::new())

@@ -44,6 +44,44 @@ pub enum AssignmentStrategy {
     CooperativeSticky,
 }
 
+/// Which group protocol the consumer speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum GroupProtocol {
+    /// JoinGroup, SyncGroup and Heartbeat; the group leader assigns the partitions with
+    /// one of `assignment_strategies`.
+    #[default]
+    Classic,
+    /// KIP-848 (Kafka 4.0+): ConsumerGroupHeartbeat only; the broker assigns partitions
+    /// incrementally with its own assignor (`group_remote_assignor`) and sets the session
+    /// timeout and heartbeat interval (`group.consumer.*` broker settings), so
+    /// `session_timeout`, `heartbeat_interval` and `assignment_strategies` do not apply.
+    /// A broker without it is an error at connect, not a silent fall back to classic.
+    Consumer,
+}
+
+/// The broker-side assignors of the `consumer` group protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RemoteAssignor {
+    /// Spreads the partitions of all subscribed topics evenly, sticky across rebalances.
+    Uniform,
+    /// Consecutive partitions of each topic per member, as the classic `range`.
+    Range,
+}
+
+impl RemoteAssignor {
+    /// The name the broker knows it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            RemoteAssignor::Uniform => "uniform",
+            RemoteAssignor::Range => "range",
+        }
+    }
+}
+
 impl AssignmentStrategy {
     /// The protocol name sent in JoinGroup, the same as the Java client and librdkafka use.
     pub fn protocol_name(self) -> &'static str {
@@ -125,6 +163,13 @@ pub struct ConsumerConfig {
     /// Assignment strategies offered, in order of preference.
     #[serde(default = "default_strategies")]
     pub assignment_strategies: Vec<AssignmentStrategy>,
+    /// The group protocol: `classic` (default) or `consumer` (KIP-848).
+    #[serde(default)]
+    pub group_protocol: GroupProtocol,
+    /// With the `consumer` protocol: the broker's assignor to use; absent means the
+    /// broker's default (`group.consumer.assignors`, uniform first).
+    #[serde(default)]
+    pub group_remote_assignor: Option<RemoteAssignor>,
     /// TLS; absent means plaintext.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -157,6 +202,8 @@ impl ConsumerConfig {
             max_buffered_bytes: default_max_buffered_bytes(),
             metadata_refresh_interval: default_metadata_refresh(),
             assignment_strategies: default_strategies(),
+            group_protocol: GroupProtocol::Classic,
+            group_remote_assignor: None,
             tls: None,
             sasl: None,
         }

@@ -17,12 +17,13 @@ use std::{
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::{
     messages::{
-        ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest,
-        FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
-        JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest,
-        OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader,
-        ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-        SaslHandshakeResponse, SyncGroupRequest, SyncGroupResponse,
+        ApiKey, ApiVersionsRequest, ApiVersionsResponse, ConsumerGroupHeartbeatRequest,
+        ConsumerGroupHeartbeatResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+        HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
+        LeaveGroupRequest, LeaveGroupResponse, MetadataRequest, MetadataResponse,
+        OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+        RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
+        SaslHandshakeRequest, SaslHandshakeResponse, SyncGroupRequest, SyncGroupResponse,
     },
     protocol::{Decodable, Encodable, HeaderVersion, Message, StrBytes},
 };
@@ -75,6 +76,8 @@ request! {
     LeaveGroupRequest => LeaveGroupResponse, LeaveGroup;
     OffsetCommitRequest => OffsetCommitResponse, OffsetCommit;
     OffsetFetchRequest => OffsetFetchResponse, OffsetFetch;
+    ConsumerGroupHeartbeatRequest => ConsumerGroupHeartbeatResponse, ConsumerGroupHeartbeat;
+    MetadataRequest => MetadataResponse, Metadata;
 }
 
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}

@@ -217,6 +217,8 @@ fn code_is_retryable(code: i16) -> bool {
             | REBALANCE_IN_PROGRESS
             | UNKNOWN_MEMBER_ID
             | ILLEGAL_GENERATION
+            | FENCED_MEMBER_EPOCH
+            | STALE_MEMBER_EPOCH
             | UNSTABLE_OFFSET_COMMIT
             | KAFKA_STORAGE_ERROR
             | FETCH_SESSION_ID_NOT_FOUND
@@ -260,6 +262,11 @@ pub(crate) mod code {
     pub(crate) const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
     pub(crate) const OFFSET_NOT_AVAILABLE: i16 = 78;
     pub(crate) const TOPIC_ALREADY_EXISTS: i16 = 36;
+    pub(crate) const UNSUPPORTED_VERSION: i16 = 35;
+    pub(crate) const FENCED_MEMBER_EPOCH: i16 = 110;
+    pub(crate) const UNRELEASED_INSTANCE_ID: i16 = 111;
+    pub(crate) const UNSUPPORTED_ASSIGNOR: i16 = 112;
+    pub(crate) const STALE_MEMBER_EPOCH: i16 = 113;
 
     pub(crate) fn needs_rejoin(code: i16) -> bool {
         matches!(
@@ -271,6 +278,8 @@ pub(crate) mod code {
                 | UNKNOWN_MEMBER_ID
                 | ILLEGAL_GENERATION
                 | FENCED_INSTANCE_ID
+                | FENCED_MEMBER_EPOCH
+                | STALE_MEMBER_EPOCH
         )
     }
 
@@ -307,6 +316,11 @@ pub(crate) mod code {
             FENCED_INSTANCE_ID => "FENCED_INSTANCE_ID",
             UNSTABLE_OFFSET_COMMIT => "UNSTABLE_OFFSET_COMMIT",
             THROTTLING_QUOTA_EXCEEDED => "THROTTLING_QUOTA_EXCEEDED",
+            UNSUPPORTED_VERSION => "UNSUPPORTED_VERSION",
+            FENCED_MEMBER_EPOCH => "FENCED_MEMBER_EPOCH",
+            UNRELEASED_INSTANCE_ID => "UNRELEASED_INSTANCE_ID",
+            UNSUPPORTED_ASSIGNOR => "UNSUPPORTED_ASSIGNOR",
+            STALE_MEMBER_EPOCH => "STALE_MEMBER_EPOCH",
             _ => "UNKNOWN_ERROR_CODE",
         }
     }

@@ -242,7 +242,8 @@ impl GroupClient {
         offsets: &BTreeMap<PartitionKey, i64>,
         metadata: &str,
     ) -> Result<()> {
-        let v = self.conn.version::<OffsetCommitRequest>(8)?;
+        // v9: members of `consumer` groups must commit with it (same fields as v8).
+        let v = self.conn.version::<OffsetCommitRequest>(9)?;
         let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
         for (tp, off) in offsets {
             let mut p = OffsetCommitRequestPartition::default()

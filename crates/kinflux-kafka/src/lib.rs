@@ -14,7 +14,8 @@ mod record;
 mod security;
 
 pub use config::{
-    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, SaslConfig, SaslMechanism, TlsConfig,
+    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, GroupProtocol, RemoteAssignor, SaslConfig,
+    SaslMechanism, TlsConfig,
 };
 pub use consumer::{Consumer, Message, PartitionLag, Revocation, UndecodableBatch};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};

@@ -7,6 +7,40 @@ use serde_json::Value;
 
 use crate::http::{self, Answer};
 
+/// The InfluxDB 1.x servers a v1 test runs on, each in turn: `KINFLUX_INFLUX_URL`
+/// (Debian's 1.6.7, under the [`crate::require`] rule) and `KINFLUX_INFLUX1X_URL` (the
+/// current 1.x), which is required as well when `KINFLUX_INFLUX1X=1` and used when set.
+/// Empty after a `SKIPPED` line when nothing is configured.
+///
+/// # Panics
+/// Under `CI=true` when a required variable is missing.
+pub fn v1_servers() -> Vec<String> {
+    let mut servers: Vec<String> = crate::require("KINFLUX_INFLUX_URL").into_iter().collect();
+    let current = if std::env::var("KINFLUX_INFLUX1X").is_ok_and(|v| v == "1") {
+        crate::require("KINFLUX_INFLUX1X_URL")
+    } else {
+        std::env::var("KINFLUX_INFLUX1X_URL")
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    servers.extend(current);
+    servers
+}
+
+/// The version InfluxDB at `url` reports in `X-Influxdb-Version` on `GET /ping`
+/// (`1.6.7~rc0`, `1.13.2`, `v2.7.12`).
+///
+/// # Panics
+/// When InfluxDB cannot be reached or sends no version.
+pub fn version(url: &str) -> String {
+    let answer = http::get(&format!("{url}/ping")).expect("InfluxDB answers /ping");
+    answer
+        .header("x-influxdb-version")
+        .expect("InfluxDB names its version on /ping")
+        .to_owned()
+}
+
 /// `POST /query` of `q` in `db` (empty for none), with integer times (`epoch=ns`): the
 /// JSON answer. Statement errors (an unknown database, say) are in the answer, under
 /// `/results/N/error`.

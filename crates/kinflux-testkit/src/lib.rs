@@ -4,10 +4,12 @@ pub mod bridge_config;
 pub mod env;
 pub mod http;
 pub mod influx;
+pub mod influx2;
 pub mod kafka;
 pub mod logs;
 pub mod names;
 pub mod process;
+pub mod tls_front;
 
 pub use env::{require, tansu_brokers};
 pub use names::{free_port, unique};

@@ -78,6 +78,44 @@ fn the_example_files_are_valid() {
     };
     let c = Config::from_toml_with_env(&garden, &lookup).unwrap();
     assert_eq!(c.decode.format, Format::Avro);
+    let garden = std::fs::read_to_string(format!("{root}garden_registry.toml")).unwrap();
+    let lookup = |name: &str| match name {
+        "KINFLUX_REGISTRY_URL" => Some("http://127.0.0.1:8081/apis/ccompat/v7".to_owned()),
+        other => lookup(other),
+    };
+    let c = Config::from_toml_with_env(&garden, &lookup).unwrap();
+    assert_eq!(
+        c.decode.registry_url.as_deref(),
+        Some("http://127.0.0.1:8081/apis/ccompat/v7")
+    );
+}
+
+#[test]
+fn v2_bucket_creation_keys_are_read() {
+    let v2 = MINIMAL.replace(
+        "database = \"db\"",
+        "api = \"v2\"\norg = \"o\"\nbucket = \"b\"\ntoken = \"t\"\ncreate_bucket = true\nbucket_retention = \"30d\"",
+    );
+    let c = Config::from_toml(&v2).unwrap();
+    assert_eq!(c.influx.api, InfluxApi::V2);
+    assert!(c.influx.create_bucket);
+    assert_eq!(
+        c.influx.bucket_retention,
+        Some(std::time::Duration::from_secs(30 * 86_400))
+    );
+}
+
+#[test]
+fn an_unreadable_registry_ca_file_names_its_key() {
+    let toml = format!(
+        "{MINIMAL}\n[decode]\nformat = \"avro\"\nregistry_url = \"https://127.0.0.1:1\"\nregistry_ca_file = \"/nonexistent/ca.pem\"\n[decode.mapping]\nmeasurement = {{ constant = \"m\" }}\n"
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    let Err(err) = kinflux::PipelineBuilder::from_config(&config) else {
+        panic!("an unreadable CA file is refused");
+    };
+    let err = err.to_string();
+    assert!(err.contains("decode.registry_ca_file"), "{err}");
 }
 
 #[test]

@@ -86,6 +86,9 @@ pub enum RegistryError {
     /// A success response whose body was not what the API documents.
     #[error("schema registry: unexpected response: {0}")]
     BadResponse(String),
+    /// The TLS settings cannot be used (an unreadable CA file, one without certificates).
+    #[error("schema registry: TLS: {0}")]
+    Tls(String),
     /// The registry URL is not usable.
     #[error("schema registry: invalid URL {url:?}: {reason}")]
     InvalidUrl {

@@ -4,6 +4,8 @@
 mod dir;
 mod error;
 mod registry;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,6 +15,8 @@ use apache_avro::Schema;
 pub use dir::SchemaDir;
 pub use error::RegistryError;
 pub use registry::{RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig};
+#[cfg(feature = "tls")]
+pub use tls::tls_trusting;
 
 use crate::SchemaError;
 

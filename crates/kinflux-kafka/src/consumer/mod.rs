@@ -2,12 +2,17 @@
 //!
 //! - this module: the handle the caller holds ([`Consumer`]), and what it shares with the
 //!   background tasks;
-//! - `session`: the group membership (find the coordinator, join, sync, heartbeat, leave);
+//! - `session`: the classic group membership (find the coordinator, join, sync, heartbeat,
+//!   leave);
+//! - `heartbeat_session`, `heartbeat_rpc`: the membership of the `consumer` protocol
+//!   (KIP-848), where the broker assigns;
 //! - `verdict`: the one classification of failed group requests that the session acts on;
 //! - `fetcher`: one task per assigned partition, with its buffer, pause and seek state;
 //! - `leader`: the assignment the group leader computes for every member.
 
 mod fetcher;
+mod heartbeat_rpc;
+mod heartbeat_session;
 mod leader;
 mod message;
 mod session;
@@ -28,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::{
-    config::ConsumerConfig,
+    config::{ConsumerConfig, GroupProtocol},
     conn::Connection,
     error::{Error, Result},
     fetch::{BatchError, FetchClient, IsolationLevel, OffsetSpec},
@@ -37,6 +42,7 @@ use crate::{
     security::ConnectOptions,
 };
 use fetcher::{PartitionState, known};
+use heartbeat_session::HeartbeatSession;
 use session::{Membership, Session};
 
 /// The waits of every retry loop of the consumer (reconnects, rejoins, fetches); no limit.
@@ -166,7 +172,16 @@ impl Consumer {
             config.sasl.as_ref(),
         )?;
         // The coordinator first: it fails fast on bad credentials or TLS settings.
-        drop(first_coordinator(&opts, &config.group_id).await?);
+        let coordinator = first_coordinator(&opts, &config.group_id).await?;
+        // No fall back to classic: the user asked for the other protocol's behaviour
+        // (broker-side assignment, incremental rebalances), and a group's members must
+        // agree on it.
+        if config.group_protocol == GroupProtocol::Consumer
+            && !heartbeat_rpc::supported(&coordinator)
+        {
+            return Err(heartbeat_rpc::unsupported());
+        }
+        drop(coordinator);
         let shared = Arc::new(Shared {
             config,
             fetch: FetchClient::with_options(opts.clone()),
@@ -179,8 +194,16 @@ impl Consumer {
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
-        let session = Session::new(Arc::clone(&shared), tx, shutdown.clone());
-        let group_task = tokio::spawn(session.run());
+        let group_task = match shared.config.group_protocol {
+            GroupProtocol::Consumer => {
+                let session = HeartbeatSession::new(Arc::clone(&shared), tx, shutdown.clone());
+                tokio::spawn(session.run())
+            }
+            _ => {
+                let session = Session::new(Arc::clone(&shared), tx, shutdown.clone());
+                tokio::spawn(session.run())
+            }
+        };
         Ok(Self {
             shared,
             rx,
@@ -316,6 +339,18 @@ impl Consumer {
                         b.succeeded();
                     }
                     break;
+                }
+                // The heartbeat task is about to learn the new epoch (KIP-848): the next
+                // round reads it from the membership.
+                Err(e) if e.kafka_code() == Some(crate::error::code::STALE_MEMBER_EPOCH) => {
+                    let b = backoff.get_or_insert_with(|| {
+                        let config = RETRY.with_max_attempts(Some(COMMIT_ATTEMPTS));
+                        Backoff::new(config, format!("offset commit of group {group_id}"))
+                    });
+                    let Ok(delay) = b.next_delay(&e) else {
+                        return Err(e);
+                    };
+                    tokio::time::sleep(delay).await;
                 }
                 Err(e) if verdict::coordinator_gone(&e) => {
                     let b = backoff.get_or_insert_with(|| {

@@ -489,31 +489,52 @@ impl Session {
         *lock(&self.shared.membership) = None;
     }
 
-    /// Stops fetching `partitions`, tells the caller with a [`Message::Revoked`]
-    /// (when `announce`), waits for the caller or the deadline, then forgets the partitions.
-    ///
-    /// [`Message::Revoked`]: super::Message::Revoked
     async fn revoke(&mut self, partitions: &[PartitionKey], announce: bool) {
-        self.fetchers.stop(partitions).await;
-        if announce && !partitions.is_empty() {
-            let (ack, acked) = oneshot::channel();
-            let deadline = Instant::now() + revoke_window(self.shared.config.rebalance_timeout);
-            let _ = self.tx.send(Event::Revoked(Revocation {
-                partitions: partitions.to_vec(),
-                deadline,
-                _ack: ack,
-            }));
-            tokio::select! {
-                _ = acked => {}
-                () = tokio::time::sleep_until(deadline) => warn!("revocation not acknowledged before its deadline"),
-                () = self.shutdown.cancelled() => {}
-            }
+        let (shared, tx, shutdown) = (&self.shared, &self.tx, &self.shutdown);
+        revoke(
+            shared,
+            &mut self.fetchers,
+            tx,
+            shutdown,
+            partitions,
+            announce,
+        )
+        .await;
+    }
+}
+
+/// Stops fetching `partitions`, tells the caller with a [`Message::Revoked`] (when
+/// `announce`), waits for the caller or the deadline, then forgets the partitions. Both
+/// group protocols revoke through here.
+///
+/// [`Message::Revoked`]: super::Message::Revoked
+pub(super) async fn revoke(
+    shared: &Shared,
+    fetchers: &mut Fetchers,
+    tx: &mpsc::UnboundedSender<Event>,
+    shutdown: &CancellationToken,
+    partitions: &[PartitionKey],
+    announce: bool,
+) {
+    fetchers.stop(partitions).await;
+    if announce && !partitions.is_empty() {
+        let (ack, acked) = oneshot::channel();
+        let deadline = Instant::now() + revoke_window(shared.config.rebalance_timeout);
+        let _ = tx.send(Event::Revoked(Revocation {
+            partitions: partitions.to_vec(),
+            deadline,
+            _ack: ack,
+        }));
+        tokio::select! {
+            _ = acked => {}
+            () = tokio::time::sleep_until(deadline) => warn!("revocation not acknowledged before its deadline"),
+            () = shutdown.cancelled() => {}
         }
-        // Batches of these partitions still queued are dropped by recv() from now on.
-        let mut assigned = lock(&self.shared.assigned);
-        for tp in partitions {
-            assigned.remove(tp);
-        }
+    }
+    // Batches of these partitions still queued are dropped by recv() from now on.
+    let mut assigned = lock(&shared.assigned);
+    for tp in partitions {
+        assigned.remove(tp);
     }
 }
 
@@ -536,7 +557,7 @@ async fn leave_quietly(group: &GroupClient, member_id: &str) {
 }
 
 /// The topics this member subscribes to and their partition counts.
-async fn subscription(shared: &Shared) -> crate::Result<BTreeMap<String, i32>> {
+pub(super) async fn subscription(shared: &Shared) -> crate::Result<BTreeMap<String, i32>> {
     let counts = leader::partition_counts(shared).await?;
     let mut out = BTreeMap::new();
     for t in &shared.config.topics {

@@ -1,5 +1,5 @@
 //! What a failed group request means for this member: one classification for JoinGroup,
-//! SyncGroup, Heartbeat and OffsetCommit, so every phase of the session decides by the
+//! SyncGroup, Heartbeat, ConsumerGroupHeartbeat and OffsetCommit, so every phase of the session decides by the
 //! same verdicts.
 
 use crate::error::{Error, code};
@@ -30,8 +30,10 @@ impl Verdict {
     pub(super) fn of(e: &Error) -> Self {
         match e.kafka_code() {
             Some(code::UNKNOWN_MEMBER_ID) => Verdict::MemberLost { forget_id: true },
-            Some(code::ILLEGAL_GENERATION) => Verdict::MemberLost { forget_id: false },
-            Some(code::FENCED_INSTANCE_ID) => Verdict::Fenced,
+            Some(code::ILLEGAL_GENERATION | code::FENCED_MEMBER_EPOCH) => {
+                Verdict::MemberLost { forget_id: false }
+            }
+            Some(code::FENCED_INSTANCE_ID | code::UNRELEASED_INSTANCE_ID) => Verdict::Fenced,
             Some(code::REBALANCE_IN_PROGRESS) => Verdict::Rebalancing,
             Some(
                 code::NOT_COORDINATOR
@@ -78,6 +80,13 @@ mod tests {
                 Verdict::MemberLost { forget_id: false },
             ),
             (code::FENCED_INSTANCE_ID, Verdict::Fenced),
+            (
+                code::FENCED_MEMBER_EPOCH,
+                Verdict::MemberLost { forget_id: false },
+            ),
+            (code::UNRELEASED_INSTANCE_ID, Verdict::Fenced),
+            (code::STALE_MEMBER_EPOCH, Verdict::Transient),
+            (code::UNSUPPORTED_ASSIGNOR, Verdict::Fatal),
             (code::REBALANCE_IN_PROGRESS, Verdict::Rebalancing),
             (code::NOT_COORDINATOR, Verdict::CoordinatorMoved),
             (code::COORDINATOR_NOT_AVAILABLE, Verdict::CoordinatorMoved),

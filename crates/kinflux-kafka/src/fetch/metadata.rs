@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use kafka_protocol::{
     messages::{
-        ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, TopicName,
+        ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, TopicName,
         list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
         metadata_request::MetadataRequestTopic,
     },
@@ -18,12 +18,6 @@ use crate::{
     conn::{Connection, Request},
     error::{Error, Result, code},
 };
-
-impl Request for MetadataRequest {
-    const KEY: i16 = kafka_protocol::messages::ApiKey::Metadata as i16;
-    const NAME: &'static str = "Metadata";
-    type Response = MetadataResponse;
-}
 
 impl Request for ListOffsetsRequest {
     const KEY: i16 = kafka_protocol::messages::ApiKey::ListOffsets as i16;

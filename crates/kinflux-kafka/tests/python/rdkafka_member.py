@@ -24,20 +24,27 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--partitions", type=int, default=0)
     p.add_argument("--strategy", default="range,roundrobin")
+    p.add_argument("--protocol", choices=["classic", "consumer"], default="classic")
     a = p.parse_args()
 
-    c = Consumer(
-        {
-            "bootstrap.servers": a.brokers,
-            "group.id": a.group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 300,
-            "partition.assignment.strategy": a.strategy,
-            "broker.address.family": "v4",
-        }
-    )
+    conf = {
+        "bootstrap.servers": a.brokers,
+        "group.id": a.group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "broker.address.family": "v4",
+        "group.protocol": a.protocol,
+    }
+    if a.protocol == "classic":
+        # The consumer protocol takes these from the broker; librdkafka rejects them there.
+        conf.update(
+            {
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 300,
+                "partition.assignment.strategy": a.strategy,
+            }
+        )
+    c = Consumer(conf)
     if a.mode == "committed":
         tps = [TopicPartition(a.topic, i) for i in range(a.partitions)]
         got = c.committed(tps, timeout=10)
@@ -46,7 +53,8 @@ def main() -> int:
         return 0
 
     assigned = []
-    cooperative = "cooperative" in a.strategy
+    # The consumer protocol (KIP-848) is incremental, as cooperative-sticky.
+    cooperative = "cooperative" in a.strategy or a.protocol == "consumer"
 
     def on_assign(consumer, partitions):
         # Eager: the whole assignment. Cooperative: only the partitions added.

@@ -13,6 +13,9 @@ use super::{DecodeFailure, DecodeResult, Decoding, Emitter, Input, Unavailable};
 use crate::pipeline::ErrorClass;
 
 /// Where Confluent-framed records find their writer schemas.
+// One per pipeline, built once: the registry client's size (its TLS connector) costs
+// nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Schemas {
     /// A Confluent Schema Registry.

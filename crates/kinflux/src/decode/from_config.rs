@@ -50,6 +50,12 @@ pub(crate) fn from_config(d: &DecodeConfig) -> Result<Arc<dyn Decode>, ConfigErr
                                 (_, _, Some(t)) => Some(RegistryAuth::Bearer(t.clone())),
                                 _ => None,
                             };
+                            if let Some(ca_file) = &d.registry_ca_file {
+                                rc.tls =
+                                    Some(kinflux_avro::tls_trusting(ca_file).map_err(|e| {
+                                        bad("decode.registry_ca_file", e.to_string())
+                                    })?);
+                            }
                             Schemas::Registry(
                                 RegistryClient::new(rc)
                                     .map_err(|e| bad("decode.registry_url", e.to_string()))?,

@@ -71,7 +71,12 @@ fn writer_config(config: &Config) -> WriterConfig {
     w.gzip_level = i.gzip.then_some(i.gzip_level);
     w.request_timeout = i.timeout;
     w.max_in_flight = i.concurrency;
-    w.create_database = i.create_database;
+    // One writer switch: v1 creates the database, v2 the bucket.
+    w.create_database = match i.api {
+        InfluxApi::V2 => i.create_bucket,
+        _ => i.create_database,
+    };
+    w.bucket_retention = i.bucket_retention;
     w.ca_file = i.ca_file.clone();
     w.retry = RetryPolicy {
         max_attempts: i.max_retries,

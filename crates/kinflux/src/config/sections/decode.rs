@@ -81,6 +81,10 @@ pub struct DecodeConfig {
     /// Avro: registry bearer token.
     #[serde(default)]
     pub registry_token: Option<String>,
+    /// Avro: a PEM file of the CA certificates to trust for an `https://` registry,
+    /// instead of the web roots.
+    #[serde(default)]
+    pub registry_ca_file: Option<PathBuf>,
     /// Avro: a directory of `<id>.avsc` files, instead of a registry.
     #[serde(default)]
     pub schema_dir: Option<PathBuf>,
@@ -104,6 +108,7 @@ impl fmt::Debug for DecodeConfig {
             .field("registry_username", &self.registry_username)
             .field("registry_password", &redacted(&self.registry_password))
             .field("registry_token", &redacted(&self.registry_token))
+            .field("registry_ca_file", &self.registry_ca_file)
             .field("schema_dir", &self.schema_dir)
             .field("schema_file", &self.schema_file)
             .finish()

@@ -68,6 +68,13 @@ pub struct InfluxConfig {
     /// v1: create the database when it does not exist.
     #[serde(default)]
     pub create_database: bool,
+    /// v2: create the bucket in the org when it does not exist.
+    #[serde(default)]
+    pub create_bucket: bool,
+    /// v2: the retention period of a bucket `create_bucket` creates (`"30d"`); forever
+    /// when absent.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub bucket_retention: Option<Duration>,
     /// Give up on a write after this many attempts; retries forever when absent.
     #[serde(default)]
     pub max_retries: Option<u32>,
@@ -106,6 +113,8 @@ impl fmt::Debug for InfluxConfig {
             .field("concurrency", &self.concurrency)
             .field("timeout", &self.timeout)
             .field("create_database", &self.create_database)
+            .field("create_bucket", &self.create_bucket)
+            .field("bucket_retention", &self.bucket_retention)
             .field("max_retries", &self.max_retries)
             .field("max_retry_time", &self.max_retry_time)
             .field("ca_file", &self.ca_file)
