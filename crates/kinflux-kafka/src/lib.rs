@@ -8,6 +8,7 @@ mod conn;
 mod consumer;
 pub mod dead_letter;
 pub mod error;
+pub mod fetch;
 mod group;
 mod record;
 mod security;
@@ -16,7 +17,8 @@ pub use config::{
     AssignmentStrategy, AutoOffsetReset, ConsumerConfig, GroupProtocol, RemoteAssignor, SaslConfig,
     SaslMechanism, TlsConfig,
 };
-pub use consumer::{Consumer, Message, PartitionLag, Revocation};
+pub use consumer::{Consumer, Message, PartitionLag, Revocation, UndecodableBatch};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};
 pub use error::{Error, Result};
+pub use fetch::IsolationLevel;
 pub use record::{CommittedOffset, PartitionKey, Record};
