@@ -511,8 +511,15 @@ async fn read_loop(
                         format!("bad frame length {len}"),
                     )
                 })?;
-            let mut frame = BytesMut::zeroed(len);
-            read.read_exact(&mut frame).await?;
+            // Read into uninitialised capacity: a fetch response can be tens of MiB, and
+            // its records are handed out as slices of this buffer, so it is never copied.
+            let mut frame = BytesMut::with_capacity(len);
+            while frame.len() < len {
+                let want = len - frame.len();
+                if read.read_buf(&mut (&mut frame).limit(want)).await? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
             let mut frame = frame.freeze();
             let correlation_id = (&frame[..4]).get_i32();
             let tx = pending

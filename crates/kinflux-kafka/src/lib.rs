@@ -8,6 +8,7 @@ mod conn;
 mod consumer;
 pub mod dead_letter;
 pub mod error;
+pub mod fetch;
 mod group;
 mod oauth;
 mod record;
@@ -18,7 +19,8 @@ pub use config::{
     AssignmentStrategy, AutoOffsetReset, ConsumerConfig, Credentials, GroupProtocol, OAuthConfig,
     RemoteAssignor, SaslConfig, SaslMechanism, TlsConfig,
 };
-pub use consumer::{Consumer, Message, PartitionLag, Revocation};
+pub use consumer::{Consumer, Message, PartitionLag, Revocation, UndecodableBatch};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};
 pub use error::{Error, Result};
+pub use fetch::IsolationLevel;
 pub use record::{CommittedOffset, PartitionKey, Record};

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    fetch::IsolationLevel,
+};
 pub use security::{Credentials, OAuthConfig, SaslConfig, SaslMechanism, TlsConfig};
 
 /// Where a consumer starts when its group has no committed offset for a partition, or when
@@ -147,6 +150,12 @@ pub struct ConsumerConfig {
     /// How long the broker may wait for data before it answers a fetch.
     #[serde(default = "default_fetch_max_wait", deserialize_with = "duration")]
     pub fetch_max_wait: Duration,
+    /// Which records of transactional producers are handed out: `read_committed` (the
+    /// default) skips the records of aborted transactions and reads no further than the
+    /// last stable offset; `read_uncommitted` hands out every record. Transaction markers
+    /// are never handed out.
+    #[serde(default)]
+    pub isolation_level: IsolationLevel,
     /// Bytes fetched but not yet handed to the caller, per partition, counted as
     /// [`Record::footprint`](crate::Record::footprint). A partition whose buffer is full
     /// stops fetching until the caller drains it. Default 16 MiB: a backlog flows as fast as
@@ -194,6 +203,7 @@ impl ConsumerConfig {
             auto_offset_reset: AutoOffsetReset::default(),
             fetch_max_bytes: default_fetch_max_bytes(),
             fetch_max_wait: default_fetch_max_wait(),
+            isolation_level: IsolationLevel::default(),
             max_buffered_bytes: default_max_buffered_bytes(),
             metadata_refresh_interval: default_metadata_refresh(),
             assignment_strategies: default_strategies(),
