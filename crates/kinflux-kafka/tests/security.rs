@@ -1,5 +1,5 @@
 //! TLS and SASL against the real Apache Kafka that `scripts/services` runs, on every
-//! connection the crate makes: the group coordinator's, the fetches (rskafka) and the
+//! connection the crate makes: the group coordinator's, the fetches and the
 //! dead-letter producer's. Listeners and credentials come from `scripts/services status`:
 //! `KINFLUX_KAFKA_SSL_BROKERS`, `KINFLUX_KAFKA_MTLS_BROKERS`, `KINFLUX_KAFKA_CA_FILE`,
 //! `KINFLUX_KAFKA_CLIENT_CERT`, `KINFLUX_KAFKA_CLIENT_KEY`,
