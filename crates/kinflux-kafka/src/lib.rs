@@ -10,12 +10,14 @@ pub mod dead_letter;
 pub mod error;
 pub mod fetch;
 mod group;
+mod oauth;
 mod record;
+mod sasl;
 mod security;
 
 pub use config::{
-    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, GroupProtocol, RemoteAssignor, SaslConfig,
-    SaslMechanism, TlsConfig,
+    AssignmentStrategy, AutoOffsetReset, ConsumerConfig, Credentials, GroupProtocol, OAuthConfig,
+    RemoteAssignor, SaslConfig, SaslMechanism, TlsConfig,
 };
 pub use consumer::{Consumer, Message, PartitionLag, Revocation, UndecodableBatch};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};

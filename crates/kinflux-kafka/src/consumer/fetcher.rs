@@ -21,7 +21,7 @@ use tracing::{error, warn};
 use super::{Event, RETRY, Shared, lock};
 use crate::{
     config::AutoOffsetReset,
-    error::code,
+    error::{Error, code},
     fetch::{
         DecodeOptions, FetchClient, FetchParams, FetchPosition, FetchedPartition, IsolationLevel,
         OffsetSpec,
@@ -186,7 +186,10 @@ async fn fetch_partition(
     let reset = cfg.auto_offset_reset;
     let mut offset = match committed {
         Some(o) => o,
-        None => reset_offset(&shared.fetch, reset, tp, level, &mut backoff).await,
+        None => match reset_offset(&shared.fetch, reset, tp, level, &mut backoff).await {
+            Ok(o) => o,
+            Err(refused) => return fatal(&tx, refused),
+        },
     };
     state.position.store(offset, Ordering::Release);
     let params = FetchParams {
@@ -216,7 +219,8 @@ async fn fetch_partition(
         };
         let answer = match fetch_once(&shared.fetch, tp, offset, &params).await {
             Ok(a) => a,
-            Err(why) => {
+            Err(NoAnswer::Refused(e)) => return fatal(&tx, e),
+            Err(NoAnswer::Retry(why)) => {
                 let wait = delay(&mut backoff, why);
                 tokio::time::sleep(wait).await;
                 continue;
@@ -225,7 +229,10 @@ async fn fetch_partition(
         match answer.error_code {
             code::NONE => backoff.succeeded(),
             code::OFFSET_OUT_OF_RANGE => {
-                let new = reset_offset(&shared.fetch, reset, tp, level, &mut backoff).await;
+                let new = match reset_offset(&shared.fetch, reset, tp, level, &mut backoff).await {
+                    Ok(o) => o,
+                    Err(refused) => return fatal(&tx, refused),
+                };
                 warn!(partition = %tp, offset, new, "offset out of range; reset");
                 offset = new;
                 state.position.store(offset, Ordering::Release);
@@ -307,35 +314,56 @@ async fn fetch_partition(
     }
 }
 
+/// Why a fetch has no answer to act on.
+enum NoAnswer {
+    /// The broker refused our credentials or certificate: the consumer stops.
+    Refused(Error),
+    /// Anything else: tried again after a backoff.
+    Retry(String),
+}
+
+/// Ends the consumer with `e` (a refusal); the group session stops every fetcher then.
+fn fatal(tx: &mpsc::UnboundedSender<Event>, e: Error) {
+    let _ = tx.send(Event::Fatal(e));
+}
+
+/// Whether `e` says the broker refused our credentials or certificate.
+fn refused(e: &Error) -> bool {
+    matches!(e, Error::Authentication { .. } | Error::Tls { .. })
+}
+
 /// One Fetch of one partition; `Err` says why there is no answer to act on.
 async fn fetch_once(
     fetch: &FetchClient,
     tp: &PartitionKey,
     offset: i64,
     params: &FetchParams,
-) -> Result<FetchedPartition, String> {
+) -> Result<FetchedPartition, NoAnswer> {
     let wanted = [FetchPosition {
         topic: Arc::clone(&tp.topic),
         partition: tp.partition,
         offset,
     }];
     match fetch.fetch(&wanted, params).await {
-        Ok(answers) => answers
-            .into_iter()
-            .next()
-            .ok_or_else(|| format!("{tp}: the broker left the partition out of its answer")),
-        Err(e) => Err(format!("{tp}: {e}")),
+        Ok(answers) => answers.into_iter().next().ok_or_else(|| {
+            NoAnswer::Retry(format!(
+                "{tp}: the broker left the partition out of its answer"
+            ))
+        }),
+        Err(e) if refused(&e) => Err(NoAnswer::Refused(e)),
+        Err(e) => Err(NoAnswer::Retry(format!("{tp}: {e}"))),
     }
 }
 
-/// Where to start when there is no usable committed offset; retries until the broker answers.
+/// Where to start when there is no usable committed offset; retries until the broker
+/// answers, unless it refuses our credentials or certificate.
 async fn reset_offset(
     fetch: &FetchClient,
     reset: AutoOffsetReset,
     tp: &PartitionKey,
     level: IsolationLevel,
     backoff: &mut Backoff,
-) -> i64 {
+) -> Result<i64, Error> {
     let spec = match reset {
         AutoOffsetReset::Earliest => OffsetSpec::Earliest,
         AutoOffsetReset::Latest => OffsetSpec::Latest,
@@ -347,8 +375,9 @@ async fn reset_offset(
         {
             Ok(o) => {
                 backoff.succeeded();
-                return o.unwrap_or(0);
+                return Ok(o.unwrap_or(0));
             }
+            Err(e) if refused(&e) => return Err(e),
             Err(e) => {
                 let wait = delay(backoff, format_args!("{tp}: ListOffsets: {e}"));
                 tokio::time::sleep(wait).await;

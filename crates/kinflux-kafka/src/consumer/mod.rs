@@ -361,14 +361,18 @@ impl Consumer {
                         return Err(e);
                     };
                     tokio::time::sleep(delay).await;
-                    if let Ok(conn) = group::connect_coordinator(&self.shared.opts, group_id).await
-                    {
-                        let mut membership = lock(&self.shared.membership);
-                        if let Some(current) = membership.as_mut().filter(|c| {
-                            c.generation_id == m.generation_id && c.member_id == m.member_id
-                        }) {
-                            current.group.conn = conn;
+                    match group::connect_coordinator(&self.shared.opts, group_id).await {
+                        Ok(conn) => {
+                            let mut membership = lock(&self.shared.membership);
+                            if let Some(current) = membership.as_mut().filter(|c| {
+                                c.generation_id == m.generation_id && c.member_id == m.member_id
+                            }) {
+                                current.group.conn = conn;
+                            }
                         }
+                        // Refused credentials or certificate: no attempt left can help.
+                        Err(refused) if !refused.is_retryable() => return Err(refused),
+                        Err(_) => {}
                     }
                 }
                 Err(e) => return Err(e),
