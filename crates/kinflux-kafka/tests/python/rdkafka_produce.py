@@ -6,7 +6,8 @@ plain:        produce COUNT records to partition 0 of TOPIC with compression.typ
               batches really compress), header "i" = str(i).
 transactions: two transactional producers write interleaved transactions to partition 0;
               producer "a" commits, producer "b" aborts, and the log ends in a commit
-              marker. Values are "a-{txn}-{i}" and "b-{txn}-{i}".
+              marker. Values are "a-{txn}-{i}" and "b-{txn}-{i}", or with
+              --line-protocol "txn,producer=a,txn=T v=Ii <time>" lines.
 open:         producer "b" begins a transaction, writes COUNT records and flushes, then
               waits for a line on stdin and aborts it (the test reads while it is open).
 
@@ -56,6 +57,12 @@ def transactional(a, name):
     return p
 
 
+def value(a, who, txn, i):
+    if a.line_protocol:
+        return f"txn,producer={who},txn={txn} v={i}i {1600000000000000000 + txn * 1000 + i}"
+    return f"{who}-{txn}-{i}"
+
+
 def transactions(a):
     pa = transactional(a, "a")
     pb = transactional(a, "b")
@@ -63,13 +70,13 @@ def transactions(a):
     for txn in range(a.count):
         pb.begin_transaction()
         for i in range(3):
-            v = f"b-{txn}-{i}"
+            v = value(a, "b", txn, i)
             pb.produce(a.topic, value=v, partition=0, on_delivery=check)
             aborted.append(v)
         pb.flush(30)
         pa.begin_transaction()
         for i in range(2 + txn % 3):
-            v = f"a-{txn}-{i}"
+            v = value(a, "a", txn, i)
             pa.produce(a.topic, value=v, partition=0, on_delivery=check)
             committed.append(v)
         pa.flush(30)
@@ -100,6 +107,8 @@ def main() -> int:
     p.add_argument("--topic", required=True)
     p.add_argument("--codec", default="none")
     p.add_argument("--count", type=int, default=100)
+    p.add_argument("--line-protocol", action="store_true",
+                   help="transactions: values are line protocol (measurement txn)")
     a = p.parse_args()
     if a.mode == "plain":
         out = plain(a)
