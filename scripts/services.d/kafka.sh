@@ -404,9 +404,15 @@ kafka_format() {
 kafka_cluster_id() {
   local file="$state/kafka/cluster-id.$kafka_nodes"
   if [ ! -f "$file" ]; then
-    # A Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
-    python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))' \
-      >"$file"
+    # A Kafka cluster id: 16 random bytes, URL-safe base64 without padding, never starting
+    # with '-' (the storage tool would take it for an option; Kafka's Uuid avoids it too).
+    python3 -c '
+import base64, os
+while True:
+    i = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not i.startswith("-"):
+        print(i)
+        break' >"$file"
   fi
   cat "$file"
 }
