@@ -270,8 +270,9 @@ fn default_strategies() -> Vec<AssignmentStrategy> {
     vec![AssignmentStrategy::Range, AssignmentStrategy::RoundRobin]
 }
 
-/// Deserializes a duration from milliseconds (number) or a humantime string.
-fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+/// Deserializes a duration from milliseconds (number) or a humantime string (`"1s"`,
+/// `"250ms"`): the form every duration key of kinflux's configuration takes.
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
