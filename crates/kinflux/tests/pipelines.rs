@@ -33,6 +33,15 @@ async fn run_bridge(config: &str) -> RunSummary {
 /// Every point of every measurement of `db` as `measurement,tags fields time`, each
 /// column that holds a value, sorted: what a v1 server stores, exactly.
 fn v1_points(url: &str, db: &str) -> BTreeSet<String> {
+    v1_points_in(url, db, None)
+}
+
+/// [`v1_points`] of retention policy `rp` (the database's default when `None`).
+fn v1_points_in(url: &str, db: &str, rp: Option<&str>) -> BTreeSet<String> {
+    let from = |m: &str| match rp {
+        Some(rp) => format!("\"{rp}\".\"{m}\""),
+        None => format!("\"{m}\""),
+    };
     let measurements = query(url, db, "SHOW MEASUREMENTS");
     let mut out = BTreeSet::new();
     for m in rows(&measurements) {
@@ -42,7 +51,7 @@ fn v1_points(url: &str, db: &str) -> BTreeSet<String> {
                 .iter()
                 .filter_map(|r| r[0].as_str().map(str::to_owned))
                 .collect();
-        let answer = query(url, db, &format!("SELECT * FROM \"{name}\""));
+        let answer = query(url, db, &format!("SELECT * FROM {}", from(&name)));
         let columns: Vec<String> = answer
             .pointer("/results/0/series/0/columns")
             .and_then(Value::as_array)
@@ -539,5 +548,65 @@ topic = "{topic}_dlq"
     assert_eq!(v1_points(&influx, &up), set(&[format!("m v=1 {t0}")]));
     for db in [&up, &down] {
         kinflux_testkit::influx::drop_database(&influx, db);
+    }
+}
+
+/// Retention policies by tag: a point's `rp` tag names its retention policy (the tag left
+/// out), the others go to the database's default. On every configured InfluxDB 1.x.
+#[tokio::test]
+async fn points_are_routed_to_retention_policies_by_tag() {
+    let Some(brokers) = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS") else {
+        return;
+    };
+    for influx in v1_servers() {
+        let topic = unique("pl_rp");
+        let db = unique("pl_rpdb");
+        kinflux_testkit::influx::create_database(&influx, &db);
+        kinflux_testkit::influx::exec(
+            &influx,
+            &format!("CREATE RETENTION POLICY \"short\" ON \"{db}\" DURATION 30d REPLICATION 1"),
+        );
+        create_topic(&brokers, &topic, 1).await;
+        let t0 = recent_ms() * 1_000_000;
+        produce_values(
+            &brokers,
+            &topic,
+            0,
+            vec![format!("m,rp=short,k=1 v=1i {t0}\nm,k=2 v=2i {t0}").into_bytes()],
+            recent_ms(),
+        )
+        .await;
+        let config = format!(
+            r#"
+[kafka]
+brokers = ["{brokers}"]
+topics = ["{topic}"]
+group_id = "{topic}_group"
+auto_offset_reset = "earliest"
+fetch_max_wait = "100ms"
+
+[influx]
+url = "{influx}"
+database = "{db}"
+retention_policy_tag = "rp"
+exclude_retention_policy_tag = true
+
+[dead_letter]
+topic = "{topic}_dlq"
+"#
+        );
+        let summary = run_bridge(&config).await;
+        assert_eq!(summary.points_written, 2, "{influx}: {summary:?}");
+        assert_eq!(
+            v1_points_in(&influx, &db, Some("short")),
+            set(&[format!("m,k=1 v=1 {t0}")]),
+            "{influx}"
+        );
+        assert_eq!(
+            v1_points_in(&influx, &db, Some("autogen")),
+            set(&[format!("m,k=2 v=2 {t0}")]),
+            "{influx}"
+        );
+        kinflux_testkit::influx::drop_database(&influx, &db);
     }
 }
