@@ -610,3 +610,77 @@ topic = "{topic}_dlq"
         kinflux_testkit::influx::drop_database(&influx, &db);
     }
 }
+
+/// A pipeline whose target refuses its credentials stops, the bridge stops the other
+/// pipelines, and the error names the pipeline.
+#[tokio::test]
+async fn a_failing_pipeline_stops_the_bridge_and_is_named() {
+    let Some(brokers) = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS") else {
+        return;
+    };
+    let Some(influx) = kinflux_testkit::require("KINFLUX_INFLUX_URL") else {
+        return;
+    };
+    let Some(server) = Influx2::from_env() else {
+        return;
+    };
+    let topic = unique("pl_fail");
+    create_topic(&brokers, &topic, 1).await;
+    produce_values(
+        &brokers,
+        &topic,
+        0,
+        vec![format!("m v=1i {}", recent_ms() * 1_000_000).into_bytes()],
+        recent_ms(),
+    )
+    .await;
+    let config = format!(
+        r#"
+[kafka]
+brokers = ["{brokers}"]
+topics = ["{topic}"]
+group_id = "{topic}_group"
+auto_offset_reset = "earliest"
+fetch_max_wait = "100ms"
+
+[influx.good]
+url = "{influx}"
+database = "{topic}"
+create_database = true
+
+[influx.bad]
+api = "v2"
+url = "{url}"
+org = "{org}"
+bucket = "{topic}"
+token = "not-the-token"
+
+[dead_letter]
+topic = "{topic}_dlq"
+
+[[pipeline]]
+name = "healthy"
+targets = ["good"]
+
+[[pipeline]]
+name = "locked-out"
+targets = ["bad"]
+"#,
+        url = server.url,
+        org = server.org,
+    );
+    let config = Config::from_toml(&config).expect("valid");
+    let bridge = Bridge::from_config(&config, |b| b).expect("valid");
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        bridge.run(CancellationToken::new()),
+    )
+    .await
+    .expect("the bridge stops by itself");
+    let error = result.expect_err("a target refuses the token").to_string();
+    assert!(
+        error.starts_with("pipeline locked-out: influxdb:"),
+        "{error}"
+    );
+    kinflux_testkit::influx::drop_database(&influx, &topic);
+}
