@@ -325,9 +325,13 @@ async fn the_topic_names_the_database_and_the_measurement() {
     let Some(brokers) = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS") else {
         return;
     };
-    let Some(influx) = kinflux_testkit::require("KINFLUX_INFLUX_URL") else {
-        return;
-    };
+    for influx in v1_servers() {
+        topic_routing_on(&brokers, &influx).await;
+    }
+}
+
+async fn topic_routing_on(brokers: &str, influx: &str) {
+    let (brokers, influx) = (brokers.to_owned(), influx.to_owned());
     let prefix = unique("pl_topic");
     let (a, b) = (format!("{prefix}_a"), format!("{prefix}_b"));
     let t0 = recent_ms() * 1_000_000;

@@ -221,10 +221,12 @@ impl Lane {
                             batch.merged(),
                         );
                         for (id, reason) in refused {
+                            let reason = self.settlement.name_target(outgoing.target, reason);
                             self.fail_by_id(&id, ErrorClass::Rejected, reason);
                         }
                     }
                     Judged::Failed { records, message } => {
+                        let message = self.settlement.name_target(outgoing.target, message);
                         for id in records {
                             self.fail_by_id(&id, ErrorClass::WriteFailed, message.clone());
                         }

@@ -281,6 +281,15 @@ impl Settlement {
         n
     }
 
+    /// `reason`, naming the target it concerns when there are several (so a dead letter
+    /// says which InfluxDB refused it).
+    pub(super) fn name_target(&self, target: usize, reason: String) -> String {
+        match self.pools.get(target) {
+            Some(pool) if self.pools.len() > 1 => format!("target {}: {reason}", pool.name()),
+            _ => reason,
+        }
+    }
+
     /// The write slots of the first waiting batch's target.
     pub(super) fn waiting_slots(&self) -> Option<Arc<Semaphore>> {
         let first = self.waiting.front()?;
