@@ -688,3 +688,85 @@ targets = ["bad"]
     );
     kinflux_testkit::influx::drop_database(&influx, &topic);
 }
+
+/// A line one target refuses and the other stores: the other target keeps it, the record
+/// goes to the dead-letter topic with the refusing target's name, and the offset moves
+/// on (a second run reads nothing again).
+#[tokio::test]
+async fn a_record_one_target_refuses_is_dead_lettered_naming_that_target() {
+    let Some(brokers) = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS") else {
+        return;
+    };
+    let Some(influx) = kinflux_testkit::require("KINFLUX_INFLUX_URL") else {
+        return;
+    };
+    let topic = unique("pl_refuse");
+    let (accepts, refuses) = (unique("pl_accepts"), unique("pl_refuses"));
+    let t0 = recent_ms() * 1_000_000;
+    // The refusing database holds `v` as a string: an integer `v` conflicts there.
+    kinflux_testkit::influx::create_database(&influx, &refuses);
+    let seeded = kinflux_testkit::influx::write(
+        &influx,
+        &refuses,
+        "n",
+        format!("m v=\"text\" {}", t0 - 1).as_bytes(),
+    );
+    assert_eq!(seeded.status, 204, "{}", seeded.body);
+    create_topic(&brokers, &topic, 1).await;
+    produce_values(
+        &brokers,
+        &topic,
+        0,
+        vec![format!("m v=1i {t0}").into_bytes()],
+        recent_ms(),
+    )
+    .await;
+    let config = format!(
+        r#"
+[kafka]
+brokers = ["{brokers}"]
+topics = ["{topic}"]
+group_id = "{topic}_group"
+auto_offset_reset = "earliest"
+fetch_max_wait = "100ms"
+
+[influx.first]
+url = "{influx}"
+database = "{accepts}"
+create_database = true
+
+[influx.second]
+url = "{influx}"
+database = "{refuses}"
+
+[dead_letter]
+topic = "{topic}_dlq"
+"#
+    );
+    let summary = run_bridge(&config).await;
+    assert_eq!(summary.points_written, 1, "{summary:?}");
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    assert_eq!(v1_points(&influx, &accepts), set(&[format!("m v=1 {t0}")]));
+    assert_eq!(
+        v1_points(&influx, &refuses),
+        set(&[format!("m v=text {}", t0 - 1)])
+    );
+    let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
+    assert_eq!(dead.len(), 1);
+    let message = dead[0]
+        .record
+        .headers
+        .get("kinflux.error.message")
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("target second: line refused by InfluxDB")
+            && message.contains("conflict"),
+        "{message}"
+    );
+    let again = run_bridge(&config).await;
+    assert_eq!(again.records_in, 0, "{again:?}");
+    for db in [&accepts, &refuses] {
+        kinflux_testkit::influx::drop_database(&influx, db);
+    }
+}
