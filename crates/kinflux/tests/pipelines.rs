@@ -770,3 +770,66 @@ topic = "{topic}_dlq"
         kinflux_testkit::influx::drop_database(&influx, db);
     }
 }
+
+/// A tag that names a database that does not exist (and is not to be created) fails only
+/// the records routed there: they are dead-lettered, the others are written, the
+/// pipeline goes on.
+#[tokio::test]
+async fn a_tag_naming_a_missing_database_dead_letters_only_its_records() {
+    let Some(brokers) = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS") else {
+        return;
+    };
+    let Some(influx) = kinflux_testkit::require("KINFLUX_INFLUX_URL") else {
+        return;
+    };
+    let topic = unique("pl_missing");
+    let db = unique("pl_known");
+    let missing = unique("pl_nowhere");
+    kinflux_testkit::influx::create_database(&influx, &db);
+    create_topic(&brokers, &topic, 1).await;
+    let t0 = recent_ms() * 1_000_000;
+    produce_values(
+        &brokers,
+        &topic,
+        0,
+        vec![
+            format!("m,k=1 v=1i {t0}").into_bytes(),
+            format!("m,db={missing},k=2 v=2i {t0}").into_bytes(),
+        ],
+        recent_ms(),
+    )
+    .await;
+    let config = format!(
+        r#"
+[kafka]
+brokers = ["{brokers}"]
+topics = ["{topic}"]
+group_id = "{topic}_group"
+auto_offset_reset = "earliest"
+fetch_max_wait = "100ms"
+
+[influx]
+url = "{influx}"
+database = "{db}"
+database_tag = "db"
+
+[dead_letter]
+topic = "{topic}_dlq"
+"#
+    );
+    let summary = run_bridge(&config).await;
+    assert_eq!(summary.points_written, 1, "{summary:?}");
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    assert_eq!(v1_points(&influx, &db), set(&[format!("m,k=1 v=1 {t0}")]));
+    let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0]
+            .record
+            .headers
+            .get("kinflux.source.offset")
+            .map(Vec::as_slice),
+        Some(b"1".as_slice())
+    );
+    kinflux_testkit::influx::drop_database(&influx, &db);
+}
