@@ -3,7 +3,7 @@
 
 mod common;
 
-use kinflux_line::{ParseOptions, encode_point, parse, validate};
+use kinflux_line::{EncodeError, ParseOptions, encode_point, parse, validate};
 use kinflux_series::{FieldValue, Point, PointRef, Precision, Timestamp};
 use proptest::prelude::*;
 
@@ -193,9 +193,12 @@ proptest! {
         for item in parse(input.as_bytes(), options) {
             let Ok(p) = item else { continue };
             let mut out = Vec::new();
-            encode_point(&p, precision, &mut out)
-                .unwrap_or_else(|e| panic!("accepted {input:?} but cannot encode: {e}"));
-            prop_assert_eq!(parse_one(&out, precision), p.into_owned());
+            match encode_point(&p, precision, &mut out) {
+                Ok(()) => prop_assert_eq!(parse_one(&out, precision), p.into_owned()),
+                // InfluxDB may read such a line alone, but not in a batch: refused.
+                Err(EncodeError::MisleadingSeriesKey { .. }) => {}
+                Err(e) => panic!("accepted {input:?} but cannot encode: {e}"),
+            }
         }
     }
 }
@@ -211,13 +214,11 @@ fn unrepresentable_names_are_refused_not_mangled() {
             .field("v", 1i64)
             .build()
             .unwrap(),
-        Point::builder("cpu")
-            .tag("t", "a\\,b")
-            .field("v", 1i64)
-            .build()
-            .unwrap(),
-        Point::builder("cpu\\=").field("v", 1i64).build().unwrap(),
-        Point::builder("cpu").field("k\\\"", 1i64).build().unwrap(),
+        // An odd run before an escaped comma in a field key looks like an even one.
+        Point::builder("cpu").field("k\\,", 1i64).build().unwrap(),
+        // A name backslash before an escaped space, then an `=` and a quote: InfluxDB's
+        // splitter would open a string in the series key.
+        Point::builder("m\\ x=\"").field("v", 1i64).build().unwrap(),
         Point::builder("cpu")
             .field("v", 1i64)
             .timestamp(Timestamp::from_nanos(i64::MIN))
@@ -231,6 +232,32 @@ fn unrepresentable_names_are_refused_not_mangled() {
             "{p:?}"
         );
         assert_eq!(out, b"keep");
+    }
+    // A name's own backslash before a byte the position unescapes gets one more
+    // backslash, as InfluxDB reads `\\,` as `\,` (and `\\"` in a measurement as `\"`).
+    for (p, line) in [
+        (
+            Point::builder("cpu").tag("r", "\\ east").field("v", 1i64),
+            &b"cpu,r=\\\\ east v=1i\n"[..],
+        ),
+        (
+            Point::builder("cpu").tag("t", "a\\,b").field("v", 1i64),
+            b"cpu,t=a\\\\,b v=1i\n",
+        ),
+        (
+            Point::builder("cpu\\=").field("v", 1i64),
+            b"cpu\\\\= v=1i\n",
+        ),
+        (
+            Point::builder("cpu").field("k\\\"", 1i64),
+            b"cpu k\\\\\"=1i\n",
+        ),
+    ] {
+        let p = p.build().unwrap();
+        let mut out = Vec::new();
+        encode_point(&p, Precision::Nanoseconds, &mut out).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(line));
+        assert_eq!(parse_one(&out, Precision::Nanoseconds), p);
     }
     // Even backslash runs before an escaped byte are fine.
     let p = Point::builder("cpu")
