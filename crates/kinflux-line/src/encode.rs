@@ -176,6 +176,13 @@ fn write_name(
             });
         }
         if rules.stops_at(b) {
+            if run > 0 && what == "measurement" {
+                // InfluxDB accepts `m\\,x` but stores a series no query reads back.
+                return Err(EncodeError::AmbiguousBackslash {
+                    what,
+                    name: name.to_owned(),
+                });
+            }
             if run % 2 == 1 {
                 if rules.pairs() {
                     return Err(EncodeError::AmbiguousBackslash {

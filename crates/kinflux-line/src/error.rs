@@ -75,6 +75,10 @@ pub enum LineErrorKind {
     /// escaped, so it refuses the line or reads the next field into the key.
     #[error("field key ends with a backslash")]
     TrailingBackslash,
+    /// A measurement has a backslash right before an escaped `,` or space (`m\\\\,x`):
+    /// InfluxDB 1.x and 2.x accept the write but store a series no query reads back.
+    #[error("backslash before an escaped delimiter in the measurement")]
+    UnreadableMeasurement,
     /// A newline outside a string field ended up inside a name, because a quote outside
     /// a field value was taken for the start of a string when the line was split.
     #[error("newline outside a string field")]

@@ -142,9 +142,19 @@ fn measurement(input: &str) -> Res<'_, Cow<'_, str>> {
     if input.as_bytes().first() == Some(&b',') {
         return fail(input, LineErrorKind::MissingMeasurement);
     }
-    let (rest, (m, _)) = name(input, MEASUREMENT, LineErrorKind::MissingMeasurement)?;
+    let (rest, (m, raw_len)) = name(input, MEASUREMENT, LineErrorKind::MissingMeasurement)?;
     if rest.is_empty() {
         return fail(rest, LineErrorKind::MissingFields);
+    }
+    if let Cow::Owned(_) = m {
+        // `m\\,x`: the comma is escaped, but InfluxDB cannot read back what it stores.
+        let raw = &input.as_bytes()[..raw_len];
+        if let Some(at) = raw
+            .windows(3)
+            .position(|w| w[0] == b'\\' && w[1] == b'\\' && matches!(w[2], b',' | b' '))
+        {
+            return fail(&input[at..], LineErrorKind::UnreadableMeasurement);
+        }
     }
     Ok((rest, m))
 }
@@ -532,7 +542,10 @@ pub(crate) fn line<'a>(
         if dropped_time_field {
             fields.retain(|(k, _)| k != TIME_KEY);
             if fields.is_empty() {
-                return fail(fields_start, SeriesError::ReservedKey { kind: "field" }.into());
+                return fail(
+                    fields_start,
+                    SeriesError::ReservedKey { kind: "field" }.into(),
+                );
             }
         }
         let fields_text = input.len() - fields_start.len()..input.len() - rest.len();

@@ -214,6 +214,9 @@ fn unrepresentable_names_are_refused_not_mangled() {
             .field("v", 1i64)
             .build()
             .unwrap(),
+        // InfluxDB would store a series no query reads back.
+        Point::builder("cpu\\,y").field("v", 1i64).build().unwrap(),
+        Point::builder("cpu\\ y").field("v", 1i64).build().unwrap(),
         // An odd run before an escaped comma in a field key looks like an even one.
         Point::builder("cpu").field("k\\,", 1i64).build().unwrap(),
         // A name backslash before an escaped space, then an `=` and a quote: InfluxDB's
