@@ -185,11 +185,12 @@ fn tag(input: &str) -> Res<'_, ParsedTag<'_>> {
 
 /// `field = key '=' value`, checking InfluxDB's key length limit against `series_len`.
 #[inline(always)]
-fn field(input: &str, series_len: usize) -> Res<'_, ParsedField<'_>> {
+fn field<'a>(input: &'a str, series_len: usize, saw_time: &mut bool) -> Res<'a, ParsedField<'a>> {
     let (rest, (key, raw_len)) = name(input, FIELD_KEY, LineErrorKind::MissingFieldKey)?;
     let Some(value_start) = rest.strip_prefix('=') else {
         return fail(rest, LineErrorKind::ExpectedFieldEquals);
     };
+    *saw_time |= key == TIME_KEY;
     if series_len + 4 + raw_len > MAX_KEY_LENGTH {
         return fail(input, LineErrorKind::KeyTooLong);
     }
@@ -531,14 +532,14 @@ pub(crate) fn line<'a>(
         if fields_start.is_empty() {
             return fail(fields_start, LineErrorKind::MissingFields);
         }
-        let (rest, first) = field(fields_start, series_len)?;
+        let mut dropped_time_field = false;
+        let (rest, first) = field(fields_start, series_len, &mut dropped_time_field)?;
         let mut fields = fields;
         fields.push(first);
-        let next_field = preceded(char(','), |i| field(i, series_len));
+        let next_field = preceded(char(','), |i| field(i, series_len, &mut dropped_time_field));
         let (rest, mut fields) = many_into(next_field, fields, rest)?;
         // InfluxDB 2.x (and 1.x before 1.8) drops a field named `time` and stores the
         // rest; a point left without fields is refused.
-        let dropped_time_field = fields.iter().any(|(k, _)| k == TIME_KEY);
         if dropped_time_field {
             fields.retain(|(k, _)| k != TIME_KEY);
             if fields.is_empty() {
