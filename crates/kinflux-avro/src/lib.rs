@@ -7,6 +7,7 @@ pub mod framing;
 pub mod mapping;
 mod plan;
 mod source;
+pub mod telegraf;
 
 /// The Avro library whose `Schema` the schema sources hand out.
 pub use apache_avro;
@@ -14,6 +15,7 @@ pub use decoder::{ConfluentDecoder, SingleObjectDecoder};
 pub use error::{DecodeError, Error, PlanError, SchemaError};
 pub use mapping::{BytesMode, CollectionMode, Mapping, MeasurementSource, TimestampSource};
 pub use plan::DecodePlan;
+pub use telegraf::{TelegrafOptions, UnionMode, decode_telegraf};
 /// The TLS library the registry client uses, to build a custom [`RegistryConfig::tls`].
 #[cfg(feature = "tls")]
 pub use rustls;

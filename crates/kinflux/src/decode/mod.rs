@@ -48,6 +48,7 @@ mod avro;
 mod from_config;
 mod json;
 mod line;
+mod time_format;
 
 use std::fmt;
 use std::future::Future;
@@ -58,8 +59,11 @@ use kinflux_series::{Point, PointRef, Timestamp};
 
 pub use avro::{AvroDecoder, Schemas};
 pub(crate) use from_config::from_config;
-pub use json::{JsonDecoder, JsonError, JsonMappingError};
+pub use json::{
+    FieldType, JsonDecoder, JsonError, JsonMappingError, NumberMode, TelegrafJsonDecoder, Typing,
+};
 pub use line::LineDecoder;
+pub use time_format::TimeFormat;
 
 use crate::pipeline::ErrorClass;
 
