@@ -15,7 +15,6 @@ pub use decoder::{ConfluentDecoder, SingleObjectDecoder};
 pub use error::{DecodeError, Error, PlanError, SchemaError};
 pub use mapping::{BytesMode, CollectionMode, Mapping, MeasurementSource, TimestampSource};
 pub use plan::DecodePlan;
-pub use telegraf::{TelegrafOptions, UnionMode, decode_telegraf};
 /// The TLS library the registry client uses, to build a custom [`RegistryConfig::tls`].
 #[cfg(feature = "tls")]
 pub use rustls;
@@ -25,3 +24,4 @@ pub use source::{
     RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig, RegistryError, SchemaDir,
     SchemaSource,
 };
+pub use telegraf::{TelegrafOptions, UnionMode, decode_telegraf};

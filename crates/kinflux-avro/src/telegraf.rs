@@ -362,7 +362,9 @@ fn metric(
         }
     }
     if fields.is_empty() {
-        return Err(fail("number of fields is 0; unable to create metric".into()));
+        return Err(fail(
+            "number of fields is 0; unable to create metric".into(),
+        ));
     }
     let from_field = options
         .measurement_field
@@ -373,12 +375,14 @@ fn metric(
         .or_else(|| options.measurement.clone().filter(|s| !s.is_empty()))
         .unwrap_or_else(|| schema_name.to_owned());
     let timestamp = match &options.timestamp {
-        Some(field) => Some(unix_time(get(data, field), options.factor()).ok_or_else(|| {
-            fail(format!(
-                "could not parse field {field:?} as {}",
-                options.timestamp_format.as_deref().unwrap_or("unix")
-            ))
-        })?),
+        Some(field) => Some(
+            unix_time(get(data, field), options.factor()).ok_or_else(|| {
+                fail(format!(
+                    "could not parse field {field:?} as {}",
+                    options.timestamp_format.as_deref().unwrap_or("unix")
+                ))
+            })?,
+        ),
         None => fallback,
     };
     let mut point = Point::builder(measurement);
@@ -412,11 +416,14 @@ fn unix_time(v: &Native, factor: i128) -> Option<Timestamp> {
     let negative = whole.starts_with('-');
     let digits = whole.trim_start_matches(['-', '+']);
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (digits.is_empty() && fraction.is_empty()) || !all_digits(digits) || !all_digits(fraction)
-    {
+    if (digits.is_empty() && fraction.is_empty()) || !all_digits(digits) || !all_digits(fraction) {
         return None;
     }
-    let int: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    let int: i128 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
     let mut nanos = int.checked_mul(factor)?;
     let fraction = &fraction[..fraction.len().min(19)];
     if !fraction.is_empty() {

@@ -72,7 +72,10 @@ fn flatten_mode_names_union_branches_and_keeps_every_other_field() {
     let p = &decode_telegraf(&schema, &bytes, &o, None).unwrap()[0];
     assert_eq!(p.measurement().as_str(), "garden.Reading");
     assert_eq!(PointView::tags(p).collect::<Vec<_>>(), [("host", "h1")]);
-    assert_eq!(p.timestamp(), Some(Timestamp::from_nanos(1_700_000_000_123_000_000)));
+    assert_eq!(
+        p.timestamp(),
+        Some(Timestamp::from_nanos(1_700_000_000_123_000_000))
+    );
     assert_eq!(
         fields(p),
         [
@@ -113,7 +116,10 @@ fn nullable_mode_keeps_names_and_drops_nulls() {
     let (schema, bytes) = body(None);
     let o = options("fields = [\"temp\", \"at\"]\nunion_mode = \"any\"");
     let err = decode_telegraf(&schema, &bytes, &o, None).unwrap_err();
-    assert_eq!(err.to_string(), "number of fields is 0; unable to create metric");
+    assert_eq!(
+        err.to_string(),
+        "number of fields is 0; unable to create metric"
+    );
 }
 
 #[test]
@@ -121,9 +127,19 @@ fn bad_timestamps_and_formats_are_refused() {
     let (schema, bytes) = body(Some(1.0));
     let o = options("timestamp = \"host\"");
     assert!(decode_telegraf(&schema, &bytes, &o, None).is_err());
-    assert!(options("timestamp_format = \"2006-01-02\"").validate().is_err());
+    assert!(
+        options("timestamp_format = \"2006-01-02\"")
+            .validate()
+            .is_err()
+    );
     assert!(options("timestamp_format = \"unix_us\"").validate().is_ok());
-    assert_eq!(unix_time(&Native::Str("1700000000.5".into()), 1_000_000_000), Some(Timestamp::from_nanos(1_700_000_000_500_000_000)));
-    assert_eq!(unix_time(&Native::Float64(1.5), 1_000), Some(Timestamp::from_nanos(1_500)));
+    assert_eq!(
+        unix_time(&Native::Str("1700000000.5".into()), 1_000_000_000),
+        Some(Timestamp::from_nanos(1_700_000_000_500_000_000))
+    );
+    assert_eq!(
+        unix_time(&Native::Float64(1.5), 1_000),
+        Some(Timestamp::from_nanos(1_500))
+    );
     assert_eq!(unix_time(&Native::Nil, 1), None);
 }

@@ -57,7 +57,7 @@ use std::pin::Pin;
 use kinflux_kafka::Record;
 use kinflux_series::{Point, PointRef, Timestamp};
 
-pub use avro::{AvroDecoder, Schemas};
+pub use avro::{AvroDecoder, Schemas, TelegrafAvro, TelegrafSchemas};
 pub(crate) use from_config::from_config;
 pub use json::{
     FieldType, JsonDecoder, JsonError, JsonMappingError, NumberMode, TelegrafJsonDecoder, Typing,

@@ -223,11 +223,23 @@ mod tests {
 
     #[test]
     fn unix_formats_read_numbers_and_text_exactly() {
-        assert_eq!(at("unix", None, "1700000000"), Ok(1_700_000_000_000_000_000));
-        assert_eq!(at("unix", None, "1700000000.5"), Ok(1_700_000_000_500_000_000));
-        assert_eq!(at("unix", None, "1700000000,25"), Ok(1_700_000_000_250_000_000));
+        assert_eq!(
+            at("unix", None, "1700000000"),
+            Ok(1_700_000_000_000_000_000)
+        );
+        assert_eq!(
+            at("unix", None, "1700000000.5"),
+            Ok(1_700_000_000_500_000_000)
+        );
+        assert_eq!(
+            at("unix", None, "1700000000,25"),
+            Ok(1_700_000_000_250_000_000)
+        );
         assert!(at("unix", None, "1,700,000,000").is_err());
-        assert_eq!(at("unix_ms", None, "1700000000123"), Ok(1_700_000_000_123_000_000));
+        assert_eq!(
+            at("unix_ms", None, "1700000000123"),
+            Ok(1_700_000_000_123_000_000)
+        );
         assert_eq!(at("unix_us", None, "-1"), Ok(-1_000));
         assert_eq!(at("unix_ns", None, "17"), Ok(17));
         assert_eq!(at("unix", None, "1.7e9"), Ok(1_700_000_000_000_000_000));
@@ -235,27 +247,70 @@ mod tests {
         assert!(at("unix", None, "99999999999999999999").is_err());
         let f = TimeFormat::new("unix_ms", None).unwrap();
         let n: serde_json::Number = serde_json::from_str("1700000000123.5").unwrap();
-        assert_eq!(f.parse_number(&n).unwrap().as_nanos(), 1_700_000_000_123_500_000);
+        assert_eq!(
+            f.parse_number(&n).unwrap().as_nanos(),
+            1_700_000_000_123_500_000
+        );
     }
 
     #[test]
     fn go_layouts_and_strftime_read_times_in_their_zone() {
         let utc = 1_700_000_000_000_000_000i64; // 2023-11-14T22:13:20Z
-        assert_eq!(at("2006-01-02T15:04:05Z07:00", None, "2023-11-14T22:13:20Z"), Ok(utc));
+        assert_eq!(
+            at("2006-01-02T15:04:05Z07:00", None, "2023-11-14T22:13:20Z"),
+            Ok(utc)
+        );
         assert_eq!(at("rfc3339", None, "2023-11-14T23:13:20+01:00"), Ok(utc));
         assert_eq!(
             at("2006-01-02 15:04:05.000", None, "2023-11-14 22:13:20.250"),
             Ok(utc + 250_000_000)
         );
         // Go reads a fraction after the seconds even when the layout has none.
-        assert_eq!(at("2006-01-02 15:04:05", None, "2023-11-14 22:13:20.5"), Ok(utc + 500_000_000));
-        assert_eq!(at("2006-01-02 15:04:05", Some("Europe/Berlin"), "2023-11-14 23:13:20"), Ok(utc));
-        assert_eq!(at("02/01/2006 3:04:05 PM", None, "14/11/2023 10:13:20 PM"), Ok(utc));
-        assert_eq!(at("Jan _2 2006 15:04:05 -0700", None, "Nov 14 2023 17:13:20 -0500"), Ok(utc));
-        assert_eq!(at("Monday, 02-Jan-06 15:04:05 MST", None, "Tuesday, 14-Nov-23 22:13:20 UTC"), Ok(utc));
+        assert_eq!(
+            at("2006-01-02 15:04:05", None, "2023-11-14 22:13:20.5"),
+            Ok(utc + 500_000_000)
+        );
+        assert_eq!(
+            at(
+                "2006-01-02 15:04:05",
+                Some("Europe/Berlin"),
+                "2023-11-14 23:13:20"
+            ),
+            Ok(utc)
+        );
+        assert_eq!(
+            at("02/01/2006 3:04:05 PM", None, "14/11/2023 10:13:20 PM"),
+            Ok(utc)
+        );
+        assert_eq!(
+            at(
+                "Jan _2 2006 15:04:05 -0700",
+                None,
+                "Nov 14 2023 17:13:20 -0500"
+            ),
+            Ok(utc)
+        );
+        assert_eq!(
+            at(
+                "Monday, 02-Jan-06 15:04:05 MST",
+                None,
+                "Tuesday, 14-Nov-23 22:13:20 UTC"
+            ),
+            Ok(utc)
+        );
         assert_eq!(at("2006.002 15:04:05", None, "2023.318 22:13:20"), Ok(utc));
-        assert_eq!(at("%Y-%m-%d %H:%M:%S", Some("America/New_York"), "2023-11-14 17:13:20"), Ok(utc));
-        assert_eq!(at("%Y-%m-%dT%H:%M:%S%z", None, "2023-11-14T22:13:20+0000"), Ok(utc));
+        assert_eq!(
+            at(
+                "%Y-%m-%d %H:%M:%S",
+                Some("America/New_York"),
+                "2023-11-14 17:13:20"
+            ),
+            Ok(utc)
+        );
+        assert_eq!(
+            at("%Y-%m-%dT%H:%M:%S%z", None, "2023-11-14T22:13:20+0000"),
+            Ok(utc)
+        );
         assert!(at("2006-01-02", None, "2023-13-01").is_err());
         assert!(at("2006-01-02", None, "2023-11-14 extra").is_err());
         assert!(TimeFormat::new("2006", Some("Mars/Olympus")).is_err());

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use kinflux_avro::{CollectionMode, Mapping, MeasurementSource};
-use kinflux_series::{FieldValue, Point, PointBuilder, Precision, Timestamp};
+use kinflux_series::{Point, PointBuilder, Precision, Timestamp};
 use serde_json::{Map, Value};
 
 pub use telegraf::TelegrafJsonDecoder;
@@ -417,9 +417,7 @@ fn time_of(v: &Value, spec: &TimeSpec) -> Result<Timestamp, JsonError> {
         message,
     };
     match (v, &spec.format) {
-        (Value::Number(n), Some(format)) if format.is_unix() => {
-            format.parse_number(n).map_err(bad)
-        }
+        (Value::Number(n), Some(format)) if format.is_unix() => format.parse_number(n).map_err(bad),
         (Value::Number(n), _) => {
             let raw = n
                 .as_i64()
@@ -439,8 +437,8 @@ fn time_of(v: &Value, spec: &TimeSpec) -> Result<Timestamp, JsonError> {
 }
 
 fn rfc3339(s: &str) -> Result<Timestamp, String> {
-    let t = humantime::parse_rfc3339_weak(s)
-        .map_err(|e| format!("time {s:?} is not RFC 3339: {e}"))?;
+    let t =
+        humantime::parse_rfc3339_weak(s).map_err(|e| format!("time {s:?} is not RFC 3339: {e}"))?;
     let nanos = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| "time is before 1970".to_owned())?

@@ -24,7 +24,11 @@ impl TelegrafJsonDecoder {
     }
 
     /// The points of one record; `fallback` is the time of a metric without one.
-    pub fn decode(&self, bytes: &[u8], fallback: Option<Timestamp>) -> Result<Vec<Point>, JsonError> {
+    pub fn decode(
+        &self,
+        bytes: &[u8],
+        fallback: Option<Timestamp>,
+    ) -> Result<Vec<Point>, JsonError> {
         let value = parse(bytes)?;
         let metrics: &[Value] = match &value {
             Value::Object(o) => match o.get("metrics") {
@@ -53,14 +57,23 @@ impl TelegrafJsonDecoder {
             .collect()
     }
 
-    fn metric(&self, m: &Map<String, Value>, fallback: Option<Timestamp>) -> Result<Point, JsonError> {
+    fn metric(
+        &self,
+        m: &Map<String, Value>,
+        fallback: Option<Timestamp>,
+    ) -> Result<Point, JsonError> {
         let wrong = |path: &str, message: String| JsonError::Type {
             path: path.to_owned(),
             message,
         };
         let name = match m.get("name") {
             Some(Value::String(s)) => s.as_str(),
-            Some(other) => return Err(wrong("name", format!("must be a string, found {}", kind(other)))),
+            Some(other) => {
+                return Err(wrong(
+                    "name",
+                    format!("must be a string, found {}", kind(other)),
+                ));
+            }
             None => return Err(JsonError::Missing("name".into())),
         };
         let mut point = Point::builder(name);
@@ -74,12 +87,20 @@ impl TelegrafJsonDecoder {
                         Value::Null => point,
                         Value::Number(_) | Value::Bool(_) => point.tag(key, v.to_string()),
                         other => {
-                            return Err(wrong(&format!("tags.{k}"), format!("a tag must be a string, found {}", kind(other))));
+                            return Err(wrong(
+                                &format!("tags.{k}"),
+                                format!("a tag must be a string, found {}", kind(other)),
+                            ));
                         }
                     };
                 }
             }
-            Some(other) => return Err(wrong("tags", format!("must be an object, found {}", kind(other)))),
+            Some(other) => {
+                return Err(wrong(
+                    "tags",
+                    format!("must be an object, found {}", kind(other)),
+                ));
+            }
         }
         let Some(Value::Object(fields)) = m.get("fields") else {
             return Err(JsonError::Missing("fields".into()));
@@ -98,10 +119,18 @@ impl TelegrafJsonDecoder {
                 let raw = n
                     .as_i64()
                     .ok_or_else(|| wrong("timestamp", format!("{n} is not a whole number")))?;
-                Some(Timestamp::from_precision(raw, self.unit).map_err(|e| wrong("timestamp", e.to_string()))?)
+                Some(
+                    Timestamp::from_precision(raw, self.unit)
+                        .map_err(|e| wrong("timestamp", e.to_string()))?,
+                )
             }
             Some(Value::String(s)) => Some(rfc3339(s).map_err(|e| wrong("timestamp", e))?),
-            Some(other) => return Err(wrong("timestamp", format!("must be a number or a string, found {}", kind(other)))),
+            Some(other) => {
+                return Err(wrong(
+                    "timestamp",
+                    format!("must be a number or a string, found {}", kind(other)),
+                ));
+            }
         };
         if let Some(t) = timestamp {
             point = point.timestamp(t);
@@ -144,27 +173,46 @@ mod tests {
         assert_eq!(points.len(), 1);
         let p = &points[0];
         assert_eq!(p.measurement().as_str(), "cpu");
-        assert_eq!(PointView::tags(p).collect::<Vec<_>>(), [("host", "raynor"), ("n", "3")]);
+        assert_eq!(
+            PointView::tags(p).collect::<Vec<_>>(),
+            [("host", "raynor"), ("n", "3")]
+        );
         assert_eq!(p.fields().get("usage"), Some(&FieldValue::Float(30.0)));
-        assert_eq!(p.timestamp(), Some(Timestamp::from_nanos(1_458_229_140_000_000_000)));
+        assert_eq!(
+            p.timestamp(),
+            Some(Timestamp::from_nanos(1_458_229_140_000_000_000))
+        );
         let batch = br#"{"metrics":[{"name":"a","fields":{"v":1},"timestamp":1},{"name":"b","fields":{"v":2},"timestamp":2}]}"#;
         assert_eq!(d.decode(batch, None).unwrap().len(), 2);
         let array = br#"[{"name":"a","fields":{"v":1}},{"name":"b","fields":{"v":2}}]"#;
         let fallback = Some(Timestamp::from_nanos(9));
         assert_eq!(d.decode(array, fallback).unwrap()[1].timestamp(), fallback);
-        let err = d.decode(br#"[{"name":"a","fields":{"v":1}},{"name":"b"}]"#, None).unwrap_err();
-        assert_eq!(err.to_string(), "array element 1: mapped path \"fields\" is missing");
+        let err = d
+            .decode(br#"[{"name":"a","fields":{"v":1}},{"name":"b"}]"#, None)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "array element 1: mapped path \"fields\" is missing"
+        );
     }
 
     #[test]
     fn pinned_types_and_renames_apply() {
-        let typing: Typing = toml::from_str("types = { v = \"integer\" }\nrename = { host = \"source\" }").unwrap();
+        let typing: Typing =
+            toml::from_str("types = { v = \"integer\" }\nrename = { host = \"source\" }").unwrap();
         let d = TelegrafJsonDecoder::new(Precision::Milliseconds, typing);
-        let p = &d.decode(br#"{"name":"a","tags":{"host":"h"},"fields":{"v":2},"timestamp":5}"#, None).unwrap()[0];
+        let p = &d
+            .decode(
+                br#"{"name":"a","tags":{"host":"h"},"fields":{"v":2},"timestamp":5}"#,
+                None,
+            )
+            .unwrap()[0];
         assert_eq!(p.fields().get("v"), Some(&FieldValue::Integer(2)));
         assert_eq!(PointView::tags(p).collect::<Vec<_>>(), [("source", "h")]);
         assert_eq!(p.timestamp(), Some(Timestamp::from_nanos(5_000_000)));
-        let err = d.decode(br#"{"name":"a","fields":{"v":2.5}}"#, None).unwrap_err();
+        let err = d
+            .decode(br#"{"name":"a","fields":{"v":2.5}}"#, None)
+            .unwrap_err();
         assert_eq!(err.to_string(), "\"v\": cannot convert 2.5 to integer");
     }
 }

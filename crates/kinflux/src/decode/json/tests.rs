@@ -1,7 +1,7 @@
 //! The JSON decoder's unit tests.
 
 use super::*;
-use kinflux_series::PointView;
+use kinflux_series::{FieldValue, PointView};
 
 fn mapping(toml: &str) -> Mapping {
     toml::from_str(toml).unwrap()
@@ -139,7 +139,10 @@ fn arrays_of_objects_give_one_point_each_and_fail_whole() {
     ))
     .unwrap();
     let points = d
-        .decode_all(br#"[{"m":"a","host":"h1","v":1},{"m":"b","host":"h2","v":2.5}]"#, None)
+        .decode_all(
+            br#"[{"m":"a","host":"h1","v":1},{"m":"b","host":"h2","v":2.5}]"#,
+            None,
+        )
         .unwrap();
     assert_eq!(points.len(), 2);
     assert_eq!(points[1].measurement().as_str(), "b");
@@ -147,8 +150,13 @@ fn arrays_of_objects_give_one_point_each_and_fail_whole() {
     let err = d
         .decode_all(br#"[{"m":"a","v":1},{"m":"b","host":"h","v":2},3]"#, None)
         .unwrap_err();
-    assert_eq!(err.to_string(), "array element 0: mapped path \"host\" is missing");
-    let err = d.decode_all(br#"[{"m":"a","host":"h","v":1},3]"#, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "array element 0: mapped path \"host\" is missing"
+    );
+    let err = d
+        .decode_all(br#"[{"m":"a","host":"h","v":1},3]"#, None)
+        .unwrap_err();
     assert!(matches!(err, JsonError::Element { index: 1, .. }), "{err}");
 }
 
@@ -181,11 +189,20 @@ fn renames_and_pinned_types_apply_to_flattened_keys() {
     assert_eq!(p.fields().get("on"), Some(&FieldValue::Boolean(true)));
     assert_eq!(p.fields().get("id"), Some(&FieldValue::String("12".into())));
     assert_eq!(p.fields().get("temp"), Some(&FieldValue::Float(20.0)));
-    assert_eq!(p.timestamp(), Some(Timestamp::from_nanos(1_700_000_000_000_000_000)));
+    assert_eq!(
+        p.timestamp(),
+        Some(Timestamp::from_nanos(1_700_000_000_000_000_000))
+    );
     let err = d
-        .decode(br#"{"tags":{"host":"h1"},"data":{"c":"seven"},"on":true,"id":1,"temp":1,"at":null}"#, None)
+        .decode(
+            br#"{"tags":{"host":"h1"},"data":{"c":"seven"},"on":true,"id":1,"temp":1,"at":null}"#,
+            None,
+        )
         .unwrap_err();
-    assert_eq!(err.to_string(), "\"count\": cannot convert \"seven\" to integer");
+    assert_eq!(
+        err.to_string(),
+        "\"count\": cannot convert \"seven\" to integer"
+    );
 }
 
 #[test]
@@ -198,8 +215,14 @@ fn unix_formats_take_numbers_and_strings() {
     ))
     .unwrap();
     for t in ["1700000000123", "\"1700000000123\"", "1700000000123.0"] {
-        let p = d.decode(format!(r#"{{"t":{t},"v":1}}"#).as_bytes(), None).unwrap();
-        assert_eq!(p.timestamp(), Some(Timestamp::from_nanos(1_700_000_000_123_000_000)), "{t}");
+        let p = d
+            .decode(format!(r#"{{"t":{t},"v":1}}"#).as_bytes(), None)
+            .unwrap();
+        assert_eq!(
+            p.timestamp(),
+            Some(Timestamp::from_nanos(1_700_000_000_123_000_000)),
+            "{t}"
+        );
     }
     let bad = JsonDecoder::new(mapping(
         r#"

@@ -140,7 +140,11 @@ fn convert(v: &Value, ty: FieldType) -> Result<FieldValue, String> {
         (FieldType::Integer, Value::Bool(b)) => Ok(FieldValue::Integer(i64::from(*b))),
         (FieldType::UInteger, Value::Number(n)) => n
             .as_u64()
-            .or_else(|| whole(n).filter(|f| (0.0..1.8e19).contains(f)).map(|f| f as u64))
+            .or_else(|| {
+                whole(n)
+                    .filter(|f| (0.0..1.8e19).contains(f))
+                    .map(|f| f as u64)
+            })
             .map(FieldValue::UInteger)
             .ok_or_else(cannot),
         (FieldType::UInteger, Value::String(s)) => s
@@ -150,9 +154,9 @@ fn convert(v: &Value, ty: FieldType) -> Result<FieldValue, String> {
             .map_err(|_| cannot()),
         (FieldType::UInteger, Value::Bool(b)) => Ok(FieldValue::UInteger(u64::from(*b))),
         (FieldType::Boolean, Value::Bool(b)) => Ok(FieldValue::Boolean(*b)),
-        (FieldType::Boolean, Value::String(s)) => parse_bool(s)
-            .map(FieldValue::Boolean)
-            .ok_or_else(cannot),
+        (FieldType::Boolean, Value::String(s)) => {
+            parse_bool(s).map(FieldValue::Boolean).ok_or_else(cannot)
+        }
         (FieldType::Boolean, Value::Number(n)) => match n.as_f64() {
             Some(f) if f == 0.0 => Ok(FieldValue::Boolean(false)),
             Some(f) if f == 1.0 => Ok(FieldValue::Boolean(true)),
@@ -202,22 +206,40 @@ mod tests {
         let t = typing(&[("count", FieldType::Integer), ("id", FieldType::String)]);
         let v = |s: &str| serde_json::from_str::<Value>(s).unwrap();
         assert_eq!(t.field("temp", &v("20")), Ok(Some(FieldValue::Float(20.0))));
-        assert_eq!(t.field("count", &v("20")), Ok(Some(FieldValue::Integer(20))));
-        assert_eq!(t.field("count", &v("\"20\"")), Ok(Some(FieldValue::Integer(20))));
-        assert_eq!(t.field("count", &v("2e3")), Ok(Some(FieldValue::Integer(2000))));
+        assert_eq!(
+            t.field("count", &v("20")),
+            Ok(Some(FieldValue::Integer(20)))
+        );
+        assert_eq!(
+            t.field("count", &v("\"20\"")),
+            Ok(Some(FieldValue::Integer(20)))
+        );
+        assert_eq!(
+            t.field("count", &v("2e3")),
+            Ok(Some(FieldValue::Integer(2000)))
+        );
         assert_eq!(
             t.field("count", &v("20.5")),
             Err("cannot convert 20.5 to integer".into())
         );
-        assert_eq!(t.field("id", &v("7")), Ok(Some(FieldValue::String("7".into()))));
+        assert_eq!(
+            t.field("id", &v("7")),
+            Ok(Some(FieldValue::String("7".into())))
+        );
         let auto = Typing {
             numbers: NumberMode::Auto,
             ..Typing::default()
         };
         assert_eq!(auto.field("x", &v("20")), Ok(Some(FieldValue::Integer(20))));
-        assert_eq!(auto.field("x", &v("20.5")), Ok(Some(FieldValue::Float(20.5))));
+        assert_eq!(
+            auto.field("x", &v("20.5")),
+            Ok(Some(FieldValue::Float(20.5)))
+        );
         let on = typing(&[("on", FieldType::Boolean)]);
-        assert_eq!(on.field("on", &v("\"T\"")), Ok(Some(FieldValue::Boolean(true))));
+        assert_eq!(
+            on.field("on", &v("\"T\"")),
+            Ok(Some(FieldValue::Boolean(true)))
+        );
         assert!(on.field("on", &v("2")).is_err());
         assert!(on.field("on", &v("{}")).is_err());
     }

@@ -16,20 +16,43 @@ enum Item {
     Year4,
     Year2,
     /// `01` (fixed two digits) or `1`.
-    Month { fixed: bool },
-    MonthName { long: bool },
+    Month {
+        fixed: bool,
+    },
+    MonthName {
+        long: bool,
+    },
     /// `02` (fixed), `2`, or `_2` (space padded).
-    Day { fixed: bool, space: bool },
+    Day {
+        fixed: bool,
+        space: bool,
+    },
     /// `002` (fixed) or `__2`.
-    YearDay { fixed: bool },
+    YearDay {
+        fixed: bool,
+    },
     /// `15` (24-hour) or `03`/`3` (12-hour).
-    Hour { twelve: bool, fixed: bool },
-    Minute { fixed: bool },
-    Second { fixed: bool },
+    Hour {
+        twelve: bool,
+        fixed: bool,
+    },
+    Minute {
+        fixed: bool,
+    },
+    Second {
+        fixed: bool,
+    },
     /// `.000` (exactly `digits`) or `.999` (any number, or none).
-    Fraction { digits: usize, exact: bool },
-    AmPm { upper: bool },
-    Weekday { long: bool },
+    Fraction {
+        digits: usize,
+        exact: bool,
+    },
+    AmPm {
+        upper: bool,
+    },
+    Weekday {
+        long: bool,
+    },
     ZoneName,
     /// `Z07:00`-style (`z`: `Z` means UTC), with or without colons, minutes, seconds.
     Offset {
@@ -122,7 +145,9 @@ impl Layout {
         let (mut pm, mut am, mut offset) = (false, false, None);
         for (i, item) in self.items.iter().enumerate() {
             match item {
-                Item::Lit(lit) => v = literal(v, lit).ok_or_else(|| mismatch(&format!("{lit:?}")))?,
+                Item::Lit(lit) => {
+                    v = literal(v, lit).ok_or_else(|| mismatch(&format!("{lit:?}")))?
+                }
                 Item::Year4 => {
                     let (n, r) = digits(v, 4, 4).ok_or_else(|| mismatch("a 4-digit year"))?;
                     (year, v) = (n, r);
@@ -132,7 +157,9 @@ impl Layout {
                     year = if n >= 69 { 1900 + n } else { 2000 + n };
                     v = r;
                 }
-                Item::Month { fixed } => (month, v) = num(v, *fixed, 2).ok_or_else(|| mismatch("a month"))?,
+                Item::Month { fixed } => {
+                    (month, v) = num(v, *fixed, 2).ok_or_else(|| mismatch("a month"))?
+                }
                 Item::MonthName { long } => {
                     let (n, r) = name(v, &MONTHS, *long).ok_or_else(|| mismatch("a month name"))?;
                     (month, v) = (n as i32 + 1, r);
@@ -148,12 +175,17 @@ impl Layout {
                     let (n, r) = num(v2, *fixed, 3).ok_or_else(|| mismatch("a day of the year"))?;
                     (yday, v) = (Some(n), r);
                 }
-                Item::Hour { fixed, .. } => (hour, v) = num(v, *fixed, 2).ok_or_else(|| mismatch("an hour"))?,
-                Item::Minute { fixed } => (minute, v) = num(v, *fixed, 2).ok_or_else(|| mismatch("minutes"))?,
+                Item::Hour { fixed, .. } => {
+                    (hour, v) = num(v, *fixed, 2).ok_or_else(|| mismatch("an hour"))?
+                }
+                Item::Minute { fixed } => {
+                    (minute, v) = num(v, *fixed, 2).ok_or_else(|| mismatch("minutes"))?
+                }
                 Item::Second { fixed } => {
                     (second, v) = num(v, *fixed, 2).ok_or_else(|| mismatch("seconds"))?;
                     // A fraction the layout does not name is still read, as Go does.
-                    let next_is_fraction = matches!(self.items.get(i + 1), Some(Item::Fraction { .. }));
+                    let next_is_fraction =
+                        matches!(self.items.get(i + 1), Some(Item::Fraction { .. }));
                     if !next_is_fraction {
                         if let Some((n, r)) = fraction(v, None) {
                             (nanos, v) = (n, r);
@@ -179,7 +211,9 @@ impl Layout {
                     }
                 }
                 Item::Weekday { long } => {
-                    v = name(v, &DAYS, *long).ok_or_else(|| mismatch("a weekday"))?.1;
+                    v = name(v, &DAYS, *long)
+                        .ok_or_else(|| mismatch("a weekday"))?
+                        .1;
                 }
                 Item::ZoneName => {
                     let len = v.bytes().take_while(u8::is_ascii_alphabetic).count();
@@ -191,12 +225,18 @@ impl Layout {
                     }
                     v = &v[len..];
                 }
-                Item::Offset { z, colon, minutes, seconds } => {
+                Item::Offset {
+                    z,
+                    colon,
+                    minutes,
+                    seconds,
+                } => {
                     if let (true, Some(r)) = (*z, v.strip_prefix('Z')) {
                         (offset, v) = (Some(Offset::UTC), r);
                         continue;
                     }
-                    let (o, r) = utc_offset(v, *colon, *minutes, *seconds).ok_or_else(|| mismatch("a UTC offset"))?;
+                    let (o, r) = utc_offset(v, *colon, *minutes, *seconds)
+                        .ok_or_else(|| mismatch("a UTC offset"))?;
                     (offset, v) = (Some(o), r);
                 }
             }
@@ -213,12 +253,19 @@ impl Layout {
         let small = |what: &str, n: i32| i8::try_from(n).map_err(|_| range(what, n));
         let year = i16::try_from(year).map_err(|_| range("year", year))?;
         let date = match yday {
-            Some(yday) => super::day_of_year(year, i16::try_from(yday).map_err(|_| range("day", yday))?)?,
+            Some(yday) => {
+                super::day_of_year(year, i16::try_from(yday).map_err(|_| range("day", yday))?)?
+            }
             None => jiff::civil::Date::new(year, small("month", month)?, small("day", day)?)
                 .map_err(|e| format!("time {text:?}: {e}"))?,
         };
-        let time = jiff::civil::Time::new(small("hour", hour)?, small("minute", minute)?, small("second", second)?, nanos)
-            .map_err(|e| format!("time {text:?}: {e}"))?;
+        let time = jiff::civil::Time::new(
+            small("hour", hour)?,
+            small("minute", minute)?,
+            small("second", second)?,
+            nanos,
+        )
+        .map_err(|e| format!("time {text:?}: {e}"))?;
         Ok(Parsed {
             datetime: date.to_datetime(time),
             offset,
@@ -240,30 +287,69 @@ fn token(s: &str) -> Option<(Item, usize)> {
         b'0' if b.len() > 1 && (b'1'..=b'6').contains(&b[1]) => (
             match b[1] {
                 b'1' => Item::Month { fixed: true },
-                b'2' => Item::Day { fixed: true, space: false },
-                b'3' => Item::Hour { twelve: true, fixed: true },
+                b'2' => Item::Day {
+                    fixed: true,
+                    space: false,
+                },
+                b'3' => Item::Hour {
+                    twelve: true,
+                    fixed: true,
+                },
                 b'4' => Item::Minute { fixed: true },
                 b'5' => Item::Second { fixed: true },
                 _ => Item::Year2,
             },
             2,
         ),
-        b'1' if starts("15") => (Item::Hour { twelve: false, fixed: false }, 2),
+        b'1' if starts("15") => (
+            Item::Hour {
+                twelve: false,
+                fixed: false,
+            },
+            2,
+        ),
         b'1' => (Item::Month { fixed: false }, 1),
         b'2' if starts("2006") => (Item::Year4, 4),
-        b'2' => (Item::Day { fixed: false, space: false }, 1),
+        b'2' => (
+            Item::Day {
+                fixed: false,
+                space: false,
+            },
+            1,
+        ),
         // `_2006` is a literal underscore before the year, as in Go.
-        b'_' if starts("_2") && !starts("_2006") => (Item::Day { fixed: false, space: true }, 2),
+        b'_' if starts("_2") && !starts("_2006") => (
+            Item::Day {
+                fixed: false,
+                space: true,
+            },
+            2,
+        ),
         b'_' if starts("__2") => (Item::YearDay { fixed: false }, 3),
-        b'3' => (Item::Hour { twelve: true, fixed: false }, 1),
+        b'3' => (
+            Item::Hour {
+                twelve: true,
+                fixed: false,
+            },
+            1,
+        ),
         b'4' => (Item::Minute { fixed: false }, 1),
         b'5' => (Item::Second { fixed: false }, 1),
         b'P' if starts("PM") => (Item::AmPm { upper: true }, 2),
         b'p' if starts("pm") => (Item::AmPm { upper: false }, 2),
         b'-' | b'Z' => {
             let z = b[0] == b'Z';
-            let (p, colon, minutes, seconds) = OFFSETS.iter().find(|(p, ..)| s[1..].starts_with(p))?;
-            (Item::Offset { z, colon: *colon, minutes: *minutes, seconds: *seconds }, 1 + p.len())
+            let (p, colon, minutes, seconds) =
+                OFFSETS.iter().find(|(p, ..)| s[1..].starts_with(p))?;
+            (
+                Item::Offset {
+                    z,
+                    colon: *colon,
+                    minutes: *minutes,
+                    seconds: *seconds,
+                },
+                1 + p.len(),
+            )
         }
         b'.' | b',' if b.len() > 1 && (b[1] == b'0' || b[1] == b'9') => {
             let run = b[1..].iter().take_while(|&&c| c == b[1]).count();
@@ -271,7 +357,13 @@ fn token(s: &str) -> Option<(Item, usize)> {
             if b.get(1 + run).is_some_and(u8::is_ascii_digit) {
                 return None;
             }
-            (Item::Fraction { digits: run, exact: b[1] == b'0' }, 1 + run)
+            (
+                Item::Fraction {
+                    digits: run,
+                    exact: b[1] == b'0',
+                },
+                1 + run,
+            )
         }
         _ => return None,
     })
@@ -336,7 +428,7 @@ fn utc_offset(v: &str, colon: bool, minutes: bool, seconds: bool) -> Option<(Off
         _ => return None,
     };
     let (h, mut v) = digits(&v[1..], 2, 2)?;
-    let mut part = |v: &mut &str| -> Option<i32> {
+    let part = |v: &mut &str| -> Option<i32> {
         if colon {
             *v = v.strip_prefix(':')?;
         }
