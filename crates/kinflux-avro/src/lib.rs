@@ -21,7 +21,7 @@ pub use rustls;
 #[cfg(feature = "tls")]
 pub use source::tls_trusting;
 pub use source::{
-    RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig, RegistryError, SchemaDir,
-    SchemaSource,
+    Reference, RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig, RegistryError,
+    SchemaDir, SchemaSource,
 };
 pub use telegraf::{TelegrafOptions, UnionMode, decode_telegraf};
