@@ -218,7 +218,10 @@ fn security_routing_tags_and_several_inputs_carry_over_or_are_named() {
     let influx = &v["influx"];
     assert_eq!(influx["influxdb_1"]["database_tag"].as_str(), Some("db"));
     assert_eq!(influx["influxdb_1"]["url"].as_str(), Some("http://a:8086"));
-    assert_eq!(influx["influxdb_v2_1"]["bucket_tag"].as_str(), Some("bucket"));
+    assert_eq!(
+        influx["influxdb_v2_1"]["bucket_tag"].as_str(),
+        Some("bucket")
+    );
     assert_eq!(influx["influxdb_v2_1"]["org"].as_str(), Some("org"));
     for named in [
         "balance_strategy",
