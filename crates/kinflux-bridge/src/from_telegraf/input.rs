@@ -89,11 +89,8 @@ pub(crate) fn pipeline(input: &Section<'_>, notes: &mut Notes) -> Option<Pipelin
     }
     let measurement = input.str("name_override").map(str::to_owned);
     let mut decode = parser::decode(input, measurement.as_deref(), notes)?;
-    match input.str("timestamp_source") {
-        Some("inner" | "outer") => {
-            decode.insert("time".into(), Value::String("kafka".into()));
-        }
-        _ => {}
+    if let Some("inner" | "outer") = input.str("timestamp_source") {
+        decode.insert("time".into(), Value::String("kafka".into()));
     }
     input.leftovers(&input_reason, notes);
     // json and avro mappings carry name_override themselves.

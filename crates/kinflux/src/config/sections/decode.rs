@@ -118,11 +118,11 @@ pub struct DecodeConfig {
 impl DecodeConfig {
     /// The field types and renames of schemaless formats.
     pub fn typing(&self) -> Typing {
-        let mut typing = Typing::default();
-        typing.types = self.types.clone();
-        typing.rename = self.rename.clone();
-        typing.numbers = self.numbers;
-        typing
+        Typing {
+            types: self.types.clone(),
+            rename: self.rename.clone(),
+            numbers: self.numbers,
+        }
     }
 }
 

@@ -157,9 +157,11 @@ fn convert(v: &Value, ty: FieldType) -> Result<FieldValue, String> {
         (FieldType::Boolean, Value::String(s)) => {
             parse_bool(s).map(FieldValue::Boolean).ok_or_else(cannot)
         }
-        (FieldType::Boolean, Value::Number(n)) => match n.as_f64() {
-            Some(f) if f == 0.0 => Ok(FieldValue::Boolean(false)),
-            Some(f) if f == 1.0 => Ok(FieldValue::Boolean(true)),
+        (FieldType::Boolean, Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(0), _) => Ok(FieldValue::Boolean(false)),
+            (Some(1), _) => Ok(FieldValue::Boolean(true)),
+            (None, Some(f)) if f.to_bits() == 0.0f64.to_bits() => Ok(FieldValue::Boolean(false)),
+            (None, Some(f)) if f.to_bits() == 1.0f64.to_bits() => Ok(FieldValue::Boolean(true)),
             _ => Err(cannot()),
         },
     }
