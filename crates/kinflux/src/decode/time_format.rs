@@ -315,4 +315,22 @@ mod tests {
         assert!(at("2006-01-02", None, "2023-11-14 extra").is_err());
         assert!(TimeFormat::new("2006", Some("Mars/Olympus")).is_err());
     }
+
+    proptest::proptest! {
+        /// Any instant, written as RFC 3339 with nanoseconds in any whole-minute offset,
+        /// reads back as itself through the Go layout, and its unix texts read back exactly.
+        #[test]
+        fn written_times_read_back(nanos in -2_000_000_000_000_000_000i64..4_000_000_000_000_000_000, offset_min in -720i32..840) {
+            let ts = jiff::Timestamp::from_nanosecond(i128::from(nanos)).unwrap();
+            let offset = Offset::from_seconds(offset_min * 60).unwrap();
+            let text = ts.to_zoned(TimeZone::fixed(offset)).strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string();
+            let f = TimeFormat::new("2006-01-02T15:04:05.999999999Z07:00", None).unwrap();
+            proptest::prop_assert_eq!(f.parse_str(&text).map(|t| t.as_nanos()), Ok(nanos), "{}", text);
+            let secs = format!("{}.{:09}", nanos.div_euclid(1_000_000_000), nanos.rem_euclid(1_000_000_000));
+            if nanos >= 0 {
+                proptest::prop_assert_eq!(at("unix", None, &secs), Ok(nanos));
+            }
+            proptest::prop_assert_eq!(at("unix_ns", None, &nanos.to_string()), Ok(nanos));
+        }
+    }
 }
