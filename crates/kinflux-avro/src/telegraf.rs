@@ -20,10 +20,11 @@
 //! with `nullable`/`any`, a top-level record or map field keeps its first member in
 //! schema order (Telegraf keeps one picked by Go's random map order).
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use apache_avro::Schema;
-use apache_avro::schema::{Name, NamesRef, Namespace, ResolvedSchema};
+use apache_avro::schema::{Name, Namespace, ResolvedSchema};
 use apache_avro::types::Value;
 use kinflux_series::{FieldValue, Point, Timestamp};
 use serde::Deserialize;
@@ -123,13 +124,12 @@ pub fn decode_telegraf(
     options: &TelegrafOptions,
     fallback: Option<Timestamp>,
 ) -> Result<Vec<Point>, DecodeError> {
-    let resolved = ResolvedSchema::try_from(schema)
-        .map_err(|e| DecodeError::Telegraf(format!("schema: {e}")))?;
     let mut reader = body;
     let value = apache_avro::from_avro_datum(schema, &mut reader, None)
         .map_err(|e| DecodeError::Telegraf(format!("not valid Avro for the schema: {e}")))?;
     let native = Walk {
-        names: resolved.get_names(),
+        root: schema,
+        names: OnceCell::new(),
     }
     .native(value, schema, &None);
     let schema_name = root_name(schema);
@@ -165,16 +165,27 @@ fn root_name(schema: &Schema) -> String {
 }
 
 struct Walk<'s> {
-    names: &'s NamesRef<'s>,
+    root: &'s Schema,
+    /// The schema's named types, resolved at the first reference to one (most schemas
+    /// have none, and resolving costs a map per record).
+    names: OnceCell<Option<ResolvedSchema<'s>>>,
 }
 
-impl Walk<'_> {
-    fn native(&self, value: Value, schema: &Schema, ns: &Namespace) -> Native {
+impl<'s> Walk<'s> {
+    fn native(&self, value: Value, schema: &'s Schema, ns: &Namespace) -> Native {
         let schema = match schema {
-            Schema::Ref { name } => match self.names.get(&name.fully_qualified_name(ns)) {
-                Some(found) => *found,
-                None => schema,
-            },
+            Schema::Ref { name } => {
+                let resolved = self
+                    .names
+                    .get_or_init(|| ResolvedSchema::try_from(self.root).ok());
+                match resolved
+                    .as_ref()
+                    .and_then(|r| r.get_names().get(&name.fully_qualified_name(ns)))
+                {
+                    Some(found) => *found,
+                    None => schema,
+                }
+            }
             other => other,
         };
         match (value, schema) {

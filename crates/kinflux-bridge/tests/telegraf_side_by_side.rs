@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use kinflux_avro::apache_avro::types::{Record, Value as Avro};
+use kinflux_avro::apache_avro::types::Value as Avro;
 use kinflux_avro::apache_avro::{Schema, to_avro_datum};
 use kinflux_avro::framing::write_confluent_header;
 use kinflux_avro::{RegistryClient, RegistryConfig};
@@ -35,7 +35,10 @@ const SCHEMA: &str = r#"{
     {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["SOIL", "AIR"]}},
     {"name": "pos", "type": {"type": "record", "name": "Pos", "fields": [
       {"name": "lat", "type": "double"}, {"name": "lon", "type": "double"}]}},
-    {"name": "levels", "type": {"type": "array", "items": "int"}}
+    {"name": "levels", "type": {"type": "array", "items": "int"}},
+    {"name": "spot", "type": ["null", "side.Pos"]},
+    {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "tags", "type": {"type": "map", "values": "string"}}
   ]
 }"#;
 
@@ -45,39 +48,49 @@ const BASE_MS: i64 = 1_700_000_000_000;
 fn avro_values(schema: &Schema, id: u32) -> Vec<Vec<u8>> {
     (0..N)
         .map(|i| {
-            let mut r = Record::new(schema).expect("a record schema");
-            r.put("host", format!("h{}", i % 3));
             let region = if i % 5 == 0 {
                 Avro::Union(0, Box::new(Avro::Null))
             } else {
                 Avro::Union(1, Box::new(Avro::String(format!("r{}", i % 2))))
             };
-            r.put("region", region);
-            r.put("ts", BASE_MS + i as i64);
             let value = if i % 7 == 0 {
                 Avro::Union(0, Box::new(Avro::Null))
             } else {
                 Avro::Union(1, Box::new(Avro::Double(i as f64 / 2.0)))
             };
-            r.put("value", value);
-            r.put("count", i as i64);
-            r.put("ratio", i as f32 / 10.0);
-            r.put("ok", i % 2 == 0);
-            r.put(
-                "kind",
-                Avro::Enum((i % 2) as u32, ["SOIL", "AIR"][i % 2].into()),
-            );
-            r.put(
-                "pos",
+            let pos = |lat: f64, lon: f64| {
                 Avro::Record(vec![
-                    ("lat".into(), Avro::Double(52.0 + i as f64 / 100.0)),
-                    ("lon".into(), Avro::Double(13.0)),
-                ]),
-            );
-            r.put(
-                "levels",
-                Avro::Array(vec![Avro::Int(i as i32), Avro::Int(1)]),
-            );
+                    ("lat".into(), Avro::Double(lat)),
+                    ("lon".into(), Avro::Double(lon)),
+                ])
+            };
+            let spot = if i % 3 == 0 {
+                Avro::Union(0, Box::new(Avro::Null))
+            } else {
+                Avro::Union(1, Box::new(pos(1.0, i as f64)))
+            };
+            let site = [("site".to_owned(), Avro::String(format!("s{}", i % 2)))];
+            let r = Avro::Record(vec![
+                ("host".into(), Avro::String(format!("h{}", i % 3))),
+                ("region".into(), region),
+                ("ts".into(), Avro::Long(BASE_MS + i as i64)),
+                ("value".into(), value),
+                ("count".into(), Avro::Long(i as i64)),
+                ("ratio".into(), Avro::Float(i as f32 / 10.0)),
+                ("ok".into(), Avro::Boolean(i % 2 == 0)),
+                (
+                    "kind".into(),
+                    Avro::Enum((i % 2) as u32, ["SOIL", "AIR"][i % 2].into()),
+                ),
+                ("pos".into(), pos(52.0 + i as f64 / 100.0, 13.0)),
+                (
+                    "levels".into(),
+                    Avro::Array(vec![Avro::Int(i as i32), Avro::Int(1)]),
+                ),
+                ("spot".into(), spot),
+                ("at".into(), Avro::TimestampMillis(BASE_MS + i as i64)),
+                ("tags".into(), Avro::Map(site.into_iter().collect())),
+            ]);
             let mut out = Vec::new();
             write_confluent_header(id, &mut out);
             out.extend(to_avro_datum(schema, r).expect("the record fits the schema"));

@@ -143,3 +143,40 @@ fn bad_timestamps_and_formats_are_refused() {
     );
     assert_eq!(unix_time(&Native::Nil, 1), None);
 }
+
+#[test]
+fn named_types_used_twice_and_union_branch_names_follow_goavro() {
+    let schema = Schema::parse_str(
+        r#"{"type":"record","name":"R","namespace":"n","fields":[
+          {"name":"a","type":{"type":"record","name":"P","fields":[{"name":"x","type":"int"}]}},
+          {"name":"b","type":["null","P"]},
+          {"name":"c","type":["null",{"type":"long","logicalType":"timestamp-millis"}]}]}"#,
+    )
+    .unwrap();
+    let value = Value::Record(vec![
+        ("a".into(), Value::Record(vec![("x".into(), Value::Int(1))])),
+        (
+            "b".into(),
+            Value::Union(
+                1,
+                Box::new(Value::Record(vec![("x".into(), Value::Int(2))])),
+            ),
+        ),
+        (
+            "c".into(),
+            Value::Union(1, Box::new(Value::TimestampMillis(5))),
+        ),
+    ]);
+    let bytes = apache_avro::to_avro_datum(&schema, value).unwrap();
+    let p =
+        &decode_telegraf(&schema, &bytes, &options("field_separator = \".\""), None).unwrap()[0];
+    assert_eq!(p.measurement().as_str(), "n.R");
+    // The union's record branch is named by its full name; the timestamp is no field.
+    assert_eq!(
+        fields(p),
+        [
+            ("a.x".to_owned(), FieldValue::Integer(1)),
+            ("b.n.P.x".to_owned(), FieldValue::Integer(2)),
+        ]
+    );
+}
