@@ -274,7 +274,7 @@ impl JsonDecoder {
                 let mut path: Vec<&str> = Vec::new();
                 for (k, v) in root {
                     path.push(k);
-                    point = self.flatten_unused(&mut path, v, point)?;
+                    point = self.flatten_unused(&mut path, &mut key, v, point)?;
                     path.pop();
                 }
             }
@@ -310,6 +310,7 @@ impl JsonDecoder {
     fn flatten_unused<'v>(
         &self,
         path: &mut Vec<&'v str>,
+        key: &mut String,
         v: &'v Value,
         mut point: PointBuilder,
     ) -> Result<PointBuilder, JsonError> {
@@ -324,14 +325,14 @@ impl JsonDecoder {
         if let Value::Object(o) = v {
             for (k, child) in o {
                 path.push(k);
-                point = self.flatten_unused(path, child, point)?;
+                point = self.flatten_unused(path, key, child, point)?;
                 path.pop();
             }
             Ok(point)
         } else {
-            let mut key = String::new();
-            join_into(&mut key, path, &self.mapping.field_separator);
-            self.flatten(&mut key, v, point)
+            key.clear();
+            join_into(key, path, &self.mapping.field_separator);
+            self.flatten(key, v, point)
         }
     }
 
