@@ -122,32 +122,33 @@ fn json_values() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The Telegraf file: one input (`parser`) and one InfluxDB 1.x output.
+/// The Telegraf file: one kafka_consumer input per `(topic, group, parser)`, one InfluxDB
+/// 1.x output.
 fn telegraf_conf(
     brokers: &str,
-    topic: &str,
-    group: &str,
+    inputs: &[(String, String, String)],
     influx: &str,
     db: &str,
-    parser: &str,
 ) -> String {
-    format!(
-        r#"[agent]
-  omit_hostname = true
-  flush_interval = "1s"
-  metric_batch_size = 1000
-[[inputs.kafka_consumer]]
+    let mut conf = String::from(
+        "[agent]\n  omit_hostname = true\n  flush_interval = \"1s\"\n  metric_batch_size = 1000\n",
+    );
+    for (topic, group, parser) in inputs {
+        conf.push_str(&format!(
+            r#"[[inputs.kafka_consumer]]
   brokers = ["{brokers}"]
   topics = ["{topic}"]
   consumer_group = "{group}"
   offset = "oldest"
   kafka_version = "4.0.0"
   {parser}
-[[outputs.influxdb]]
-  urls = ["{influx}"]
-  database = "{db}"
 "#
-    )
+        ));
+    }
+    conf.push_str(&format!(
+        "[[outputs.influxdb]]\n  urls = [\"{influx}\"]\n  database = \"{db}\"\n"
+    ));
+    conf
 }
 
 struct Killed(Child);
@@ -187,15 +188,15 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Runs Telegraf on the file until `field` of `measurement` has `N` points, then
-/// converts the file and runs kinflux on it; returns both databases' contents.
+/// Runs Telegraf on the file `conf(db, group_prefix)` gives until every `(measurement,
+/// field)` has `N` points, then converts the same file for another database and groups
+/// with `kinflux from-telegraf`, runs kinflux on it until caught up, and compares.
 fn run_both(
     telegraf: &str,
     dir: &Path,
     conf: impl Fn(&str, &str) -> String,
     influx: &str,
-    measurement: &str,
-    field: &str,
+    measurements: &[(&str, &str)],
 ) {
     let (db_t, db_k) = (unique("side_telegraf"), unique("side_kinflux"));
     let telegraf_file = dir.join(format!("{db_t}.conf"));
@@ -210,7 +211,9 @@ fn run_both(
         .expect("start telegraf");
     let child = Killed(child);
     wait_for("telegraf", Duration::from_secs(120), || {
-        count(influx, &db_t, measurement, field) >= N as u64
+        measurements
+            .iter()
+            .all(|(m, f)| count(influx, &db_t, m, f) >= N as u64)
     });
     drop(child);
 
@@ -252,13 +255,17 @@ fn run_both(
         .iter()
         .map(|s| s["values"].as_array().map_or(0, Vec::len))
         .sum();
-    assert_eq!(points, N, "every record is one point");
+    assert_eq!(points, N * measurements.len(), "every record is one point");
+    for t in &types_t {
+        eprintln!(
+            "side by side: {}: {} field keys",
+            t["name"],
+            t["values"].as_array().map_or(0, Vec::len)
+        );
+    }
     eprintln!(
-        "side by side: {measurement}: {points} points in {} series, {} field keys, the same in both",
-        series_t.len(),
-        types_t
-            .first()
-            .map_or(0, |t| t["values"].as_array().map_or(0, Vec::len))
+        "side by side: {points} points in {} series, the same in both",
+        series_t.len()
     );
     drop_database(influx, &db_t);
     drop_database(influx, &db_k);
@@ -295,23 +302,6 @@ async fn kinflux_stores_what_telegraf_stores_for_the_same_avro_and_json_topics()
   avro_timestamp_format = "unix_ms"
   avro_field_separator = "_""#
     );
-    let (b, i) = (brokers.clone(), influx.clone());
-    tokio::task::spawn_blocking({
-        let (telegraf, dir) = (telegraf.clone(), dir.path().to_owned());
-        move || {
-            run_both(
-                &telegraf,
-                &dir,
-                |db, group| telegraf_conf(&b, &avro_topic, group, &i, db, &avro_parser),
-                &i,
-                "side.Reading",
-                "count",
-            )
-        }
-    })
-    .await
-    .unwrap();
-
     // JSON with json_v2: tags, typed and untyped fields, a nested path, unix_ms times.
     let json_topic = unique("side_json");
     create_topic(&brokers, &json_topic, 1).await;
@@ -337,19 +327,30 @@ async fn kinflux_stores_what_telegraf_stores_for_the_same_avro_and_json_topics()
     [[inputs.kafka_consumer.json_v2.field]]
       path = "meta.ok"
       rename = "meta_flag""#;
-    let (b, i) = (brokers.clone(), influx.clone());
-    tokio::task::spawn_blocking({
-        let dir = dir.path().to_owned();
-        move || {
-            run_both(
-                &telegraf,
-                &dir,
-                |db, group| telegraf_conf(&b, &json_topic, group, &i, db, json_parser),
-                &i,
-                "side_json",
-                "count",
-            )
-        }
+    // One Telegraf file with both inputs: from-telegraf makes two [[pipeline]] tables.
+    let dir = dir.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        run_both(
+            &telegraf,
+            &dir,
+            |db, group| {
+                let inputs = [
+                    (
+                        avro_topic.clone(),
+                        format!("{group}-avro"),
+                        avro_parser.clone(),
+                    ),
+                    (
+                        json_topic.clone(),
+                        format!("{group}-json"),
+                        json_parser.to_owned(),
+                    ),
+                ];
+                telegraf_conf(&brokers, &inputs, &influx, db)
+            },
+            &influx,
+            &[("side.Reading", "count"), ("side_json", "count")],
+        )
     })
     .await
     .unwrap();

@@ -103,8 +103,27 @@ pub(crate) fn convert(text: &str, hostname: &str) -> Result<Conversion, FromTele
         Value::Table(t)
     };
     let single = pipelines.len() == 1 && targets.len() == 1;
+    let group_of = |p: &input::Pipeline| {
+        p.kafka
+            .get("group_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let groups: Vec<Option<String>> = pipelines.iter().map(group_of).collect();
     let mut pipeline_tables = Vec::new();
-    for (i, p) in pipelines.into_iter().enumerate() {
+    for (i, mut p) in pipelines.into_iter().enumerate() {
+        let name = format!("kafka_consumer_{}", i + 1);
+        // kinflux runs each pipeline as its own group: inputs sharing one get a suffix.
+        if let Some(group) = &groups[i] {
+            if groups.iter().filter(|g| g.as_ref() == Some(group)).count() > 1 {
+                let own = format!("{group}-{name}");
+                notes.add(
+                    &format!("inputs.kafka_consumer[{i}].consumer_group"),
+                    format!("shared with another input; kinflux gives each pipeline its own group: {own:?}"),
+                );
+                p.kafka.insert("group_id".into(), Value::String(own));
+            }
+        }
         let mut tags = agent_tags.clone();
         tags.extend(p.tags);
         let mut t = Table::new();

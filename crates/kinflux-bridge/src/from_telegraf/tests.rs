@@ -184,6 +184,9 @@ fn security_routing_tags_and_several_inputs_carry_over_or_are_named() {
   bucket_tag = "bucket"
 "#;
     let c = convert(conf, "box").unwrap();
+    let config = load(&c.toml);
+    assert_eq!(config.pipelines.len(), 2);
+    assert_eq!(config.targets.len(), 2);
     let v = value(&c.toml);
     let pipelines = v["pipeline"].as_array().unwrap();
     assert_eq!(pipelines.len(), 2, "xpath_json is left out:\n{}", c.toml);
@@ -199,9 +202,10 @@ fn security_routing_tags_and_several_inputs_carry_over_or_are_named() {
     );
     assert_eq!(p["kafka"]["tls"]["ca_file"].as_str(), Some("/etc/ca.pem"));
     assert_eq!(p["kafka"]["auto_offset_reset"].as_str(), Some("latest"));
+    // Both inputs use Telegraf's default group; kinflux gives each pipeline its own.
     assert_eq!(
         p["kafka"]["group_id"].as_str(),
-        Some("telegraf_metrics_consumers")
+        Some("telegraf_metrics_consumers-kafka_consumer_1")
     );
     assert_eq!(p["measurement"].as_str(), Some("m"));
     assert_eq!(p["tags"]["host"].as_str(), Some("edge-1"));
