@@ -258,7 +258,7 @@ impl PipelineConfig {
         }
         let d = &self.decode;
         match d.format {
-            Format::Line => {}
+            Format::Line | Format::TelegrafJson => {}
             Format::Json => {
                 if d.mapping.is_none() {
                     return Err(ConfigError::invalid(
@@ -268,10 +268,28 @@ impl PipelineConfig {
                 }
             }
             Format::Avro => {
-                if d.mapping.is_none() {
+                if !d.types.is_empty() || d.numbers != crate::decode::NumberMode::Float {
+                    return Err(ConfigError::invalid(
+                        "decode.types",
+                        "Avro field types come from the schema",
+                    ));
+                }
+                if !d.rename.is_empty() {
+                    return Err(ConfigError::invalid(
+                        "decode.rename",
+                        "renames apply to JSON; with Avro, name the fields in the schema (aliases) or the mapping",
+                    ));
+                }
+                if d.mapping.is_some() && d.telegraf.is_some() {
+                    return Err(ConfigError::invalid(
+                        "decode.telegraf",
+                        "set `mapping` or the `telegraf` preset, not both",
+                    ));
+                }
+                if d.mapping.is_none() && d.telegraf.is_none() {
                     return Err(ConfigError::invalid(
                         "decode.mapping",
-                        "required with format = \"avro\"",
+                        "required with format = \"avro\" (or the `telegraf` preset)",
                     ));
                 }
                 match d.framing {
