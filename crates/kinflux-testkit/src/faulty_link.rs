@@ -147,7 +147,13 @@ async fn carry(
         Arc::clone(&counters),
         true,
     );
-    let down = one_way(server_read, client_write, faults, Arc::clone(&counters), false);
+    let down = one_way(
+        server_read,
+        client_write,
+        faults,
+        Arc::clone(&counters),
+        false,
+    );
     // Either direction ending (a close, or a loss) ends the other: the halves drop.
     let lost = tokio::select! {
         lost = up => lost,

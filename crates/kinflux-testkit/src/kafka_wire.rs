@@ -1,7 +1,7 @@
 //! The few Kafka admin requests rskafka lacks, written in bytes: which broker leads each
 //! partition of a topic and which replicas are in sync (Metadata v4), which broker
 //! coordinates a consumer group (FindCoordinator v1), and setting one topic config
-//! (IncrementalAlterConfigs v0). Layouts from <https://kafka.apache.org/protocol.html>.
+//! (IncrementalAlterConfigs v0), and a group's committed offsets (OffsetFetch v1). Layouts from <https://kafka.apache.org/protocol.html>.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 const METADATA: i16 = 3;
+const OFFSET_FETCH: i16 = 9;
 const FIND_COORDINATOR: i16 = 10;
 const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
 const CORRELATION_ID: i32 = 7;
@@ -93,6 +94,9 @@ impl Reader<'_> {
     }
     fn i32(&mut self) -> io::Result<i32> {
         Ok(i32::from_be_bytes(self.take()?))
+    }
+    fn i64(&mut self) -> io::Result<i64> {
+        Ok(i64::from_be_bytes(self.take()?))
     }
     /// A string or nullable string (length -1: `None`).
     fn string(&mut self) -> io::Result<Option<String>> {
@@ -213,4 +217,49 @@ pub fn set_topic_config(broker: &str, topic: &str, name: &str, value: &str) -> i
     r.string()?;
     r.i8()?;
     Ok(error)
+}
+
+/// The offsets consumer group `group` committed for `partitions` of `topic` (OffsetFetch
+/// v1, asked of `coordinator`, the group's coordinator): partition: offset, -1 where
+/// nothing was committed.
+///
+/// # Errors
+/// When `coordinator` cannot be reached, answers out of protocol, or answers an error
+/// (NOT_COORDINATOR after the group moved, say).
+pub fn committed(
+    coordinator: &str,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> io::Result<BTreeMap<i32, i64>> {
+    let mut body = string(group);
+    body.extend(1i32.to_be_bytes());
+    body.extend(string(topic));
+    body.extend(
+        i32::try_from(partitions.len())
+            .expect("few partitions")
+            .to_be_bytes(),
+    );
+    for p in partitions {
+        body.extend(p.to_be_bytes());
+    }
+    let answer = call(coordinator, OFFSET_FETCH, 1, &body)?;
+    let mut r = Reader(&answer);
+    let mut out = BTreeMap::new();
+    for _ in 0..r.count()? {
+        r.string()?; // topic
+        for _ in 0..r.count()? {
+            let partition = r.i32()?;
+            let offset = r.i64()?;
+            r.string()?; // metadata
+            let error = r.i16()?;
+            if error != 0 {
+                return Err(invalid(&format!(
+                    "OffsetFetch of {partition}: error {error}"
+                )));
+            }
+            out.insert(partition, offset);
+        }
+    }
+    Ok(out)
 }

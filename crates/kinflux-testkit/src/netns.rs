@@ -50,7 +50,9 @@ impl Netns {
         for tool in ["ip", "nft"] {
             if !crate::env::available(
                 crate::process::on_path(tool).is_some(),
-                &format!("no `{tool}` on PATH for network namespaces (apt-get install iproute2 nftables)"),
+                &format!(
+                    "no `{tool}` on PATH for network namespaces (apt-get install iproute2 nftables)"
+                ),
             ) {
                 return None;
             }
@@ -65,12 +67,28 @@ impl Netns {
         let ns = Netns { name, subnet };
         let (outside, inside) = (ns.veth('h'), ns.veth('n'));
         let steps: Vec<Vec<String>> = vec![
-            strings(&["ip", "link", "add", &outside, "type", "veth", "peer", "name", &inside]),
+            strings(&[
+                "ip", "link", "add", &outside, "type", "veth", "peer", "name", &inside,
+            ]),
             strings(&["ip", "link", "set", &inside, "netns", &ns.name]),
-            strings(&["ip", "addr", "add", &format!("{}/24", ns.host_ip()), "dev", &outside]),
+            strings(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/24", ns.host_ip()),
+                "dev",
+                &outside,
+            ]),
             strings(&["ip", "link", "set", &outside, "up"]),
             strings(&[
-                "ip", "-n", &ns.name, "addr", "add", &format!("{}/24", ns.ip()), "dev", &inside,
+                "ip",
+                "-n",
+                &ns.name,
+                "addr",
+                "add",
+                &format!("{}/24", ns.ip()),
+                "dev",
+                &inside,
             ]),
             strings(&["ip", "-n", &ns.name, "link", "set", &inside, "up"]),
             strings(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]),
@@ -123,9 +141,7 @@ impl Netns {
     /// the child's pid is the program's).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.name])
-            .arg(program);
+        command.args(["netns", "exec", &self.name]).arg(program);
         command
     }
 
@@ -135,7 +151,10 @@ impl Netns {
     /// # Panics
     /// When nftables refuses, or `address` is not `ip:port`.
     pub fn cut(&self, address: &str) {
-        self.nft(&format!("add element inet {TABLE} cut {{ {} }}", element(address)));
+        self.nft(&format!(
+            "add element inet {TABLE} cut {{ {} }}",
+            element(address)
+        ));
     }
 
     /// Undoes [`cut`](Self::cut).

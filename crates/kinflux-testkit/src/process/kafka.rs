@@ -177,7 +177,11 @@ pub(super) fn cluster_id() -> String {
 pub(super) fn java_command(java: &Path, classpath: &str, heap: &str, main: &str) -> Command {
     let mut command = Command::new(java);
     command
-        .args(["-Xms64m", &format!("-Xmx{heap}"), "-XX:+ExitOnOutOfMemoryError"])
+        .args([
+            "-Xms64m",
+            &format!("-Xmx{heap}"),
+            "-XX:+ExitOnOutOfMemoryError",
+        ])
         .arg("-Djava.awt.headless=true")
         .arg("-Dlog4j2.configurationFile=log4j2.properties")
         .arg("-cp")

@@ -237,14 +237,18 @@ impl KafkaCluster {
                 *led.entry(state.leader).or_default() += 1;
             }
         }
-        let most = led.values().copied().max().expect("a partition with a leader");
+        let most = led
+            .values()
+            .copied()
+            .max()
+            .expect("a partition with a leader");
         led.into_iter()
             .find(|&(_, n)| n == most)
             .map(|(id, _)| id)
             .expect("the maximum is there")
     }
 
-    /// The node that coordinates consumer group `group`, once one does.
+    /// The running node that coordinates consumer group `group`, once one does.
     ///
     /// # Panics
     /// When none does within two minutes.
@@ -255,7 +259,8 @@ impl KafkaCluster {
                 .live()
                 .iter()
                 .find_map(|b| match kafka_wire::coordinator(b, group) {
-                    Ok((0, node)) => Some(node),
+                    // Metadata can name a node just killed for a moment.
+                    Ok((0, node)) if self.is_running(node) => Some(node),
                     _ => None,
                 });
             if let Some(node) = found {
@@ -267,6 +272,23 @@ impl KafkaCluster {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The offsets group `group` committed for `partitions` of `topic` (-1 where none), as
+    /// its coordinator answers now; `None` while no coordinator answers (one moving).
+    pub fn committed(
+        &self,
+        group: &str,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Option<BTreeMap<i32, i64>> {
+        self.live().iter().find_map(|b| {
+            let (error, node) = kafka_wire::coordinator(b, group).ok()?;
+            if error != 0 || !self.is_running(node) {
+                return None;
+            }
+            kafka_wire::committed(&self.address(node), group, topic, partitions).ok()
+        })
     }
 
     /// Waits until the group coordinator answers (a fresh cluster creates

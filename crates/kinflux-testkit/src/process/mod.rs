@@ -21,8 +21,8 @@ mod tansu;
 
 use std::path::{Path, PathBuf};
 
-pub use influxd::Influxd;
 pub use child::send_signal;
+pub use influxd::Influxd;
 pub use kafka::KafkaBroker;
 pub use kafka_cluster::KafkaCluster;
 pub use tansu::Tansu;
