@@ -162,12 +162,12 @@ async fn latency_and_loss_on_the_influxdb_link() {
         .chunk(100)
         .pause(Duration::from_millis(300))
         .spawn();
-    // 80-120 ms each way, and 2% of chunks lost: a lost chunk resets its connection,
+    // 80-120 ms each way, and 5% of chunks lost: a lost chunk resets its connection,
     // mid-request or mid-answer.
     let bad = Faults {
         latency: Duration::from_millis(80),
         jitter: Duration::from_millis(40),
-        loss: 0.02,
+        loss: 0.05,
     };
     let link = FaultyLink::start(
         &ns.host_ip(),
@@ -183,14 +183,15 @@ async fn latency_and_loss_on_the_influxdb_link() {
             &db,
             "",
             "",
-            "",
+            // Small batches: a few requests a second for the loss to hit.
+            "[batch]\nmax_points = 500\nmax_age = \"200ms\"\n",
         ),
         Some(&ns),
     );
     let bad_for = if full() {
         Duration::from_secs(60)
     } else {
-        Duration::from_secs(20)
+        Duration::from_secs(30)
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
     let peak = hold(&mut bridge, bad_for).await;
