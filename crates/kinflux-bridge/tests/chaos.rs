@@ -1,7 +1,7 @@
 //! The chaos run (`KINFLUX_CHAOS=1`; skipped otherwise): three `kinflux` processes in one
 //! group read a six-partition topic of a three-node Kafka cluster while it receives
 //! 5,000,000 records (1% malformed) over at least 10 minutes, and every 20 to 60 s a
-//! random fault strikes: SIGKILL a bridge (the group's leader as likely as any), kill and
+//! random fault strikes: SIGKILL a bridge (every other time the group's leader), kill and
 //! restart a broker, stop InfluxDB for 20 s, SIGSTOP a bridge past its session timeout,
 //! or make the dead-letter topic unwritable (its `min.insync.replicas` raised above its
 //! replicas) for 20 s. At the end InfluxDB holds exactly the good records, every
@@ -144,11 +144,18 @@ fn strike(
     cluster: &mut KafkaCluster,
     influx: &mut Influxd,
     dlq: &str,
+    kills: &mut usize,
 ) -> String {
     match fault {
         Fault::KillBridge => {
             let lead = leader(bridges);
-            let i = rand::random_range(0..bridges.len());
+            // Every other bridge kill takes the group's leader, so a run of ten faults
+            // is all but sure to kill it once; the others pick any bridge.
+            let i = match lead {
+                Some(l) if *kills % 2 == 0 => l,
+                _ => rand::random_range(0..bridges.len()),
+            };
+            *kills += 1;
             bridges[i].kill();
             let down = rand_secs(1, 6);
             sleep(down);
@@ -262,6 +269,7 @@ async fn chaos() {
     ]);
 
     let mut struck = Vec::new();
+    let mut kills = 0;
     while started.elapsed() < span {
         tokio::time::sleep(rand_secs(20, 61)).await;
         if started.elapsed() >= span {
@@ -270,7 +278,14 @@ async fn chaos() {
         let fault = FAULTS[rand::random_range(0..FAULTS.len())];
         let at = started.elapsed();
         let what = tokio::task::block_in_place(|| {
-            strike(fault, &mut bridges, &mut cluster, &mut influx, &dlq)
+            strike(
+                fault,
+                &mut bridges,
+                &mut cluster,
+                &mut influx,
+                &dlq,
+                &mut kills,
+            )
         });
         let line = format!(
             "{:6.1} s: {what}; {} points in InfluxDB",

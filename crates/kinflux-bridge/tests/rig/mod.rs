@@ -50,8 +50,10 @@ pub(crate) fn servers() -> Option<(KafkaBroker, Influxd)> {
 /// The `kinflux` binary of this package, which cargo builds before the tests, or
 /// `KINFLUX_BRIDGE_BIN` (a copy, so that a long run survives a rebuild meanwhile).
 fn bridge_bin() -> PathBuf {
-    std::env::var_os("KINFLUX_BRIDGE_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kinflux")), PathBuf::from)
+    std::env::var_os("KINFLUX_BRIDGE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_kinflux")),
+        PathBuf::from,
+    )
 }
 
 fn kill(child: &mut Option<Child>) {
