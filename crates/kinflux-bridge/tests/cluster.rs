@@ -37,16 +37,6 @@ fn per_partition() -> usize {
     if full() { 50_000 } else { 8_000 }
 }
 
-/// Waits until the bridge wrote something (it joined and reads).
-async fn wait_written(bridge: &mut Bridge, influx: &Influxd, db: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count(influx, db) == 0 {
-        bridge.assert_running();
-        assert!(Instant::now() < deadline, "nothing written within 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The end of every test: the stream is done, InfluxDB holds exactly what was produced,
 /// and every partition is committed to its end.
 async fn finish(

@@ -335,6 +335,16 @@ pub(crate) async fn wait_partitions(
     }
 }
 
+/// Waits until the bridge wrote something (it joined and reads).
+pub(crate) async fn wait_written(bridge: &mut Bridge, influx: &Influxd, db: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(influx, db) == 0 {
+        bridge.assert_running();
+        assert!(Instant::now() < deadline, "nothing written within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// InfluxQL against `db` (`epoch=ns`): the JSON answer.
 pub(crate) fn query(influx: &Influxd, db: &str, q: &str) -> serde_json::Value {
     influx::query(&influx.url(), db, q)
