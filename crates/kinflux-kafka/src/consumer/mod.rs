@@ -7,6 +7,7 @@
 //! - `heartbeat_session`, `heartbeat_rpc`: the membership of the `consumer` protocol
 //!   (KIP-848), where the broker assigns;
 //! - `verdict`: the one classification of failed group requests that the session acts on;
+//! - `revoke`: revoking partitions (both protocols), lost memberships included;
 //! - `fetcher`: one task per assigned partition, with its buffer, pause and seek state;
 //! - `leader`: the assignment the group leader computes for every member.
 
@@ -15,6 +16,7 @@ mod heartbeat_rpc;
 mod heartbeat_session;
 mod leader;
 mod message;
+mod revoke;
 mod session;
 mod verdict;
 
@@ -87,6 +89,9 @@ struct Shared {
     paused: Mutex<HashSet<PartitionKey>>,
     /// The generation this member is in, while it is in one.
     membership: Mutex<Option<Membership>>,
+    /// The coordinator fenced this member (another instance took its static id): what it
+    /// holds is not its own any more. Cleared when it joins again.
+    fenced: std::sync::atomic::AtomicBool,
     /// One retry log for all fetchers: a broker outage is one streak, not one per partition.
     fetch_log: RetryLog,
 }
@@ -190,6 +195,7 @@ impl Consumer {
             assigned: Mutex::default(),
             paused: Mutex::default(),
             membership: Mutex::default(),
+            fenced: std::sync::atomic::AtomicBool::new(false),
             fetch_log: RetryLog::new(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
@@ -395,6 +401,21 @@ impl Consumer {
             .filter_map(|s| known(s.position.load(Ordering::Acquire)).map(|p| (s.tp.clone(), p)))
             .collect();
         self.commit(offsets).await
+    }
+
+    /// Whether the group membership is lost, or most likely so, as far as this member can
+    /// tell without asking: the coordinator fenced it, or no heartbeat succeeded for the
+    /// session timeout (the process was stopped, the network was down), so the coordinator
+    /// has handed its partitions to others. Check it before writing or committing what was
+    /// read: the [`Message::Revoked`] that says so comes only after the next heartbeat.
+    /// Back to `false` once a heartbeat succeeds (or the member joins again).
+    pub fn membership_lost(&self) -> bool {
+        if self.shared.fenced.load(Ordering::Relaxed) {
+            return true;
+        }
+        lock(&self.shared.membership)
+            .as_ref()
+            .is_some_and(|m| m.confirmed_at.elapsed() > self.shared.config.session_timeout)
     }
 
     /// Lag of every assigned partition, from the last fetch's watermarks: to the last

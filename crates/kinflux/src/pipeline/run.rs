@@ -90,7 +90,11 @@ impl Run {
                 info!("caught up with the end offsets of every assigned partition");
                 break Ok(());
             }
-            if self.lane.can_take_held() {
+            // After a stop past the session timeout (SIGSTOP, a stalled host) the partitions
+            // are most likely someone else's: write and commit nothing until a heartbeat
+            // says otherwise or the consumer revokes them as lost.
+            let lost = self.consumer.membership_lost();
+            if self.lane.can_take_held() && !lost {
                 // The rest of a fetch, now that a write slot is free.
                 if stop.is_cancelled() {
                     break Ok(());
@@ -111,10 +115,16 @@ impl Run {
                 biased;
                 _ = stop.cancelled() => break Ok(()),
                 Some(done) = self.lane.next_done(), if has_writes => self.lane.settle(done),
-                Ok(permit) = slots.acquire_owned(), if wants_slot => {
-                    self.lane.start_waiting(permit);
+                Ok(permit) = slots.acquire_owned(), if wants_slot && !lost => {
+                    if !self.consumer.membership_lost() {
+                        self.lane.start_waiting(permit);
+                    }
                 }
-                _ = tokio::time::sleep_until(deadline), if has_open_batch => self.lane.flush(),
+                _ = tokio::time::sleep_until(deadline), if has_open_batch && !lost => {
+                    if !self.consumer.membership_lost() {
+                        self.lane.flush();
+                    }
+                }
                 _ = tick.tick() => {
                     if last_commit.elapsed() >= commit_interval || self.settings.until_caught_up {
                         self.commit().await;
@@ -125,7 +135,7 @@ impl Run {
                         s.tick(&self.metrics, pool.writer());
                     }
                 }
-                message = self.consumer.recv(), if can_take => match message {
+                message = self.consumer.recv(), if can_take || lost => match message {
                     Ok(m) => self.on_message(m, &stop).await,
                     Err(e) => break Err(PipelineError::Kafka(e)),
                 },
@@ -154,6 +164,7 @@ impl Run {
 
     async fn on_message(&mut self, message: Message, stop: &CancellationToken) {
         match message {
+            Message::Records(records) if self.consumer.membership_lost() => self.lane.hold(records),
             Message::Records(records) => self.lane.take(records, stop).await,
             Message::Advanced {
                 partition,
@@ -190,6 +201,13 @@ impl Run {
 
     async fn on_revoked(&mut self, revocation: Revocation, stop: &CancellationToken) {
         let leaving: Vec<PartitionKey> = revocation.partitions().to_vec();
+        if revocation.lost() {
+            self.lane.drop_lost(&leaving);
+            for p in &leaving {
+                self.targets.remove(p);
+            }
+            return;
+        }
         info!(partitions = ?revocation.partitions(), "partitions revoked; settling them before they leave");
         self.lane.flush();
         let deadline = revocation.deadline();
@@ -226,6 +244,10 @@ impl Run {
 
     /// Commits, for every partition held, the offset below which every record is settled.
     async fn commit(&mut self) {
+        if self.consumer.membership_lost() {
+            debug!("membership most likely lost; not committing");
+            return;
+        }
         let offsets = self.lane.committable();
         if offsets.is_empty() {
             return;
@@ -314,6 +336,10 @@ impl Run {
     /// Flushes, waits for every write (giving up on them after the drain timeout), and
     /// commits what is settled.
     async fn drain(&mut self) {
+        if self.consumer.membership_lost() {
+            let owned: Vec<PartitionKey> = self.lane.owned().cloned().collect();
+            self.lane.drop_lost(&owned);
+        }
         self.lane.flush();
         let deadline = tokio::time::Instant::now() + self.settings.drain_timeout;
         while self.lane.has_writes() || self.lane.wants_slot() {

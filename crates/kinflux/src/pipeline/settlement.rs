@@ -283,6 +283,14 @@ impl Settlement {
         }
     }
 
+    /// Drops the waiting batches `which` picks (of partitions whose membership was lost);
+    /// how many.
+    pub(super) fn drop_waiting(&mut self, which: impl Fn(&Outgoing) -> bool) -> usize {
+        let before = self.waiting.len();
+        self.waiting.retain(|o| !which(o));
+        before - self.waiting.len()
+    }
+
     /// Gives up the batches still waiting (at the drain deadline): their offsets stay
     /// blocked, so nothing at or after them is committed.
     pub(super) fn abandon_waiting(&mut self) -> usize {
