@@ -29,6 +29,7 @@ pub struct BridgeConfig {
     influx: Vec<String>,
     dead_letter: String,
     sections: Vec<String>,
+    tasks: Option<usize>,
 }
 
 impl BridgeConfig {
@@ -46,6 +47,7 @@ impl BridgeConfig {
             influx: Vec::new(),
             dead_letter: format!("topic = \"{topic}_dlq\""),
             sections: Vec::new(),
+            tasks: None,
         }
     }
 
@@ -79,10 +81,17 @@ impl BridgeConfig {
         self
     }
 
+    /// Sets `tasks` (how many tasks decode and batch side by side; the bridge's
+    /// default is the number of cores).
+    pub fn tasks(mut self, tasks: usize) -> BridgeConfig {
+        self.tasks = Some(tasks);
+        self
+    }
+
     /// The configuration file.
     pub fn toml(&self) -> String {
         format!(
-            r#"
+            r#"{tasks}
 [kafka]
 brokers = ["{brokers}"]
 topics = ["{topic}"]
@@ -106,6 +115,7 @@ create_database = true
 
 {sections}
 "#,
+            tasks = self.tasks.map_or(String::new(), |n| format!("tasks = {n}")),
             brokers = self.brokers,
             topic = self.topic,
             group = self.group,

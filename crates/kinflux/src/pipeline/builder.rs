@@ -41,6 +41,7 @@ pub struct PipelineBuilder {
     internal_metrics: Option<InternalMetricsConfig>,
     until_caught_up: bool,
     drain_timeout: Duration,
+    tasks: Option<usize>,
 }
 
 impl PipelineBuilder {
@@ -65,6 +66,7 @@ impl PipelineBuilder {
             internal_metrics: None,
             until_caught_up: false,
             drain_timeout: Duration::from_secs(30),
+            tasks: None,
         }
     }
 
@@ -152,6 +154,15 @@ impl PipelineBuilder {
         self
     }
 
+    /// How many tasks decode and batch side by side (`tasks`): the partitions are spread
+    /// over them, each with its own decoder state, batch and commit bookkeeping, sharing
+    /// the write slots, the dead-letter producer and the group membership. Default: the
+    /// number of cores. Never more run than partitions are assigned.
+    pub fn tasks(mut self, tasks: usize) -> Self {
+        self.tasks = Some(tasks);
+        self
+    }
+
     /// Checks every setting, and what one setting requires of another, without touching
     /// the network. Errors name the configuration file's key.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -201,6 +212,9 @@ impl PipelineBuilder {
                 ));
             }
         }
+        if self.tasks == Some(0) {
+            return Err(ConfigError::invalid("tasks", "must be at least 1"));
+        }
         if self.commit_interval.is_zero() {
             return Err(ConfigError::invalid(
                 "kafka.commit_interval",
@@ -239,6 +253,7 @@ impl PipelineBuilder {
             internal_metrics,
             until_caught_up,
             drain_timeout,
+            tasks,
         } = self;
         match start_at {
             StartAt::Earliest => consumer.auto_offset_reset = AutoOffsetReset::Earliest,
@@ -269,6 +284,7 @@ impl PipelineBuilder {
             on_error,
             enrichment: Enrichment::new(tags, time),
             batch,
+            tasks: tasks.unwrap_or_else(default_tasks),
             settings: RunSettings {
                 commit_interval,
                 drain_timeout,
@@ -361,4 +377,9 @@ fn validate_writer(w: &WriterConfig) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// The number of cores (1 when it cannot be read).
+fn default_tasks() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }

@@ -32,6 +32,9 @@ pub(crate) fn settings_of(config: &Config) -> PipelineBuilder {
         })
         .start_at(config.kafka.start_at)
         .commit_interval(config.kafka.commit_interval);
+    if let Some(tasks) = config.tasks {
+        builder = builder.tasks(tasks);
+    }
     if let Some(dl) = dead_letter_config(config) {
         builder = builder.dead_letter(dl);
     }

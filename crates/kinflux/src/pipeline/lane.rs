@@ -4,8 +4,8 @@
 //! dead-letter producer and the metrics with any other lane, and leaves the consumer
 //! (the group membership, commits, seeks) to its owner.
 //!
-//! The pipeline runs one lane today. Nothing in it refers to another lane's partitions,
-//! so several can run side by side as tasks, each fed the records of its partitions.
+//! Nothing in it refers to another lane's partitions: the pipeline runs several side by
+//! side, each on its own task (`task.rs`), each fed the records of its partitions.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -337,6 +337,11 @@ impl Lane {
         self.owned.insert(partition);
     }
 
+    /// Whether `partition` is this lane's now.
+    pub(super) fn owns(&self, partition: &PartitionKey) -> bool {
+        self.owned.contains(partition)
+    }
+
     pub(super) fn owned(&self) -> impl Iterator<Item = &PartitionKey> {
         self.owned.iter()
     }
@@ -368,10 +373,6 @@ impl Lane {
     /// Records a commit of `offset` for `partition`.
     pub(super) fn committed(&mut self, partition: &PartitionKey, offset: i64) {
         self.progress.committed(partition, offset);
-    }
-
-    pub(super) fn committed_offset(&self, partition: &PartitionKey) -> Option<i64> {
-        self.progress.committed_offset(partition)
     }
 
     pub(super) fn committed_time_ms(&self, partition: &PartitionKey) -> Option<i64> {

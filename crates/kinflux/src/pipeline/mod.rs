@@ -2,7 +2,8 @@
 //! what is written or dead-lettered.
 //!
 //! Following one record: the loop (`run.rs`, which owns the consumer) receives it and
-//! hands it to a lane (`lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
+//! hands it to the lane holding its partition (`lanes.rs`; each lane runs on its own
+//! task, `task.rs`, `lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
 //! batch; the batch goes to the settlement (`settlement.rs`), which writes it through the
 //! shared write slots and judges the answer; refused lines are dead-lettered as the
 //! records they came from, which the lane retains until then (`retained.rs`); and the
@@ -14,11 +15,13 @@ mod enrich;
 mod from_config;
 mod ingest;
 mod lane;
+mod lanes;
 mod retained;
 mod run;
 mod self_metrics;
 mod settlement;
 mod start;
+mod task;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,11 +40,10 @@ use crate::config::{Config, ConfigError, InternalMetricsConfig, OnError};
 use crate::decode::Decode;
 use crate::metrics::Metrics;
 use enrich::Enrichment;
-use ingest::Ingest;
-use lane::Lane;
+use lanes::{LaneParts, Lanes};
 use run::{Run, RunSettings};
 use self_metrics::SelfMetrics;
-use settlement::{Settlement, WritePool};
+use settlement::WritePool;
 
 /// Why the pipeline stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +124,8 @@ pub struct Pipeline {
     on_error: OnError,
     enrichment: Enrichment,
     batch: FlushPolicy,
+    /// At most this many lanes, each on its own task.
+    tasks: usize,
     settings: RunSettings,
     metrics_listen: Option<SocketAddr>,
     internal_metrics: Option<InternalMetricsConfig>,
@@ -163,7 +167,7 @@ impl Pipeline {
             ),
             None => None,
         };
-        let result = self.connect().await;
+        let result = self.connect(&stop).await;
         let result = match result {
             Ok(run) => run.run(stop).await,
             Err(e) => Err(e),
@@ -174,7 +178,7 @@ impl Pipeline {
         result
     }
 
-    async fn connect(self) -> Result<Run, PipelineError> {
+    async fn connect(self, stop: &CancellationToken) -> Result<Run, PipelineError> {
         if self.create_database {
             self.writer
                 .create_database()
@@ -197,15 +201,22 @@ impl Pipeline {
             .await
             .map_err(PipelineError::Kafka)?;
         let pool = WritePool::new(self.writer, self.concurrency);
-        let lane = Lane::new(
-            Ingest::new(self.decoder, self.enrichment, self.batch),
-            Settlement::new(pool.clone(), dead_letters, self.on_error, self.abort),
+        let parts = LaneParts {
+            decoder: self.decoder,
+            enrichment: self.enrichment,
+            batch: self.batch,
+            pool: pool.clone(),
+            dead_letters,
+            on_error: self.on_error,
+            abort: self.abort,
             max_retained_bytes,
-            self.metrics.clone(),
-        );
+            metrics: self.metrics.clone(),
+            drain_timeout: self.settings.drain_timeout,
+        };
+        let lanes = Lanes::new(parts, self.tasks, stop);
         Ok(Run::new(
             consumer,
-            lane,
+            lanes,
             pool,
             self.settings,
             self.metrics,

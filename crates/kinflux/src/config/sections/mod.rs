@@ -28,6 +28,10 @@ pub use tags::TagsConfig;
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
+    /// How many tasks decode and batch side by side; the assigned partitions are spread
+    /// over them. Default: the number of cores (never more than partitions assigned).
+    #[serde(default)]
+    pub tasks: Option<usize>,
     /// Where records come from.
     pub kafka: KafkaSection,
     /// How record values become points.
