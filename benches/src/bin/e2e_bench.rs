@@ -92,6 +92,9 @@ struct Args {
     /// Ceiling: concurrent requests to try.
     #[arg(long, value_delimiter = ',', default_value = "2,4")]
     concurrency: Vec<usize>,
+    /// The bridge's `tasks` (default: the bridge's own, the number of cores).
+    #[arg(long)]
+    tasks: Option<usize>,
     /// gzip level of every write (ceiling and bridge), 0 for none.
     #[arg(long, default_value_t = 1)]
     gzip: u32,
@@ -672,7 +675,8 @@ fn bridge_config(
 ) -> String {
     let brokers: Vec<String> = args.brokers.split(',').map(|b| format!("{b:?}")).collect();
     format!(
-        r#"[kafka]
+        r#"{tasks}
+[kafka]
 brokers = [{brokers}]
 topics = ["{topic}"]
 group_id = "{group}"
@@ -697,6 +701,7 @@ on_error = "stop"
 [metrics]
 listen = "127.0.0.1:{metrics_port}"
 "#,
+        tasks = args.tasks.map_or(String::new(), |n| format!("tasks = {n}")),
         brokers = brokers.join(", "),
         target = if args.target == "v1" {
             format!(
