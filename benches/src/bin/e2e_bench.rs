@@ -464,7 +464,17 @@ async fn produce_lines(
             tokio::spawn(async move {
                 let mut records = records.into_iter().peekable();
                 while records.peek().is_some() {
-                    let chunk: Vec<Record> = records.by_ref().take(2000).collect();
+                    // Apache Kafka refuses batches over `message.max.bytes` (1 MiB).
+                    let mut chunk: Vec<Record> = Vec::new();
+                    let mut bytes = 0;
+                    while let Some(r) = records.next_if(|r| {
+                        chunk.len() < 2000
+                            && (chunk.is_empty()
+                                || bytes + r.value.as_ref().map_or(0, Vec::len) < 900_000)
+                    }) {
+                        bytes += r.value.as_ref().map_or(0, Vec::len);
+                        chunk.push(r);
+                    }
                     client.produce(chunk, Compression::NoCompression).await?;
                 }
                 Ok::<(), rskafka::client::error::Error>(())

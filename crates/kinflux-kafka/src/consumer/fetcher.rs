@@ -172,6 +172,10 @@ fn delay(backoff: &mut Backoff, why: impl std::fmt::Display) -> Duration {
     backoff.next_delay(why).unwrap_or(RETRY.max)
 }
 
+/// The least a fetch asks for, however full the buffer: small fetches cost a round trip
+/// each.
+const MIN_FETCH_BYTES: usize = 64 * 1024;
+
 /// Fetches one partition until the channel closes (the task is stopped from outside).
 async fn fetch_partition(
     shared: Arc<Shared>,
@@ -192,7 +196,7 @@ async fn fetch_partition(
         },
     };
     state.position.store(offset, Ordering::Release);
-    let params = FetchParams {
+    let mut params = FetchParams {
         max_wait: cfg.fetch_max_wait,
         max_bytes: cfg.fetch_max_bytes,
         partition_max_bytes: cfg.fetch_max_bytes,
@@ -209,6 +213,14 @@ async fn fetch_partition(
         {
             state.wake.notified().await;
         }
+        // Ask for the room left in the buffer, not for a whole `fetch_max_bytes`: a 50 MiB
+        // answer per partition on top of a full buffer was 430 MiB of RSS for 4 partitions.
+        let room = cfg
+            .max_buffered_bytes
+            .saturating_sub(state.buffered.load(Ordering::Acquire));
+        let ask = i32::try_from(room.max(MIN_FETCH_BYTES)).unwrap_or(i32::MAX);
+        params.max_bytes = ask.min(cfg.fetch_max_bytes);
+        params.partition_max_bytes = params.max_bytes;
         let seek_generation = {
             let mut seek = lock(&state.seek);
             if let Some(to) = seek.to.take() {

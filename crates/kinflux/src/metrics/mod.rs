@@ -182,9 +182,9 @@ impl Metrics {
         self.snapshot().render_prometheus()
     }
 
-    pub(crate) fn record_in(&self, value_bytes: usize) {
-        self.records_in.fetch_add(1, Relaxed);
-        self.record_bytes_in.fetch_add(value_bytes as u64, Relaxed);
+    pub(crate) fn records_in(&self, records: u64, value_bytes: u64) {
+        self.records_in.fetch_add(records, Relaxed);
+        self.record_bytes_in.fetch_add(value_bytes, Relaxed);
     }
 
     pub(crate) fn points_decoded(&self, points: u64) {
@@ -251,7 +251,7 @@ mod tests {
     fn a_snapshot_holds_every_figure_and_renders_as_prometheus_text() {
         let m = Metrics::default();
         for _ in 0..3 {
-            m.record_in(10);
+            m.records_in(1, 10);
         }
         m.dead_lettered(ErrorClass::Decode);
         m.batch_written(7, 2, 100, 1);

@@ -40,7 +40,17 @@ pub(super) struct Lane {
     /// Stop taking records while the retained ones take this much memory.
     max_retained_bytes: usize,
     metrics: Arc<Metrics>,
+    /// Records, bytes and points taken since the metrics were last told: counted here
+    /// and added once per fetch, since the metrics' atomics are shared by every lane.
+    taken: Taken,
     fatal: Option<PipelineError>,
+}
+
+#[derive(Debug, Default)]
+struct Taken {
+    records: u64,
+    bytes: u64,
+    points: u64,
 }
 
 impl Lane {
@@ -59,6 +69,7 @@ impl Lane {
             held: VecDeque::new(),
             max_retained_bytes,
             metrics,
+            taken: Taken::default(),
             fatal: None,
         }
     }
@@ -89,13 +100,16 @@ impl Lane {
     pub(super) async fn take_held(&mut self, stop: &CancellationToken) {
         while !self.settlement.has_waiting() {
             let Some(record) = self.held.pop_front() else {
-                return;
+                break;
             };
             if let Err(record) = self.take_one(record, stop).await {
                 self.held.push_front(record);
-                return;
+                break;
             }
         }
+        let taken = std::mem::take(&mut self.taken);
+        self.metrics.records_in(taken.records, taken.bytes);
+        self.metrics.points_decoded(taken.points);
     }
 
     /// Takes one record; gives it back when `stop` fired while it waited to be decoded.
@@ -105,7 +119,7 @@ impl Lane {
         let time_ms = record_time(&record).map(|t| t.as_nanos() / 1_000_000);
         let Some(value_len) = record.value.as_ref().map(|v| v.len()) else {
             // A tombstone carries no point.
-            self.metrics.record_in(0);
+            self.taken.records += 1;
             self.progress
                 .hand_off(&partition, offset, Some(record.timestamp_ms));
             return Ok(());
@@ -117,8 +131,9 @@ impl Lane {
             }
             return Err(record);
         }
-        self.metrics.record_in(value_len);
-        self.metrics.points_decoded(ingested.points);
+        self.taken.records += 1;
+        self.taken.bytes += value_len as u64;
+        self.taken.points += ingested.points;
         if let Some(failure) = ingested.failure {
             let copy = record.clone();
             self.fail(copy, failure.class, failure.message, failure.bad_part);

@@ -137,7 +137,8 @@ impl Lanes {
             lane,
             LaneInbox { feed, control },
             p.pool.slots(),
-            self.stop.clone(),
+            // A token of its own: no lock shared with the other lanes.
+            self.stop.child_token(),
             p.drain_timeout,
         ));
         self.lanes.push(LaneHandle {
