@@ -219,7 +219,10 @@ fn main() {
         }
     }
     let base = median(rates[0].clone());
-    println!("| tasks | points/s (median of {}) | speed-up | rounds |", args.rounds);
+    println!(
+        "| tasks | points/s (median of {}) | speed-up | rounds |",
+        args.rounds
+    );
     println!("|---:|---:|---:|---|");
     for (i, &tasks) in args.tasks.iter().enumerate() {
         let m = median(rates[i].clone());

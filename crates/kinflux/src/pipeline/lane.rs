@@ -82,6 +82,11 @@ impl Lane {
             && self.retained.bytes() < self.max_retained_bytes
     }
 
+    /// Whether fetched records wait to be taken.
+    pub(super) fn holds_records(&self) -> bool {
+        !self.held.is_empty()
+    }
+
     /// Whether held records can be taken now (no batch waits for a slot).
     pub(super) fn can_take_held(&self) -> bool {
         !self.held.is_empty() && !self.settlement.has_waiting()

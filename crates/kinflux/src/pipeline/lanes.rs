@@ -19,7 +19,7 @@ use super::enrich::Enrichment;
 use super::ingest::Ingest;
 use super::lane::Lane;
 use super::settlement::{Settlement, WritePool};
-use super::task::{Control, Feed, LaneEnd, LaneInbox, Report, run_lane};
+use super::task::{Control, Feed, LaneEnd, LaneInbox, Queued, Report, run_lane};
 use crate::config::OnError;
 use crate::decode::Decode;
 use crate::metrics::Metrics;
@@ -63,6 +63,8 @@ pub(super) struct Lanes {
     /// Which lane holds each assigned partition.
     homes: HashMap<PartitionKey, usize>,
     running: JoinSet<LaneEnd>,
+    /// Records handed to lanes and not taken yet.
+    queued: Arc<Queued>,
     /// Stops every lane (a child of the run's stop, also fired when the run ends).
     stop: CancellationToken,
 }
@@ -70,6 +72,7 @@ pub(super) struct Lanes {
 impl Lanes {
     pub(super) fn new(parts: LaneParts, tasks: usize, stop: &CancellationToken) -> Self {
         Lanes {
+            queued: Arc::new(Queued::new(parts.max_retained_bytes)),
             parts,
             tasks: tasks.max(1),
             lanes: Vec::new(),
@@ -135,7 +138,11 @@ impl Lanes {
         let (control_tx, control) = mpsc::unbounded_channel();
         self.running.spawn(run_lane(
             lane,
-            LaneInbox { feed, control },
+            LaneInbox {
+                feed,
+                control,
+                queued: self.queued.clone(),
+            },
             p.pool.slots(),
             // A token of its own: no lock shared with the other lanes.
             self.stop.child_token(),
@@ -148,6 +155,11 @@ impl Lanes {
         });
         info!(lanes = self.lanes.len(), "lane started");
         self.lanes.len() - 1
+    }
+
+    /// The footprint of records handed to lanes and not taken yet.
+    pub(super) fn queued(&self) -> Arc<Queued> {
+        self.queued.clone()
     }
 
     /// A sender of lane `i`'s feed.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kinflux_influx::CancellationToken;
-use kinflux_kafka::{Consumer, Message, PartitionKey, Revocation};
+use kinflux_kafka::{Consumer, Message, PartitionKey, Record, Revocation};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -99,6 +99,8 @@ impl Run {
             }
             let pending_to = self.pending.as_ref().map(|(i, _)| self.lanes.feed(*i));
             let has_pending = pending_to.is_some();
+            let queued = self.lanes.queued();
+            let lanes_full = queued.is_full();
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break Ok(()),
@@ -132,7 +134,8 @@ impl Run {
                         s.tick(&self.metrics, self.pool.writer());
                     }
                 }
-                message = self.consumer.recv(), if !has_pending => match message {
+                _ = queued.freed(), if lanes_full => {}
+                message = self.consumer.recv(), if !has_pending && !lanes_full => match message {
                     Ok(m) => self.on_message(m, &stop).await,
                     Err(e) => break Err(PipelineError::Kafka(e)),
                 },
@@ -166,7 +169,9 @@ impl Run {
                     return;
                 };
                 let partition = first.partition_key();
-                self.route(&partition, Feed::Records(records));
+                let bytes = records.iter().map(Record::footprint).sum();
+                self.lanes.queued().add(bytes);
+                self.route(&partition, Feed::Records(records, bytes));
             }
             Message::Advanced {
                 partition,
@@ -193,13 +198,21 @@ impl Run {
     fn route(&mut self, partition: &PartitionKey, feed: Feed) {
         let Some(i) = self.lanes.home(partition) else {
             warn!(%partition, "a message for a partition no lane holds; ignored");
+            self.unqueue(&feed);
             return;
         };
         match self.lanes.feed(i).try_send(feed) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(feed)) => self.pending = Some((i, feed)),
             // The lane ended: the loop hears why next.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(feed)) => self.unqueue(&feed),
+        }
+    }
+
+    /// Records that no lane will take leave the budget of queued records.
+    fn unqueue(&self, feed: &Feed) {
+        if let Feed::Records(_, bytes) = feed {
+            self.lanes.queued().release(*bytes);
         }
     }
 
