@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinError, JoinSet};
 use tracing::info;
 
+use super::Target;
 use super::enrich::Enrichment;
 use super::ingest::Ingest;
 use super::lane::Lane;
@@ -34,7 +35,12 @@ pub(super) struct LaneParts {
     pub(super) decoder: Arc<dyn Decode>,
     pub(super) enrichment: Enrichment,
     pub(super) batch: FlushPolicy,
-    pub(super) pool: WritePool,
+    /// The pipeline's targets, and how each routes points.
+    pub(super) targets: Vec<Target>,
+    /// The measurement of every point, replacing the data's.
+    pub(super) measurement: Option<String>,
+    /// The targets' write pools, in the targets' order.
+    pub(super) pools: Vec<WritePool>,
     pub(super) dead_letters: Option<Arc<DeadLetterProducer>>,
     pub(super) on_error: OnError,
     pub(super) abort: CancellationToken,
@@ -72,7 +78,9 @@ pub(super) struct Lanes {
 impl Lanes {
     pub(super) fn new(parts: LaneParts, tasks: usize, stop: &CancellationToken) -> Self {
         Lanes {
-            queued: Arc::new(Queued::new(parts.max_retained_bytes)),
+            // Half the budget for records queued to lanes, half for the records they
+            // retain: together what one lane retained alone before.
+            queued: Arc::new(Queued::new((parts.max_retained_bytes / 2).max(1))),
             parts,
             tasks: tasks.max(1),
             lanes: Vec::new(),
@@ -124,14 +132,15 @@ impl Lanes {
     fn start_lane(&mut self) -> usize {
         let p = &self.parts;
         let lane = Lane::new(
-            Ingest::new(p.decoder.clone(), p.enrichment.clone(), p.batch),
+            Ingest::new(p.decoder.clone(), p.enrichment.clone(), p.batch)
+                .with_targets(&p.targets, p.measurement.clone()),
             Settlement::new(
-                p.pool.clone(),
+                p.pools.clone(),
                 p.dead_letters.clone(),
                 p.on_error,
                 p.abort.clone(),
             ),
-            (p.max_retained_bytes / self.tasks).max(1),
+            (p.max_retained_bytes / 2 / self.tasks).max(1),
             p.metrics.clone(),
         );
         let (feed_tx, feed) = mpsc::channel(FEED_DEPTH);
@@ -143,7 +152,7 @@ impl Lanes {
                 control,
                 queued: self.queued.clone(),
             },
-            p.pool.slots(),
+            p.pools.clone(),
             // A token of its own: no lock shared with the other lanes.
             self.stop.child_token(),
             p.drain_timeout,

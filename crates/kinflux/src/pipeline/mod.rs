@@ -2,14 +2,18 @@
 //! what is written or dead-lettered.
 //!
 //! Following one record: the loop (`run.rs`, which owns the consumer) receives it and
-//! hands it to the lane holding its partition (`lanes.rs`; each lane runs on its own
-//! task, `task.rs`, `lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
-//! batch; the batch goes to the settlement (`settlement.rs`), which writes it through the
-//! shared write slots and judges the answer; refused lines are dead-lettered as the
-//! records they came from, which the lane retains until then (`retained.rs`); and the
-//! commit progress ([`crate::progress`]) says which offset the loop may commit. Where a
-//! partition starts is `start.rs`; the self-metrics writer is `self_metrics.rs`.
+//! hands it to the lane holding its partition (`lanes.rs`; each lane runs on a task of
+//! its own, `task.rs`, `lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
+//! batches, one per target and per database its points are routed to (`batches.rs`,
+//! `route.rs`); a full batch goes to the settlement (`settlement.rs`), which writes it
+//! through its target's write slots and judges the answer; refused lines are
+//! dead-lettered as the records they came from, which the lane retains until then
+//! (`retained.rs`); and the commit progress ([`crate::progress`]) says which offset the
+//! loop may commit. Where a partition starts is `start.rs`; the self-metrics writer is
+//! `self_metrics.rs`; several pipelines in one process are a [`Bridge`] (`bridge.rs`).
 
+mod batches;
+mod bridge;
 mod builder;
 mod enrich;
 mod from_config;
@@ -17,6 +21,7 @@ mod ingest;
 mod lane;
 mod lanes;
 mod retained;
+mod route;
 mod run;
 mod self_metrics;
 mod settlement;
@@ -27,13 +32,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use bridge::Bridge;
 pub use builder::PipelineBuilder;
 pub(crate) use from_config::settings_of;
 pub use kinflux_influx::CancellationToken;
+pub use route::Routing;
 pub use settlement::ErrorClass;
 
 use kinflux_batch::FlushPolicy;
-use kinflux_influx::Writer;
 use kinflux_kafka::{Consumer, ConsumerConfig, DeadLetterConfig, DeadLetterProducer};
 
 use crate::config::{Config, ConfigError, InternalMetricsConfig, OnError};
@@ -76,6 +82,14 @@ pub enum PipelineError {
     /// The metrics endpoint could not be served.
     #[error("metrics endpoint: {0}")]
     Metrics(std::io::Error),
+    /// One pipeline of a [`Bridge`] failed (and the bridge stopped the others).
+    #[error("pipeline {name}: {source}")]
+    Pipeline {
+        /// The pipeline's name.
+        name: String,
+        /// Why it failed.
+        source: Box<PipelineError>,
+    },
     /// A broken invariant of the pipeline itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -115,10 +129,10 @@ pub struct RunSummary {
 /// ```
 #[derive(Debug)]
 pub struct Pipeline {
+    name: String,
     consumer: ConsumerConfig,
-    writer: Writer,
-    concurrency: usize,
-    create_database: bool,
+    targets: Vec<Target>,
+    measurement: Option<String>,
     decoder: Arc<dyn Decode>,
     dead_letter: Option<DeadLetterConfig>,
     on_error: OnError,
@@ -134,6 +148,17 @@ pub struct Pipeline {
     abort: CancellationToken,
 }
 
+/// An InfluxDB target of a pipeline: its write pool (perhaps shared with other
+/// pipelines) and how points are routed on it.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    name: String,
+    pool: WritePool,
+    routing: route::Routing,
+    /// Create the writer's own database or bucket at start.
+    create_database: bool,
+}
+
 impl Pipeline {
     /// A builder for a pipeline that reads with `consumer` and writes with `writer`.
     pub fn builder(
@@ -145,8 +170,14 @@ impl Pipeline {
 
     /// The pipeline a configuration file describes ([`PipelineBuilder::from_config`],
     /// built).
+    /// A file with several pipelines is an error here: run those with [`Bridge`].
     pub fn from_config(config: &Config) -> Result<Pipeline, ConfigError> {
         PipelineBuilder::from_config(config)?.build()
+    }
+
+    /// The pipeline's name (`[[pipeline]] name`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The figures of this pipeline, to read while it runs
@@ -179,12 +210,18 @@ impl Pipeline {
     }
 
     async fn connect(self, stop: &CancellationToken) -> Result<Run, PipelineError> {
-        if self.create_database {
-            self.writer
-                .create_database()
-                .await
-                .map_err(PipelineError::Influx)?;
+        for target in &self.targets {
+            if target.create_database {
+                target
+                    .pool
+                    .writer()
+                    .create_database()
+                    .await
+                    .map_err(PipelineError::Influx)?;
+            }
         }
+        let targets: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+        tracing::info!(pipeline = %self.name, group = %self.consumer.group_id, ?targets, "pipeline connecting");
         let dead_letters = match self.dead_letter {
             Some(c) => Some(Arc::new(
                 DeadLetterProducer::connect(c)
@@ -200,12 +237,14 @@ impl Pipeline {
         let consumer = Consumer::connect(self.consumer)
             .await
             .map_err(PipelineError::Kafka)?;
-        let pool = WritePool::new(self.writer, self.concurrency);
+        let pools: Vec<WritePool> = self.targets.iter().map(|t| t.pool.clone()).collect();
         let parts = LaneParts {
             decoder: self.decoder,
             enrichment: self.enrichment,
             batch: self.batch,
-            pool: pool.clone(),
+            targets: self.targets,
+            measurement: self.measurement,
+            pools: pools.clone(),
             dead_letters,
             on_error: self.on_error,
             abort: self.abort,
@@ -217,7 +256,7 @@ impl Pipeline {
         Ok(Run::new(
             consumer,
             lanes,
-            pool,
+            pools,
             self.settings,
             self.metrics,
             self_metrics,

@@ -29,12 +29,15 @@ pub(super) struct RunSettings {
     pub(super) drain_timeout: Duration,
     pub(super) until_caught_up: bool,
     pub(super) backfill: Option<Backfill>,
+    /// The consumer group: the metrics keep each pipeline's partition gauges under it.
+    pub(super) group: String,
 }
 
 pub(super) struct Run {
     consumer: Consumer,
     lanes: Lanes,
-    pool: WritePool,
+    /// The write pools of the pipeline's targets; the first takes the self-metrics.
+    pools: Vec<WritePool>,
     settings: RunSettings,
     metrics: Arc<Metrics>,
     self_metrics: Option<SelfMetrics>,
@@ -57,7 +60,7 @@ impl Run {
     pub(super) fn new(
         consumer: Consumer,
         lanes: Lanes,
-        pool: WritePool,
+        pools: Vec<WritePool>,
         settings: RunSettings,
         metrics: Arc<Metrics>,
         self_metrics: Option<SelfMetrics>,
@@ -65,7 +68,7 @@ impl Run {
         Run {
             consumer,
             lanes,
-            pool,
+            pools,
             settings,
             metrics,
             self_metrics,
@@ -130,8 +133,8 @@ impl Run {
                         break Ok(());
                     }
                     self.refresh_metrics();
-                    if let Some(s) = &mut self.self_metrics {
-                        s.tick(&self.metrics, self.pool.writer());
+                    if let (Some(s), Some(pool)) = (&mut self.self_metrics, self.pools.first()) {
+                        s.tick(&self.metrics, pool.writer());
                     }
                 }
                 _ = queued.freed(), if lanes_full => {}
@@ -377,15 +380,17 @@ impl Run {
                 (key, g)
             })
             .collect();
-        self.metrics.set_partitions(gauges);
-        let stats = self.pool.writer().stats().snapshot();
-        for (cause, n) in [
-            ("connection", stats.retries_connection),
-            ("timeout", stats.retries_timeout),
-            ("throttled", stats.retries_throttled),
-            ("server_error", stats.retries_server_error),
-        ] {
-            self.metrics.set_retries(cause, n);
+        self.metrics.set_partitions(&self.settings.group, gauges);
+        for pool in &self.pools {
+            let stats = pool.writer().stats().snapshot();
+            for (cause, n) in [
+                ("connection", stats.retries_connection),
+                ("timeout", stats.retries_timeout),
+                ("throttled", stats.retries_throttled),
+                ("server_error", stats.retries_server_error),
+            ] {
+                self.metrics.set_retries(pool.name(), cause, n);
+            }
         }
     }
 

@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 
 use super::PipelineError;
 use super::lane::Lane;
+use super::settlement::WritePool;
 
 /// What the loop feeds a lane, in the consumer's order.
 #[derive(Debug)]
@@ -123,11 +124,12 @@ impl Queued {
 pub(super) async fn run_lane(
     mut lane: Lane,
     mut inbox: LaneInbox,
-    slots: Arc<Semaphore>,
+    pools: Vec<WritePool>,
     stop: CancellationToken,
     drain_timeout: Duration,
 ) -> LaneEnd {
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
+    let any_slots = pools.first().map(WritePool::slots);
     // The footprint of the records received and not all taken yet.
     let mut held_bytes = 0usize;
     let fatal = loop {
@@ -154,12 +156,13 @@ pub(super) async fn run_lane(
         let wants_slot = lane.wants_slot();
         let has_open_batch = lane.has_open_batch();
         let has_writes = lane.has_writes();
+        let slots = slots_for(&lane, any_slots.as_ref());
         tokio::select! {
             biased;
             _ = stop.cancelled() => break None,
             Some(c) = inbox.control.recv() => on_control(&mut lane, c),
             Some(done) = lane.next_done(), if has_writes => lane.settle(done),
-            Ok(permit) = slots.clone().acquire_owned(), if wants_slot => {
+            Ok(permit) = slots.acquire_owned(), if wants_slot => {
                 lane.start_waiting(permit);
             }
             _ = tokio::time::sleep_until(deadline), if has_open_batch => lane.flush(),
@@ -168,14 +171,14 @@ pub(super) async fn run_lane(
                     if let Feed::Records(_, bytes) = &feed {
                         held_bytes += bytes;
                     }
-                    on_feed(&mut lane, feed, &slots, &stop).await;
+                    on_feed(&mut lane, feed, any_slots.as_ref(), &stop).await;
                 }
                 None => break None,
             },
         }
     };
     inbox.queued.release(held_bytes);
-    drain(&mut lane, &slots, drain_timeout).await;
+    drain(&mut lane, any_slots.as_ref(), drain_timeout).await;
     LaneEnd {
         fatal: fatal.or_else(|| lane.take_fatal()),
         committable: lane.committable(),
@@ -208,7 +211,12 @@ fn on_control(lane: &mut Lane, control: Control) {
     }
 }
 
-async fn on_feed(lane: &mut Lane, feed: Feed, slots: &Arc<Semaphore>, stop: &CancellationToken) {
+async fn on_feed(
+    lane: &mut Lane,
+    feed: Feed,
+    slots: Option<&Arc<Semaphore>>,
+    stop: &CancellationToken,
+) {
     match feed {
         Feed::Records(records, _) => {
             let Some(first) = records.first() else {
@@ -261,7 +269,7 @@ async fn settle_leaving(
     lane: &mut Lane,
     leaving: &[PartitionKey],
     deadline: Instant,
-    slots: &Arc<Semaphore>,
+    any_slots: Option<&Arc<Semaphore>>,
     stop: &CancellationToken,
 ) {
     if !leaving.iter().any(|p| lane.owns(p)) {
@@ -271,6 +279,7 @@ async fn settle_leaving(
     while leaving.iter().any(|p| lane.is_blocked(p)) && (lane.has_writes() || lane.wants_slot()) {
         let has_writes = lane.has_writes();
         let wants_slot = lane.wants_slot();
+        let slots = slots_for(lane, any_slots);
         tokio::select! {
             biased;
             _ = stop.cancelled() => {
@@ -278,7 +287,7 @@ async fn settle_leaving(
                 return;
             }
             Some(done) = lane.next_done(), if has_writes => lane.settle(done),
-            Ok(permit) = slots.clone().acquire_owned(), if wants_slot => {
+            Ok(permit) = slots.acquire_owned(), if wants_slot => {
                 lane.start_waiting(permit);
             }
             _ = tokio::time::sleep_until(deadline) => {
@@ -291,16 +300,17 @@ async fn settle_leaving(
 }
 
 /// Flushes, waits for every write (giving up on them after `timeout`).
-async fn drain(lane: &mut Lane, slots: &Arc<Semaphore>, timeout: Duration) {
+async fn drain(lane: &mut Lane, any_slots: Option<&Arc<Semaphore>>, timeout: Duration) {
     lane.flush();
     let deadline = Instant::now() + timeout;
     while lane.has_writes() || lane.wants_slot() {
         let has_writes = lane.has_writes();
         let wants_slot = lane.wants_slot();
         let aborted = lane.is_aborted();
+        let slots = slots_for(lane, any_slots);
         tokio::select! {
             Some(done) = lane.next_done(), if has_writes => lane.settle(done),
-            Ok(permit) = slots.clone().acquire_owned(), if wants_slot => {
+            Ok(permit) = slots.acquire_owned(), if wants_slot => {
                 lane.start_waiting(permit);
             }
             _ = tokio::time::sleep_until(deadline), if !aborted => {
@@ -310,4 +320,12 @@ async fn drain(lane: &mut Lane, slots: &Arc<Semaphore>, timeout: Duration) {
             else => break,
         }
     }
+}
+
+/// The write slots the lane's first waiting batch needs (its target's), or any target's
+/// while none waits (the branch that uses them is off then).
+fn slots_for(lane: &Lane, any: Option<&Arc<Semaphore>>) -> Arc<Semaphore> {
+    lane.waiting_slots()
+        .or_else(|| any.cloned())
+        .unwrap_or_else(|| Arc::new(Semaphore::new(0)))
 }
