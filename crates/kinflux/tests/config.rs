@@ -538,3 +538,12 @@ fn a_pipeline_on_another_cluster_takes_its_connection_by_name() {
         error_of(&unknown)
     );
 }
+
+#[test]
+fn tasks_is_a_pipeline_key_of_at_least_one() {
+    assert_eq!(Config::from_toml(MINIMAL).unwrap().pipelines[0].tasks, None);
+    let two = format!("tasks = 2\n{MINIMAL}");
+    assert_eq!(Config::from_toml(&two).unwrap().pipelines[0].tasks, Some(2));
+    let zero = format!("tasks = 0\n{MINIMAL}");
+    assert!(error_of(&zero).starts_with("tasks:"), "{}", error_of(&zero));
+}
