@@ -1,9 +1,15 @@
-//! The command line: `kinflux [run] --config F [flags]` and `kinflux check-config --config F`.
+//! The command line: `kinflux [run] --config F [flags]`, `kinflux check-config --config F
+//! [--connect]`, `kinflux test --config F`, `kinflux top`. The flags of the newer
+//! subcommands live in their own modules.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::dry_run::TestArgs;
+use crate::logging::LogFormat;
+use crate::top::TopArgs;
 
 /// Moves time-series data from Kafka topics into InfluxDB, at least once.
 ///
@@ -16,6 +22,10 @@ pub(crate) struct Cli {
     /// The flags of `run`, for the form without a subcommand.
     #[command(flatten)]
     run: Option<RunArgs>,
+    /// How log lines on stderr are written: `text`, or `json` (one object per line, for
+    /// log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
 }
 
 impl Cli {
@@ -36,8 +46,14 @@ impl Cli {
 pub(crate) enum Command {
     /// Run the pipeline until SIGINT or SIGTERM (the default).
     Run(RunArgs),
-    /// Validate a configuration and print the resolved settings, secrets redacted.
+    /// Validate a configuration and print the resolved settings, secrets redacted;
+    /// with `--connect`, also reach every broker, InfluxDB and the registry.
     CheckConfig(CheckConfigArgs),
+    /// Decode records as `run` would, without joining the group, committing or writing:
+    /// print the line protocol, each point's target and each dead letter.
+    Test(TestArgs),
+    /// A live view of a running bridge, from its `/metrics`.
+    Top(TopArgs),
 }
 
 /// The flags of `run`.
@@ -67,6 +83,10 @@ pub(crate) struct CheckConfigArgs {
     /// The configuration file to validate.
     #[arg(long, short)]
     pub(crate) config: PathBuf,
+    /// Also connect: every broker (connection and authentication), InfluxDB (ping, the
+    /// database or bucket, the credentials) and the schema registry, one line per check.
+    #[arg(long)]
+    pub(crate) connect: bool,
 }
 
 #[cfg(test)]

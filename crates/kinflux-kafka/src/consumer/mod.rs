@@ -22,7 +22,10 @@ pub use message::{Message, PartitionLag, Revocation, UndecodableBatch};
 
 use std::{
     collections::{BTreeMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard, atomic::Ordering},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -89,6 +92,8 @@ struct Shared {
     membership: Mutex<Option<Membership>>,
     /// One retry log for all fetchers: a broker outage is one streak, not one per partition.
     fetch_log: RetryLog,
+    /// Fetches that failed and were retried: no answer, or an error for the partition.
+    fetch_failures: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -191,6 +196,7 @@ impl Consumer {
             paused: Mutex::default(),
             membership: Mutex::default(),
             fetch_log: RetryLog::new(),
+            fetch_failures: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
@@ -284,6 +290,13 @@ impl Consumer {
             .get(&state.tp)
             .is_some_and(|s| s.epoch == state.epoch)
             && state.seek_generation() == seek_generation
+    }
+
+    /// Fetch requests that failed since [`connect`](Self::connect) and were retried: no
+    /// answer (connection lost, timeout) or an error for the partition (leader moved,
+    /// ...). Rising steadily, it means a broker is not well.
+    pub fn fetch_failures(&self) -> u64 {
+        self.shared.fetch_failures.load(Ordering::Relaxed)
     }
 
     /// The partitions assigned to this consumer now.

@@ -58,6 +58,7 @@ use kinflux_series::{Point, PointRef, Timestamp};
 
 pub use avro::{AvroDecoder, Schemas};
 pub(crate) use from_config::from_config;
+pub use from_config::registry_client;
 pub use json::{JsonDecoder, JsonError, JsonMappingError};
 pub use line::LineDecoder;
 

@@ -46,6 +46,8 @@ pub struct Metrics {
     merges: AtomicU64,
     commits: AtomicU64,
     dropped: AtomicU64,
+    rebalances: AtomicU64,
+    revocations: AtomicU64,
     dead_letters: [AtomicU64; ErrorClass::ALL.len()],
     retries: Mutex<BTreeMap<String, u64>>,
     fetch_errors: Mutex<BTreeMap<&'static str, u64>>,
@@ -94,13 +96,19 @@ pub struct MetricsSnapshot {
     pub commits: u64,
     /// Records dropped (with `on_error = "drop"`).
     pub dropped: u64,
+    /// Rebalances this consumer took part in: assignments it received (the first one
+    /// included).
+    pub rebalances: u64,
+    /// Revocations: partitions taken from this consumer by a rebalance.
+    pub revocations: u64,
     /// Records sent to the dead-letter topic, by class (every class present).
     pub dead_letters: BTreeMap<ErrorClass, u64>,
     /// InfluxDB write retries, by cause, as the writer counts them.
     pub retries: BTreeMap<String, u64>,
-    /// Kafka record batches that could not be decoded, by kind
-    /// (`kinflux_kafka::fetch::DecodeError::kind`: `unknown_codec`, `corrupt_compressed`,
-    /// `bad_crc`, ...).
+    /// Kafka fetch errors, by kind: `request` counts fetches that failed and were retried
+    /// (no answer, or an error for the partition); the other kinds count record batches
+    /// that could not be decoded (`kinflux_kafka::fetch::DecodeError::kind`:
+    /// `unknown_codec`, `corrupt_compressed`, `bad_crc`, ...).
     pub fetch_errors: BTreeMap<&'static str, u64>,
     /// How long InfluxDB writes took, retries included.
     pub write_latency: LatencyHistogram,
@@ -166,6 +174,8 @@ impl Metrics {
             merges: self.merges.load(Relaxed),
             commits: self.commits.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
+            rebalances: self.rebalances.load(Relaxed),
+            revocations: self.revocations.load(Relaxed),
             dead_letters: ErrorClass::ALL
                 .iter()
                 .map(|&c| (c, self.dead_letters[c.index()].load(Relaxed)))
@@ -214,6 +224,22 @@ impl Metrics {
         self.dead_letters[class.index()].fetch_add(1, Relaxed);
     }
 
+    /// Counts an assignment received in a rebalance.
+    pub(crate) fn assigned(&self) {
+        self.rebalances.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a revocation.
+    pub(crate) fn revoked(&self) {
+        self.revocations.fetch_add(1, Relaxed);
+    }
+
+    /// Sets the total of fetches that failed and were retried (as the consumer counts
+    /// them), as the fetch errors of kind `request`.
+    pub(crate) fn set_fetch_failures(&self, total: u64) {
+        lock(&self.fetch_errors).insert("request", total);
+    }
+
     /// Counts a record batch that could not be decoded.
     pub(crate) fn fetch_error(&self, kind: &'static str) {
         *lock(&self.fetch_errors).entry(kind).or_insert(0) += 1;
@@ -258,6 +284,10 @@ mod tests {
         m.set_retries("server_error", 2);
         m.fetch_error("unknown_codec");
         m.fetch_error("unknown_codec");
+        m.set_fetch_failures(4);
+        m.assigned();
+        m.assigned();
+        m.revoked();
         m.observe_write_latency(Duration::from_millis(20));
         m.observe_write_latency(Duration::from_secs(3));
         let mut parts = BTreeMap::new();
@@ -288,6 +318,9 @@ mod tests {
             "kinflux_dead_letters_total{class=\"rejected\"} 0",
             "kinflux_write_retries_total{cause=\"server_error\"} 2",
             "kinflux_fetch_errors_total{kind=\"unknown_codec\"} 2",
+            "kinflux_fetch_errors_total{kind=\"request\"} 4",
+            "kinflux_rebalances_total 2",
+            "kinflux_revocations_total 1",
             "kinflux_write_latency_seconds_bucket{le=\"0.025\"} 1",
             "kinflux_write_latency_seconds_bucket{le=\"5\"} 2",
             "kinflux_write_latency_seconds_bucket{le=\"+Inf\"} 2",

@@ -80,6 +80,29 @@ impl PipelineBuilder {
         self
     }
 
+    pub(super) fn decoder_shared(&self) -> Arc<dyn Decode> {
+        Arc::clone(&self.decoder)
+    }
+
+    pub(super) fn enrichment(&self) -> Enrichment {
+        Enrichment::new(self.tags.clone(), self.time)
+    }
+
+    /// The consumer's configuration: brokers, topics, group, TLS and SASL.
+    pub fn consumer_config(&self) -> &ConsumerConfig {
+        &self.consumer
+    }
+
+    /// The InfluxDB writer's configuration: URL, API, database or bucket, credentials.
+    pub fn writer_config(&self) -> &WriterConfig {
+        &self.writer
+    }
+
+    /// The dead-letter producer's configuration, when records go to a dead-letter topic.
+    pub fn dead_letter_config(&self) -> Option<&DeadLetterConfig> {
+        self.dead_letter.as_ref()
+    }
+
     /// The topic records that cannot be written go to (with `on_error` = dead-letter, the
     /// default).
     pub fn dead_letter(mut self, config: DeadLetterConfig) -> Self {

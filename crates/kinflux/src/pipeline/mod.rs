@@ -10,6 +10,7 @@
 //! partition starts is `start.rs`; the self-metrics writer is `self_metrics.rs`.
 
 mod builder;
+mod dry_run;
 mod enrich;
 mod from_config;
 mod ingest;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use builder::PipelineBuilder;
+pub use dry_run::{DeadLetterPreview, DryRun, Preview};
 pub(crate) use from_config::settings_of;
 pub use kinflux_influx::CancellationToken;
 pub use settlement::ErrorClass;

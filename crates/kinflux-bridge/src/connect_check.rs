@@ -1,0 +1,208 @@
+//! `kinflux check-config --connect`: reaches every server the configuration names, one
+//! line per check: each bootstrap broker (connection, TLS, SASL), the topics, the
+//! dead-letter topic, InfluxDB (ping; an empty write, which InfluxDB answers 204 only when
+//! the database or bucket exists and the credentials may write to it) and the schema
+//! registry.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use kinflux::influx::{Attempt, LineBatch, WriteError, Writer};
+use kinflux::kafka::fetch::FetchClient;
+use kinflux::{Config, PipelineBuilder};
+
+use crate::describe;
+
+/// The longest any one check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The outcome of one check.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Ok(String),
+    Failed(String),
+}
+
+/// The checks that ran, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) checks: Vec<(String, Outcome)>,
+}
+
+impl Report {
+    fn push(&mut self, what: impl Into<String>, outcome: Outcome) {
+        let what = what.into();
+        let line = match &outcome {
+            Outcome::Ok(detail) => format!("ok    {what}: {detail}"),
+            Outcome::Failed(why) => format!("FAIL  {what}: {why}"),
+        };
+        println!("{line}");
+        self.checks.push((what, outcome));
+    }
+
+    /// Whether every check passed.
+    pub(crate) fn passed(&self) -> bool {
+        self.checks.iter().all(|(_, o)| matches!(o, Outcome::Ok(_)))
+    }
+}
+
+/// Runs `f`, or fails after [`CHECK_TIMEOUT`].
+async fn timed<T, E: Display>(f: impl Future<Output = Result<T, E>>) -> Result<T, String> {
+    match tokio::time::timeout(CHECK_TIMEOUT, f).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+    }
+}
+
+/// Every check of `config`, printed as it completes.
+pub(crate) async fn check(config: &Config, builder: &PipelineBuilder) -> Report {
+    let mut report = Report::default();
+    kafka(config, &mut report).await;
+    influx(builder, &describe::target(&config.influx), &mut report).await;
+    registry(config, &mut report).await;
+    report
+}
+
+async fn kafka(config: &Config, report: &mut Report) {
+    let c = &config.kafka.consumer;
+    let security = match (&c.tls, &c.sasl) {
+        (Some(_), Some(s)) => format!("TLS, SASL {}", s.mechanism().name()),
+        (None, Some(s)) => format!("SASL {}", s.mechanism().name()),
+        (Some(_), None) => "TLS".to_owned(),
+        (None, None) => "plaintext".to_owned(),
+    };
+    let mut reachable = None;
+    for broker in &c.brokers {
+        let connected = timed(FetchClient::connect(
+            std::slice::from_ref(broker),
+            &c.client_id,
+            c.tls.as_ref(),
+            c.sasl.as_ref(),
+        ))
+        .await;
+        let outcome = match connected {
+            Ok(client) => {
+                reachable.get_or_insert(client);
+                Outcome::Ok(format!("connected ({security})"))
+            }
+            Err(e) => Outcome::Failed(e),
+        };
+        report.push(format!("kafka broker {broker}"), outcome);
+    }
+    let Some(client) = reachable else {
+        return;
+    };
+    let counts = match timed(client.partition_counts()).await {
+        Ok(counts) => counts,
+        Err(e) => {
+            report.push("kafka topics", Outcome::Failed(format!("metadata: {e}")));
+            return;
+        }
+    };
+    match &c.topic_regex {
+        Some(r) => {
+            let matched: Vec<&String> = match regex::Regex::new(&format!("^(?:{r})$")) {
+                Ok(re) => counts.keys().filter(|t| re.is_match(t)).collect(),
+                Err(e) => {
+                    report.push("kafka topic_regex", Outcome::Failed(e.to_string()));
+                    return;
+                }
+            };
+            // No match yet is not an error: topics created later are picked up.
+            let names: Vec<&str> = matched.iter().map(|t| t.as_str()).collect();
+            report.push(
+                format!("kafka topic_regex {r}"),
+                Outcome::Ok(format!(
+                    "matches {} topic(s) now: {}",
+                    names.len(),
+                    names.join(", ")
+                )),
+            );
+        }
+        None => {
+            for topic in &c.topics {
+                let outcome = match counts.get(topic) {
+                    Some(n) => Outcome::Ok(format!("exists, {n} partition(s)")),
+                    None => Outcome::Failed("does not exist".into()),
+                };
+                report.push(format!("kafka topic {topic}"), outcome);
+            }
+        }
+    }
+    if let Some(topic) = &config.dead_letter.topic {
+        if matches!(
+            config.dead_letter.on_error,
+            kinflux::config::OnError::DeadLetter
+        ) {
+            let outcome = match (counts.get(topic), config.dead_letter.create_topic) {
+                (Some(n), _) => Outcome::Ok(format!("exists, {n} partition(s)")),
+                (None, true) => Outcome::Ok("does not exist yet; create_topic creates it".into()),
+                (None, false) => {
+                    Outcome::Failed("does not exist, and create_topic is false".into())
+                }
+            };
+            report.push(format!("kafka dead-letter topic {topic}"), outcome);
+        }
+    }
+}
+
+async fn influx(builder: &PipelineBuilder, target: &str, report: &mut Report) {
+    let mut config = builder.writer_config().clone();
+    config.request_timeout = config.request_timeout.min(CHECK_TIMEOUT);
+    let creates = config.create_database;
+    let writer = match Writer::new(config) {
+        Ok(w) => w,
+        Err(e) => {
+            report.push(format!("{target} ping"), Outcome::Failed(e.to_string()));
+            return;
+        }
+    };
+    match timed(writer.ping()).await {
+        Ok(ping) => report.push(
+            format!("{target} ping"),
+            Outcome::Ok(format!(
+                "InfluxDB {} answered in {} ms",
+                ping.version.as_deref().unwrap_or("(version not given)"),
+                ping.latency.as_millis()
+            )),
+        ),
+        Err(e) => {
+            report.push(format!("{target} ping"), Outcome::Failed(e));
+            return;
+        }
+    }
+    let empty = LineBatch::new(Vec::new());
+    let outcome = match tokio::time::timeout(CHECK_TIMEOUT, writer.write_once(&empty)).await {
+        Err(_) => Outcome::Failed(format!("no answer within {CHECK_TIMEOUT:?}")),
+        Ok(Attempt::Written) => {
+            Outcome::Ok("the database or bucket exists and the credentials may write".into())
+        }
+        Ok(Attempt::Permanent(WriteError::NotFound { message })) if creates => Outcome::Ok(
+            format!("{message}; it is created at start (create_database / create_bucket)"),
+        ),
+        Ok(Attempt::Permanent(e)) => Outcome::Failed(e.to_string()),
+        Ok(other) => Outcome::Failed(format!("unexpected answer to an empty write: {other:?}")),
+    };
+    report.push(format!("{target} write access"), outcome);
+}
+
+async fn registry(config: &Config, report: &mut Report) {
+    let client = match kinflux::decode::registry_client(&config.decode) {
+        Ok(Some(client)) => client,
+        Ok(None) => return,
+        Err(e) => {
+            report.push("schema registry", Outcome::Failed(e.to_string()));
+            return;
+        }
+    };
+    let url = config.decode.registry_url.as_deref().unwrap_or_default();
+    let outcome = match timed(client.subjects()).await {
+        Ok(subjects) => Outcome::Ok(format!("answered, {} subject(s)", subjects.len())),
+        Err(e) => Outcome::Failed(e),
+    };
+    report.push(
+        format!("schema registry {}", describe::redact_url(url)),
+        outcome,
+    );
+}
