@@ -72,33 +72,40 @@ async fn kafka(config: &Config, report: &mut Report) {
         (Some(_), None) => "TLS".to_owned(),
         (None, None) => "plaintext".to_owned(),
     };
-    let mut reachable = None;
+    // The first broker that answered Metadata: its topics are checked below.
+    let mut topics = None;
     for broker in &c.brokers {
-        let connected = timed(FetchClient::connect(
-            std::slice::from_ref(broker),
-            &c.client_id,
-            c.tls.as_ref(),
-            c.sasl.as_ref(),
-        ))
+        // Kafka answers ApiVersions before authentication: only a Metadata request
+        // shows that the broker took the credentials.
+        let answered = timed(async {
+            let client = FetchClient::connect(
+                std::slice::from_ref(broker),
+                &c.client_id,
+                c.tls.as_ref(),
+                c.sasl.as_ref(),
+            )
+            .await?;
+            client.partition_counts().await
+        })
         .await;
-        let outcome = match connected {
-            Ok(client) => {
-                reachable.get_or_insert(client);
-                Outcome::Ok(format!("connected ({security})"))
+        let outcome = match answered {
+            Ok(counts) => {
+                let detail = format!(
+                    "connected ({security}), metadata of {} topic(s)",
+                    counts.len()
+                );
+                topics.get_or_insert(counts);
+                Outcome::Ok(detail)
             }
+            Err(e) if e.ends_with("closed") => Outcome::Failed(format!(
+                "{e} (a broker closes connections that do not bring the TLS or SASL its listener expects)"
+            )),
             Err(e) => Outcome::Failed(e),
         };
         report.push(format!("kafka broker {broker}"), outcome);
     }
-    let Some(client) = reachable else {
+    let Some(counts) = topics else {
         return;
-    };
-    let counts = match timed(client.partition_counts()).await {
-        Ok(counts) => counts,
-        Err(e) => {
-            report.push("kafka topics", Outcome::Failed(format!("metadata: {e}")));
-            return;
-        }
     };
     match &c.topic_regex {
         Some(r) => {
