@@ -70,6 +70,16 @@ pub(crate) fn top(args: &TopArgs) -> ExitCode {
     live(&authority, &path, &source, interval)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redraw_overwrites_in_place_and_fits_the_screen() {
+        assert_eq!(redraw("a\nb\nc", 3), "\x1b[Ha\x1b[K\r\nb\x1b[K\x1b[J");
+    }
+}
+
 /// One frame on stdout.
 fn once(authority: &str, path: &str, source: &str, interval: Duration) -> ExitCode {
     let first = match scrape::scrape(authority, path) {
@@ -100,6 +110,7 @@ fn live(authority: &str, path: &str, source: &str, interval: Duration) -> ExitCo
     let term = Term::stdout();
     let keys = quit_keys();
     let _ = term.hide_cursor();
+    let _ = term.clear_screen();
     let mut before: Option<(scrape::Samples, Instant)> = None;
     loop {
         let (rows, columns) = term.size();
@@ -112,9 +123,7 @@ fn live(authority: &str, path: &str, source: &str, interval: Duration) -> ExitCo
             }
             Err(e) => format!("kinflux top  {source}  (q quits)\n\ncannot scrape: {e}\n"),
         };
-        let shown: Vec<&str> = text.lines().take(usize::from(rows.max(2)) - 1).collect();
-        let _ = term.clear_screen();
-        let _ = term.write_str(&shown.join("\n"));
+        let _ = term.write_str(&redraw(&text, usize::from(rows)));
         let _ = term.flush();
         match keys.recv_timeout(interval) {
             Ok(()) => break,
@@ -126,6 +135,22 @@ fn live(authority: &str, path: &str, source: &str, interval: Duration) -> ExitCo
     let _ = term.write_line("");
     let _ = term.show_cursor();
     ExitCode::SUCCESS
+}
+
+/// The escape codes that draw `text` over the previous frame in one write: cursor home,
+/// each line cleared to its end, then the rest of the screen cleared. Clearing the whole
+/// screen first would show a blank frame between two.
+fn redraw(text: &str, rows: usize) -> String {
+    let mut out = String::from("\x1b[H");
+    for (i, line) in text.lines().take(rows.max(2) - 1).enumerate() {
+        if i > 0 {
+            out.push_str("\r\n");
+        }
+        out.push_str(line);
+        out.push_str("\x1b[K");
+    }
+    out.push_str("\x1b[J");
+    out
 }
 
 /// A channel that receives when a quit key is pressed. Keys are read on a thread of

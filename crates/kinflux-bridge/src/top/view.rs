@@ -144,7 +144,7 @@ fn count(v: f64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
-/// Seconds as `850ms`, `12.3s`, `4m 05s`, `2h 10m`.
+/// Seconds as `850ms`, `12.3s`, `4m 05s`, `2h 10m`, `3d 04h`.
 fn seconds(v: f64) -> String {
     if v < 1.0 {
         format!("{:.0}ms", (v * 1000.0).max(0.0))
@@ -152,11 +152,17 @@ fn seconds(v: f64) -> String {
         format!("{v:.1}s")
     } else if v < 3600.0 {
         format!("{}m {:02}s", (v / 60.0) as u64, (v % 60.0) as u64)
-    } else {
+    } else if v < 86_400.0 {
         format!(
             "{}h {:02}m",
             (v / 3600.0) as u64,
             ((v % 3600.0) / 60.0) as u64
+        )
+    } else {
+        format!(
+            "{}d {:02}h",
+            (v / 86_400.0) as u64,
+            ((v % 86_400.0) / 3600.0) as u64
         )
     }
 }
@@ -207,5 +213,7 @@ mod tests {
         assert_eq!(count(-1234567.0), "-1,234,567");
         assert_eq!(seconds(0.25), "250ms");
         assert_eq!(seconds(3725.0), "1h 02m");
+        assert_eq!(seconds(90_000.0), "1d 01h");
+        assert_eq!(seconds(90_000.0), "1d 01h");
     }
 }
