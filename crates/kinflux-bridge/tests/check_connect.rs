@@ -31,7 +31,7 @@ fn connect(dir: &Path, toml: &str) -> (Option<i32>, Vec<String>, String) {
     )
 }
 
-fn failed<'a>(checks: &'a [String]) -> Vec<&'a str> {
+fn failed(checks: &[String]) -> Vec<&str> {
     checks
         .iter()
         .filter(|l| l.starts_with("FAIL"))

@@ -232,3 +232,69 @@ fn test_reads_records_from_files_one_per_line() {
         "{stdout}"
     );
 }
+
+#[test]
+fn test_reads_binary_records_one_per_file() {
+    use kinflux::avro::apache_avro::types::Value;
+    use kinflux::avro::apache_avro::{Schema, to_avro_datum};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schema_text = r#"{"type": "record", "name": "Reading", "fields": [
+        {"name": "zone", "type": "string"},
+        {"name": "moisture", "type": "double"},
+        {"name": "time", "type": {"type": "long", "logicalType": "timestamp-millis"}}]}"#;
+    let schema = Schema::parse_str(schema_text).expect("schema");
+    std::fs::write(dir.path().join("reading.avsc"), schema_text).expect("write schema");
+    let input = dir.path().join("records");
+    std::fs::create_dir(&input).expect("input dir");
+    for (name, zone, moisture, time) in [
+        ("1.avro", "north", 0.25, 1_700_000_000_000i64),
+        ("2.avro", "south", 0.5, 1_700_000_060_000),
+    ] {
+        let value = Value::Record(vec![
+            ("zone".into(), Value::String(zone.into())),
+            ("moisture".into(), Value::Double(moisture)),
+            ("time".into(), Value::TimestampMillis(time)),
+        ]);
+        let bytes = to_avro_datum(&schema, value).expect("encode");
+        std::fs::write(input.join(name), bytes).expect("write record");
+    }
+    std::fs::write(input.join("3.avro"), [0x02]).expect("write a truncated record");
+    let config = BridgeConfig::new("127.0.0.1:1", "http://127.0.0.1:1", "readings", "garden")
+        .section(&format!(
+            "[decode]\nformat = \"avro\"\nframing = \"plain\"\nschema_file = \"{}\"\n\
+             [decode.mapping]\nmeasurement = {{ constant = \"soil\" }}\ntags = [\"zone\"]\n\
+             fields = [\"moisture\"]\ntimestamp = {{ field = \"time\" }}",
+            dir.path().join("reading.avsc").display()
+        ))
+        .toml();
+    let config = write_config(dir.path(), &config);
+    let (out, stdout) = run(kinflux()
+        .args(["test", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("soil,zone=north moisture=0.25 1700000000000000000"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("soil,zone=south moisture=0.5 1700000060000000000"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("# readings/0@2: dead letter (to readings_dlq), the record, class decode: "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("# 3 record(s): 2 point(s), 1 dead letter(s)"),
+        "{stdout}"
+    );
+}

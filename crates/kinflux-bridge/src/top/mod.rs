@@ -70,16 +70,6 @@ pub(crate) fn top(args: &TopArgs) -> ExitCode {
     live(&authority, &path, &source, interval)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_redraw_overwrites_in_place_and_fits_the_screen() {
-        assert_eq!(redraw("a\nb\nc", 3), "\x1b[Ha\x1b[K\r\nb\x1b[K\x1b[J");
-    }
-}
-
 /// One frame on stdout.
 fn once(authority: &str, path: &str, source: &str, interval: Duration) -> ExitCode {
     let first = match scrape::scrape(authority, path) {
@@ -172,4 +162,14 @@ fn quit_keys() -> mpsc::Receiver<()> {
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redraw_overwrites_in_place_and_fits_the_screen() {
+        assert_eq!(redraw("a\nb\nc", 3), "\x1b[Ha\x1b[K\r\nb\x1b[K\x1b[J");
+    }
 }
