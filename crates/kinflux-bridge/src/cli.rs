@@ -23,7 +23,7 @@ pub(crate) struct Cli {
     #[command(flatten)]
     run: Option<RunArgs>,
     /// How log lines on stderr are written: `text`, or `json` (one object per line, for
-    /// log shippers).
+    /// log shippers). Given after the subcommand (`kinflux run --log-format json`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
 }
@@ -140,6 +140,61 @@ mod tests {
             panic!("not check-config")
         };
         assert_eq!(args.config, PathBuf::from("b.toml"));
+    }
+
+    #[test]
+    fn every_subcommand_takes_the_log_format() {
+        let parse_cli = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("kinflux").chain(args.iter().copied()))
+        };
+        for args in [
+            &["--log-format", "json", "--config", "a.toml"][..],
+            &["run", "--log-format", "json", "--config", "a.toml"],
+            &["check-config", "--config", "a.toml", "--log-format", "json"],
+            &["top", "--metrics-url", "http://h:1", "--log-format", "json"],
+        ] {
+            let cli = parse_cli(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert_eq!(cli.log_format, LogFormat::Json, "{args:?}");
+        }
+        assert_eq!(
+            parse_cli(&["--config", "a.toml"]).unwrap().log_format,
+            LogFormat::Text
+        );
+        assert!(parse_cli(&["--log-format", "xml", "--config", "a.toml"]).is_err());
+    }
+
+    #[test]
+    fn test_and_top_take_their_flags() {
+        let Command::Test(args) = parse(&[
+            "test",
+            "-c",
+            "a.toml",
+            "--input",
+            "d",
+            "--max-records",
+            "3",
+            "--from",
+            "earliest",
+        ])
+        .unwrap() else {
+            panic!("not test")
+        };
+        assert_eq!(args.input, Some(PathBuf::from("d")));
+        assert_eq!(
+            (args.max_records, args.from),
+            (3, crate::dry_run::From::Earliest)
+        );
+        let Command::CheckConfig(args) = parse(&["check-config", "-c", "a", "--connect"]).unwrap()
+        else {
+            panic!("not check-config")
+        };
+        assert!(args.connect);
+        let Command::Top(args) = parse(&["top", "-c", "a.toml", "--interval", "2s"]).unwrap()
+        else {
+            panic!("not top")
+        };
+        assert_eq!(args.interval, Duration::from_secs(2));
+        assert!(parse(&["top", "-c", "a.toml", "--metrics-url", "http://h:1"]).is_err());
     }
 
     #[test]
