@@ -94,6 +94,9 @@ struct Shared {
     fetch_log: RetryLog,
     /// Fetches that failed and were retried: no answer, or an error for the partition.
     fetch_failures: AtomicU64,
+    /// One retry log for every commit: each commit call retries with a backoff of its
+    /// own, and a coordinator outage is still one warn a minute, not one per commit.
+    commit_log: RetryLog,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -197,6 +200,7 @@ impl Consumer {
             membership: Mutex::default(),
             fetch_log: RetryLog::new(),
             fetch_failures: AtomicU64::new(0),
+            commit_log: RetryLog::new(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
@@ -358,7 +362,11 @@ impl Consumer {
                 Err(e) if e.kafka_code() == Some(crate::error::code::STALE_MEMBER_EPOCH) => {
                     let b = backoff.get_or_insert_with(|| {
                         let config = RETRY.with_max_attempts(Some(COMMIT_ATTEMPTS));
-                        Backoff::new(config, format!("offset commit of group {group_id}"))
+                        Backoff::with_log(
+                            config,
+                            format!("offset commit of group {group_id}"),
+                            self.shared.commit_log.clone(),
+                        )
                     });
                     let Ok(delay) = b.next_delay(&e) else {
                         return Err(e);
@@ -368,7 +376,11 @@ impl Consumer {
                 Err(e) if verdict::coordinator_gone(&e) => {
                     let b = backoff.get_or_insert_with(|| {
                         let config = RETRY.with_max_attempts(Some(COMMIT_ATTEMPTS));
-                        Backoff::new(config, format!("offset commit of group {group_id}"))
+                        Backoff::with_log(
+                            config,
+                            format!("offset commit of group {group_id}"),
+                            self.shared.commit_log.clone(),
+                        )
                     });
                     let Ok(delay) = b.next_delay(&e) else {
                         return Err(e);
