@@ -54,13 +54,16 @@ pub(crate) fn check_config(args: &CheckConfigArgs) -> ExitCode {
 
 /// `--connect`: every check of [`connect_check`], one line each; fails when one does.
 fn connect(config: &Config, path: &Path) -> ExitCode {
-    let builder = match kinflux::PipelineBuilder::from_config(config) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {}: {e}", path.display());
-            return ExitCode::from(BAD_CONFIG);
+    let mut builders = Vec::with_capacity(config.pipelines.len());
+    for p in &config.pipelines {
+        match kinflux::PipelineBuilder::from_pipeline_config(config, p) {
+            Ok(b) => builders.push(b),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(BAD_CONFIG);
+            }
         }
-    };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -72,7 +75,7 @@ fn connect(config: &Config, path: &Path) -> ExitCode {
         }
     };
     println!("\nconnecting:");
-    let report = runtime.block_on(connect_check::check(config, &builder));
+    let report = runtime.block_on(connect_check::check(config, &builders));
     if report.passed() {
         ExitCode::SUCCESS
     } else {

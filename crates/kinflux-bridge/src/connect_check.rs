@@ -8,7 +8,11 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
-use kinflux::influx::{Attempt, LineBatch, WriteError, Writer};
+use std::collections::BTreeMap;
+
+use kinflux::config::{OnError, PipelineConfig};
+use kinflux::influx::{Attempt, LineBatch, WriteError, Writer, WriterConfig};
+use kinflux::kafka::ConsumerConfig;
 use kinflux::kafka::fetch::FetchClient;
 use kinflux::{Config, PipelineBuilder};
 
@@ -55,17 +59,64 @@ async fn timed<T, E: Display>(f: impl Future<Output = Result<T, E>>) -> Result<T
     }
 }
 
-/// Every check of `config`, printed as it completes.
-pub(crate) async fn check(config: &Config, builder: &PipelineBuilder) -> Report {
+/// Every check of `config`, printed as it completes: the brokers of each Kafka
+/// connection once, each pipeline's topics, each target once, each registry once.
+pub(crate) async fn check(config: &Config, builders: &[PipelineBuilder]) -> Report {
     let mut report = Report::default();
-    kafka(config, &mut report).await;
-    influx(builder, &describe::target(&config.influx), &mut report).await;
-    registry(config, &mut report).await;
+    let several = config.pipelines.len() > 1;
+    let mut clusters: Vec<(String, Option<BTreeMap<String, i32>>)> = Vec::new();
+    for p in &config.pipelines {
+        let c = &p.kafka.consumer;
+        // Pipelines that share a connection (brokers, TLS, SASL) check it once.
+        let key = format!("{:?} {:?} {:?}", c.brokers, c.tls, c.sasl);
+        let counts = match clusters.iter().find(|(k, _)| *k == key) {
+            Some((_, counts)) => counts.clone(),
+            None => {
+                let counts = brokers(c, &mut report).await;
+                clusters.push((key, counts.clone()));
+                counts
+            }
+        };
+        if let Some(counts) = counts {
+            let prefix = if several {
+                format!("pipeline {}: ", p.name)
+            } else {
+                String::new()
+            };
+            topics(p, &counts, &prefix, &mut report);
+        }
+    }
+    let mut targets: Vec<(&str, &WriterConfig)> = Vec::new();
+    for (name, writer) in builders.iter().flat_map(PipelineBuilder::writer_configs) {
+        if !targets.iter().any(|(n, _)| *n == name) {
+            targets.push((name, writer));
+        }
+    }
+    for (name, writer) in targets {
+        let described = match config.target(name) {
+            Some(t) if config.targets.len() > 1 => {
+                format!("{name} ({})", describe::target(&t.influx))
+            }
+            Some(t) => describe::target(&t.influx),
+            None => name.to_owned(),
+        };
+        influx(writer, &described, &mut report).await;
+    }
+    let mut registries: Vec<&str> = Vec::new();
+    for p in &config.pipelines {
+        match p.decode.registry_url.as_deref() {
+            Some(url) if !registries.contains(&url) => {
+                registries.push(url);
+                registry(p, &mut report).await;
+            }
+            _ => {}
+        }
+    }
     report
 }
 
-async fn kafka(config: &Config, report: &mut Report) {
-    let c = &config.kafka.consumer;
+/// Each bootstrap broker of `c`; the topics of the first that answered.
+async fn brokers(c: &ConsumerConfig, report: &mut Report) -> Option<BTreeMap<String, i32>> {
     let security = match (&c.tls, &c.sasl) {
         (Some(_), Some(s)) => format!("TLS, SASL {}", s.mechanism().name()),
         (None, Some(s)) => format!("SASL {}", s.mechanism().name()),
@@ -104,26 +155,35 @@ async fn kafka(config: &Config, report: &mut Report) {
         };
         report.push(format!("kafka broker {broker}"), outcome);
     }
-    let Some(counts) = topics else {
-        return;
-    };
+    topics
+}
+
+/// The topics (or the regex) and the dead-letter topic of pipeline `p`.
+fn topics(p: &PipelineConfig, counts: &BTreeMap<String, i32>, prefix: &str, report: &mut Report) {
+    let c = &p.kafka.consumer;
     match &c.topic_regex {
         Some(r) => {
-            let matched: Vec<&String> = match regex::Regex::new(&format!("^(?:{r})$")) {
-                Ok(re) => counts.keys().filter(|t| re.is_match(t)).collect(),
+            let matched: Vec<&str> = match regex::Regex::new(&format!("^(?:{r})$")) {
+                Ok(re) => counts
+                    .keys()
+                    .filter(|t| re.is_match(t))
+                    .map(String::as_str)
+                    .collect(),
                 Err(e) => {
-                    report.push("kafka topic_regex", Outcome::Failed(e.to_string()));
+                    report.push(
+                        format!("{prefix}kafka topic_regex"),
+                        Outcome::Failed(e.to_string()),
+                    );
                     return;
                 }
             };
             // No match yet is not an error: topics created later are picked up.
-            let names: Vec<&str> = matched.iter().map(|t| t.as_str()).collect();
             report.push(
-                format!("kafka topic_regex {r}"),
+                format!("{prefix}kafka topic_regex {r}"),
                 Outcome::Ok(format!(
                     "matches {} topic(s) now: {}",
-                    names.len(),
-                    names.join(", ")
+                    matched.len(),
+                    matched.join(", ")
                 )),
             );
         }
@@ -133,29 +193,23 @@ async fn kafka(config: &Config, report: &mut Report) {
                     Some(n) => Outcome::Ok(format!("exists, {n} partition(s)")),
                     None => Outcome::Failed("does not exist".into()),
                 };
-                report.push(format!("kafka topic {topic}"), outcome);
+                report.push(format!("{prefix}kafka topic {topic}"), outcome);
             }
         }
     }
-    if let Some(topic) = &config.dead_letter.topic {
-        if matches!(
-            config.dead_letter.on_error,
-            kinflux::config::OnError::DeadLetter
-        ) {
-            let outcome = match (counts.get(topic), config.dead_letter.create_topic) {
-                (Some(n), _) => Outcome::Ok(format!("exists, {n} partition(s)")),
-                (None, true) => Outcome::Ok("does not exist yet; create_topic creates it".into()),
-                (None, false) => {
-                    Outcome::Failed("does not exist, and create_topic is false".into())
-                }
-            };
-            report.push(format!("kafka dead-letter topic {topic}"), outcome);
-        }
+    let dl = &p.dead_letter;
+    if let (OnError::DeadLetter, Some(topic)) = (&dl.on_error, &dl.topic) {
+        let outcome = match (counts.get(topic), dl.create_topic) {
+            (Some(n), _) => Outcome::Ok(format!("exists, {n} partition(s)")),
+            (None, true) => Outcome::Ok("does not exist yet; create_topic creates it".into()),
+            (None, false) => Outcome::Failed("does not exist, and create_topic is false".into()),
+        };
+        report.push(format!("{prefix}kafka dead-letter topic {topic}"), outcome);
     }
 }
 
-async fn influx(builder: &PipelineBuilder, target: &str, report: &mut Report) {
-    let mut config = builder.writer_config().clone();
+async fn influx(writer: &WriterConfig, target: &str, report: &mut Report) {
+    let mut config = writer.clone();
     config.request_timeout = config.request_timeout.min(CHECK_TIMEOUT);
     let creates = config.create_database;
     let writer = match Writer::new(config) {
@@ -194,8 +248,8 @@ async fn influx(builder: &PipelineBuilder, target: &str, report: &mut Report) {
     report.push(format!("{target} write access"), outcome);
 }
 
-async fn registry(config: &Config, report: &mut Report) {
-    let client = match kinflux::decode::registry_client(&config.decode) {
+async fn registry(p: &PipelineConfig, report: &mut Report) {
+    let client = match kinflux::decode::registry_client(&p.decode) {
         Ok(Some(client)) => client,
         Ok(None) => return,
         Err(e) => {
@@ -203,7 +257,7 @@ async fn registry(config: &Config, report: &mut Report) {
             return;
         }
     };
-    let url = config.decode.registry_url.as_deref().unwrap_or_default();
+    let url = p.decode.registry_url.as_deref().unwrap_or_default();
     let outcome = match timed(client.subjects()).await {
         Ok(subjects) => Outcome::Ok(format!("answered, {} subject(s)", subjects.len())),
         Err(e) => Outcome::Failed(e),

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use kinflux::Config;
-use kinflux::config::{Format, InfluxApi, InfluxConfig, OnError};
+use kinflux::config::{Format, InfluxApi, InfluxConfig, OnError, PipelineConfig};
 
 /// `url` with any `user:password@` replaced by `<redacted>@`.
 pub(crate) fn redact_url(url: &str) -> String {
@@ -41,9 +41,44 @@ pub(crate) fn target(i: &InfluxConfig) -> String {
     }
 }
 
-/// The pipeline in one line: source, decoding, target, and what happens to bad records.
-pub(crate) fn pipeline(config: &Config) -> String {
-    let c = &config.kafka.consumer;
+/// A target with the database (or bucket) and retention policy a point is routed to.
+pub(crate) fn routed(i: &InfluxConfig, database: &str, retention_policy: Option<&str>) -> String {
+    let url = redact_url(&i.url);
+    match i.api {
+        InfluxApi::V2 => format!(
+            "influx v2 {url} org={} bucket={database}",
+            i.org.as_deref().unwrap_or("")
+        ),
+        InfluxApi::V3 => format!("influx v3 {url} db={database}"),
+        _ => match retention_policy {
+            Some(rp) => format!("influx v1 {url} db={database} rp={rp}"),
+            None => format!("influx v1 {url} db={database}"),
+        },
+    }
+}
+
+/// Every pipeline of `config`, `; `-separated: [`pipeline`] each, named when there are
+/// several.
+pub(crate) fn pipelines(config: &Config) -> String {
+    let several = config.pipelines.len() > 1;
+    let each: Vec<String> = config
+        .pipelines
+        .iter()
+        .map(|p| {
+            let line = pipeline(config, p);
+            if several {
+                format!("pipeline {}: {line}", p.name)
+            } else {
+                line
+            }
+        })
+        .collect();
+    each.join(" | ")
+}
+
+/// One pipeline in one line: source, decoding, targets, and what happens to bad records.
+pub(crate) fn pipeline(config: &Config, p: &PipelineConfig) -> String {
+    let c = &p.kafka.consumer;
     let topics = match &c.topic_regex {
         Some(regex) => format!("topic_regex={regex}"),
         None => format!("topics={}", c.topics.join(",")),
@@ -54,23 +89,33 @@ pub(crate) fn pipeline(config: &Config) -> String {
         (Some(_), None) => " ssl".to_owned(),
         (None, None) => String::new(),
     };
-    let format = match config.decode.format {
+    let format = match p.decode.format {
         Format::Line => "line protocol",
         Format::Avro => "avro",
         Format::Json => "json",
         _ => "other",
     };
-    let errors = match (&config.dead_letter.on_error, &config.dead_letter.topic) {
+    let errors = match (&p.dead_letter.on_error, &p.dead_letter.topic) {
         (OnError::DeadLetter, Some(topic)) => format!("dead letters to {topic}"),
         (OnError::Drop, _) => "bad records dropped".to_owned(),
         (OnError::Stop, _) => "stops at a bad record".to_owned(),
         _ => "dead letters".to_owned(),
     };
+    let targets: Vec<String> = config
+        .targets_of(p)
+        .map(|t| {
+            if config.targets.len() > 1 {
+                format!("{} ({})", t.name, target(&t.influx))
+            } else {
+                target(&t.influx)
+            }
+        })
+        .collect();
     format!(
         "kafka {}{security} {topics} group={} ({format}) -> {}; {errors}",
         c.brokers.join(","),
         c.group_id,
-        target(&config.influx)
+        targets.join(", ")
     )
 }
 
@@ -89,6 +134,28 @@ mod tests {
     }
 
     #[test]
+    fn several_pipelines_and_targets_are_named() {
+        let config = Config::from_toml(
+            "[kafka]\nbrokers = [\"b:9092\"]\ngroup_id = \"g\"\n\
+             [influx.old]\nurl = \"http://h:8086\"\ndatabase = \"d\"\n\
+             [influx.new]\nurl = \"http://h:8087\"\napi = \"v2\"\norg = \"o\"\nbucket = \"b\"\ntoken = \"t\"\n\
+             [[pipeline]]\nname = \"lp\"\ntargets = [\"old\", \"new\"]\nkafka = { topics = [\"t1\"] }\n\
+             dead_letter = { on_error = \"drop\" }\n\
+             [[pipeline]]\nname = \"js\"\ntargets = [\"new\"]\nkafka = { topics = [\"t2\"] }\n\
+             dead_letter = { topic = \"dlq\" }\n\
+             decode = { format = \"json\", mapping = { measurement = { constant = \"m\" }, fields = [\"v\"] } }\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            pipelines(&config),
+            "pipeline lp: kafka b:9092 topics=t1 group=g-lp (line protocol) -> \
+             old (influx v1 http://h:8086 db=d), new (influx v2 http://h:8087 org=o bucket=b); \
+             bad records dropped | pipeline js: kafka b:9092 topics=t2 group=g-js (json) -> \
+             new (influx v2 http://h:8087 org=o bucket=b); dead letters to dlq"
+        );
+    }
+
+    #[test]
     fn the_pipeline_line_names_the_target_and_no_secret() {
         let config = Config::from_toml(
             "[kafka]\nbrokers = [\"b:9092\"]\ntopics = [\"t1\", \"t2\"]\ngroup_id = \"g\"\n\
@@ -97,7 +164,7 @@ mod tests {
              bucket = \"b\"\ntoken = \"the-token\"\n[dead_letter]\ntopic = \"dlq\"\n",
         )
         .expect("valid");
-        let line = pipeline(&config);
+        let line = pipelines(&config);
         assert_eq!(
             line,
             "kafka b:9092 sasl_plaintext/PLAIN topics=t1,t2 group=g (line protocol) -> \

@@ -298,3 +298,108 @@ fn test_reads_binary_records_one_per_file() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn test_covers_every_pipeline_and_shows_each_points_routed_target() {
+    let (Some(brokers), Some(v1), Some(v2), Some(token), Some(org)) = (
+        require("KINFLUX_KAFKA_BROKERS"),
+        require("KINFLUX_INFLUX_URL"),
+        require("KINFLUX_INFLUX2_URL"),
+        require("KINFLUX_INFLUX2_TOKEN"),
+        require("KINFLUX_INFLUX2_ORG"),
+    ) else {
+        return;
+    };
+    let lp_topic = unique("dry_lp");
+    let js_topic = unique("dry_js");
+    kafka::create_topic(&brokers, &lp_topic, 1).await;
+    kafka::create_topic(&brokers, &js_topic, 1).await;
+    kafka::produce_values(
+        &brokers,
+        &lp_topic,
+        0,
+        vec![b"cpu,host=a,site=oslo usage=1 1700000000000000000\ncpu,host=b usage=2 1700000000000000000".to_vec()],
+        1_700_000_000_000,
+    )
+    .await;
+    kafka::produce_values(
+        &brokers,
+        &js_topic,
+        0,
+        vec![b"{\"v\": 3, \"t\": 1700000000}".to_vec()],
+        1_700_000_000_000,
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[kafka]\nbrokers = [\"{brokers}\"]\ngroup_id = \"dry\"\n\
+             [influx.archive]\nurl = \"{v1}\"\ndatabase = \"${{topic}}\"\n\
+             [influx.sites]\napi = \"v2\"\nurl = \"{v2}\"\norg = \"{org}\"\ntoken = \"{token}\"\n\
+             bucket = \"unsorted\"\nbucket_tag = \"site\"\nexclude_bucket_tag = true\n\
+             [dead_letter]\non_error = \"drop\"\n\
+             [[pipeline]]\nname = \"lp\"\ntargets = [\"archive\", \"sites\"]\n\
+             kafka = {{ topics = [\"{lp_topic}\"] }}\n\
+             [[pipeline]]\nname = \"js\"\ntargets = [\"sites\"]\nmeasurement = \"${{topic}}\"\n\
+             kafka = {{ topics = [\"{js_topic}\"] }}\n\
+             decode = {{ format = \"json\", mapping = {{ measurement = {{ constant = \"m\" }}, \
+             fields = [\"v\"], timestamp = {{ field = \"t\", unit = \"s\" }} }} }}\n"
+        ),
+    );
+    let (out, stdout) = run(kinflux().args(["test", "--config"]).arg(&config));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = format!(
+        "# pipeline lp\n\
+         # {lp_topic}/0@0: 4 point(s) on 3 destinations\n\
+         # -> archive: influx v1 {v1} db={lp_topic}\n\
+         cpu,host=a,site=oslo usage=1 1700000000000000000\n\
+         cpu,host=b usage=2 1700000000000000000\n\
+         # -> sites: influx v2 {v2} org={org} bucket=oslo\n\
+         cpu,host=a usage=1 1700000000000000000\n\
+         # -> sites: influx v2 {v2} org={org} bucket=unsorted\n\
+         cpu,host=b usage=2 1700000000000000000\n\
+         # pipeline js\n\
+         # {js_topic}/0@0: 1 point(s) -> sites: influx v2 {v2} org={org} bucket=unsorted\n\
+         {js_topic} v=3i 1700000000000000000\n\
+         # 2 record(s): 5 point(s), 0 dead letter(s)\n"
+    );
+    assert_eq!(stdout, expected);
+    assert!(!stdout.contains(&token));
+
+    // One pipeline; --input needs one named when the file has several.
+    let (out, stdout) = run(kinflux()
+        .args(["test", "--pipeline", "js", "--config"])
+        .arg(&config));
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("# pipeline lp"), "{stdout}");
+    let input = dir.path().join("in.lp");
+    std::fs::write(&input, "m v=1 1\n").expect("write input");
+    let (out, _) = run(kinflux()
+        .args(["test", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("name the one the input is for with --pipeline")
+    );
+    let (out, stdout) = run(kinflux()
+        .args(["test", "--pipeline", "lp", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input));
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "# -> archive: influx v1 {v1} db={lp_topic}\nm v=1 1\n"
+        )),
+        "{stdout}"
+    );
+}

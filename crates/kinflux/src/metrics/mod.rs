@@ -49,12 +49,17 @@ pub struct Metrics {
     rebalances: AtomicU64,
     revocations: AtomicU64,
     dead_letters: [AtomicU64; ErrorClass::ALL.len()],
-    retries: Mutex<BTreeMap<String, u64>>,
+    /// Retries by (target, cause): writers shared by pipelines are counted once.
+    retries: Mutex<BTreeMap<(String, String), u64>>,
     fetch_errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Fetches that failed and were retried, by consumer group (each pipeline's consumer
+    /// counts its own); reported as the fetch errors of kind `request`.
+    fetch_failures: Mutex<BTreeMap<String, u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
-    partitions: Mutex<BTreeMap<PartitionKey, PartitionGauges>>,
+    /// By consumer group: the pipelines of a bridge each set their own.
+    partitions: Mutex<BTreeMap<String, BTreeMap<PartitionKey, PartitionGauges>>>,
 }
 
 /// The write-latency histogram at one moment.
@@ -180,10 +185,16 @@ impl Metrics {
                 .iter()
                 .map(|&c| (c, self.dead_letters[c.index()].load(Relaxed)))
                 .collect(),
-            retries: lock(&self.retries).clone(),
-            fetch_errors: lock(&self.fetch_errors).clone(),
+            retries: lock(&self.retries).iter().fold(
+                BTreeMap::new(),
+                |mut by_cause, ((_, cause), n)| {
+                    *by_cause.entry(cause.clone()).or_insert(0) += n;
+                    by_cause
+                },
+            ),
+            fetch_errors: self.fetch_errors(),
             write_latency: latency,
-            partitions: lock(&self.partitions).clone(),
+            partitions: merged_partitions(&lock(&self.partitions)),
         }
     }
 
@@ -234,10 +245,19 @@ impl Metrics {
         self.revocations.fetch_add(1, Relaxed);
     }
 
-    /// Sets the total of fetches that failed and were retried (as the consumer counts
-    /// them), as the fetch errors of kind `request`.
-    pub(crate) fn set_fetch_failures(&self, total: u64) {
-        lock(&self.fetch_errors).insert("request", total);
+    /// Sets the total of fetches that failed and were retried (as the consumer of
+    /// `group` counts them): the fetch errors of kind `request`, over every group.
+    pub(crate) fn set_fetch_failures(&self, group: &str, total: u64) {
+        lock(&self.fetch_failures).insert(group.to_owned(), total);
+    }
+
+    fn fetch_errors(&self) -> BTreeMap<&'static str, u64> {
+        let mut out = lock(&self.fetch_errors).clone();
+        let failures = lock(&self.fetch_failures);
+        if !failures.is_empty() {
+            out.insert("request", failures.values().sum());
+        }
+        out
     }
 
     /// Counts a record batch that could not be decoded.
@@ -245,9 +265,10 @@ impl Metrics {
         *lock(&self.fetch_errors).entry(kind).or_insert(0) += 1;
     }
 
-    /// Sets the total of write retries for `cause` (as the writer counts them).
-    pub(crate) fn set_retries(&self, cause: &str, total: u64) {
-        lock(&self.retries).insert(cause.to_owned(), total);
+    /// Sets the total of write retries for `cause` of `target`'s writer (as it counts
+    /// them).
+    pub(crate) fn set_retries(&self, target: &str, cause: &str, total: u64) {
+        lock(&self.retries).insert((target.to_owned(), cause.to_owned()), total);
     }
 
     /// Adds one write's latency to the histogram.
@@ -264,9 +285,33 @@ impl Metrics {
     }
 
     /// Replaces the gauges of every partition this consumer holds.
-    pub(crate) fn set_partitions(&self, gauges: BTreeMap<PartitionKey, PartitionGauges>) {
-        *lock(&self.partitions) = gauges;
+    pub(crate) fn set_partitions(
+        &self,
+        group: &str,
+        gauges: BTreeMap<PartitionKey, PartitionGauges>,
+    ) {
+        lock(&self.partitions).insert(group.to_owned(), gauges);
     }
+}
+
+/// The gauges of every group's partitions. A partition two pipelines read (each its own
+/// group) shows the one further behind.
+fn merged_partitions(
+    by_group: &BTreeMap<String, BTreeMap<PartitionKey, PartitionGauges>>,
+) -> BTreeMap<PartitionKey, PartitionGauges> {
+    let mut out: BTreeMap<PartitionKey, PartitionGauges> = BTreeMap::new();
+    for gauges in by_group.values() {
+        for (key, g) in gauges {
+            let behind = |g: &PartitionGauges| g.committed_lag.unwrap_or(i64::MIN);
+            match out.get(key) {
+                Some(seen) if behind(seen) >= behind(g) => {}
+                _ => {
+                    out.insert(key.clone(), *g);
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -281,10 +326,11 @@ mod tests {
         }
         m.dead_lettered(ErrorClass::Decode);
         m.batch_written(7, 2, 100, 1);
-        m.set_retries("server_error", 2);
+        m.set_retries("influx", "server_error", 2);
         m.fetch_error("unknown_codec");
         m.fetch_error("unknown_codec");
-        m.set_fetch_failures(4);
+        m.set_fetch_failures("g", 3);
+        m.set_fetch_failures("h", 1);
         m.assigned();
         m.assigned();
         m.revoked();
@@ -299,7 +345,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        m.set_partitions(parts);
+        m.set_partitions("g", parts);
         let s = m.snapshot();
         assert_eq!((s.records_in, s.record_bytes_in), (3, 30));
         assert_eq!((s.points_written, s.points_dropped_by_influxdb), (7, 2));

@@ -14,7 +14,7 @@ use std::time::Instant;
 use kinflux_batch::RecordId;
 use kinflux_influx::CancellationToken;
 use kinflux_kafka::{PartitionKey, Record, UndecodableBatch};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinError;
 use tracing::{error, warn};
 
@@ -131,9 +131,9 @@ impl Lane {
         Ok(())
     }
 
-    /// Closes the open batch and sends it (or queues it for a write slot).
+    /// Closes the open batches and sends them (or queues them for a write slot).
     pub(super) fn flush(&mut self) {
-        if let Some(outgoing) = self.ingest.flush(&mut self.progress) {
+        for outgoing in self.ingest.flush(&mut self.progress) {
             self.settlement.submit(outgoing);
         }
     }
@@ -151,7 +151,14 @@ impl Lane {
         self.settlement.has_waiting()
     }
 
-    /// Starts the first waiting batch with `permit`.
+    /// The write slots the first waiting batch needs (its target's), while one waits.
+    pub(super) fn waiting_slots(&self) -> Option<Arc<Semaphore>> {
+        self.settlement.waiting_slots()
+    }
+
+    /// Starts the first waiting batch with `permit`, one of its [`waiting_slots`].
+    ///
+    /// [`waiting_slots`]: Self::waiting_slots
     pub(super) fn start_waiting(&mut self, permit: OwnedSemaphorePermit) {
         self.settlement.start_waiting(permit);
     }

@@ -9,6 +9,8 @@
 //! commit progress ([`crate::progress`]) says which offset the loop may commit. Where a
 //! partition starts is `start.rs`; the self-metrics writer is `self_metrics.rs`.
 
+mod batches;
+mod bridge;
 mod builder;
 mod dry_run;
 mod enrich;
@@ -16,6 +18,7 @@ mod from_config;
 mod ingest;
 mod lane;
 mod retained;
+mod route;
 mod run;
 mod self_metrics;
 mod settlement;
@@ -25,14 +28,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use bridge::Bridge;
 pub use builder::PipelineBuilder;
-pub use dry_run::{DeadLetterPreview, DryRun, Preview};
+pub use dry_run::{DeadLetterPreview, DryRun, Preview, PreviewPoint};
 pub(crate) use from_config::settings_of;
 pub use kinflux_influx::CancellationToken;
+pub use route::Routing;
 pub use settlement::ErrorClass;
 
 use kinflux_batch::FlushPolicy;
-use kinflux_influx::Writer;
 use kinflux_kafka::{Consumer, ConsumerConfig, DeadLetterConfig, DeadLetterProducer};
 
 use crate::config::{Config, ConfigError, InternalMetricsConfig, OnError};
@@ -76,6 +80,14 @@ pub enum PipelineError {
     /// The metrics endpoint could not be served.
     #[error("metrics endpoint: {0}")]
     Metrics(std::io::Error),
+    /// One pipeline of a [`Bridge`] failed (and the bridge stopped the others).
+    #[error("pipeline {name}: {source}")]
+    Pipeline {
+        /// The pipeline's name.
+        name: String,
+        /// Why it failed.
+        source: Box<PipelineError>,
+    },
     /// A broken invariant of the pipeline itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -115,10 +127,10 @@ pub struct RunSummary {
 /// ```
 #[derive(Debug)]
 pub struct Pipeline {
+    name: String,
     consumer: ConsumerConfig,
-    writer: Writer,
-    concurrency: usize,
-    create_database: bool,
+    targets: Vec<Target>,
+    measurement: Option<String>,
     decoder: Arc<dyn Decode>,
     dead_letter: Option<DeadLetterConfig>,
     on_error: OnError,
@@ -132,6 +144,17 @@ pub struct Pipeline {
     abort: CancellationToken,
 }
 
+/// An InfluxDB target of a pipeline: its write pool (perhaps shared with other
+/// pipelines) and how points are routed on it.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    name: String,
+    pool: WritePool,
+    routing: route::Routing,
+    /// Create the writer's own database or bucket at start.
+    create_database: bool,
+}
+
 impl Pipeline {
     /// A builder for a pipeline that reads with `consumer` and writes with `writer`.
     pub fn builder(
@@ -143,8 +166,14 @@ impl Pipeline {
 
     /// The pipeline a configuration file describes ([`PipelineBuilder::from_config`],
     /// built).
+    /// A file with several pipelines is an error here: run those with [`Bridge`].
     pub fn from_config(config: &Config) -> Result<Pipeline, ConfigError> {
         PipelineBuilder::from_config(config)?.build()
+    }
+
+    /// The pipeline's name (`[[pipeline]] name`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The figures of this pipeline, to read while it runs
@@ -177,12 +206,18 @@ impl Pipeline {
     }
 
     async fn connect(self) -> Result<Run, PipelineError> {
-        if self.create_database {
-            self.writer
-                .create_database()
-                .await
-                .map_err(PipelineError::Influx)?;
+        for target in &self.targets {
+            if target.create_database {
+                target
+                    .pool
+                    .writer()
+                    .create_database()
+                    .await
+                    .map_err(PipelineError::Influx)?;
+            }
         }
+        let targets: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+        tracing::info!(pipeline = %self.name, group = %self.consumer.group_id, ?targets, "pipeline connecting");
         let dead_letters = match self.dead_letter {
             Some(c) => Some(Arc::new(
                 DeadLetterProducer::connect(c)
@@ -198,17 +233,19 @@ impl Pipeline {
         let consumer = Consumer::connect(self.consumer)
             .await
             .map_err(PipelineError::Kafka)?;
-        let pool = WritePool::new(self.writer, self.concurrency);
+        let pools: Vec<WritePool> = self.targets.iter().map(|t| t.pool.clone()).collect();
+        let ingest = Ingest::new(self.decoder, self.enrichment, self.batch)
+            .with_targets(&self.targets, self.measurement);
         let lane = Lane::new(
-            Ingest::new(self.decoder, self.enrichment, self.batch),
-            Settlement::new(pool.clone(), dead_letters, self.on_error, self.abort),
+            ingest,
+            Settlement::new(pools.clone(), dead_letters, self.on_error, self.abort),
             max_retained_bytes,
             self.metrics.clone(),
         );
         Ok(Run::new(
             consumer,
             lane,
-            pool,
+            pools,
             self.settings,
             self.metrics,
             self_metrics,
