@@ -508,3 +508,33 @@ fn errors_in_a_pipeline_name_the_pipeline() {
         );
     }
 }
+
+#[test]
+fn a_pipeline_on_another_cluster_takes_its_connection_by_name() {
+    let text = PIPELINES
+        .replace(
+            "[registries.main]",
+            "[clusters.east]\nbrokers = [\"east:9093\"]\n[clusters.east.tls]\nca_file = \"/etc/east-ca.pem\"\n\n[registries.main]",
+        )
+        .replace(
+            "topics = [\"telegraf\"]",
+            "topics = [\"telegraf\"]\ncluster = \"east\"",
+        );
+    let c = Config::from_toml_with_env(&text, &env).unwrap();
+    let (t, g) = (&c.pipelines[0], &c.pipelines[1]);
+    assert_eq!(t.kafka.consumer.brokers, ["east:9093"]);
+    assert!(t.kafka.consumer.tls.is_some());
+    // [kafka]'s SASL belongs to [kafka]'s cluster, not to another.
+    assert!(t.kafka.consumer.sasl.is_none());
+    // Everything else still comes from [kafka].
+    assert_eq!(t.kafka.consumer.group_id, "bridge-telegraf");
+    assert_eq!(g.kafka.consumer.brokers, ["127.0.0.1:9092"]);
+    assert!(g.kafka.consumer.sasl.is_some());
+    let unknown = text.replace("cluster = \"east\"", "cluster = \"west\"");
+    assert!(
+        error_of(&unknown)
+            .starts_with("pipeline[telegraf].kafka.cluster: no [clusters.west] table"),
+        "{}",
+        error_of(&unknown)
+    );
+}

@@ -33,6 +33,15 @@ async fn run_bridge(config: &str) -> RunSummary {
 /// Every point of every measurement of `db` as `measurement,tags fields time`, each
 /// column that holds a value, sorted: what a v1 server stores, exactly.
 fn v1_points(url: &str, db: &str) -> BTreeSet<String> {
+    v1_points_in(url, db, None)
+}
+
+/// [`v1_points`] of retention policy `rp` (the database's default when `None`).
+fn v1_points_in(url: &str, db: &str, rp: Option<&str>) -> BTreeSet<String> {
+    let from = |m: &str| match rp {
+        Some(rp) => format!("\"{rp}\".\"{m}\""),
+        None => format!("\"{m}\""),
+    };
     let measurements = query(url, db, "SHOW MEASUREMENTS");
     let mut out = BTreeSet::new();
     for m in rows(&measurements) {
@@ -42,7 +51,7 @@ fn v1_points(url: &str, db: &str) -> BTreeSet<String> {
                 .iter()
                 .filter_map(|r| r[0].as_str().map(str::to_owned))
                 .collect();
-        let answer = query(url, db, &format!("SELECT * FROM \"{name}\""));
+        let answer = query(url, db, &format!("SELECT * FROM {}", from(&name)));
         let columns: Vec<String> = answer
             .pointer("/results/0/series/0/columns")
             .and_then(Value::as_array)
@@ -316,9 +325,13 @@ async fn the_topic_names_the_database_and_the_measurement() {
     let Some(brokers) = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS") else {
         return;
     };
-    let Some(influx) = kinflux_testkit::require("KINFLUX_INFLUX_URL") else {
-        return;
-    };
+    for influx in v1_servers() {
+        topic_routing_on(&brokers, &influx).await;
+    }
+}
+
+async fn topic_routing_on(brokers: &str, influx: &str) {
+    let (brokers, influx) = (brokers.to_owned(), influx.to_owned());
     let prefix = unique("pl_topic");
     let (a, b) = (format!("{prefix}_a"), format!("{prefix}_b"));
     let t0 = recent_ms() * 1_000_000;
@@ -540,4 +553,283 @@ topic = "{topic}_dlq"
     for db in [&up, &down] {
         kinflux_testkit::influx::drop_database(&influx, db);
     }
+}
+
+/// Retention policies by tag: a point's `rp` tag names its retention policy (the tag left
+/// out), the others go to the database's default. On every configured InfluxDB 1.x.
+#[tokio::test]
+async fn points_are_routed_to_retention_policies_by_tag() {
+    let Some(brokers) = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS") else {
+        return;
+    };
+    for influx in v1_servers() {
+        let topic = unique("pl_rp");
+        let db = unique("pl_rpdb");
+        kinflux_testkit::influx::create_database(&influx, &db);
+        kinflux_testkit::influx::exec(
+            &influx,
+            &format!("CREATE RETENTION POLICY \"short\" ON \"{db}\" DURATION 30d REPLICATION 1"),
+        );
+        create_topic(&brokers, &topic, 1).await;
+        let t0 = recent_ms() * 1_000_000;
+        produce_values(
+            &brokers,
+            &topic,
+            0,
+            vec![format!("m,rp=short,k=1 v=1i {t0}\nm,k=2 v=2i {t0}").into_bytes()],
+            recent_ms(),
+        )
+        .await;
+        let config = format!(
+            r#"
+[kafka]
+brokers = ["{brokers}"]
+topics = ["{topic}"]
+group_id = "{topic}_group"
+auto_offset_reset = "earliest"
+fetch_max_wait = "100ms"
+
+[influx]
+url = "{influx}"
+database = "{db}"
+retention_policy_tag = "rp"
+exclude_retention_policy_tag = true
+
+[dead_letter]
+topic = "{topic}_dlq"
+"#
+        );
+        let summary = run_bridge(&config).await;
+        assert_eq!(summary.points_written, 2, "{influx}: {summary:?}");
+        assert_eq!(
+            v1_points_in(&influx, &db, Some("short")),
+            set(&[format!("m,k=1 v=1 {t0}")]),
+            "{influx}"
+        );
+        assert_eq!(
+            v1_points_in(&influx, &db, Some("autogen")),
+            set(&[format!("m,k=2 v=2 {t0}")]),
+            "{influx}"
+        );
+        kinflux_testkit::influx::drop_database(&influx, &db);
+    }
+}
+
+/// A pipeline whose target refuses its credentials stops, the bridge stops the other
+/// pipelines, and the error names the pipeline.
+#[tokio::test]
+async fn a_failing_pipeline_stops_the_bridge_and_is_named() {
+    let Some(brokers) = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS") else {
+        return;
+    };
+    let Some(influx) = kinflux_testkit::require("KINFLUX_INFLUX_URL") else {
+        return;
+    };
+    let Some(server) = Influx2::from_env() else {
+        return;
+    };
+    let topic = unique("pl_fail");
+    create_topic(&brokers, &topic, 1).await;
+    produce_values(
+        &brokers,
+        &topic,
+        0,
+        vec![format!("m v=1i {}", recent_ms() * 1_000_000).into_bytes()],
+        recent_ms(),
+    )
+    .await;
+    let config = format!(
+        r#"
+[kafka]
+brokers = ["{brokers}"]
+topics = ["{topic}"]
+group_id = "{topic}_group"
+auto_offset_reset = "earliest"
+fetch_max_wait = "100ms"
+
+[influx.good]
+url = "{influx}"
+database = "{topic}"
+create_database = true
+
+[influx.bad]
+api = "v2"
+url = "{url}"
+org = "{org}"
+bucket = "{topic}"
+token = "not-the-token"
+
+[dead_letter]
+topic = "{topic}_dlq"
+
+[[pipeline]]
+name = "healthy"
+targets = ["good"]
+
+[[pipeline]]
+name = "locked-out"
+targets = ["bad"]
+"#,
+        url = server.url,
+        org = server.org,
+    );
+    let config = Config::from_toml(&config).expect("valid");
+    let bridge = Bridge::from_config(&config, |b| b).expect("valid");
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        bridge.run(CancellationToken::new()),
+    )
+    .await
+    .expect("the bridge stops by itself");
+    let error = result.expect_err("a target refuses the token").to_string();
+    assert!(
+        error.starts_with("pipeline locked-out: influxdb:"),
+        "{error}"
+    );
+    kinflux_testkit::influx::drop_database(&influx, &topic);
+}
+
+/// A line one target refuses and the other stores: the other target keeps it, the record
+/// goes to the dead-letter topic with the refusing target's name, and the offset moves
+/// on (a second run reads nothing again).
+#[tokio::test]
+async fn a_record_one_target_refuses_is_dead_lettered_naming_that_target() {
+    let Some(brokers) = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS") else {
+        return;
+    };
+    let Some(influx) = kinflux_testkit::require("KINFLUX_INFLUX_URL") else {
+        return;
+    };
+    let topic = unique("pl_refuse");
+    let (accepts, refuses) = (unique("pl_accepts"), unique("pl_refuses"));
+    let t0 = recent_ms() * 1_000_000;
+    // The refusing database holds `v` as a string: an integer `v` conflicts there.
+    kinflux_testkit::influx::create_database(&influx, &refuses);
+    let seeded = kinflux_testkit::influx::write(
+        &influx,
+        &refuses,
+        "n",
+        format!("m v=\"text\" {}", t0 - 1).as_bytes(),
+    );
+    assert_eq!(seeded.status, 204, "{}", seeded.body);
+    create_topic(&brokers, &topic, 1).await;
+    produce_values(
+        &brokers,
+        &topic,
+        0,
+        vec![format!("m v=1i {t0}").into_bytes()],
+        recent_ms(),
+    )
+    .await;
+    let config = format!(
+        r#"
+[kafka]
+brokers = ["{brokers}"]
+topics = ["{topic}"]
+group_id = "{topic}_group"
+auto_offset_reset = "earliest"
+fetch_max_wait = "100ms"
+
+[influx.first]
+url = "{influx}"
+database = "{accepts}"
+create_database = true
+
+[influx.second]
+url = "{influx}"
+database = "{refuses}"
+
+[dead_letter]
+topic = "{topic}_dlq"
+"#
+    );
+    let summary = run_bridge(&config).await;
+    assert_eq!(summary.points_written, 1, "{summary:?}");
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    assert_eq!(v1_points(&influx, &accepts), set(&[format!("m v=1 {t0}")]));
+    assert_eq!(
+        v1_points(&influx, &refuses),
+        set(&[format!("m v=text {}", t0 - 1)])
+    );
+    let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
+    assert_eq!(dead.len(), 1);
+    let message = dead[0]
+        .record
+        .headers
+        .get("kinflux.error.message")
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("target second: line refused by InfluxDB")
+            && message.contains("conflict"),
+        "{message}"
+    );
+    let again = run_bridge(&config).await;
+    assert_eq!(again.records_in, 0, "{again:?}");
+    for db in [&accepts, &refuses] {
+        kinflux_testkit::influx::drop_database(&influx, db);
+    }
+}
+
+/// A tag that names a database that does not exist (and is not to be created) fails only
+/// the records routed there: they are dead-lettered, the others are written, the
+/// pipeline goes on.
+#[tokio::test]
+async fn a_tag_naming_a_missing_database_dead_letters_only_its_records() {
+    let Some(brokers) = kinflux_testkit::require("KINFLUX_KAFKA_BROKERS") else {
+        return;
+    };
+    let Some(influx) = kinflux_testkit::require("KINFLUX_INFLUX_URL") else {
+        return;
+    };
+    let topic = unique("pl_missing");
+    let db = unique("pl_known");
+    let missing = unique("pl_nowhere");
+    kinflux_testkit::influx::create_database(&influx, &db);
+    create_topic(&brokers, &topic, 1).await;
+    let t0 = recent_ms() * 1_000_000;
+    produce_values(
+        &brokers,
+        &topic,
+        0,
+        vec![
+            format!("m,k=1 v=1i {t0}").into_bytes(),
+            format!("m,db={missing},k=2 v=2i {t0}").into_bytes(),
+        ],
+        recent_ms(),
+    )
+    .await;
+    let config = format!(
+        r#"
+[kafka]
+brokers = ["{brokers}"]
+topics = ["{topic}"]
+group_id = "{topic}_group"
+auto_offset_reset = "earliest"
+fetch_max_wait = "100ms"
+
+[influx]
+url = "{influx}"
+database = "{db}"
+database_tag = "db"
+
+[dead_letter]
+topic = "{topic}_dlq"
+"#
+    );
+    let summary = run_bridge(&config).await;
+    assert_eq!(summary.points_written, 1, "{summary:?}");
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    assert_eq!(v1_points(&influx, &db), set(&[format!("m,k=1 v=1 {t0}")]));
+    let dead = read_all(&brokers, &format!("{topic}_dlq"), 0).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0]
+            .record
+            .headers
+            .get("kinflux.source.offset")
+            .map(Vec::as_slice),
+        Some(b"1".as_slice())
+    );
+    kinflux_testkit::influx::drop_database(&influx, &db);
 }

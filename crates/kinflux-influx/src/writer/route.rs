@@ -74,3 +74,44 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Secret, WriterConfig};
+
+    #[test]
+    fn a_routed_writer_changes_only_its_destination_and_shares_the_rest() {
+        let v1 = Writer::new(
+            WriterConfig::v1("http://127.0.0.1:8086", "base").with_retention_policy("rp0"),
+        )
+        .expect("a writer");
+        let routed = v1.routed(Some("other db"), Some("short")).expect("routed");
+        assert_eq!(routed.destination(), "other db");
+        let uri = routed.inner.write_uri.to_string();
+        assert!(
+            uri.contains("db=other+db") && uri.contains("rp=short"),
+            "{uri}"
+        );
+        let kept = v1.routed(Some("x"), None).expect("routed");
+        assert!(kept.inner.write_uri.to_string().contains("rp=rp0"));
+        assert!(Arc::ptr_eq(&v1.inner.permits, &routed.inner.permits));
+        assert!(Arc::ptr_eq(&v1.inner.stats, &routed.inner.stats));
+        assert_eq!(v1.destination(), "base");
+
+        let v2 = Writer::new(WriterConfig::v2(
+            "http://127.0.0.1:8087",
+            "org",
+            "bucket",
+            Secret::new("t"),
+        ))
+        .expect("a writer");
+        let routed = v2.routed(Some("site_a"), Some("ignored")).expect("routed");
+        let uri = routed.inner.write_uri.to_string();
+        assert!(
+            uri.contains("bucket=site_a") && !uri.contains("rp="),
+            "{uri}"
+        );
+        assert!(routed.inner.authorization.is_some());
+    }
+}

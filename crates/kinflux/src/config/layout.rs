@@ -11,7 +11,9 @@
 //!
 //! In both shapes InfluxDB targets are `[influx]` (one, named `influx`) or
 //! `[influx.<name>]` tables (several), referenced by name from a pipeline's `targets`; a
-//! schema registry is a `[registries.<name>]` table referenced by `decode.registry`.
+//! schema registry is a `[registries.<name>]` table referenced by `decode.registry`; a
+//! Kafka cluster other than `[kafka]`'s is a `[clusters.<name>]` table (any `[kafka]`
+//! keys: brokers, TLS, SASL) referenced by a pipeline's `kafka.cluster`.
 //! This works on the TOML value, before any section is read, so a section's own type and
 //! its errors stay as they are, and errors name the key as written.
 
@@ -26,6 +28,10 @@ use super::sections::{Config, MetricsConfig, PipelineConfig, TargetConfig};
 
 /// The sections a pipeline has, which a `[[pipeline]]` table inherits from the top level.
 const SECTIONS: [&str; 5] = ["kafka", "decode", "tags", "batch", "dead_letter"];
+
+/// The `[kafka]` keys that say which cluster and how to connect: a pipeline on another
+/// cluster (`kafka.cluster`) inherits none of them.
+const CONNECTION_KEYS: [&str; 3] = ["brokers", "tls", "sasl"];
 
 /// The keys of a pipeline that are not sections, also settable at the top level.
 const PIPELINE_KEYS: [&str; 2] = ["targets", "measurement"];
@@ -55,7 +61,9 @@ pub(super) fn assemble(value: Value) -> Result<Config, ConfigError> {
         None => MetricsConfig::default(),
     };
     let targets = targets(top.remove("influx"))?;
-    let registries = registries(top.remove("registries"))?;
+    let registries = named_tables(top.remove("registries"), "registries")?;
+    check_registries(&registries)?;
+    let clusters = named_tables(top.remove("clusters"), "clusters")?;
     let pipelines = top.remove("pipeline");
     let mut defaults = Table::new();
     for key in SECTIONS.iter().chain(PIPELINE_KEYS.iter()) {
@@ -74,6 +82,7 @@ pub(super) fn assemble(value: Value) -> Result<Config, ConfigError> {
     let context = Context {
         defaults: &defaults,
         registries: &registries,
+        clusters: &clusters,
         targets: &targets,
     };
     let pipelines = match pipelines {
@@ -145,22 +154,31 @@ fn targets(influx: Option<Value>) -> Result<Vec<(String, TargetConfig)>, ConfigE
     Ok(out)
 }
 
-/// `[registries.<name>]` tables, each checked for unknown keys.
-fn registries(value: Option<Value>) -> Result<BTreeMap<String, Table>, ConfigError> {
+/// The `[<what>.<name>]` tables.
+fn named_tables(value: Option<Value>, what: &str) -> Result<BTreeMap<String, Table>, ConfigError> {
     let Some(value) = value else {
         return Ok(BTreeMap::new());
     };
     let Value::Table(table) = value else {
-        return Err(ConfigError::invalid("registries", "expected a table"));
+        return Err(ConfigError::invalid(what, "expected a table"));
     };
     let mut out = BTreeMap::new();
     for (name, value) in table {
-        let Value::Table(registry) = value else {
+        let Value::Table(named) = value else {
             return Err(ConfigError::invalid(
-                format!("registries.{name}"),
-                "expected a [registries.<name>] table",
+                format!("{what}.{name}"),
+                format!("expected a [{what}.<name>] table"),
             ));
         };
+        check_name(&name, &format!("{what}.{name}"))?;
+        out.insert(name, named);
+    }
+    Ok(out)
+}
+
+/// Each `[registries.<name>]` has a `url` and only registry keys.
+fn check_registries(registries: &BTreeMap<String, Table>) -> Result<(), ConfigError> {
+    for (name, registry) in registries {
         if let Some(key) = registry
             .keys()
             .find(|k| !REGISTRY_KEYS.iter().any(|(r, _)| r == k))
@@ -178,15 +196,15 @@ fn registries(value: Option<Value>) -> Result<BTreeMap<String, Table>, ConfigErr
                 "required",
             ));
         }
-        out.insert(name, registry);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// What every pipeline reads from the top level.
 struct Context<'a> {
     defaults: &'a Table,
     registries: &'a BTreeMap<String, Table>,
+    clusters: &'a BTreeMap<String, Table>,
     targets: &'a [(String, TargetConfig)],
 }
 
@@ -230,8 +248,18 @@ impl Context<'_> {
             .is_some_and(|k| k.get("group_id").is_some());
         let mut sections: BTreeMap<&str, Table> = BTreeMap::new();
         for section in SECTIONS {
-            let inherited = self.defaults.get(section).cloned();
-            let mine = own.remove(section);
+            let mut inherited = self.defaults.get(section).cloned();
+            let mut mine = own.remove(section);
+            if section == "kafka" {
+                let (with, named) = self.with_cluster(mine, &key("kafka.cluster"))?;
+                mine = with;
+                if let (true, Some(Value::Table(top))) = (named, &mut inherited) {
+                    // Another cluster: none of [kafka]'s connection.
+                    for k in CONNECTION_KEYS {
+                        top.remove(k);
+                    }
+                }
+            }
             let merged = merge(section, inherited, mine, &key(section))?;
             sections.insert(section, merged);
         }
@@ -292,6 +320,37 @@ impl Context<'_> {
             key_prefix: prefix,
             name,
         })
+    }
+
+    /// `kafka.cluster = "<name>"`: the keys of `[clusters.<name>]` (brokers, TLS, SASL,
+    /// ...) under the pipeline's own `kafka` keys.
+    /// Also says whether a cluster was named.
+    fn with_cluster(
+        &self,
+        kafka: Option<Value>,
+        key: &str,
+    ) -> Result<(Option<Value>, bool), ConfigError> {
+        let Some(Value::Table(mut kafka)) = kafka else {
+            return Ok((kafka, false));
+        };
+        let Some(reference) = kafka.remove("cluster") else {
+            return Ok((Some(Value::Table(kafka)), false));
+        };
+        let Value::String(name) = reference else {
+            return Err(ConfigError::invalid(
+                key,
+                "expected the name of a [clusters.<name>] table",
+            ));
+        };
+        let Some(cluster) = self.clusters.get(&name) else {
+            return Err(ConfigError::invalid(
+                key,
+                format!("no [clusters.{name}] table"),
+            ));
+        };
+        let mut merged = cluster.clone();
+        merged.extend(kafka);
+        Ok((Some(Value::Table(merged)), true))
     }
 
     /// `decode.registry = "<name>"`: the `registry_*` keys of `[registries.<name>]`.

@@ -380,4 +380,30 @@ mod tests {
         }
         assert!(!text.contains("kinflux_committed_offset{"));
     }
+
+    #[test]
+    fn each_group_keeps_its_partitions_and_a_shared_one_shows_the_furthest_behind() {
+        let m = Metrics::default();
+        let gauges = |lag: i64| PartitionGauges {
+            committed_lag: Some(lag),
+            ..PartitionGauges::default()
+        };
+        let (a, b) = (PartitionKey::new("a", 0), PartitionKey::new("b", 0));
+        m.set_partitions("g1", BTreeMap::from([(a.clone(), gauges(5))]));
+        m.set_partitions("g2", BTreeMap::from([(b.clone(), gauges(2))]));
+        // A second pipeline reading `a` in its own group, further behind.
+        m.set_partitions("g3", BTreeMap::from([(a.clone(), gauges(9))]));
+        let s = m.snapshot();
+        assert_eq!(s.partitions.len(), 2);
+        assert_eq!(s.partitions[&a].committed_lag, Some(9));
+        assert_eq!(s.partitions[&b].committed_lag, Some(2));
+        // A refresh replaces only its own group's gauges.
+        m.set_partitions("g2", BTreeMap::new());
+        assert_eq!(m.snapshot().partitions.len(), 1);
+        // Retries of one writer are counted once, whatever pipelines share it.
+        m.set_retries("archive", "timeout", 3);
+        m.set_retries("archive", "timeout", 4);
+        m.set_retries("cloud", "timeout", 1);
+        assert_eq!(m.snapshot().retries["timeout"], 5);
+    }
 }

@@ -66,10 +66,13 @@ impl Bridge {
                     pool: pools.get(t.name.as_str()).cloned(),
                 })
                 .collect();
-            builder = configure(builder)
-                .targets(targets)
-                .shared_metrics(metrics.clone())
-                .shared_abort(abort.clone());
+            // Targets first, so that `configure` may add more.
+            builder = configure(
+                builder
+                    .targets(targets)
+                    .shared_metrics(metrics.clone())
+                    .shared_abort(abort.clone()),
+            );
             // One endpoint serves every pipeline's figures; one pipeline writes the
             // self-metrics point (they are the whole process's).
             builder = builder.without_metrics_listen();

@@ -213,7 +213,8 @@ impl Ingest {
                     changed = true;
                 }
             }
-            let id = RecordId {
+            // Made per target: one `Arc` clone each, as many as the batcher keeps.
+            let id = || RecordId {
                 topic: partition.topic.clone(),
                 partition: partition.partition,
                 offset,
@@ -237,27 +238,25 @@ impl Ingest {
                         timestamp,
                         written_time,
                     } => match written_time {
-                        Some(time) => {
-                            batcher.add_encoded_written(series_key, fields, *time, id.clone())
-                        }
-                        None => batcher.add_encoded(series_key, fields, *timestamp, id.clone()),
+                        Some(time) => batcher.add_encoded_written(series_key, fields, *time, id()),
+                        None => batcher.add_encoded(series_key, fields, *timestamp, id()),
                     },
                     Decoded::Point(point, raw) if routing.excludes_tags() => {
                         let mut point = point.clone();
                         routing.strip(&mut point);
                         match raw.fields {
                             Some(fields) => {
-                                forward(batcher, key_scratch, &point, None, fields, id.clone())
+                                forward(batcher, key_scratch, &point, None, fields, id())
                             }
-                            None => batcher.add(&point, id.clone()),
+                            None => batcher.add(&point, id()),
                         }
                     }
                     Decoded::Point(point, raw) => match raw.fields {
                         Some(fields) => {
                             let key = raw.series_key.filter(|_| !changed);
-                            forward(batcher, key_scratch, point, key, fields, id.clone())
+                            forward(batcher, key_scratch, point, key, fields, id())
                         }
-                        None => batcher.add(point, id.clone()),
+                        None => batcher.add(point, id()),
                     },
                 };
                 match added {

@@ -21,6 +21,7 @@ use tracing::{error, warn};
 use super::PipelineError;
 use super::ingest::{Ingest, record_time};
 use super::retained::Retained;
+use super::route::Route;
 use super::settlement::{Done, ErrorClass, Judged, Settlement, Verdict, judge};
 use crate::metrics::Metrics;
 use crate::progress::Progress;
@@ -208,7 +209,7 @@ impl Lane {
             }) => {
                 self.metrics.observe_write_latency(elapsed);
                 let batch = &outgoing.batch;
-                match judge(batch, result) {
+                match judge(batch, result, outgoing.route != Route::default()) {
                     Judged::Answered {
                         written,
                         dropped,
@@ -221,10 +222,12 @@ impl Lane {
                             batch.merged(),
                         );
                         for (id, reason) in refused {
+                            let reason = self.settlement.name_target(outgoing.target, reason);
                             self.fail_by_id(&id, ErrorClass::Rejected, reason);
                         }
                     }
                     Judged::Failed { records, message } => {
+                        let message = self.settlement.name_target(outgoing.target, message);
                         for id in records {
                             self.fail_by_id(&id, ErrorClass::WriteFailed, message.clone());
                         }

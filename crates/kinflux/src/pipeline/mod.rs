@@ -3,11 +3,13 @@
 //!
 //! Following one record: the loop (`run.rs`, which owns the consumer) receives it and
 //! hands it to a lane (`lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
-//! batch; the batch goes to the settlement (`settlement.rs`), which writes it through the
-//! shared write slots and judges the answer; refused lines are dead-lettered as the
-//! records they came from, which the lane retains until then (`retained.rs`); and the
-//! commit progress ([`crate::progress`]) says which offset the loop may commit. Where a
-//! partition starts is `start.rs`; the self-metrics writer is `self_metrics.rs`.
+//! batches, one per target and per database its points are routed to (`batches.rs`,
+//! `route.rs`); a full batch goes to the settlement (`settlement.rs`), which writes it
+//! through its target's write slots and judges the answer; refused lines are
+//! dead-lettered as the records they came from, which the lane retains until then
+//! (`retained.rs`); and the commit progress ([`crate::progress`]) says which offset the
+//! loop may commit. Where a partition starts is `start.rs`; the self-metrics writer is
+//! `self_metrics.rs`; several pipelines in one process are a [`Bridge`] (`bridge.rs`).
 
 mod batches;
 mod bridge;

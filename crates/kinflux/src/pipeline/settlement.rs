@@ -148,8 +148,14 @@ pub(super) enum Judged {
     Fatal(PipelineError),
 }
 
-/// Decides what a write's result means.
-pub(super) fn judge(batch: &Batch, result: Result<WriteOutcome, WriteError>) -> Judged {
+/// Decides what a write's result means. `routed`: the batch went to a database, bucket or
+/// retention policy a tag or the topic chose, where a missing one concerns only its
+/// records (a typo in a tag must not stop the pipeline) and fails them.
+pub(super) fn judge(
+    batch: &Batch,
+    result: Result<WriteOutcome, WriteError>,
+    routed: bool,
+) -> Judged {
     match result {
         Ok(outcome) => {
             let mut refused: Vec<(RecordId, String)> = Vec::new();
@@ -177,24 +183,28 @@ pub(super) fn judge(batch: &Batch, result: Result<WriteOutcome, WriteError>) -> 
             }
         }
         Err(WriteError::Cancelled) => Judged::Cancelled,
-        Err(e @ (WriteError::Refused { .. } | WriteError::GaveUp { .. })) => {
-            warn!(error = %e, lines = batch.line_count(), "InfluxDB did not take a batch");
-            let mut records: Vec<RecordId> = (0..batch.line_count())
-                .flat_map(|l| batch.records_of_line(l))
-                .cloned()
-                .collect();
-            records.sort();
-            records.dedup();
-            Judged::Failed {
-                records,
-                message: e.to_string(),
-            }
-        }
+        Err(e @ WriteError::NotFound { .. }) if routed => failed(batch, &e),
+        Err(e @ (WriteError::Refused { .. } | WriteError::GaveUp { .. })) => failed(batch, &e),
         Err(e) => {
             // Credentials, a missing database, a bad URL.
             error!(error = %e, "InfluxDB refuses every write; stopping");
             Judged::Fatal(PipelineError::Influx(e))
         }
+    }
+}
+
+/// The whole batch failed for good.
+fn failed(batch: &Batch, e: &WriteError) -> Judged {
+    warn!(error = %e, lines = batch.line_count(), "InfluxDB did not take a batch");
+    let mut records: Vec<RecordId> = (0..batch.line_count())
+        .flat_map(|l| batch.records_of_line(l))
+        .cloned()
+        .collect();
+    records.sort();
+    records.dedup();
+    Judged::Failed {
+        records,
+        message: e.to_string(),
     }
 }
 
@@ -279,6 +289,15 @@ impl Settlement {
         let n = self.waiting.len();
         self.waiting.clear();
         n
+    }
+
+    /// `reason`, naming the target it concerns when there are several (so a dead letter
+    /// says which InfluxDB refused it).
+    pub(super) fn name_target(&self, target: usize, reason: String) -> String {
+        match self.pools.get(target) {
+            Some(pool) if self.pools.len() > 1 => format!("target {}: {reason}", pool.name()),
+            _ => reason,
+        }
     }
 
     /// The write slots of the first waiting batch's target.
