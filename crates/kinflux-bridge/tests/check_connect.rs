@@ -212,5 +212,38 @@ async fn every_server_is_checked_and_each_failure_named() {
     );
     let (code, checks, _) = connect(dir.path(), &v1("kinflux_no_such_db", true));
     assert_eq!(code, Some(0), "{checks:#?}");
+
+    // Several pipelines: the shared brokers are checked once, each pipeline's topics and
+    // dead-letter topic under its name, each target once, named.
+    let several = format!(
+        "[kafka]\nbrokers = [\"{plain}\"]\ngroup_id = \"g\"\n\
+         [influx.old]\nurl = \"{influx1}\"\ndatabase = \"{database}\"\n\
+         [influx.new]\napi = \"v2\"\nurl = \"{influx2}\"\norg = \"{org}\"\nbucket = \"{bucket}\"\ntoken = \"{token}\"\n\
+         [[pipeline]]\nname = \"a\"\ntargets = [\"old\", \"new\"]\nkafka = {{ topics = [\"{topic}\"] }}\n\
+         dead_letter = {{ on_error = \"drop\" }}\n\
+         [[pipeline]]\nname = \"b\"\ntargets = [\"new\"]\nkafka = {{ topics = [\"{topic}-gone\"] }}\n\
+         dead_letter = {{ topic = \"{topic}_dlq\" }}\n"
+    );
+    let (code, checks, stderr) = connect(dir.path(), &several);
+    assert_eq!(code, Some(1), "{checks:#?}\n{stderr}");
+    let expected = [
+        format!("ok    kafka broker {plain}: connected (plaintext), metadata of "),
+        format!("ok    pipeline a: kafka topic {topic}: exists, 3 partition(s)"),
+        format!("FAIL  pipeline b: kafka topic {topic}-gone: does not exist"),
+        format!(
+            "ok    pipeline b: kafka dead-letter topic {topic}_dlq: does not exist yet; create_topic creates it"
+        ),
+        format!("ok    old (influx v1 {influx1} db={database}) ping: "),
+        format!("ok    old (influx v1 {influx1} db={database}) write access: "),
+        format!("ok    new (influx v2 {influx2} org={org} bucket={bucket}) ping: "),
+        format!("ok    new (influx v2 {influx2} org={org} bucket={bucket}) write access: "),
+    ];
+    assert_eq!(checks.len(), expected.len(), "{checks:#?}");
+    for (line, expected) in checks.iter().zip(&expected) {
+        assert!(
+            line.starts_with(expected.as_str()),
+            "{line:?} is not {expected:?}"
+        );
+    }
     kinflux_testkit::influx::drop_database(&influx1, &database);
 }
