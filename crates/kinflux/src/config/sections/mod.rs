@@ -43,7 +43,7 @@ pub struct Config {
 
 /// One pipeline: where its records come from, how they become points, and where those
 /// go.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct PipelineConfig {
     /// Its name (`[[pipeline]] name`), in logs and in its default consumer group.
@@ -69,7 +69,7 @@ pub struct PipelineConfig {
 }
 
 /// One InfluxDB target: an `[influx]` or `[influx.<name>]` table.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct TargetConfig {
     /// Its name: `influx` for a file's one `[influx]` table, else the table's name.
@@ -78,6 +78,31 @@ pub struct TargetConfig {
     pub influx: InfluxConfig,
     /// The table's key (`influx` or `influx.<name>`), for errors.
     pub(crate) key: String,
+}
+
+// By hand: the keys errors are named with are no setting (check-config prints these).
+impl std::fmt::Debug for PipelineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineConfig")
+            .field("name", &self.name)
+            .field("kafka", &self.kafka)
+            .field("decode", &self.decode)
+            .field("tags", &self.tags)
+            .field("batch", &self.batch)
+            .field("targets", &self.targets)
+            .field("dead_letter", &self.dead_letter)
+            .field("measurement", &self.measurement)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TargetConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetConfig")
+            .field("name", &self.name)
+            .field("influx", &self.influx)
+            .finish()
+    }
 }
 
 impl TargetConfig {
