@@ -170,7 +170,8 @@ fn without_a_subcommand_kinflux_runs() {
         let stderr = text(&out.stderr);
         // It started the pipeline, which failed at its first connection to the broker.
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(stderr.contains("kinflux starting"), "{args:?}: {stderr}");
+        let starting = format!("kinflux {} starting: kafka ", env!("CARGO_PKG_VERSION"));
+        assert!(stderr.contains(&starting), "{args:?}: {stderr}");
         assert!(stderr.contains("error: kafka:"), "{args:?}: {stderr}");
     }
 }

@@ -14,6 +14,7 @@
 mod batches;
 mod bridge;
 mod builder;
+mod dry_run;
 mod enrich;
 mod from_config;
 mod ingest;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 pub use bridge::Bridge;
 pub use builder::PipelineBuilder;
+pub use dry_run::{DeadLetterPreview, DryRun, Preview, PreviewPoint};
 pub(crate) use from_config::settings_of;
 pub use kinflux_influx::CancellationToken;
 pub use route::Routing;
