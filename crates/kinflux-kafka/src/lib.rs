@@ -8,6 +8,9 @@ mod conn;
 mod consumer;
 pub mod dead_letter;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod group;
 mod record;
 mod security;

@@ -13,8 +13,30 @@ impl PipelineBuilder {
     /// Change what you need, then [`build`](Self::build).
     pub fn from_config(config: &Config) -> Result<PipelineBuilder, ConfigError> {
         let decoder = crate::decode::from_config(&config.decode)?;
+        warn_insecure(config);
         Ok(settings_of(config).shared_decoder(decoder))
     }
+}
+
+/// TLS verification is off only where the file says so; say it loudly at start.
+fn warn_insecure(config: &Config) {
+    if skips_verification(config) {
+        tracing::warn!(
+            "kafka.tls.insecure_skip_verify = true: the brokers' certificates are NOT \
+             verified; anyone on the path can read and change the records"
+        );
+    }
+}
+
+/// Whether the Kafka TLS section turns certificate verification off (InfluxDB and the
+/// schema registry always verify).
+pub(crate) fn skips_verification(config: &Config) -> bool {
+    config
+        .kafka
+        .consumer
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.insecure_skip_verify)
 }
 
 /// Every setting of `config` but the decoder.
