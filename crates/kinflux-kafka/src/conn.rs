@@ -413,11 +413,11 @@ async fn read_loop(
         loop {
             let len = read.read_i32().await?;
             let len = frame_len(len).ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("bad frame length {len}"),
-                    )
-                })?;
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("bad frame length {len}"),
+                )
+            })?;
             let mut frame = BytesMut::zeroed(len);
             read.read_exact(&mut frame).await?;
             let mut frame = frame.freeze();

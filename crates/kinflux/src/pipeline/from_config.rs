@@ -20,7 +20,7 @@ impl PipelineBuilder {
 
 /// TLS verification is off only where the file says so; say it loudly at start.
 fn warn_insecure(config: &Config) {
-    if skips_verification(config) {
+    if skips_tls_verification(config) {
         tracing::warn!(
             "kafka.tls.insecure_skip_verify = true: the brokers' certificates are NOT \
              verified; anyone on the path can read and change the records"
@@ -28,9 +28,9 @@ fn warn_insecure(config: &Config) {
     }
 }
 
-/// Whether the Kafka TLS section turns certificate verification off (InfluxDB and the
+/// Whether `[kafka.tls]` turns certificate verification off (InfluxDB and the
 /// schema registry always verify).
-pub(crate) fn skips_verification(config: &Config) -> bool {
+pub fn skips_tls_verification(config: &Config) -> bool {
     config
         .kafka
         .consumer

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 pub use builder::PipelineBuilder;
 pub(crate) use from_config::settings_of;
+pub use from_config::skips_tls_verification;
 pub use kinflux_influx::CancellationToken;
 pub use settlement::ErrorClass;
 

@@ -57,7 +57,9 @@ fn listen_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D:
     match Option::<Listen>::deserialize(d)? {
         None => Ok(None),
         Some(Listen::Port(port)) => Ok(Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))),
-        Some(Listen::Text(text)) => parse_listen(&text).map(Some).map_err(serde::de::Error::custom),
+        Some(Listen::Text(text)) => parse_listen(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
     }
 }
 
@@ -98,8 +100,14 @@ mod tests {
         let c: MetricsConfig = toml::from_str("").expect("empty section");
         assert!(c.listen.is_none());
         let c: MetricsConfig = toml::from_str("listen = \":9273\"").expect("port only");
-        assert_eq!(c.listen, Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 9273))));
+        assert_eq!(
+            c.listen,
+            Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 9273)))
+        );
         let c: MetricsConfig = toml::from_str("listen = 9274").expect("bare port");
-        assert_eq!(c.listen, Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 9274))));
+        assert_eq!(
+            c.listen,
+            Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 9274)))
+        );
     }
 }
