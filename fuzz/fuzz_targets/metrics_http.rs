@@ -30,9 +30,10 @@ static SERVER: LazyLock<Server> = LazyLock::new(|| {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
         let addr = probe.local_addr().expect("addr");
         drop(probe);
-        let handle = kinflux::metrics::serve(addr, Arc::new(Metrics::new()), CancellationToken::new())
-            .await
-            .expect("serve binds");
+        let handle =
+            kinflux::metrics::serve(addr, Arc::new(Metrics::new()), CancellationToken::new())
+                .await
+                .expect("serve binds");
         std::mem::forget(handle);
         addr
     });
@@ -54,7 +55,15 @@ fuzz_target!(|data: &[u8]| {
     let server = &*SERVER;
     server.runtime.block_on(async {
         let _ = exchange(server.addr, data).await;
-        let good = exchange(server.addr, b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
-        assert!(good.starts_with(b"HTTP/1.1 200"), "server no longer answers /health: {:?}", String::from_utf8_lossy(&good));
+        let good = exchange(
+            server.addr,
+            b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(
+            good.starts_with(b"HTTP/1.1 200"),
+            "server no longer answers /health: {:?}",
+            String::from_utf8_lossy(&good)
+        );
     });
 });
