@@ -17,6 +17,15 @@
 #   MTLS (SSL)      KINFLUX_KAFKA_MTLS_PORT            +3  client certificate required
 #   SASL_PLAINTEXT  KINFLUX_KAFKA_SASL_PLAINTEXT_PORT  +4  PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
 #   SASL_SSL        KINFLUX_KAFKA_SASL_SSL_PORT        +5  the same mechanisms over TLS
+#   OAUTH           KINFLUX_KAFKA_OAUTH_PORT           +6  SASL_PLAINTEXT, OAUTHBEARER only
+# and the OAuth server of the OAUTH listener, KINFLUX_OAUTH_PORT (+8; +7 is tansu's 9099):
+# scripts/oauth-server, a client-credentials token endpoint and a JWKS, started before the
+# broker (which reads the JWKS at start). The broker checks each token's RS256 signature
+# against that JWKS, its issuer (the server's URL) and its audience ("kafka"), with Kafka's
+# OAuthBearerValidatorCallbackHandler; a session lasts until the token expires, so clients
+# re-authenticate (KIP-368) or reconnect. OAuth client: KINFLUX_OAUTH_CLIENT_ID (kinflux) /
+# KINFLUX_OAUTH_CLIENT_SECRET (kinflux-oauth-secret); the clients ID-short (tokens of 8 s)
+# and ID-foreign (tokens for another audience) share the secret, for tests.
 # Certificates come from a CA generated under $state/kafka/pki (SAN 127.0.0.1, localhost).
 # SASL user: KINFLUX_KAFKA_SASL_USERNAME (kinflux) / KINFLUX_KAFKA_SASL_PASSWORD
 # (kinflux-secret): SCRAM credentials are written when the storage is formatted, PLAIN
@@ -25,8 +34,10 @@
 # status: KINFLUX_KAFKA_BROKERS, KINFLUX_KAFKA_HOME, KINFLUX_KAFKA_SSL_BROKERS,
 # KINFLUX_KAFKA_MTLS_BROKERS, KINFLUX_KAFKA_SASL_PLAINTEXT_BROKERS,
 # KINFLUX_KAFKA_SASL_SSL_BROKERS, KINFLUX_KAFKA_CA_FILE, KINFLUX_KAFKA_CLIENT_CERT,
-# KINFLUX_KAFKA_CLIENT_KEY, KINFLUX_KAFKA_SASL_USERNAME, KINFLUX_KAFKA_SASL_PASSWORD, and
-# KINFLUX_KAFKA_CLUSTER_BROKERS in three-node mode.
+# KINFLUX_KAFKA_CLIENT_KEY, KINFLUX_KAFKA_SASL_USERNAME, KINFLUX_KAFKA_SASL_PASSWORD,
+# KINFLUX_KAFKA_OAUTH_BROKERS, KINFLUX_OAUTH_TOKEN_URL, KINFLUX_OAUTH_JWKS_URL,
+# KINFLUX_OAUTH_CLIENT_ID, KINFLUX_OAUTH_CLIENT_SECRET, and KINFLUX_KAFKA_CLUSTER_BROKERS in
+# three-node mode.
 
 kafka_version=4.1.1
 kafka_log4j_version=2.25.3
@@ -38,12 +49,19 @@ kafka_ssl_port=${KINFLUX_KAFKA_SSL_PORT:-$((kafka_port + 2))}
 kafka_mtls_port=${KINFLUX_KAFKA_MTLS_PORT:-$((kafka_port + 3))}
 kafka_sasl_plaintext_port=${KINFLUX_KAFKA_SASL_PLAINTEXT_PORT:-$((kafka_port + 4))}
 kafka_sasl_ssl_port=${KINFLUX_KAFKA_SASL_SSL_PORT:-$((kafka_port + 5))}
+kafka_oauth_port=${KINFLUX_KAFKA_OAUTH_PORT:-$((kafka_port + 6))}
+oauth_port=${KINFLUX_OAUTH_PORT:-$((kafka_port + 8))}
+oauth_url="http://127.0.0.1:$oauth_port"
+oauth_client_id=${KINFLUX_OAUTH_CLIENT_ID:-kinflux}
+oauth_client_secret=${KINFLUX_OAUTH_CLIENT_SECRET:-kinflux-oauth-secret}
 kafka_node_step=${KINFLUX_KAFKA_NODE_PORT_STEP:-10}
 kafka_user=${KINFLUX_KAFKA_SASL_USERNAME:-kinflux}
 kafka_password=${KINFLUX_KAFKA_SASL_PASSWORD:-kinflux-secret}
 kafka_heap=${KINFLUX_KAFKA_HEAP:-512m}
 kafka_pki="$state/kafka/pki"
 kafka_jvm=("-Xmx$kafka_heap" -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true)
+# Kafka 4 fetches no OAuth URL that this system property does not list.
+kafka_broker_jvm=("-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=$oauth_url/jwks,$oauth_url/token")
 
 # --- install ---------------------------------------------------------------------------
 
@@ -122,7 +140,8 @@ POM
 
 kafka_install_packages() {
   local missing=()
-  command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+  # A JDK: the tests run single-file Java programs (java X.java needs jdk.compiler).
+  java --list-modules 2>/dev/null | grep -q '^jdk.compiler' || missing+=(openjdk-17-jdk-headless)
   command -v mvn >/dev/null 2>&1 || missing+=(maven)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -292,7 +311,7 @@ kafka_write_config() {
   fi
   local p=$((kafka_port + o)) c=$((kafka_controller_port + o)) s=$((kafka_ssl_port + o))
   local m=$((kafka_mtls_port + o)) sp=$((kafka_sasl_plaintext_port + o))
-  local ss=$((kafka_sasl_ssl_port + o))
+  local ss=$((kafka_sasl_ssl_port + o)) op=$((kafka_oauth_port + o))
   jaas_plain="org.apache.kafka.common.security.plain.PlainLoginModule required user_$kafka_user=\"$kafka_password\";"
   jaas_scram="org.apache.kafka.common.security.scram.ScramLoginModule required;"
   {
@@ -302,9 +321,9 @@ process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$(kafka_voters)
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$p,CONTROLLER://127.0.0.1:$c,SSL://127.0.0.1:$s,MTLS://127.0.0.1:$m,SASL_PLAINTEXT://127.0.0.1:$sp,SASL_SSL://127.0.0.1:$ss
-advertised.listeners=PLAINTEXT://127.0.0.1:$p,SSL://127.0.0.1:$s,MTLS://127.0.0.1:$m,SASL_PLAINTEXT://127.0.0.1:$sp,SASL_SSL://127.0.0.1:$ss
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+listeners=PLAINTEXT://127.0.0.1:$p,CONTROLLER://127.0.0.1:$c,SSL://127.0.0.1:$s,MTLS://127.0.0.1:$m,SASL_PLAINTEXT://127.0.0.1:$sp,SASL_SSL://127.0.0.1:$ss,OAUTH://127.0.0.1:$op
+advertised.listeners=PLAINTEXT://127.0.0.1:$p,SSL://127.0.0.1:$s,MTLS://127.0.0.1:$m,SASL_PLAINTEXT://127.0.0.1:$sp,SASL_SSL://127.0.0.1:$ss,OAUTH://127.0.0.1:$op
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,OAUTH:SASL_PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 
@@ -331,6 +350,17 @@ ssl.truststore.location=$kafka_pki/ca.pem
 ssl.client.auth=none
 listener.name.mtls.ssl.client.auth=required
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
+listener.name.oauth.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler
+# Kafka 4.1's default validator (DefaultJwtValidator built without a key resolver) only
+# checks a token's form, not its signature, audience or issuer: name the broker's own. It
+# is looked up without the mechanism prefix, hence listener.name.oauth.sasl.* here.
+listener.name.oauth.sasl.oauthbearer.jwt.validator.class=org.apache.kafka.common.security.oauthbearer.BrokerJwtValidator
+listener.name.oauth.sasl.oauthbearer.jwks.endpoint.url=$oauth_url/jwks
+listener.name.oauth.sasl.oauthbearer.expected.issuer=$oauth_url
+listener.name.oauth.sasl.oauthbearer.expected.audience=kafka
 PROPS
     for l in sasl_plaintext sasl_ssl; do
       echo "listener.name.$l.plain.sasl.jaas.config=$jaas_plain"
@@ -374,9 +404,15 @@ kafka_format() {
 kafka_cluster_id() {
   local file="$state/kafka/cluster-id.$kafka_nodes"
   if [ ! -f "$file" ]; then
-    # A Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
-    python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))' \
-      >"$file"
+    # A Kafka cluster id: 16 random bytes, URL-safe base64 without padding, never starting
+    # with '-' (the storage tool would take it for an option; Kafka's Uuid avoids it too).
+    python3 -c '
+import base64, os
+while True:
+    i = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not i.startswith("-"):
+        print(i)
+        break' >"$file"
   fi
   cat "$file"
 }
@@ -452,7 +488,7 @@ kafka_check_nodes() {
 kafka_ports_free() {
   local port
   for port in "$kafka_port" "$kafka_controller_port" "$kafka_ssl_port" "$kafka_mtls_port" \
-    "$kafka_sasl_plaintext_port" "$kafka_sasl_ssl_port"; do
+    "$kafka_sasl_plaintext_port" "$kafka_sasl_ssl_port" "$kafka_oauth_port"; do
     port=$((port + $1))
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       die "port $port is already in use: choose other ports (KINFLUX_KAFKA_PORT, ...)"
@@ -460,14 +496,46 @@ kafka_ports_free() {
   done
 }
 
+# --- the OAuth server of the OAUTH listener ---------------------------------------------
+
+oauth_pattern() { echo "scripts/oauth-server --port $oauth_port"; }
+
+oauth_ready() {
+  python3 -c 'import json, sys, urllib.request
+keys = json.load(urllib.request.urlopen(sys.argv[1] + "/jwks", timeout=2))["keys"]
+sys.exit(0 if keys else 1)' "$oauth_url"
+}
+
+oauth_start() {
+  if pid_alive kafka-oauth "$(oauth_pattern)" && oauth_ready 2>/dev/null; then return; fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$oauth_port") 2>/dev/null; then
+    die "port $oauth_port is already in use: choose another (KINFLUX_OAUTH_PORT)"
+  fi
+  mkdir -p "$state/kafka/oauth"
+  say "starting the OAuth server of Kafka's OAUTH listener on $oauth_url"
+  nohup python3 "$root/scripts/oauth-server" --port "$oauth_port" --state "$state/kafka/oauth" \
+    --client-id "$oauth_client_id" --client-secret "$oauth_client_secret" --quiet \
+    >"$state/kafka/oauth/server.log" 2>&1 </dev/null &
+  echo $! >"$state/kafka-oauth.pid"
+  wait_until "the OAuth server" 30 "$state/kafka/oauth/server.log" oauth_ready
+}
+
 kafka_start() {
   kafka_check_nodes
-  if kafka_all_alive && kafka_ready; then return; fi
-  kafka_stop_other_mode
   mkdir -p "$state/kafka"
+  if kafka_all_alive && kafka_ready; then
+    oauth_start
+    return
+  fi
+  kafka_stop_other_mode
   kafka_make_pki
   kafka_write_broker_log4j
   local name dir id offset cluster_id
+  # Every port first, so a clash stops the start before anything runs.
+  while read -r name dir id offset; do
+    pid_alive "$name" "$(kafka_pattern "$dir")" || kafka_ports_free "$offset"
+  done < <(kafka_node_list)
+  oauth_start
   cluster_id=$(kafka_cluster_id)
   while read -r name dir id offset; do
     pid_alive "$name" "$(kafka_pattern "$dir")" && continue
@@ -476,7 +544,7 @@ kafka_start() {
     kafka_write_config "$dir" "$id" "$offset"
     kafka_format "$dir" "$cluster_id"
     say "starting Apache Kafka $kafka_version node $id on 127.0.0.1:$((kafka_port + offset)) (data in $dir)"
-    nohup java "${kafka_jvm[@]}" \
+    nohup java "${kafka_jvm[@]}" "${kafka_broker_jvm[@]}" \
       -Dlog4j2.configurationFile="$state/kafka/log4j2.properties" \
       -cp "$kafka_home/libs/*" kafka.Kafka "$dir/server.properties" \
       >"$dir/kafka.log" 2>&1 </dev/null &
@@ -547,6 +615,7 @@ kafka_stop_names() {
 kafka_stop() {
   # shellcheck disable=SC2046
   kafka_stop_names $(kafka_all_names)
+  stop_one kafka-oauth "$(oauth_pattern)"
 }
 
 kafka_status() {
@@ -562,8 +631,13 @@ kafka_status() {
   echo "KINFLUX_KAFKA_CLIENT_KEY=$kafka_pki/client.key"
   echo "KINFLUX_KAFKA_SASL_USERNAME=$kafka_user"
   echo "KINFLUX_KAFKA_SASL_PASSWORD=$kafka_password"
+  echo "KINFLUX_KAFKA_OAUTH_BROKERS=$(kafka_addresses "$kafka_oauth_port")"
+  echo "KINFLUX_OAUTH_TOKEN_URL=$oauth_url/token"
+  echo "KINFLUX_OAUTH_JWKS_URL=$oauth_url/jwks"
+  echo "KINFLUX_OAUTH_CLIENT_ID=$oauth_client_id"
+  echo "KINFLUX_OAUTH_CLIENT_SECRET=$oauth_client_secret"
   if [ "$kafka_nodes" != 1 ]; then
     echo "KINFLUX_KAFKA_CLUSTER_BROKERS=$(kafka_addresses "$kafka_port")"
   fi
-  kafka_all_alive && kafka_ready
+  kafka_all_alive && kafka_ready && pid_alive kafka-oauth "$(oauth_pattern)"
 }

@@ -63,6 +63,74 @@ fn check_config_accepts_the_documented_examples() {
 }
 
 #[test]
+fn check_config_shows_tls_and_sasl_with_secrets_redacted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = std::fs::read_to_string(unreachable_config(dir.path())).expect("config");
+    let cases = [
+        (
+            "tls = { ca_file = \"/etc/kafka/ca.pem\", cert_file = \"/etc/kafka/client.pem\", \
+             key_file = \"/etc/kafka/client.key\" }\n\
+             sasl = { mechanism = \"SCRAM-SHA-512\", username = \"bridge\", \
+             password = \"scram-hunter2\" }",
+            &[
+                "ScramSha512",
+                "bridge",
+                "/etc/kafka/ca.pem",
+                "/etc/kafka/client.key",
+            ][..],
+            "scram-hunter2",
+        ),
+        (
+            "sasl = { mechanism = \"OAUTHBEARER\", token_url = \"https://idp.example/token\", \
+             client_id = \"bridge\", client_secret = \"oauth-hunter2\", scope = \"kafka\", \
+             extensions = { logicalCluster = \"lkc-1\" } }",
+            &[
+                "OAuthBearer",
+                "https://idp.example/token",
+                "lkc-1",
+                "\"kafka\"",
+            ],
+            "oauth-hunter2",
+        ),
+    ];
+    for (keys, shown, secret) in cases {
+        let path = dir.path().join("secured.toml");
+        std::fs::write(
+            &path,
+            base.replace("group_id = \"g\"\n", &format!("group_id = \"g\"\n{keys}\n")),
+        )
+        .expect("write");
+        let out = output(kinflux().args(["check-config", "--config"]).arg(&path));
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        for s in shown {
+            assert!(stdout.contains(s), "{s} not in {stdout}");
+        }
+        assert!(stdout.contains("<redacted>"), "{stdout}");
+        assert!(!stdout.contains(secret), "{secret} shown: {stdout}");
+    }
+    // A key of another mechanism is named.
+    let path = dir.path().join("mixed.toml");
+    let mixed =
+        "sasl = { mechanism = \"PLAIN\", username = \"u\", password = \"p\", scope = \"x\" }";
+    std::fs::write(
+        &path,
+        base.replace(
+            "group_id = \"g\"\n",
+            &format!("group_id = \"g\"\n{mixed}\n"),
+        ),
+    )
+    .expect("write");
+    let out = output(kinflux().args(["check-config", "--config"]).arg(&path));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`scope` does not belong to SASL mechanism PLAIN"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_config_names_the_bad_key_and_exits_2() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bad.toml");

@@ -3,7 +3,10 @@
 //! One TCP (or TLS) stream per broker. Requests are framed and encoded with the message types
 //! of the `kafka-protocol` crate; a reader task matches responses to requests by correlation
 //! id, so several requests (a heartbeat and a commit) can be in flight at once. On connect we
-//! negotiate versions with ApiVersions and authenticate with SASL when configured.
+//! negotiate versions with ApiVersions and authenticate with SASL when configured (the
+//! exchange is in `sasl`); when the broker limits the session (KIP-368), the first request
+//! after 85-95 % of it (at least 2 s before its end) authenticates again on the same
+//! connection, holding the writer so that nothing else goes out in the middle.
 
 use std::{
     collections::HashMap,
@@ -11,7 +14,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicI32, Ordering},
     },
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -32,13 +35,14 @@ use tokio::{
     net::TcpStream,
     sync::oneshot,
     task::JoinHandle,
+    time::Instant,
 };
 use tracing::{debug, trace};
 
 use crate::{
-    config::SaslConfig,
     error::{Error, Result, code},
-    security::ConnectOptions,
+    sasl::{self, Sasl},
+    security::{ConnectOptions, tls_refusal},
 };
 
 /// Largest response frame we accept (protects against garbage lengths).
@@ -80,8 +84,11 @@ request! {
     MetadataRequest => MetadataResponse, Metadata;
 }
 
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+/// The sending half of a connection; who holds it decides what goes out next.
+pub(crate) type Writer = WriteHalf<Box<dyn Stream>>;
 
 type Pending = HashMap<i32, oneshot::Sender<Bytes>>;
 
@@ -89,13 +96,54 @@ type Pending = HashMap<i32, oneshot::Sender<Bytes>>;
 pub(crate) struct Connection {
     broker: String,
     client_id: StrBytes,
-    writer: tokio::sync::Mutex<WriteHalf<Box<dyn Stream>>>,
+    writer: tokio::sync::Mutex<Writer>,
     pending: Arc<Mutex<Pending>>,
     closed: Arc<AtomicBool>,
+    /// Why the reader stopped, when a TLS alert says the broker refused us.
+    refusal: Arc<Mutex<Option<String>>>,
     next_correlation: AtomicI32,
     versions: HashMap<i16, (i16, i16)>,
     reader: JoinHandle<()>,
+    sasl: Option<Arc<Sasl>>,
+    /// The SASL session the broker granted, when it limits it (KIP-368).
+    session: Mutex<Option<Session>>,
 }
+
+/// When a SASL session began, when it must be renewed, and when the broker ends it.
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    started: Instant,
+    reauthenticate_at: Instant,
+    expires_at: Instant,
+}
+
+impl Session {
+    /// Like the Java client, renew after 85-95 % of the lifetime (the jitter spreads the
+    /// renewals of many connections); but leave at least 2 s, or half of a shorter session,
+    /// for the renewal itself, which may ask for a token first, and for the request that
+    /// triggers it to come. Never within a second of the start: Kafka refuses renewals
+    /// less than a second apart. A session too short for that is not renewed; the
+    /// connection is opened anew when it ends.
+    fn new(lifetime: Duration) -> Self {
+        let started = Instant::now();
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let jitter = f64::from(nanos % 1000) / 10_000.0;
+        let slack = lifetime
+            .mul_f64(0.05 + jitter)
+            .max(lifetime.min(Duration::from_secs(4)) / 2);
+        let renew_after = lifetime.saturating_sub(slack).max(MIN_RENEWAL_INTERVAL);
+        Session {
+            started,
+            reauthenticate_at: started + renew_after.min(lifetime),
+            expires_at: started + lifetime,
+        }
+    }
+}
+
+/// Kafka refuses a re-authentication less than a second after the last one.
+const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,9 +160,15 @@ impl Drop for Connection {
 }
 
 fn io_err(broker: &str, source: std::io::Error) -> Error {
-    Error::Io {
-        broker: broker.to_owned(),
-        source,
+    match tls_refusal(&source) {
+        Some(message) => Error::Tls {
+            broker: broker.to_owned(),
+            message,
+        },
+        None => Error::Io {
+            broker: broker.to_owned(),
+            source,
+        },
     }
 }
 
@@ -128,6 +182,11 @@ fn codec_err(api: &'static str, e: impl std::fmt::Display) -> Error {
 impl Connection {
     /// Connects, negotiates API versions and authenticates.
     pub(crate) async fn connect(broker: &str, opts: &ConnectOptions) -> Result<Self> {
+        // A token first: an endpoint that refuses us costs the broker no connection.
+        let prepared = match &opts.sasl {
+            Some(sasl) => Some(sasl.prepare(broker, None).await?),
+            None => None,
+        };
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(broker))
             .await
             .map_err(|_| Error::Timeout {
@@ -159,11 +218,13 @@ impl Connection {
         let (read, write) = tokio::io::split(stream);
         let pending: Arc<Mutex<Pending>> = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
+        let refusal: Arc<Mutex<Option<String>>> = Arc::default();
         let reader = tokio::spawn(read_loop(
             broker.to_owned(),
             read,
             Arc::clone(&pending),
             Arc::clone(&closed),
+            Arc::clone(&refusal),
         ));
         let mut conn = Connection {
             broker: broker.to_owned(),
@@ -171,9 +232,12 @@ impl Connection {
             writer: tokio::sync::Mutex::new(write),
             pending,
             closed,
+            refusal,
             next_correlation: AtomicI32::new(1),
             versions: HashMap::new(),
             reader,
+            sasl: opts.sasl.clone(),
+            session: Mutex::new(None),
         };
         // ApiVersions v0 is understood by every broker.
         let resp = conn
@@ -187,11 +251,64 @@ impl Connection {
             .iter()
             .map(|k| (k.api_key, (k.min_version, k.max_version)))
             .collect();
-        if let Some(sasl) = &opts.sasl {
-            conn.authenticate(sasl).await?;
+        if let (Some(sasl), Some(prepared)) = (&opts.sasl, prepared) {
+            let lifetime = {
+                let mut w = conn.writer.lock().await;
+                sasl::authenticate(&conn, &mut w, sasl, &prepared).await?
+            };
+            conn.renew_session(lifetime);
         }
-        debug!(broker, "group connection ready");
+        debug!(broker, "connection ready");
         Ok(conn)
+    }
+
+    /// The broker's address.
+    pub(crate) fn broker(&self) -> &str {
+        &self.broker
+    }
+
+    fn renew_session(&self, lifetime: Option<Duration>) {
+        *lock(&self.session) = lifetime.map(Session::new);
+    }
+
+    /// KIP-368: authenticates again when the session is near its end. A session that ended
+    /// already (an idle connection) is not renewed: the broker closes such a connection at
+    /// its next request, so it counts as closed and the caller reconnects.
+    async fn keep_session(&self) -> Result<()> {
+        let (Some(sasl), Some(session)) = (&self.sasl, *lock(&self.session)) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now < session.reauthenticate_at {
+            return Ok(());
+        }
+        if now >= session.expires_at {
+            self.closed.store(true, Ordering::Release);
+            return Err(Error::ConnectionClosed {
+                broker: self.broker.clone(),
+            });
+        }
+        let prepared = sasl.prepare(&self.broker, Some(session.started)).await?;
+        let mut w = self.writer.lock().await;
+        if lock(&self.session).is_some_and(|s| Instant::now() < s.reauthenticate_at) {
+            return Ok(()); // another request renewed it meanwhile
+        }
+        match sasl::authenticate(self, &mut w, sasl, &prepared).await {
+            Ok(lifetime) => {
+                debug!(
+                    broker = self.broker,
+                    ?lifetime,
+                    "re-authenticated (KIP-368)"
+                );
+                self.renew_session(lifetime);
+                Ok(())
+            }
+            Err(e) => {
+                // The broker closes a connection whose re-authentication failed.
+                self.closed.store(true, Ordering::Release);
+                Err(e)
+            }
+        }
     }
 
     /// Whether the connection is known to be closed.
@@ -228,11 +345,33 @@ impl Connection {
         request: &R,
         timeout: Duration,
     ) -> Result<R::Response> {
+        self.keep_session().await?;
+        let out = self.frame(version, request)?;
+        {
+            let mut w = self.writer.lock().await;
+            self.write(&mut w, &out.bytes).await?;
+        }
+        self.wait::<R>(version, out, timeout).await
+    }
+
+    /// [`send`](Self::send) through a writer the caller holds (the SASL exchange).
+    pub(crate) async fn send_locked<R: Request>(
+        &self,
+        w: &mut Writer,
+        version: i16,
+        request: &R,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let out = self.frame(version, request)?;
+        self.write(w, &out.bytes).await?;
+        self.wait::<R>(version, out, timeout).await
+    }
+
+    /// Encodes a request and registers for its response.
+    fn frame<R: Request>(&self, version: i16, request: &R) -> Result<Outgoing<'_>> {
         let api = R::NAME;
         if self.is_closed() {
-            return Err(Error::ConnectionClosed {
-                broker: self.broker.clone(),
-            });
+            return Err(self.closed_error());
         }
         let correlation_id = self.next_correlation.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader::default()
@@ -250,33 +389,42 @@ impl Connection {
             .map_err(|e| codec_err(api, e))?;
         let len = i32::try_from(buf.len() - 4).map_err(|e| codec_err(api, e))?;
         buf[..4].copy_from_slice(&len.to_be_bytes());
-
         let (tx, rx) = oneshot::channel();
         self.lock_pending().insert(correlation_id, tx);
-        let guard = PendingGuard {
-            pending: &self.pending,
-            id: correlation_id,
-        };
-        {
-            let mut w = self.writer.lock().await;
-            let written = async {
-                w.write_all(&buf).await?;
-                w.flush().await
-            }
-            .await;
-            if let Err(e) = written {
-                self.closed.store(true, Ordering::Release);
-                return Err(io_err(&self.broker, e));
-            }
+        trace!(api, version, correlation_id, "request framed");
+        Ok(Outgoing {
+            bytes: buf.freeze(),
+            rx,
+            guard: PendingGuard {
+                pending: &self.pending,
+                id: correlation_id,
+            },
+        })
+    }
+
+    async fn write(&self, w: &mut Writer, bytes: &[u8]) -> Result<()> {
+        let written = async {
+            w.write_all(bytes).await?;
+            w.flush().await
         }
-        trace!(api, version, correlation_id, "request sent");
+        .await;
+        written.map_err(|e| {
+            self.closed.store(true, Ordering::Release);
+            io_err(&self.broker, e)
+        })
+    }
+
+    async fn wait<R: Request>(
+        &self,
+        version: i16,
+        out: Outgoing<'_>,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let api = R::NAME;
+        let Outgoing { rx, guard, .. } = out;
         let mut frame = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(frame)) => frame,
-            Ok(Err(_)) => {
-                return Err(Error::ConnectionClosed {
-                    broker: self.broker.clone(),
-                });
-            }
+            Ok(Err(_)) => return Err(self.closed_error()),
             Err(_) => {
                 drop(guard);
                 return Err(Error::Timeout {
@@ -289,6 +437,20 @@ impl Connection {
         decode_response::<R>(&mut frame, version)
     }
 
+    /// Why requests fail on a closed connection: the broker's TLS refusal, if that closed
+    /// it, else the plain fact.
+    fn closed_error(&self) -> Error {
+        match lock(&self.refusal).clone() {
+            Some(message) => Error::Tls {
+                broker: self.broker.clone(),
+                message,
+            },
+            None => Error::ConnectionClosed {
+                broker: self.broker.clone(),
+            },
+        }
+    }
+
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         // A poisoned map only means another task panicked while holding it; the map itself
         // is still consistent (single insert/remove operations).
@@ -296,72 +458,18 @@ impl Connection {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
 
-    async fn authenticate(&self, sasl: &SaslConfig) -> Result<()> {
-        let auth_err = |message: String| Error::Authentication {
-            broker: self.broker.clone(),
-            message,
-        };
-        let hv = self.version::<SaslHandshakeRequest>(1)?;
-        let resp = self
-            .send(
-                hv,
-                &SaslHandshakeRequest::default()
-                    .with_mechanism(StrBytes::from_static_str(sasl.mechanism.name())),
-                CONNECT_TIMEOUT,
-            )
-            .await?;
-        if resp.error_code != code::NONE {
-            return Err(auth_err(format!(
-                "mechanism {} not enabled (broker offers {:?})",
-                sasl.mechanism.name(),
-                resp.mechanisms
-                    .iter()
-                    .map(|m| m.as_str().to_owned())
-                    .collect::<Vec<_>>()
-            )));
-        }
-        let av = self.version::<SaslAuthenticateRequest>(2)?;
-        let config = rsasl::config::SASLConfig::with_credentials(
-            None,
-            sasl.username.clone(),
-            sasl.password.clone(),
-        )
-        .map_err(|e| auth_err(e.to_string()))?;
-        let mech = rsasl::mechname::Mechname::parse(sasl.mechanism.name().as_bytes())
-            .map_err(|e| auth_err(e.to_string()))?;
-        let client = rsasl::prelude::SASLClient::new(config);
-        let mut session = client
-            .start_suggested(&[mech])
-            .map_err(|e| auth_err(e.to_string()))?;
-        let mut received: Option<Bytes> = None;
-        loop {
-            let mut out = Vec::new();
-            let state = session
-                .step(received.as_deref(), &mut out)
-                .map_err(|e| auth_err(e.to_string()))?;
-            if state.has_sent_message() {
-                let resp = self
-                    .send(
-                        av,
-                        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(out)),
-                        CONNECT_TIMEOUT,
-                    )
-                    .await?;
-                if resp.error_code != code::NONE {
-                    return Err(auth_err(
-                        resp.error_message
-                            .map(|m| m.to_string())
-                            .unwrap_or_else(|| code::name(resp.error_code).to_owned()),
-                    ));
-                }
-                received = Some(resp.auth_bytes);
-            }
-            if state.is_finished() {
-                return Ok(());
-            }
-        }
-    }
+/// A framed request, registered for its response.
+struct Outgoing<'a> {
+    bytes: Bytes,
+    rx: oneshot::Receiver<Bytes>,
+    guard: PendingGuard<'a>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Single assignments only: a poisoned lock holds a consistent value.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Removes a pending request when its caller gave up before the response arrived.
@@ -408,6 +516,7 @@ async fn read_loop(
     mut read: ReadHalf<Box<dyn Stream>>,
     pending: Arc<Mutex<Pending>>,
     closed: Arc<AtomicBool>,
+    refusal: Arc<Mutex<Option<String>>>,
 ) {
     let result: std::io::Result<()> = async {
         loop {
@@ -418,8 +527,15 @@ async fn read_loop(
                     format!("bad frame length {len}"),
                 )
             })?;
-            let mut frame = BytesMut::zeroed(len);
-            read.read_exact(&mut frame).await?;
+            // Read into uninitialised capacity: a fetch response can be tens of MiB, and
+            // its records are handed out as slices of this buffer, so it is never copied.
+            let mut frame = BytesMut::with_capacity(len);
+            while frame.len() < len {
+                let want = len - frame.len();
+                if read.read_buf(&mut (&mut frame).limit(want)).await? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
             let mut frame = frame.freeze();
             let correlation_id = correlation_id(&frame);
             let tx = pending
@@ -437,7 +553,8 @@ async fn read_loop(
     }
     .await;
     if let Err(e) = result {
-        debug!(broker, error = %e, "group connection closed");
+        debug!(broker, error = %e, "connection closed");
+        *lock(&refusal) = tls_refusal(&e);
     }
     closed.store(true, Ordering::Release);
     // Dropping the senders wakes every waiting request with "connection closed".
@@ -445,4 +562,36 @@ async fn read_loop(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_renewed_before_their_end_with_room_for_the_renewal() {
+        for (lifetime, earliest, latest) in [
+            // Long sessions: 85-95 %, as the Java client.
+            (3600, 3060.0, 3420.0),
+            // Short ones: at least 2 s before the end, or at half of a very short one.
+            (8, 6.0, 6.0),
+            (2, 1.0, 1.0),
+            // Too short to renew at least a second after the start: renewed at its end,
+            // which means a new connection.
+            (1, 1.0, 1.0),
+        ] {
+            let before = Instant::now();
+            let s = Session::new(Duration::from_secs(lifetime));
+            let at = (s.reauthenticate_at - before).as_secs_f64();
+            assert!(
+                (earliest - 0.01..=latest + 0.01).contains(&at),
+                "{lifetime} s: {at}"
+            );
+            let ends = (s.expires_at - before).as_secs_f64();
+            assert!(
+                (ends - lifetime as f64).abs() < 0.01,
+                "{lifetime} s: ends {ends}"
+            );
+        }
+    }
 }

@@ -126,6 +126,7 @@ impl DeadLetterProducer {
             config.tls.as_ref(),
             config.sasl.as_ref(),
         )?;
+        opts.check_refusal().await?;
         let client = opts.rskafka_client().await?;
         let mut count = partition_count(&client, &config.topic).await?;
         if count.is_none() {

@@ -32,12 +32,37 @@ pub enum Error {
         broker: String,
     },
 
-    /// SASL authentication failed.
-    #[error("SASL authentication with {broker} failed: {message}")]
+    /// SASL authentication failed: wrong credentials, a mechanism the broker does not
+    /// enable, a token the broker or the token endpoint refused. Permanent: the consumer
+    /// stops instead of trying again with the same credentials.
+    #[error("SASL {mechanism} authentication with {broker} failed: {message}")]
     Authentication {
         /// The broker address.
         broker: String,
-        /// What the broker or the SASL library said.
+        /// The SASL mechanism (`PLAIN`, `SCRAM-SHA-512`, `OAUTHBEARER`, ...).
+        mechanism: &'static str,
+        /// What the broker, the token endpoint or the SASL library said.
+        message: String,
+    },
+
+    /// The OAuth token endpoint could not be reached or failed (not a refusal of the
+    /// client: that is [`Error::Authentication`]). Retryable.
+    #[error("OAUTHBEARER token endpoint {url} failed: {reason}")]
+    TokenEndpoint {
+        /// The token endpoint.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The TLS handshake failed on a certificate: the broker's is not signed by a trusted
+    /// CA or does not name the host, or the broker wants a client certificate that was not
+    /// given or that it does not trust. Permanent.
+    #[error("TLS with {broker} failed: {message}")]
+    Tls {
+        /// The broker address.
+        broker: String,
+        /// What rustls said.
         message: String,
     },
 
@@ -123,12 +148,14 @@ impl Error {
         match self {
             Error::Config(_)
             | Error::Authentication { .. }
+            | Error::Tls { .. }
             | Error::Codec { .. }
             | Error::UnsupportedApi { .. }
             | Error::NotAssigned { .. }
             | Error::Closed => false,
             Error::Io { .. }
             | Error::ConnectionClosed { .. }
+            | Error::TokenEndpoint { .. }
             | Error::Timeout { .. }
             | Error::NotInGroup { .. } => true,
             Error::Broker { code, .. } => code_is_retryable(*code),
@@ -251,6 +278,8 @@ pub(crate) mod code {
     pub(crate) const REBALANCE_IN_PROGRESS: i16 = 27;
     pub(crate) const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
     pub(crate) const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+    pub(crate) const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+    pub(crate) const ILLEGAL_SASL_STATE: i16 = 34;
     pub(crate) const SASL_AUTHENTICATION_FAILED: i16 = 58;
     pub(crate) const KAFKA_STORAGE_ERROR: i16 = 56;
     pub(crate) const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
@@ -307,6 +336,8 @@ pub(crate) mod code {
             GROUP_AUTHORIZATION_FAILED => "GROUP_AUTHORIZATION_FAILED",
             TOPIC_ALREADY_EXISTS => "TOPIC_ALREADY_EXISTS",
             KAFKA_STORAGE_ERROR => "KAFKA_STORAGE_ERROR",
+            UNSUPPORTED_SASL_MECHANISM => "UNSUPPORTED_SASL_MECHANISM",
+            ILLEGAL_SASL_STATE => "ILLEGAL_SASL_STATE",
             SASL_AUTHENTICATION_FAILED => "SASL_AUTHENTICATION_FAILED",
             FETCH_SESSION_ID_NOT_FOUND => "FETCH_SESSION_ID_NOT_FOUND",
             UNKNOWN_LEADER_EPOCH => "UNKNOWN_LEADER_EPOCH",

@@ -61,7 +61,7 @@ pub struct Record {
     pub key: Option<Bytes>,
     /// Value, if any (`None` is a tombstone).
     pub value: Option<Bytes>,
-    /// Headers, in the order rskafka returns them (sorted by name).
+    /// Headers, in the order the producer wrote them.
     pub headers: Vec<(String, Bytes)>,
     /// Record timestamp, milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
@@ -109,24 +109,31 @@ impl Record {
             + buffers * PER_BUFFER
     }
 
-    pub(crate) fn from_rskafka(
+    /// A record of `topic`/`partition` from the fetch path: key, value and header values
+    /// stay slices of the fetched (or decompressed) buffer; header keys become strings (a
+    /// header without a value gets an empty one).
+    pub(crate) fn from_fetched(
         topic: &Arc<str>,
         partition: i32,
-        r: rskafka::record::RecordAndOffset,
+        r: crate::fetch::FetchedRecord,
     ) -> Self {
-        let rec = r.record;
         Self {
             topic: Arc::clone(topic),
             partition,
             offset: r.offset,
-            key: rec.key.map(Bytes::from),
-            value: rec.value.map(Bytes::from),
-            headers: rec
+            key: r.key,
+            value: r.value,
+            headers: r
                 .headers
                 .into_iter()
-                .map(|(k, v)| (k, Bytes::from(v)))
+                .map(|h| {
+                    (
+                        String::from_utf8_lossy(&h.key).into_owned(),
+                        h.value.unwrap_or_default(),
+                    )
+                })
                 .collect(),
-            timestamp_ms: rec.timestamp.timestamp_millis(),
+            timestamp_ms: r.timestamp_ms,
         }
     }
 }

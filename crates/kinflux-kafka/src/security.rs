@@ -1,7 +1,8 @@
 //! From options to connections: the rustls client configuration (ring provider), SASL
-//! credentials for rskafka, and the [`ConnectOptions`] that the consumer, the group
+//! credentials for rskafka (OAUTHBEARER's through the shared token source), which TLS
+//! failures are refusals, and the [`ConnectOptions`] that the consumer, the group
 //! connections and the dead-letter producer connect with. The SASL exchange on our own
-//! group connections is in `conn`, beside the requests it sends.
+//! connections is in `sasl`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,6 +15,7 @@ use rustls::{
 use crate::{
     config::{SaslConfig, SaslMechanism, TlsConfig},
     error::{Error, Result},
+    sasl::Sasl,
 };
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -27,7 +29,7 @@ impl TlsConfig {
     }
 }
 
-fn rustls_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
+pub(crate) fn rustls_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS: {e}")))?;
@@ -79,7 +81,7 @@ pub(crate) struct ConnectOptions {
     pub(crate) brokers: Vec<String>,
     pub(crate) client_id: String,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
-    pub(crate) sasl: Option<SaslConfig>,
+    pub(crate) sasl: Option<Arc<Sasl>>,
 }
 
 impl ConnectOptions {
@@ -93,8 +95,22 @@ impl ConnectOptions {
             brokers: brokers.to_vec(),
             client_id: client_id.to_owned(),
             tls: tls.map(rustls_config).transpose()?,
-            sasl: sasl.cloned(),
+            sasl: sasl.map(Sasl::new).transpose()?.map(Arc::new),
         })
+    }
+
+    /// Connects to the first bootstrap broker that answers, to learn at once whether the
+    /// brokers refuse our credentials or certificate: rskafka would try those again until
+    /// its deadline. Brokers that do not answer are left to rskafka's retries.
+    pub(crate) async fn check_refusal(&self) -> Result<()> {
+        for broker in &self.brokers {
+            match crate::conn::Connection::connect(broker, self).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_retryable() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// An rskafka client with these options.
@@ -117,14 +133,67 @@ impl ConnectOptions {
     }
 }
 
-/// The same credentials for rskafka's connections.
-fn rskafka_sasl(sasl: &SaslConfig) -> rskafka::client::SaslConfig {
-    let creds = rskafka::client::Credentials::new(sasl.username.clone(), sasl.password.clone());
-    match sasl.mechanism {
-        SaslMechanism::Plain => rskafka::client::SaslConfig::Plain(creds),
-        SaslMechanism::ScramSha256 => rskafka::client::SaslConfig::ScramSha256(creds),
-        SaslMechanism::ScramSha512 => rskafka::client::SaslConfig::ScramSha512(creds),
+/// The same credentials for rskafka's connections. rskafka does not re-authenticate
+/// (KIP-368): the broker closes its connection when the session ends, and rskafka connects
+/// again, with a token that is fresh then.
+fn rskafka_sasl(sasl: &Sasl) -> rskafka::client::SaslConfig {
+    use rskafka::client::{Credentials, OauthBearerCredentials, SaslConfig as R};
+    match sasl {
+        Sasl::Password {
+            mechanism,
+            credentials: c,
+        } => {
+            let creds = Credentials::new(c.username.clone(), c.password.clone());
+            match mechanism {
+                SaslMechanism::Plain => R::Plain(creds),
+                SaslMechanism::ScramSha256 => R::ScramSha256(creds),
+                // Sasl::new gives OAUTHBEARER a token source, never a password.
+                SaslMechanism::ScramSha512 | SaslMechanism::OAuthBearer => R::ScramSha512(creds),
+            }
+        }
+        Sasl::OAuthBearer(tokens) => {
+            let source = Arc::clone(tokens);
+            R::Oauthbearer(OauthBearerCredentials {
+                callback: Arc::new(move || {
+                    let source = Arc::clone(&source);
+                    Box::pin(async move {
+                        source
+                            .token(None)
+                            .await
+                            .map(|t| t.value().to_owned())
+                            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+                    })
+                }),
+                authz_id: None,
+                bearer_kvs: tokens.extensions().clone().into_iter().collect(),
+            })
+        }
     }
+}
+
+/// What a TLS failure says when it is a refusal that trying again cannot cure: a
+/// certificate that does not verify (unknown CA, wrong host name, expired), or the broker's
+/// alert that it did not accept ours.
+pub(crate) fn tls_refusal(e: &std::io::Error) -> Option<String> {
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    use rustls::{AlertDescription as A, Error as E};
+    let refusal = match tls {
+        E::InvalidCertificate(_) | E::NoCertificatesPresented => true,
+        E::AlertReceived(alert) => matches!(
+            alert,
+            A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::AccessDenied
+                | A::CertificateRequired
+                | A::HandshakeFailure
+        ),
+        _ => false,
+    };
+    refusal.then(|| tls.to_string())
 }
 
 /// Accepts any server certificate (`insecure_skip_verify`), still checking signatures.

@@ -468,3 +468,26 @@ async fn cooperative_rebalance_revokes_only_the_partitions_that_move() {
     assert!(kept.iter().all(|tp| a.assignment().contains(tp)));
     a.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_created_after_joining_is_assigned_within_seconds() {
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    init_tracing();
+    let topic = unique("later");
+    let group = unique("g-later");
+    // The metadata refresh is minutes away: only the look-out for missing topics finds it.
+    let mut cfg = config(&brokers, &group, &[&topic]);
+    cfg.metadata_refresh_interval = Duration::from_secs(300);
+    let mut c = Consumer::connect(cfg).await.unwrap();
+    wait_assignment(&mut c, T, |a| a.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    create_topic(&brokers, &topic, 2).await;
+    let started = std::time::Instant::now();
+    wait_assignment(&mut c, Duration::from_secs(10), |a| a.len() == 2).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    c.close().await.unwrap();
+}

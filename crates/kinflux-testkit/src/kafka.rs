@@ -61,6 +61,30 @@ pub async fn create_topic_replicated(
         .create_topic(topic, partitions, replication, CREATE_TIMEOUT_MS)
         .await
         .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
+    // CreateTopics answers once the controller has the topic; a broker's metadata cache
+    // may lag behind, and a group leader that assigns from it then sees no partitions.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed = client(brokers)
+            .await
+            .list_topics()
+            .await
+            .ok()
+            .and_then(|topics| {
+                topics
+                    .into_iter()
+                    .find(|t| t.name == topic)
+                    .map(|t| t.partitions.len())
+            });
+        if listed == Some(partitions as usize) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "topic {topic} not in metadata 30 s after creation"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The partition ids of `topic`, in order.

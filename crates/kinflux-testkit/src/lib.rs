@@ -2,6 +2,7 @@
 
 pub mod bridge_config;
 pub mod env;
+pub mod forwarder;
 pub mod http;
 pub mod influx;
 pub mod influx2;

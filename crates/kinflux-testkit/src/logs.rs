@@ -13,6 +13,12 @@ pub type Captured = Arc<Mutex<Vec<u8>>>;
 /// Captures log lines at info and above written on this thread while the guard lives,
 /// without colours or timestamps.
 pub fn capture() -> (tracing::subscriber::DefaultGuard, Captured) {
+    capture_at(tracing::Level::INFO)
+}
+
+/// As [`capture`], at `level` and above (`DEBUG` to see what a library logs only for
+/// debugging).
+pub fn capture_at(level: tracing::Level) -> (tracing::subscriber::DefaultGuard, Captured) {
     #[derive(Clone)]
     struct Sink(Captured);
     impl io::Write for Sink {
@@ -30,7 +36,7 @@ pub fn capture() -> (tracing::subscriber::DefaultGuard, Captured) {
     let buf = Captured::default();
     let sink = Sink(Arc::clone(&buf));
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
+        .with_max_level(level)
         .with_ansi(false)
         .without_time()
         .with_writer(move || sink.clone())

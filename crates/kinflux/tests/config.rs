@@ -42,6 +42,27 @@ fn the_minimal_file_gets_documented_defaults() {
     assert_eq!(c.kafka.start_at, StartAt::Committed);
     assert_eq!(c.dead_letter.on_error, OnError::DeadLetter);
     assert_eq!(c.kafka.commit_interval, std::time::Duration::from_secs(5));
+    assert_eq!(
+        c.kafka.consumer.isolation_level,
+        kinflux_kafka::IsolationLevel::ReadCommitted
+    );
+}
+
+#[test]
+fn isolation_level_takes_kafkas_names() {
+    let text = MINIMAL.replace("[kafka]", "[kafka]\nisolation_level = \"read_uncommitted\"");
+    let c = Config::from_toml(&text).unwrap();
+    assert_eq!(
+        c.kafka.consumer.isolation_level,
+        kinflux_kafka::IsolationLevel::ReadUncommitted
+    );
+    let bad = MINIMAL.replace("[kafka]", "[kafka]\nisolation_level = \"read_some\"");
+    // Flattened into [kafka], the error names the accepted values.
+    assert!(
+        error_of(&bad).contains("read_committed"),
+        "{}",
+        error_of(&bad)
+    );
 }
 
 #[test]

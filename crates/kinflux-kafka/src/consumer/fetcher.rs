@@ -11,19 +11,23 @@ use std::{
 };
 
 use kinflux_backoff::Backoff;
-use rskafka::client::{
-    error::{Error as ClientError, ProtocolError},
-    partition::{OffsetAt, PartitionClient, UnknownTopicHandling},
-};
 use tokio::{
     sync::{Notify, mpsc},
     task::JoinHandle,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{error, warn};
 
 use super::{Event, RETRY, Shared, lock};
-use crate::{config::AutoOffsetReset, record::PartitionKey, record::Record};
+use crate::{
+    config::AutoOffsetReset,
+    error::{Error, code},
+    fetch::{
+        DecodeOptions, FetchClient, FetchParams, FetchPosition, FetchedPartition, IsolationLevel,
+        OffsetSpec,
+    },
+    record::{PartitionKey, Record},
+};
 
 /// An offset or watermark not known yet.
 const UNKNOWN: i64 = -1;
@@ -45,6 +49,7 @@ pub(super) struct PartitionState {
     /// Wakes the fetcher after a drain, a resume or a seek.
     pub(super) wake: Notify,
     pub(super) high_watermark: AtomicI64,
+    pub(super) last_stable_offset: AtomicI64,
     /// The next offset to hand to the caller.
     pub(super) position: AtomicI64,
     pub(super) committed: AtomicI64,
@@ -126,6 +131,7 @@ impl Fetchers {
                 paused: AtomicBool::new(paused.contains(tp)),
                 wake: Notify::new(),
                 high_watermark: AtomicI64::new(UNKNOWN),
+                last_stable_offset: AtomicI64::new(UNKNOWN),
                 position: AtomicI64::new(c.unwrap_or(UNKNOWN)),
                 committed: AtomicI64::new(c.unwrap_or(UNKNOWN)),
                 seek: Mutex::default(),
@@ -175,26 +181,27 @@ async fn fetch_partition(
 ) {
     let cfg = &shared.config;
     let tp = &state.tp;
+    let level = cfg.isolation_level;
     let mut backoff = Backoff::with_log(RETRY, "Kafka fetch", shared.fetch_log.clone());
-    let pc = loop {
-        match shared
-            .client
-            .partition_client(&*tp.topic, tp.partition, UnknownTopicHandling::Retry)
-            .await
-        {
-            Ok(pc) => break pc,
-            Err(e) => {
-                let wait = delay(&mut backoff, format_args!("{tp}: no partition client: {e}"));
-                tokio::time::sleep(wait).await;
-            }
-        }
-    };
+    let reset = cfg.auto_offset_reset;
     let mut offset = match committed {
         Some(o) => o,
-        None => reset_offset(&pc, cfg.auto_offset_reset, tp, &mut backoff).await,
+        None => match reset_offset(&shared.fetch, reset, tp, level, &mut backoff).await {
+            Ok(o) => o,
+            Err(refused) => return fatal(&tx, refused),
+        },
     };
     state.position.store(offset, Ordering::Release);
-    let max_wait = i32::try_from(cfg.fetch_max_wait.as_millis()).unwrap_or(i32::MAX);
+    let params = FetchParams {
+        max_wait: cfg.fetch_max_wait,
+        max_bytes: cfg.fetch_max_bytes,
+        partition_max_bytes: cfg.fetch_max_bytes,
+        decode: DecodeOptions::with_isolation_level(level),
+        ..FetchParams::default()
+    };
+    // The first batch of a partition that failed to decode: it is fetched once more before
+    // it counts as undecodable (a transient corruption reads right the second time).
+    let mut failed_once: Option<i64> = None;
     loop {
         // Backpressure and pause: wait until the caller drained the buffer / resumed.
         while state.paused.load(Ordering::Acquire)
@@ -206,86 +213,171 @@ async fn fetch_partition(
             let mut seek = lock(&state.seek);
             if let Some(to) = seek.to.take() {
                 offset = to;
+                failed_once = None;
             }
             seek.generation
         };
-        match pc
-            .fetch_records(offset, 1..cfg.fetch_max_bytes, max_wait)
-            .await
-        {
-            Ok((records, hw)) => {
-                backoff.succeeded();
-                state.high_watermark.store(hw, Ordering::Release);
-                if state.paused.load(Ordering::Acquire) {
-                    // Paused while the fetch was in flight: drop it, fetch again on resume.
-                    continue;
-                }
-                if records.is_empty() {
-                    if hw > offset {
-                        // Data exists but none came back: rskafka drops control batches
-                        // (transaction markers). Do not spin on it.
-                        debug!(partition = %tp, offset, hw, "empty fetch below the high watermark");
-                        tokio::time::sleep(cfg.fetch_max_wait).await;
-                    }
-                    continue;
-                }
-                let mut bytes = 0;
-                let batch: Vec<Record> = records
-                    .into_iter()
-                    .filter(|r| r.offset >= offset)
-                    .map(|r| {
-                        let r = Record::from_rskafka(&tp.topic, tp.partition, r);
-                        bytes += r.footprint();
-                        r
-                    })
-                    .collect();
-                let Some(last) = batch.last() else { continue };
-                offset = last.offset + 1;
-                state.buffered.fetch_add(bytes, Ordering::AcqRel);
-                let event = Event::Batch {
-                    state: Arc::clone(&state),
-                    records: batch,
-                    bytes,
-                    seek_generation,
-                };
-                if tx.send(event).is_err() {
-                    return;
-                }
+        let answer = match fetch_once(&shared.fetch, tp, offset, &params).await {
+            Ok(a) => a,
+            Err(NoAnswer::Refused(e)) => return fatal(&tx, e),
+            Err(NoAnswer::Retry(why)) => {
+                let wait = delay(&mut backoff, why);
+                tokio::time::sleep(wait).await;
+                continue;
             }
-            Err(ClientError::ServerError {
-                protocol_error: ProtocolError::OffsetOutOfRange,
-                ..
-            }) => {
-                let new = reset_offset(&pc, cfg.auto_offset_reset, tp, &mut backoff).await;
+        };
+        match answer.error_code {
+            code::NONE => backoff.succeeded(),
+            code::OFFSET_OUT_OF_RANGE => {
+                let new = match reset_offset(&shared.fetch, reset, tp, level, &mut backoff).await {
+                    Ok(o) => o,
+                    Err(refused) => return fatal(&tx, refused),
+                };
                 warn!(partition = %tp, offset, new, "offset out of range; reset");
                 offset = new;
                 state.position.store(offset, Ordering::Release);
+                continue;
             }
-            Err(e) => {
-                let wait = delay(&mut backoff, format_args!("{tp}: {e}"));
+            other => {
+                // The client already forgot a leader that moved; ask again after a wait.
+                let wait = delay(
+                    &mut backoff,
+                    format_args!("{tp}: Fetch: {}", code::name(other)),
+                );
                 tokio::time::sleep(wait).await;
+                continue;
             }
+        }
+        state
+            .high_watermark
+            .store(answer.high_watermark, Ordering::Release);
+        state
+            .last_stable_offset
+            .store(answer.last_stable_offset, Ordering::Release);
+        if state.paused.load(Ordering::Acquire) {
+            // Paused while the fetch was in flight: drop it, fetch again on resume.
+            continue;
+        }
+        let decoded = answer.decoded;
+        let next_offset = decoded.next_offset;
+        let mut bytes = 0;
+        let records: Vec<Record> = decoded
+            .records
+            .into_iter()
+            .map(|r| {
+                let r = Record::from_fetched(&tp.topic, tp.partition, r);
+                bytes += r.footprint();
+                r
+            })
+            .collect();
+        if !records.is_empty() || next_offset > offset {
+            state.buffered.fetch_add(bytes, Ordering::AcqRel);
+            let event = Event::Batch {
+                state: Arc::clone(&state),
+                records,
+                bytes,
+                next_offset,
+                seek_generation,
+            };
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+        offset = next_offset;
+        let Some(failure) = decoded.error else {
+            continue;
+        };
+        if failed_once != Some(failure.base_offset) {
+            failed_once = Some(failure.base_offset);
+            warn!(topic = %tp.topic, partition = tp.partition, offset = failure.base_offset, error = %failure.error, "record batch does not decode; fetching it once more");
+            continue;
+        }
+        failed_once = None;
+        error!(
+            topic = %tp.topic,
+            partition = tp.partition,
+            offset = failure.base_offset,
+            last_offset = failure.last_offset,
+            kind = failure.error.kind(),
+            error = %failure.error,
+            "record batch cannot be decoded; handing it to the caller and reading on after it"
+        );
+        offset = offset.max(failure.last_offset.saturating_add(1));
+        let event = Event::Undecodable {
+            state: Arc::clone(&state),
+            failure,
+            seek_generation,
+        };
+        if tx.send(event).is_err() {
+            return;
         }
     }
 }
 
-/// Where to start when there is no usable committed offset; retries until the broker answers.
+/// Why a fetch has no answer to act on.
+enum NoAnswer {
+    /// The broker refused our credentials or certificate: the consumer stops.
+    Refused(Error),
+    /// Anything else: tried again after a backoff.
+    Retry(String),
+}
+
+/// Ends the consumer with `e` (a refusal); the group session stops every fetcher then.
+fn fatal(tx: &mpsc::UnboundedSender<Event>, e: Error) {
+    let _ = tx.send(Event::Fatal(e));
+}
+
+/// Whether `e` says the broker refused our credentials or certificate.
+fn refused(e: &Error) -> bool {
+    matches!(e, Error::Authentication { .. } | Error::Tls { .. })
+}
+
+/// One Fetch of one partition; `Err` says why there is no answer to act on.
+async fn fetch_once(
+    fetch: &FetchClient,
+    tp: &PartitionKey,
+    offset: i64,
+    params: &FetchParams,
+) -> Result<FetchedPartition, NoAnswer> {
+    let wanted = [FetchPosition {
+        topic: Arc::clone(&tp.topic),
+        partition: tp.partition,
+        offset,
+    }];
+    match fetch.fetch(&wanted, params).await {
+        Ok(answers) => answers.into_iter().next().ok_or_else(|| {
+            NoAnswer::Retry(format!(
+                "{tp}: the broker left the partition out of its answer"
+            ))
+        }),
+        Err(e) if refused(&e) => Err(NoAnswer::Refused(e)),
+        Err(e) => Err(NoAnswer::Retry(format!("{tp}: {e}"))),
+    }
+}
+
+/// Where to start when there is no usable committed offset; retries until the broker
+/// answers, unless it refuses our credentials or certificate.
 async fn reset_offset(
-    pc: &PartitionClient,
+    fetch: &FetchClient,
     reset: AutoOffsetReset,
     tp: &PartitionKey,
+    level: IsolationLevel,
     backoff: &mut Backoff,
-) -> i64 {
-    let at = match reset {
-        AutoOffsetReset::Earliest => OffsetAt::Earliest,
-        AutoOffsetReset::Latest => OffsetAt::Latest,
+) -> Result<i64, Error> {
+    let spec = match reset {
+        AutoOffsetReset::Earliest => OffsetSpec::Earliest,
+        AutoOffsetReset::Latest => OffsetSpec::Latest,
     };
     loop {
-        match pc.get_offset(at).await {
+        match fetch
+            .list_offset(&tp.topic, tp.partition, spec, level)
+            .await
+        {
             Ok(o) => {
                 backoff.succeeded();
-                return o;
+                return Ok(o.unwrap_or(0));
             }
+            Err(e) if refused(&e) => return Err(e),
             Err(e) => {
                 let wait = delay(backoff, format_args!("{tp}: ListOffsets: {e}"));
                 tokio::time::sleep(wait).await;

@@ -183,7 +183,7 @@ impl HeartbeatSession {
                 self.lose().await;
                 Next::Now
             }
-            Verdict::Fenced | Verdict::Fatal => {
+            Verdict::Fenced | Verdict::Fatal | Verdict::Refused => {
                 let _ = self.tx.send(Event::Fatal(e));
                 Next::End
             }
@@ -369,7 +369,10 @@ async fn keep_alive(
                 }
             }
             Err(e) => match Verdict::of(&e) {
-                Verdict::MemberLost { .. } | Verdict::Fenced | Verdict::Fatal => return e,
+                Verdict::MemberLost { .. }
+                | Verdict::Fenced
+                | Verdict::Fatal
+                | Verdict::Refused => return e,
                 // Retried at the next interval; the main loop reconnects afterwards.
                 _ => debug!(error = %e, "heartbeat during a revocation failed"),
             },

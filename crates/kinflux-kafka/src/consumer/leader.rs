@@ -55,16 +55,5 @@ pub(super) async fn assignment(
 
 /// Every topic of the cluster with its partition count (metadata).
 pub(super) async fn partition_counts(shared: &Shared) -> Result<BTreeMap<String, i32>> {
-    Ok(shared
-        .client
-        .list_topics()
-        .await?
-        .into_iter()
-        .map(|t| {
-            (
-                t.name,
-                i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
-            )
-        })
-        .collect())
+    shared.fetch.partition_counts().await
 }

@@ -14,8 +14,11 @@ mod fetcher;
 mod heartbeat_rpc;
 mod heartbeat_session;
 mod leader;
+mod message;
 mod session;
 mod verdict;
+
+pub use message::{Message, PartitionLag, Revocation, UndecodableBatch};
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -25,15 +28,7 @@ use std::{
 
 use kinflux_backoff::{Backoff, BackoffConfig, RetryLog};
 use regex::Regex;
-use rskafka::client::{
-    Client,
-    partition::{OffsetAt, PartitionClient, UnknownTopicHandling},
-};
-use tokio::{
-    sync::{mpsc, oneshot},
-    task::JoinHandle,
-    time::Instant,
-};
+use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -41,6 +36,7 @@ use crate::{
     config::{ConsumerConfig, GroupProtocol},
     conn::Connection,
     error::{Error, Result},
+    fetch::{BatchError, FetchClient, IsolationLevel, OffsetSpec},
     group::{self, GroupClient},
     record::{CommittedOffset, PartitionKey, Record},
     security::ConnectOptions,
@@ -55,61 +51,6 @@ const RETRY: BackoffConfig = BackoffConfig::new(Duration::from_millis(100), Dura
 /// [`Consumer::commit`] tries this often before it reports the error.
 const COMMIT_ATTEMPTS: u32 = 5;
 
-/// What [`Consumer::recv`] hands out.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Message {
-    /// Records of one partition, in offset order.
-    Records(Vec<Record>),
-    /// These partitions were assigned to this consumer; records follow.
-    Assigned(Vec<PartitionKey>),
-    /// These partitions are about to leave this consumer. No more records of them follow.
-    /// Finish (flush, commit) before the deadline, then call [`Revocation::done`] or drop it.
-    Revoked(Revocation),
-}
-
-/// Partitions about to be revoked. The rebalance waits until this is dropped (or
-/// [`done`](Revocation::done) is called) or until its deadline.
-#[derive(Debug)]
-pub struct Revocation {
-    partitions: Vec<PartitionKey>,
-    deadline: Instant,
-    _ack: oneshot::Sender<()>,
-}
-
-impl Revocation {
-    /// The partitions that leave.
-    pub fn partitions(&self) -> &[PartitionKey] {
-        &self.partitions
-    }
-
-    /// When the rebalance goes on without waiting any longer.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
-    /// Lets the rebalance go on (the same as dropping this value).
-    pub fn done(self) {}
-}
-
-/// Lag figures of one assigned partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PartitionLag {
-    /// The partition.
-    pub partition: PartitionKey,
-    /// High watermark from the last fetch or ListOffsets (`None` before the first).
-    pub high_watermark: Option<i64>,
-    /// Next offset to hand to the caller.
-    pub position: Option<i64>,
-    /// Offset last committed by this group (`None` if never).
-    pub committed: Option<i64>,
-    /// `high_watermark - position`.
-    pub lag: Option<i64>,
-    /// `high_watermark - committed`.
-    pub committed_lag: Option<i64>,
-}
-
 /// What the background tasks send to [`Consumer::recv`].
 #[derive(Debug)]
 enum Event {
@@ -117,6 +58,14 @@ enum Event {
         state: Arc<PartitionState>,
         records: Vec<Record>,
         bytes: usize,
+        /// Where the partition's position is after these records (past control batches
+        /// and aborted transactions).
+        next_offset: i64,
+        seek_generation: u64,
+    },
+    Undecodable {
+        state: Arc<PartitionState>,
+        failure: BatchError,
         seek_generation: u64,
     },
     Assigned(Vec<PartitionKey>),
@@ -129,7 +78,8 @@ enum Event {
 struct Shared {
     config: ConsumerConfig,
     opts: ConnectOptions,
-    client: Client,
+    /// Leaders, connections, Fetch and ListOffsets.
+    fetch: FetchClient,
     topic_regex: Option<Regex>,
     /// The fetch state of every assigned partition.
     assigned: Mutex<BTreeMap<PartitionKey, Arc<PartitionState>>>,
@@ -191,6 +141,8 @@ pub struct Consumer {
     rx: mpsc::UnboundedReceiver<Event>,
     shutdown: CancellationToken,
     group_task: Option<JoinHandle<()>>,
+    /// A message [`recv`](Self::recv) owes after the one it returned.
+    pending: Option<Message>,
 }
 
 impl Drop for Consumer {
@@ -219,8 +171,7 @@ impl Consumer {
             config.tls.as_ref(),
             config.sasl.as_ref(),
         )?;
-        // Our own connection first: it fails fast on bad credentials or TLS settings, where
-        // rskafka would retry until its deadline.
+        // The coordinator first: it fails fast on bad credentials or TLS settings.
         let coordinator = first_coordinator(&opts, &config.group_id).await?;
         // No fall back to classic: the user asked for the other protocol's behaviour
         // (broker-side assignment, incremental rebalances), and a group's members must
@@ -231,11 +182,10 @@ impl Consumer {
             return Err(heartbeat_rpc::unsupported());
         }
         drop(coordinator);
-        let client = opts.rskafka_client().await?;
         let shared = Arc::new(Shared {
             config,
+            fetch: FetchClient::with_options(opts.clone()),
             opts,
-            client,
             topic_regex,
             assigned: Mutex::default(),
             paused: Mutex::default(),
@@ -259,6 +209,7 @@ impl Consumer {
             rx,
             shutdown,
             group_task: Some(group_task),
+            pending: None,
         })
     }
 
@@ -273,6 +224,9 @@ impl Consumer {
     /// may see it after its deadline (then its commits fail and the records are read again
     /// by the next owner: at-least-once).
     pub async fn recv(&mut self) -> Result<Message> {
+        if let Some(message) = self.pending.take() {
+            return Ok(message);
+        }
         loop {
             let event = self.rx.recv().await.ok_or(Error::Closed)?;
             match event {
@@ -280,26 +234,56 @@ impl Consumer {
                     state,
                     records,
                     bytes,
+                    next_offset,
                     seek_generation,
                 } => {
                     state.buffered.fetch_sub(bytes, Ordering::AcqRel);
                     state.wake.notify_one();
-                    let current = lock(&self.shared.assigned)
-                        .get(&state.tp)
-                        .is_some_and(|s| s.epoch == state.epoch);
-                    if !current || state.seek_generation() != seek_generation {
+                    if !self.current(&state, seek_generation) {
                         continue;
                     }
-                    if let Some(last) = records.last() {
-                        state.position.store(last.offset + 1, Ordering::Release);
+                    let before = state.position.swap(next_offset, Ordering::AcqRel);
+                    let after_records = records.last().map_or(before, |r| r.offset + 1);
+                    let advanced = (next_offset > after_records).then(|| Message::Advanced {
+                        partition: state.tp.clone(),
+                        next_offset,
+                    });
+                    if records.is_empty() {
+                        match advanced {
+                            Some(m) => return Ok(m),
+                            None => continue,
+                        }
                     }
+                    self.pending = advanced;
                     return Ok(Message::Records(records));
+                }
+                Event::Undecodable {
+                    state,
+                    failure,
+                    seek_generation,
+                } => {
+                    if !self.current(&state, seek_generation) {
+                        continue;
+                    }
+                    let batch = UndecodableBatch::new(state.tp.clone(), failure);
+                    state
+                        .position
+                        .fetch_max(batch.next_offset(), Ordering::AcqRel);
+                    return Ok(Message::Undecodable(batch));
                 }
                 Event::Assigned(tps) => return Ok(Message::Assigned(tps)),
                 Event::Revoked(r) => return Ok(Message::Revoked(r)),
                 Event::Fatal(e) => return Err(e),
             }
         }
+    }
+
+    /// Whether an event of `state` still counts: same assignment, no seek since.
+    fn current(&self, state: &PartitionState, seek_generation: u64) -> bool {
+        lock(&self.shared.assigned)
+            .get(&state.tp)
+            .is_some_and(|s| s.epoch == state.epoch)
+            && state.seek_generation() == seek_generation
     }
 
     /// The partitions assigned to this consumer now.
@@ -377,14 +361,18 @@ impl Consumer {
                         return Err(e);
                     };
                     tokio::time::sleep(delay).await;
-                    if let Ok(conn) = group::connect_coordinator(&self.shared.opts, group_id).await
-                    {
-                        let mut membership = lock(&self.shared.membership);
-                        if let Some(current) = membership.as_mut().filter(|c| {
-                            c.generation_id == m.generation_id && c.member_id == m.member_id
-                        }) {
-                            current.group.conn = conn;
+                    match group::connect_coordinator(&self.shared.opts, group_id).await {
+                        Ok(conn) => {
+                            let mut membership = lock(&self.shared.membership);
+                            if let Some(current) = membership.as_mut().filter(|c| {
+                                c.generation_id == m.generation_id && c.member_id == m.member_id
+                            }) {
+                                current.group.conn = conn;
+                            }
                         }
+                        // Refused credentials or certificate: no attempt left can help.
+                        Err(refused) if !refused.is_retryable() => return Err(refused),
+                        Err(_) => {}
                     }
                 }
                 Err(e) => return Err(e),
@@ -409,21 +397,29 @@ impl Consumer {
         self.commit(offsets).await
     }
 
-    /// Lag of every assigned partition, from the last fetched high watermarks.
+    /// Lag of every assigned partition, from the last fetch's watermarks: to the last
+    /// stable offset under `read_committed`, to the high watermark otherwise.
     pub fn lag(&self) -> Vec<PartitionLag> {
+        let level = self.shared.config.isolation_level;
         lock(&self.shared.assigned)
             .values()
             .map(|s| {
                 let hw = known(s.high_watermark.load(Ordering::Acquire));
+                let lso = known(s.last_stable_offset.load(Ordering::Acquire));
+                let end = match level {
+                    IsolationLevel::ReadCommitted => lso.or(hw),
+                    _ => hw,
+                };
                 let position = known(s.position.load(Ordering::Acquire));
                 let committed = known(s.committed.load(Ordering::Acquire));
                 PartitionLag {
                     partition: s.tp.clone(),
                     high_watermark: hw,
+                    last_stable_offset: lso,
                     position,
                     committed,
-                    lag: hw.zip(position).map(|(h, p)| (h - p).max(0)),
-                    committed_lag: hw.zip(committed).map(|(h, c)| (h - c).max(0)),
+                    lag: end.zip(position).map(|(e, p)| (e - p).max(0)),
+                    committed_lag: end.zip(committed).map(|(e, c)| (e - c).max(0)),
                 }
             })
             .collect()
@@ -439,29 +435,35 @@ impl Consumer {
             .collect()
     }
 
-    /// Asks the partition leader for the low and high watermarks now (ListOffsets).
+    /// Asks the partition leader (ListOffsets) for the low watermark and the end this
+    /// consumer can reach: the last stable offset under `read_committed`, the high
+    /// watermark under `read_uncommitted`.
     pub async fn watermarks(&self, tp: &PartitionKey) -> Result<(i64, i64)> {
-        let pc = self.partition_client(tp).await?;
-        let low = pc.get_offset(OffsetAt::Earliest).await?;
-        let high = pc.get_offset(OffsetAt::Latest).await?;
-        Ok((low, high))
+        let level = self.shared.config.isolation_level;
+        let fetch = &self.shared.fetch;
+        let low = fetch
+            .list_offset(&tp.topic, tp.partition, OffsetSpec::Earliest, level)
+            .await?;
+        let end = fetch
+            .list_offset(&tp.topic, tp.partition, OffsetSpec::Latest, level)
+            .await?;
+        Ok((low.unwrap_or(0), end.unwrap_or(0)))
     }
 
     /// The first offset whose timestamp is at or after `timestamp_ms` (ListOffsets with a
     /// timestamp), for backfills; -1 when no record is at or after that time.
     pub async fn offset_for_timestamp(&self, tp: &PartitionKey, timestamp_ms: i64) -> Result<i64> {
-        let pc = self.partition_client(tp).await?;
-        let ts = rskafka::chrono::DateTime::from_timestamp_millis(timestamp_ms)
-            .ok_or_else(|| Error::Config(format!("timestamp {timestamp_ms} out of range")))?;
-        Ok(pc.get_offset(OffsetAt::Timestamp(ts)).await?)
-    }
-
-    async fn partition_client(&self, tp: &PartitionKey) -> Result<PartitionClient> {
-        Ok(self
+        let offset = self
             .shared
-            .client
-            .partition_client(&*tp.topic, tp.partition, UnknownTopicHandling::Error)
-            .await?)
+            .fetch
+            .list_offset(
+                &tp.topic,
+                tp.partition,
+                OffsetSpec::Timestamp(timestamp_ms),
+                self.shared.config.isolation_level,
+            )
+            .await?;
+        Ok(offset.unwrap_or(-1))
     }
 
     /// Committed offsets of this group for any partitions (OffsetFetch).

@@ -64,6 +64,9 @@ struct Generation {
     cooperative: bool,
 }
 
+/// How often the metadata is read while a subscribed topic has no partitions yet.
+const MISSING_TOPIC_REFRESH: Duration = Duration::from_secs(1);
+
 /// The group membership of one consumer: the state machine of its background task.
 pub(super) struct Session {
     shared: Arc<Shared>,
@@ -294,7 +297,7 @@ impl Session {
     /// or where to go instead.
     async fn failed(&mut self, request: &'static str, e: Error) -> Result<(), Detour> {
         match Verdict::of(&e) {
-            Verdict::Fatal | Verdict::Fenced => Err(self.fatal(e)),
+            Verdict::Fatal | Verdict::Fenced | Verdict::Refused => Err(self.fatal(e)),
             Verdict::MemberLost { forget_id } => {
                 debug!(error = %e, "{request} failed; joining again");
                 if forget_id {
@@ -376,7 +379,14 @@ impl Session {
         let shared = Arc::clone(&self.shared);
         let cfg = &shared.config;
         let mut last_ok = Instant::now();
-        let mut next_metadata = Instant::now() + cfg.metadata_refresh_interval;
+        // A topic subscribed to but not (yet) in the metadata, as right after its creation,
+        // is looked for every second rather than at the next refresh, minutes away.
+        let refresh = if generation.subscribed.values().any(|count| *count == 0) {
+            cfg.metadata_refresh_interval.min(MISSING_TOPIC_REFRESH)
+        } else {
+            cfg.metadata_refresh_interval
+        };
+        let mut next_metadata = Instant::now() + refresh;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(cfg.heartbeat_interval) => {}
@@ -385,7 +395,7 @@ impl Session {
             match group.heartbeat(generation.id, &self.member_id).await {
                 Ok(()) => last_ok = Instant::now(),
                 Err(e) => match Verdict::of(&e) {
-                    Verdict::Fenced => return Exit::Fatal(e),
+                    Verdict::Fenced | Verdict::Refused => return Exit::Fatal(e),
                     Verdict::MemberLost { forget_id } => {
                         if forget_id {
                             self.member_id.clear();
@@ -411,13 +421,15 @@ impl Session {
                         if last_ok.elapsed() > cfg.session_timeout {
                             return Exit::Lost;
                         }
-                        self.reconnect_heartbeat(group, &e, last_ok).await;
+                        if let Err(refused) = self.reconnect_heartbeat(group, &e, last_ok).await {
+                            return Exit::Fatal(refused);
+                        }
                         continue;
                     }
                 },
             }
             if Instant::now() >= next_metadata {
-                next_metadata = Instant::now() + cfg.metadata_refresh_interval;
+                next_metadata = Instant::now() + refresh;
                 match subscription(&shared).await {
                     Ok(now) if now != generation.subscribed => {
                         info!("subscribed topics or partitions changed; rejoining");
@@ -432,8 +444,14 @@ impl Session {
         }
     }
 
-    /// After a failed heartbeat: use the connection `commit()` made, or make one.
-    async fn reconnect_heartbeat(&self, group: &mut GroupClient, e: &Error, last_ok: Instant) {
+    /// After a failed heartbeat: use the connection `commit()` made, or make one. An error
+    /// only when the broker refused the new connection's credentials.
+    async fn reconnect_heartbeat(
+        &self,
+        group: &mut GroupClient,
+        e: &Error,
+        last_ok: Instant,
+    ) -> Result<(), Error> {
         let cfg = &self.shared.config;
         if last_ok.elapsed() < cfg.heartbeat_interval * 2 {
             warn!(error = %e, "heartbeat failed; reconnecting to the coordinator");
@@ -454,9 +472,11 @@ impl Session {
                         m.group = group.clone();
                     }
                 }
+                Err(e) if Verdict::of(&e) == Verdict::Refused => return Err(e),
                 Err(e) => debug!(error = %e, "coordinator reconnect failed"),
             }
         }
+        Ok(())
     }
 
     /// Sends `e` to the caller as the end of the consumer.

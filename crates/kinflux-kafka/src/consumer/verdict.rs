@@ -20,6 +20,9 @@ pub(super) enum Verdict {
     CoordinatorMoved,
     /// The connection broke or a request timed out.
     Disconnected,
+    /// The broker refused our credentials or certificate (SASL, TLS): stop, as trying
+    /// again with the same ones cannot help and only floods the broker's log.
+    Refused,
     /// Anything else that may pass.
     Transient,
     /// Trying again cannot help (authorization, configuration, protocol).
@@ -40,6 +43,7 @@ impl Verdict {
                 | code::COORDINATOR_NOT_AVAILABLE
                 | code::COORDINATOR_LOAD_IN_PROGRESS,
             ) => Verdict::CoordinatorMoved,
+            _ if matches!(e, Error::Authentication { .. } | Error::Tls { .. }) => Verdict::Refused,
             _ if matches!(
                 e,
                 Error::Io { .. } | Error::ConnectionClosed { .. } | Error::Timeout { .. }
@@ -112,6 +116,12 @@ mod tests {
         assert_eq!(Verdict::of(&timeout), Verdict::Disconnected);
         assert!(coordinator_gone(&closed) && coordinator_gone(&broker(code::NOT_COORDINATOR)));
         assert!(!coordinator_gone(&broker(code::REBALANCE_IN_PROGRESS)));
+        let refused = Error::Authentication {
+            broker: "b:9092".into(),
+            mechanism: "SCRAM-SHA-512",
+            message: "invalid credentials".into(),
+        };
+        assert_eq!(Verdict::of(&refused), Verdict::Refused);
         let codec = Error::Codec {
             api: "ConsumerProtocol",
             message: "truncated".into(),

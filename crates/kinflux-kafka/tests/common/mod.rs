@@ -7,6 +7,8 @@
 use std::time::{Duration, Instant};
 
 use kinflux_kafka::{Consumer, ConsumerConfig, Message, PartitionKey, Record};
+pub mod members;
+
 use kinflux_testkit::kafka;
 
 /// Produces `n` records `"{topic}-{partition}-{i}"` (key `k{i}`, header `h: v`, timestamp

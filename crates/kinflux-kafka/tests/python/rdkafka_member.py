@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """A librdkafka (confluent-kafka) group member for kinflux-kafka's cross-client test.
 
-member:    join GROUP on TOPIC, consume until EXPECT records were read (or TIMEOUT),
-           commit the next offsets synchronously, leave the group, and print a JSON report
+member:    join GROUP on TOPIC, print "owns [partitions]" on stderr after every change of
+           the assignment, consume until EXPECT records were read (or TIMEOUT), commit the
+           next offsets synchronously (with --linger true: print "committed" on stderr, then
+           stay in the group until stdin closes), leave the group, and print a JSON report
            {"assigned": [partitions], "consumed": {partition: [offsets]}} on stdout.
 committed: print the group's committed offsets {partition: offset} for PARTITIONS.
+
+The same protocol as tests/java/GroupMember.java.
 """
 import argparse
 import json
 import sys
+import threading
 import time
 
 from confluent_kafka import Consumer, TopicPartition
@@ -25,6 +30,7 @@ def main() -> int:
     p.add_argument("--partitions", type=int, default=0)
     p.add_argument("--strategy", default="range,roundrobin")
     p.add_argument("--protocol", choices=["classic", "consumer"], default="classic")
+    p.add_argument("--linger", choices=["true", "false"], default="false")
     a = p.parse_args()
 
     conf = {
@@ -52,23 +58,17 @@ def main() -> int:
         c.close()
         return 0
 
-    assigned = []
-    # The consumer protocol (KIP-848) is incremental, as cooperative-sticky.
-    cooperative = "cooperative" in a.strategy or a.protocol == "consumer"
+    owned = set()
 
+    # Eager assignors revoke everything, then assign everything; the cooperative one and the
+    # consumer protocol (KIP-848) pass only what moves. Tracking the difference serves all.
     def on_assign(consumer, partitions):
-        # Eager: the whole assignment. Cooperative: only the partitions added.
-        if cooperative:
-            assigned[:] = sorted(set(assigned) | {tp.partition for tp in partitions})
-        else:
-            assigned[:] = sorted(tp.partition for tp in partitions)
-        print(f"assigned {assigned}", file=sys.stderr, flush=True)
+        owned.update(tp.partition for tp in partitions)
+        print(f"owns {sorted(owned)}", file=sys.stderr, flush=True)
 
     def on_revoke(consumer, partitions):
-        gone = {tp.partition for tp in partitions}
-        if cooperative:
-            assigned[:] = sorted(set(assigned) - gone)
-        print(f"revoked {sorted(gone)}", file=sys.stderr, flush=True)
+        owned.difference_update(tp.partition for tp in partitions)
+        print(f"owns {sorted(owned)}", file=sys.stderr, flush=True)
 
     c.subscribe([a.topic], on_assign=on_assign, on_revoke=on_revoke)
     consumed = {}
@@ -88,7 +88,16 @@ def main() -> int:
     ]
     if offsets:
         c.commit(offsets=offsets, asynchronous=False)
-    report = {"assigned": list(assigned), "consumed": consumed}
+    if a.linger == "true":
+        # Stay in the group, polling, until stdin closes: the test decides when members leave.
+        print("committed", file=sys.stderr, flush=True)
+        released = threading.Event()
+        threading.Thread(target=lambda: (sys.stdin.read(), released.set()), daemon=True).start()
+        while not released.is_set():
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                consumed.setdefault(str(m.partition()), []).append(m.offset())
+    report = {"assigned": sorted(owned), "consumed": consumed}
     c.close()
     print(json.dumps(report), flush=True)
     return 0

@@ -174,10 +174,17 @@ impl KafkaBroker {
 
 /// A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (`Uuid.toString`).
 fn cluster_id() -> String {
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&random_u64().to_be_bytes());
-    bytes[8..].copy_from_slice(&random_u64().to_be_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    // Like Kafka's `Uuid.randomUuid`, never an id that starts with '-': the storage tool's
+    // argument parser takes one for an option (1 start in 64 failed before).
+    loop {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&random_u64().to_be_bytes());
+        bytes[8..].copy_from_slice(&random_u64().to_be_bytes());
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// `java` of `JAVA_HOME`, else on `PATH`.

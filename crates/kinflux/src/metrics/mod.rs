@@ -48,6 +48,7 @@ pub struct Metrics {
     dropped: AtomicU64,
     dead_letters: [AtomicU64; ErrorClass::ALL.len()],
     retries: Mutex<BTreeMap<String, u64>>,
+    fetch_errors: Mutex<BTreeMap<&'static str, u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -97,6 +98,10 @@ pub struct MetricsSnapshot {
     pub dead_letters: BTreeMap<ErrorClass, u64>,
     /// InfluxDB write retries, by cause, as the writer counts them.
     pub retries: BTreeMap<String, u64>,
+    /// Kafka record batches that could not be decoded, by kind
+    /// (`kinflux_kafka::fetch::DecodeError::kind`: `unknown_codec`, `corrupt_compressed`,
+    /// `bad_crc`, ...).
+    pub fetch_errors: BTreeMap<&'static str, u64>,
     /// How long InfluxDB writes took, retries included.
     pub write_latency: LatencyHistogram,
     /// The gauges of every partition this consumer holds.
@@ -166,6 +171,7 @@ impl Metrics {
                 .map(|&c| (c, self.dead_letters[c.index()].load(Relaxed)))
                 .collect(),
             retries: lock(&self.retries).clone(),
+            fetch_errors: lock(&self.fetch_errors).clone(),
             write_latency: latency,
             partitions: lock(&self.partitions).clone(),
         }
@@ -208,6 +214,11 @@ impl Metrics {
         self.dead_letters[class.index()].fetch_add(1, Relaxed);
     }
 
+    /// Counts a record batch that could not be decoded.
+    pub(crate) fn fetch_error(&self, kind: &'static str) {
+        *lock(&self.fetch_errors).entry(kind).or_insert(0) += 1;
+    }
+
     /// Sets the total of write retries for `cause` (as the writer counts them).
     pub(crate) fn set_retries(&self, cause: &str, total: u64) {
         lock(&self.retries).insert(cause.to_owned(), total);
@@ -245,6 +256,8 @@ mod tests {
         m.dead_lettered(ErrorClass::Decode);
         m.batch_written(7, 2, 100, 1);
         m.set_retries("server_error", 2);
+        m.fetch_error("unknown_codec");
+        m.fetch_error("unknown_codec");
         m.observe_write_latency(Duration::from_millis(20));
         m.observe_write_latency(Duration::from_secs(3));
         let mut parts = BTreeMap::new();
@@ -274,6 +287,7 @@ mod tests {
             "kinflux_dead_letters_total{class=\"decode\"} 1",
             "kinflux_dead_letters_total{class=\"rejected\"} 0",
             "kinflux_write_retries_total{cause=\"server_error\"} 2",
+            "kinflux_fetch_errors_total{kind=\"unknown_codec\"} 2",
             "kinflux_write_latency_seconds_bucket{le=\"0.025\"} 1",
             "kinflux_write_latency_seconds_bucket{le=\"5\"} 2",
             "kinflux_write_latency_seconds_bucket{le=\"+Inf\"} 2",

@@ -83,6 +83,16 @@ pub(super) fn render(s: &MetricsSnapshot) -> String {
 
     header(
         &mut out,
+        "kinflux_fetch_errors_total",
+        "Kafka record batches that could not be decoded, by kind.",
+        "counter",
+    );
+    for (kind, n) in &s.fetch_errors {
+        let _ = writeln!(out, "kinflux_fetch_errors_total{{kind=\"{kind}\"}} {n}");
+    }
+
+    header(
+        &mut out,
         "kinflux_write_retries_total",
         "InfluxDB write retries, by cause.",
         "counter",

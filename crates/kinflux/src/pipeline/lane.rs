@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use kinflux_batch::RecordId;
 use kinflux_influx::CancellationToken;
-use kinflux_kafka::{PartitionKey, Record};
+use kinflux_kafka::{PartitionKey, Record, UndecodableBatch};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinError;
 use tracing::{error, warn};
@@ -297,6 +297,39 @@ impl Lane {
                 self.fatal.get_or_insert(e);
             }
         }
+    }
+
+    /// The consumer moved `partition` to `next_offset` over offsets without records for
+    /// us (transaction markers, aborted transactions): they count as handed off. The run
+    /// loop takes no message while records are held, so every record before it was taken.
+    pub(super) fn advance(&mut self, partition: &PartitionKey, next_offset: i64) {
+        self.progress.hand_off(partition, next_offset - 1, None);
+    }
+
+    /// A record batch the consumer could not decode: counted, logged by the consumer, then
+    /// dead-lettered as one record holding the batch's bytes (its offsets blocked until
+    /// that write lands), dropped, or stopped at, as `dead_letter.on_error` says.
+    pub(super) fn undecodable(&mut self, batch: UndecodableBatch) {
+        self.metrics.fetch_error(batch.error.kind());
+        let partition = batch.partition.clone();
+        let message = format!(
+            "record batch at offsets {}..={} cannot be decoded: {}",
+            batch.base_offset, batch.last_offset, batch.error
+        );
+        let timestamp_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let record = Record {
+            topic: Arc::clone(&partition.topic),
+            partition: partition.partition,
+            offset: batch.base_offset,
+            key: None,
+            value: Some(batch.bytes.clone()),
+            headers: Vec::new(),
+            timestamp_ms,
+        };
+        self.fail(record, ErrorClass::Fetch, message, None);
+        self.progress.hand_off(&partition, batch.last_offset, None);
     }
 
     /// A partition assigned to this lane.

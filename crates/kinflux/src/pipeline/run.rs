@@ -85,7 +85,7 @@ impl Run {
                 break Err(e);
             }
             if self.settings.until_caught_up && self.caught_up() {
-                info!("caught up with the high watermarks of every assigned partition");
+                info!("caught up with the end offsets of every assigned partition");
                 break Ok(());
             }
             if self.lane.can_take_held() {
@@ -152,6 +152,11 @@ impl Run {
     async fn on_message(&mut self, message: Message, stop: &CancellationToken) {
         match message {
             Message::Records(records) => self.lane.take(records, stop).await,
+            Message::Advanced {
+                partition,
+                next_offset,
+            } => self.lane.advance(&partition, next_offset),
+            Message::Undecodable(batch) => self.lane.undecodable(batch),
             Message::Assigned(partitions) => self.on_assigned(partitions).await,
             Message::Revoked(revocation) => self.on_revoked(revocation, stop).await,
             other => debug!(?other, "ignoring consumer message"),
@@ -167,7 +172,7 @@ impl Run {
                     Ok((_, high)) => {
                         self.targets.insert(tp.clone(), high);
                     }
-                    Err(e) => warn!(partition = %tp, error = %e, "cannot read the high watermark"),
+                    Err(e) => warn!(partition = %tp, error = %e, "cannot read the end offset"),
                 }
             }
             if let Some(backfill) = &self.settings.backfill {

@@ -32,24 +32,30 @@ pub enum ErrorClass {
     Rejected,
     /// InfluxDB refused the whole batch for good (permissions, missing database).
     WriteFailed,
+    /// A Kafka record batch could not be decoded (unknown codec, corrupt compressed bytes,
+    /// bad CRC): its raw bytes stand for its records.
+    Fetch,
 }
 
 impl ErrorClass {
     /// Every class, in label order.
-    pub const ALL: [ErrorClass; 4] = [
+    pub const ALL: [ErrorClass; 5] = [
         ErrorClass::Decode,
         ErrorClass::Schema,
         ErrorClass::Rejected,
         ErrorClass::WriteFailed,
+        ErrorClass::Fetch,
     ];
 
-    /// The label and header value: `decode`, `schema`, `rejected`, `write_failed`.
+    /// The label and header value: `decode`, `schema`, `rejected`, `write_failed`,
+    /// `fetch`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Decode => "decode",
             ErrorClass::Schema => "schema",
             ErrorClass::Rejected => "rejected",
             ErrorClass::WriteFailed => "write_failed",
+            ErrorClass::Fetch => "fetch",
         }
     }
 

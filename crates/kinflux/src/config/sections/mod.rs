@@ -59,16 +59,7 @@ fn redacted(secret: &Option<String>) -> Option<&'static str> {
 
 /// A duration as a humantime string (`"1s"`, `"250ms"`) or milliseconds.
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Millis(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Millis(ms) => Ok(Duration::from_millis(ms)),
-        Raw::Text(s) => humantime::parse_duration(s.trim()).map_err(serde::de::Error::custom),
-    }
+    kinflux_kafka::config::duration(d)
 }
 
 fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

@@ -1,14 +1,22 @@
 //! Consumer, TLS and SASL options: data only. What turns them into connections
-//! (rustls, SASL, the rskafka client) is in `security`.
+//! (rustls, SASL, the rskafka client) is in `security`; the TLS and SASL options themselves
+//! ([`TlsConfig`], [`SaslConfig`], [`OAuthConfig`]) live in a module of their own and are
+//! re-exported here.
 //!
 //! Every struct deserializes with serde. Durations accept a number of milliseconds (`3000`)
 //! or a humantime string (`"3s"`, `"500ms"`, `"1m 30s"`). Defaults follow Kafka's.
 
-use std::{fmt, path::PathBuf, time::Duration};
+mod security;
+
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    fetch::IsolationLevel,
+};
+pub use security::{Credentials, OAuthConfig, SaslConfig, SaslMechanism, TlsConfig};
 
 /// Where a consumer starts when its group has no committed offset for a partition, or when
 /// the committed offset is no longer in the log.
@@ -142,6 +150,12 @@ pub struct ConsumerConfig {
     /// How long the broker may wait for data before it answers a fetch.
     #[serde(default = "default_fetch_max_wait", deserialize_with = "duration")]
     pub fetch_max_wait: Duration,
+    /// Which records of transactional producers are handed out: `read_committed` (the
+    /// default) skips the records of aborted transactions and reads no further than the
+    /// last stable offset; `read_uncommitted` hands out every record. Transaction markers
+    /// are never handed out.
+    #[serde(default)]
+    pub isolation_level: IsolationLevel,
     /// Bytes fetched but not yet handed to the caller, per partition, counted as
     /// [`Record::footprint`](crate::Record::footprint). A partition whose buffer is full
     /// stops fetching until the caller drains it. Default 16 MiB: a backlog flows as fast as
@@ -189,6 +203,7 @@ impl ConsumerConfig {
             auto_offset_reset: AutoOffsetReset::default(),
             fetch_max_bytes: default_fetch_max_bytes(),
             fetch_max_wait: default_fetch_max_wait(),
+            isolation_level: IsolationLevel::default(),
             max_buffered_bytes: default_max_buffered_bytes(),
             metadata_refresh_interval: default_metadata_refresh(),
             assignment_strategies: default_strategies(),
@@ -219,6 +234,9 @@ impl ConsumerConfig {
         }
         if self.assignment_strategies.is_empty() {
             return Err(Error::Config("`assignment_strategies` is empty".into()));
+        }
+        if let Some(sasl) = &self.sasl {
+            sasl.validate()?;
         }
         Ok(())
     }
@@ -252,8 +270,9 @@ fn default_strategies() -> Vec<AssignmentStrategy> {
     vec![AssignmentStrategy::Range, AssignmentStrategy::RoundRobin]
 }
 
-/// Deserializes a duration from milliseconds (number) or a humantime string.
-fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+/// Deserializes a duration from milliseconds (number) or a humantime string (`"1s"`,
+/// `"250ms"`): the form every duration key of kinflux's configuration takes.
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -263,99 +282,6 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D:
     match Raw::deserialize(d)? {
         Raw::Millis(ms) => Ok(Duration::from_millis(ms)),
         Raw::Text(s) => humantime::parse_duration(s.trim()).map_err(serde::de::Error::custom),
-    }
-}
-
-/// TLS options, for rskafka's connections and the group connection alike.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct TlsConfig {
-    /// PEM file with the CA certificates to trust; absent means the Mozilla root set.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// PEM file with a client certificate chain, for mutual TLS.
-    #[serde(default)]
-    pub cert_file: Option<PathBuf>,
-    /// PEM file with the client private key, for mutual TLS.
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-    /// Do not verify the broker's certificate. Only for tests.
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
-}
-
-impl TlsConfig {
-    /// Trust the CA certificates in this PEM file.
-    pub fn with_ca_file(path: impl Into<PathBuf>) -> Self {
-        Self {
-            ca_file: Some(path.into()),
-            ..Self::default()
-        }
-    }
-}
-
-/// SASL mechanism.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub enum SaslMechanism {
-    /// PLAIN: user and password in clear (use it with TLS).
-    #[serde(rename = "PLAIN")]
-    Plain,
-    /// SCRAM-SHA-256.
-    #[serde(rename = "SCRAM-SHA-256")]
-    ScramSha256,
-    /// SCRAM-SHA-512.
-    #[serde(rename = "SCRAM-SHA-512")]
-    ScramSha512,
-}
-
-impl SaslMechanism {
-    /// The mechanism name on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            SaslMechanism::Plain => "PLAIN",
-            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
-            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
-        }
-    }
-}
-
-/// SASL credentials. `Debug` never shows the password.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct SaslConfig {
-    /// The mechanism.
-    pub mechanism: SaslMechanism,
-    /// User name.
-    pub username: String,
-    /// Password.
-    pub password: String,
-}
-
-impl SaslConfig {
-    /// SASL credentials for a mechanism.
-    pub fn new(
-        mechanism: SaslMechanism,
-        username: impl Into<String>,
-        password: impl Into<String>,
-    ) -> Self {
-        Self {
-            mechanism,
-            username: username.into(),
-            password: password.into(),
-        }
-    }
-}
-
-impl fmt::Debug for SaslConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SaslConfig")
-            .field("mechanism", &self.mechanism)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
     }
 }
 
