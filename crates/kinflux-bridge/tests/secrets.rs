@@ -5,7 +5,8 @@
 //! and the dead-letter records' headers, keys and values are searched for every secret
 //! value, and for the HTTP basic-auth header it would make of it. None may be there.
 //!
-//! Two runs cover the kinds one configuration cannot hold at once:
+//! Two runs cover the kinds one configuration cannot hold at once, and a third set of
+//! runs has each credential refused (the error path):
 //! - SASL/PLAIN password, InfluxDB 1.x user and password, registry user and password;
 //! - OAUTHBEARER client secret, InfluxDB 2 token, registry token.
 //!
@@ -122,12 +123,17 @@ fn decode_section(registry: &str, auth: &str) -> String {
     )
 }
 
-/// The `[kafka]` section (`sasl` is an inline table) and `[dead_letter]`.
+/// The `[kafka]` section (`sasl` is an inline table, or empty) and `[dead_letter]`.
 fn kafka_section(brokers: &str, topic: &str, sasl: &str) -> String {
+    let sasl = if sasl.is_empty() {
+        String::new()
+    } else {
+        format!("sasl = {sasl}")
+    };
     format!(
         "[kafka]\nbrokers = [\"{brokers}\"]\ntopics = [\"{topic}\"]\ngroup_id = \"{topic}_group\"\n\
          auto_offset_reset = \"earliest\"\nfetch_max_wait = \"100ms\"\ncommit_interval = \"500ms\"\n\
-         sasl = {sasl}\n\n[dead_letter]\ntopic = \"{topic}_dlq\"\n"
+         {sasl}\n\n[dead_letter]\ntopic = \"{topic}_dlq\"\n"
     )
 }
 
@@ -402,4 +408,117 @@ async fn oauth_secret_influx_token_and_registry_token_never_show() {
     };
     assert_nothing_leaks(&plain_brokers, &topic, bad, &run, &secrets).await;
     influx2.delete_bucket(&bucket);
+}
+
+/// Runs the bridge with `config` and `env` until it exits or `limit` passes; its log, at
+/// debug level.
+fn run_until_exit(dir: &Path, config: &str, env: &[(&str, &str)], limit: Duration) -> String {
+    let path = dir.join("wrong.toml");
+    std::fs::write(&path, config).expect("write the config");
+    let log_path = dir.join("wrong.log");
+    let log = std::fs::File::create(&log_path).expect("bridge log");
+    let mut c = Command::new(bridge_bin());
+    c.args(["run", "--no-progress", "--config"]).arg(&path);
+    c.env("NO_COLOR", "1").env("RUST_LOG", "debug");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("bridge log"))
+        .stderr(log)
+        .spawn()
+        .expect("start the bridge");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::read_to_string(&log_path).unwrap_or_default()
+}
+
+/// Refused credentials are where a secret is most tempting to print: a wrong SASL
+/// password, a wrong OAuth client secret and a wrong InfluxDB token each make the bridge
+/// fail or retry, and its log names the failure but never the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_reported_without_their_values() {
+    let (plain_brokers, sasl_brokers, user, oauth_brokers, token_url, client_id) = require_or_skip!(
+        "KINFLUX_KAFKA_BROKERS",
+        "KINFLUX_KAFKA_SASL_PLAINTEXT_BROKERS",
+        "KINFLUX_KAFKA_SASL_USERNAME",
+        "KINFLUX_KAFKA_OAUTH_BROKERS",
+        "KINFLUX_OAUTH_TOKEN_URL",
+        "KINFLUX_OAUTH_CLIENT_ID"
+    );
+    let Some(influx2) = Influx2::from_env() else {
+        return;
+    };
+    let topic = unique("secrets_wrong");
+    kafka::create_topic(&plain_brokers, &topic, 1).await;
+    let wrong = format!("wrong-{}", unique("s"));
+    let influx_v1 = format!(
+        "\n[influx]\nurl = \"http://127.0.0.1:{}\"\ndatabase = \"d\"\n",
+        free_port()
+    );
+    let cases = [
+        (
+            "SASL/PLAIN",
+            format!(
+                "{}{influx_v1}",
+                kafka_section(
+                    &sasl_brokers,
+                    &topic,
+                    &format!(
+                        "{{ mechanism = \"PLAIN\", username = \"{user}\", password = \"${{SECRETS_WRONG}}\" }}"
+                    )
+                )
+            ),
+        ),
+        (
+            "OAUTHBEARER",
+            format!(
+                "{}{influx_v1}",
+                kafka_section(
+                    &oauth_brokers,
+                    &topic,
+                    &format!(
+                        "{{ mechanism = \"OAUTHBEARER\", token_url = \"{token_url}\", \
+                         client_id = \"{client_id}\", client_secret = \"${{SECRETS_WRONG}}\" }}"
+                    )
+                )
+            ),
+        ),
+        (
+            "InfluxDB token",
+            format!(
+                "{}\n[influx]\nurl = \"{}\"\napi = \"v2\"\norg = \"{}\"\nbucket = \"b\"\n\
+                 token = \"${{SECRETS_WRONG}}\"\n",
+                kafka_section(&plain_brokers, &topic, ""),
+                influx2.url,
+                influx2.org
+            ),
+        ),
+    ];
+    let secrets = [Secret::new("wrong secret", &wrong)];
+    for (what, config) in cases {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let wrong = wrong.clone();
+        let log = tokio::task::spawn_blocking(move || {
+            run_until_exit(
+                dir.path(),
+                &config,
+                &[("SECRETS_WRONG", &wrong)],
+                Duration::from_secs(20),
+            )
+        })
+        .await
+        .expect("the bridge run");
+        let lower = log.to_lowercase();
+        assert!(
+            lower.contains("auth") || lower.contains("401") || lower.contains("denied"),
+            "{what}: the log names no refusal:\n{log}"
+        );
+        assert_no_secret(&format!("the log of a refused {what}"), &log, &secrets);
+    }
 }
