@@ -7,7 +7,7 @@
 //!
 //! Two runs cover the kinds one configuration cannot hold at once, and a third set of
 //! runs has each credential refused (the error path):
-//! - SASL/PLAIN password, InfluxDB 1.x user and password, registry user and password;
+//! - SASL/PLAIN password, InfluxDB 1.x (1.6.7, always started) user and password, registry user and password;
 //! - OAUTHBEARER client secret, InfluxDB 2 token, registry token.
 //!
 //! The InfluxDB 1.x and Apicurio servers run without authentication, so they ignore the
@@ -269,7 +269,7 @@ async fn sasl_plain_influx_v1_and_registry_passwords_never_show() {
         "KINFLUX_KAFKA_SASL_PLAINTEXT_BROKERS",
         "KINFLUX_KAFKA_SASL_USERNAME",
         "KINFLUX_KAFKA_SASL_PASSWORD",
-        "KINFLUX_INFLUX1X_URL",
+        "KINFLUX_INFLUX_URL",
         "KINFLUX_REGISTRY_URL"
     );
     let topic = unique("secrets_v1");
