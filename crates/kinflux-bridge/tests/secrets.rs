@@ -7,7 +7,8 @@
 //!
 //! Two runs cover the kinds one configuration cannot hold at once, and a third set of
 //! runs has each credential refused (the error path):
-//! - SASL/PLAIN password, InfluxDB 1.x (1.6.7, always started) user and password, registry user and password;
+//! - SASL/PLAIN password, InfluxDB 1.x (`KINFLUX_INFLUX_URL`) user and password, registry
+//!   user and password;
 //! - OAUTHBEARER client secret, InfluxDB 2 token, registry token.
 //!
 //! The InfluxDB 1.x and Apicurio servers run without authentication, so they ignore the
