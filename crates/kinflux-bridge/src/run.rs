@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use kinflux::{CancellationToken, Config, PipelineBuilder, RunSummary};
+use kinflux::{Bridge, CancellationToken, Config, RunSummary};
 
 use crate::check_config::load;
 use crate::cli::RunArgs;
@@ -37,10 +37,9 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
 
 async fn pipeline(config: Config, args: &RunArgs) -> ExitCode {
     let stop = CancellationToken::new();
-    let built = PipelineBuilder::from_config(&config).and_then(|b| {
+    let built = Bridge::from_config(&config, |b| {
         b.until_caught_up(args.until_caught_up)
             .drain_timeout(args.drain_timeout)
-            .build()
     });
     let pipeline = match built {
         Ok(p) => p,

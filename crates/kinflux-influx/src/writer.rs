@@ -1,6 +1,7 @@
 //! The writer: requests, classification, retries, splitting.
 
 mod bucket;
+mod route;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -42,8 +43,10 @@ struct Inner {
     query_uri: Uri,
     /// Marked sensitive, so hyper never prints it.
     authorization: Option<HeaderValue>,
-    permits: Semaphore,
-    stats: WriterStats,
+    /// Shared with the writers [`Writer::routed`] makes.
+    permits: Arc<Semaphore>,
+    /// Shared with the writers [`Writer::routed`] makes.
+    stats: Arc<WriterStats>,
     /// One retry log for every write of this writer and its clones: an outage is logged
     /// as one streak, however many writes wait it out.
     retry_log: RetryLog,
@@ -147,14 +150,14 @@ impl Writer {
         let client = transport::client(&config)?;
         Ok(Writer {
             inner: Arc::new(Inner {
-                permits: Semaphore::new(config.max_in_flight.max(1)),
+                permits: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
                 config,
                 client,
                 write_uri,
                 ping_uri,
                 query_uri,
                 authorization,
-                stats: WriterStats::default(),
+                stats: Arc::default(),
                 retry_log: RetryLog::new(),
                 shutdown,
             }),

@@ -101,6 +101,30 @@ impl<'a> PointRef<'a> {
         }
     }
 
+    /// Removes the tag with this key; returns its value, if it had one.
+    pub fn remove_tag(&mut self, key: &str) -> Option<Cow<'a, str>> {
+        let at = self
+            .tags
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()?;
+        Some(self.tags.remove(at).1)
+    }
+
+    /// The value of the tag with this key.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|at| self.tags[at].1.as_ref())
+    }
+
+    /// Replaces the measurement name, checked as [`new`](Self::new) checks it.
+    pub fn set_measurement(&mut self, measurement: Cow<'a, str>) -> Result<(), SeriesError> {
+        check_measurement(&measurement)?;
+        self.measurement = measurement;
+        Ok(())
+    }
+
     /// An owned copy that no longer borrows the input.
     pub fn into_owned(self) -> Point {
         // The parts were validated in `new`, so they are wrapped without checking again.

@@ -11,7 +11,7 @@ pub use config::Config;
 pub use decode::Decode;
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use pipeline::{
-    CancellationToken, ErrorClass, Pipeline, PipelineBuilder, PipelineError, RunSummary,
+    Bridge, CancellationToken, ErrorClass, Pipeline, PipelineBuilder, PipelineError, RunSummary,
 };
 
 pub use kinflux_avro as avro;

@@ -25,6 +25,26 @@ pub enum InterpolationError {
     },
 }
 
+/// The one name that is not looked up in the environment where a point is routed: the
+/// record's topic.
+const TOPIC: &str = "topic";
+
+/// `${topic}`, as the pipeline fills it in.
+pub(crate) const TOPIC_REFERENCE: &str = "${topic}";
+
+/// The keys where `${topic}` stands for the record's topic: where a point goes
+/// (`database`, `bucket`, `retention_policy` of a target) and its `measurement`.
+fn routes_by_topic(path: &str) -> bool {
+    if path.starts_with("metrics") {
+        return false;
+    }
+    let last = path.rsplit('.').next().unwrap_or(path);
+    matches!(
+        last,
+        "database" | "bucket" | "retention_policy" | "measurement"
+    )
+}
+
 /// Replaces every `${NAME}` in the strings of `value` by the variable's value, looked up
 /// with `lookup`. `$${` stands for a literal `${`.
 pub(crate) fn interpolate(
@@ -89,6 +109,12 @@ fn expand(
             });
         };
         let name = &after[..close];
+        if name == TOPIC && routes_by_topic(path) {
+            // The record's topic, filled in per record by the pipeline.
+            out.push_str(TOPIC_REFERENCE);
+            rest = &after[close + 1..];
+            continue;
+        }
         let value = lookup(name).ok_or_else(|| InterpolationError::Unset {
             key: path.to_owned(),
             name: name.to_owned(),

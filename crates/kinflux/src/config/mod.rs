@@ -5,15 +5,17 @@
 //! `examples/bridge.toml` documents every key.
 
 mod env;
+mod layout;
 mod sections;
 
 use std::path::Path;
 
 pub use env::InterpolationError;
+pub use layout::{SINGLE_PIPELINE, SINGLE_TARGET};
 pub use sections::{
     AvroConfig, BatchConfig, Config, DeadLetterSection, DecodeConfig, Format, Framing, InfluxApi,
-    InfluxConfig, InternalMetricsConfig, KafkaSection, MetricsConfig, OnError, StartAt, TagsConfig,
-    TimeSource,
+    InfluxConfig, InternalMetricsConfig, KafkaSection, MetricsConfig, OnError, PipelineConfig,
+    StartAt, TagsConfig, TargetConfig, TimeSource,
 };
 
 /// Why a configuration cannot be used. Every variant names the key at fault.
@@ -77,37 +79,8 @@ impl Config {
         let mut value: toml::Value =
             toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         env::interpolate(&mut value, lookup)?;
-        start_at_agrees_with_reset(&value)?;
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
-            let key = e.path().to_string();
-            ConfigError::invalid(
-                if key == "." {
-                    "(top level)".into()
-                } else {
-                    key
-                },
-                e.into_inner().message().to_owned(),
-            )
-        })?;
+        let config = layout::assemble(value)?;
         config.validate()?;
         Ok(config)
-    }
-}
-
-/// `start_at = "earliest"` or `"latest"` sets `auto_offset_reset`: both given and
-/// different is a contradiction, not a preference.
-fn start_at_agrees_with_reset(value: &toml::Value) -> Result<(), ConfigError> {
-    let kafka = value.get("kafka");
-    let text = |key: &str| kafka.and_then(|k| k.get(key)).and_then(toml::Value::as_str);
-    match (text("start_at"), text("auto_offset_reset")) {
-        (Some(start @ ("earliest" | "latest")), Some(reset)) if start != reset => {
-            Err(ConfigError::invalid(
-                "kafka.start_at",
-                format!(
-                    "start_at = \"{start}\" is where a partition without a committed offset starts, which auto_offset_reset = \"{reset}\" contradicts; keep one"
-                ),
-            ))
-        }
-        _ => Ok(()),
     }
 }

@@ -47,12 +47,14 @@ pub struct Metrics {
     commits: AtomicU64,
     dropped: AtomicU64,
     dead_letters: [AtomicU64; ErrorClass::ALL.len()],
-    retries: Mutex<BTreeMap<String, u64>>,
+    /// Retries by (target, cause): writers shared by pipelines are counted once.
+    retries: Mutex<BTreeMap<(String, String), u64>>,
     fetch_errors: Mutex<BTreeMap<&'static str, u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
-    partitions: Mutex<BTreeMap<PartitionKey, PartitionGauges>>,
+    /// By consumer group: the pipelines of a bridge each set their own.
+    partitions: Mutex<BTreeMap<String, BTreeMap<PartitionKey, PartitionGauges>>>,
 }
 
 /// The write-latency histogram at one moment.
@@ -170,10 +172,16 @@ impl Metrics {
                 .iter()
                 .map(|&c| (c, self.dead_letters[c.index()].load(Relaxed)))
                 .collect(),
-            retries: lock(&self.retries).clone(),
+            retries: lock(&self.retries).iter().fold(
+                BTreeMap::new(),
+                |mut by_cause, ((_, cause), n)| {
+                    *by_cause.entry(cause.clone()).or_insert(0) += n;
+                    by_cause
+                },
+            ),
             fetch_errors: lock(&self.fetch_errors).clone(),
             write_latency: latency,
-            partitions: lock(&self.partitions).clone(),
+            partitions: merged_partitions(&lock(&self.partitions)),
         }
     }
 
@@ -219,9 +227,10 @@ impl Metrics {
         *lock(&self.fetch_errors).entry(kind).or_insert(0) += 1;
     }
 
-    /// Sets the total of write retries for `cause` (as the writer counts them).
-    pub(crate) fn set_retries(&self, cause: &str, total: u64) {
-        lock(&self.retries).insert(cause.to_owned(), total);
+    /// Sets the total of write retries for `cause` of `target`'s writer (as it counts
+    /// them).
+    pub(crate) fn set_retries(&self, target: &str, cause: &str, total: u64) {
+        lock(&self.retries).insert((target.to_owned(), cause.to_owned()), total);
     }
 
     /// Adds one write's latency to the histogram.
@@ -238,9 +247,33 @@ impl Metrics {
     }
 
     /// Replaces the gauges of every partition this consumer holds.
-    pub(crate) fn set_partitions(&self, gauges: BTreeMap<PartitionKey, PartitionGauges>) {
-        *lock(&self.partitions) = gauges;
+    pub(crate) fn set_partitions(
+        &self,
+        group: &str,
+        gauges: BTreeMap<PartitionKey, PartitionGauges>,
+    ) {
+        lock(&self.partitions).insert(group.to_owned(), gauges);
     }
+}
+
+/// The gauges of every group's partitions. A partition two pipelines read (each its own
+/// group) shows the one further behind.
+fn merged_partitions(
+    by_group: &BTreeMap<String, BTreeMap<PartitionKey, PartitionGauges>>,
+) -> BTreeMap<PartitionKey, PartitionGauges> {
+    let mut out: BTreeMap<PartitionKey, PartitionGauges> = BTreeMap::new();
+    for gauges in by_group.values() {
+        for (key, g) in gauges {
+            let behind = |g: &PartitionGauges| g.committed_lag.unwrap_or(i64::MIN);
+            match out.get(key) {
+                Some(seen) if behind(seen) >= behind(g) => {}
+                _ => {
+                    out.insert(key.clone(), *g);
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -255,7 +288,7 @@ mod tests {
         }
         m.dead_lettered(ErrorClass::Decode);
         m.batch_written(7, 2, 100, 1);
-        m.set_retries("server_error", 2);
+        m.set_retries("influx", "server_error", 2);
         m.fetch_error("unknown_codec");
         m.fetch_error("unknown_codec");
         m.observe_write_latency(Duration::from_millis(20));
@@ -269,7 +302,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        m.set_partitions(parts);
+        m.set_partitions("g", parts);
         let s = m.snapshot();
         assert_eq!((s.records_in, s.record_bytes_in), (3, 30));
         assert_eq!((s.points_written, s.points_dropped_by_influxdb), (7, 2));
@@ -300,5 +333,31 @@ mod tests {
             );
         }
         assert!(!text.contains("kinflux_committed_offset{"));
+    }
+
+    #[test]
+    fn each_group_keeps_its_partitions_and_a_shared_one_shows_the_furthest_behind() {
+        let m = Metrics::default();
+        let gauges = |lag: i64| PartitionGauges {
+            committed_lag: Some(lag),
+            ..PartitionGauges::default()
+        };
+        let (a, b) = (PartitionKey::new("a", 0), PartitionKey::new("b", 0));
+        m.set_partitions("g1", BTreeMap::from([(a.clone(), gauges(5))]));
+        m.set_partitions("g2", BTreeMap::from([(b.clone(), gauges(2))]));
+        // A second pipeline reading `a` in its own group, further behind.
+        m.set_partitions("g3", BTreeMap::from([(a.clone(), gauges(9))]));
+        let s = m.snapshot();
+        assert_eq!(s.partitions.len(), 2);
+        assert_eq!(s.partitions[&a].committed_lag, Some(9));
+        assert_eq!(s.partitions[&b].committed_lag, Some(2));
+        // A refresh replaces only its own group's gauges.
+        m.set_partitions("g2", BTreeMap::new());
+        assert_eq!(m.snapshot().partitions.len(), 1);
+        // Retries of one writer are counted once, whatever pipelines share it.
+        m.set_retries("archive", "timeout", 3);
+        m.set_retries("archive", "timeout", 4);
+        m.set_retries("cloud", "timeout", 1);
+        assert_eq!(m.snapshot().retries["timeout"], 5);
     }
 }

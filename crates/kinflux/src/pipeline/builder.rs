@@ -10,10 +10,12 @@ use kinflux_influx::{Api, CancellationToken, Writer, WriterConfig};
 use kinflux_kafka::{AutoOffsetReset, ConsumerConfig, DeadLetterConfig};
 use kinflux_series::Precision;
 
-use super::Pipeline;
 use super::enrich::Enrichment;
+use super::route::{Routing, names_topic};
 use super::run::RunSettings;
+use super::settlement::WritePool;
 use super::start::Backfill;
+use super::{Pipeline, Target};
 use crate::config::{ConfigError, InternalMetricsConfig, OnError, StartAt, TagsConfig, TimeSource};
 use crate::decode::{Decode, LineDecoder};
 use crate::metrics::Metrics;
@@ -28,7 +30,10 @@ use crate::metrics::Metrics;
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct PipelineBuilder {
     consumer: ConsumerConfig,
-    writer: WriterConfig,
+    /// The first is the writer of [`Pipeline::builder`]; at least one.
+    targets: Vec<TargetSpec>,
+    measurement: Option<String>,
+    name: String,
     decoder: Arc<dyn Decode>,
     dead_letter: Option<DeadLetterConfig>,
     on_error: OnError,
@@ -41,13 +46,36 @@ pub struct PipelineBuilder {
     internal_metrics: Option<InternalMetricsConfig>,
     until_caught_up: bool,
     drain_timeout: Duration,
+    shared_metrics: Option<Arc<Metrics>>,
+    abort: Option<CancellationToken>,
+}
+
+/// A target as the builder holds it: its writer's configuration, or the write pool a
+/// [`crate::Bridge`] shares among the pipelines that write to it.
+#[derive(Debug)]
+pub(crate) struct TargetSpec {
+    /// The configuration file's name of the target, for logs.
+    pub(crate) name: String,
+    /// The configuration file's key of the target (`influx`, `influx.<name>`), for errors.
+    pub(crate) key: String,
+    pub(crate) writer: WriterConfig,
+    pub(crate) routing: Routing,
+    pub(crate) pool: Option<WritePool>,
 }
 
 impl PipelineBuilder {
     pub(super) fn new(consumer: ConsumerConfig, writer: WriterConfig) -> Self {
         PipelineBuilder {
             consumer,
-            writer,
+            targets: vec![TargetSpec {
+                name: crate::config::SINGLE_TARGET.to_owned(),
+                key: "influx".to_owned(),
+                writer,
+                routing: Routing::default(),
+                pool: None,
+            }],
+            measurement: None,
+            name: crate::config::SINGLE_PIPELINE.to_owned(),
             decoder: Arc::new(LineDecoder::new(Precision::Nanoseconds)),
             dead_letter: None,
             on_error: OnError::DeadLetter,
@@ -65,7 +93,76 @@ impl PipelineBuilder {
             internal_metrics: None,
             until_caught_up: false,
             drain_timeout: Duration::from_secs(30),
+            shared_metrics: None,
+            abort: None,
         }
+    }
+
+    /// How the writer of [`Pipeline::builder`] chooses each point's database, bucket or
+    /// retention policy (default: all go to the writer's own).
+    pub fn routing(mut self, routing: Routing) -> Self {
+        if let Some(first) = self.targets.first_mut() {
+            first.routing = routing;
+        }
+        self
+    }
+
+    /// Also writes every point to this InfluxDB, routed as `routing` says. An offset is
+    /// committed only when every target holds its records (or they are dead-lettered).
+    pub fn also_write_to(mut self, writer: WriterConfig, routing: Routing) -> Self {
+        let n = self.targets.len();
+        self.targets.push(TargetSpec {
+            name: format!("target{n}"),
+            key: "influx".to_owned(),
+            writer,
+            routing,
+            pool: None,
+        });
+        self
+    }
+
+    /// Sets every point's measurement, replacing the data's; `"${topic}"` in it is the
+    /// record's topic.
+    pub fn measurement(mut self, measurement: impl Into<String>) -> Self {
+        self.measurement = Some(measurement.into());
+        self
+    }
+
+    /// The pipeline's name, in its logs (default `default`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Replaces the targets (a configuration file's, some with pools shared by a bridge).
+    pub(crate) fn targets(mut self, targets: Vec<TargetSpec>) -> Self {
+        if !targets.is_empty() {
+            self.targets = targets;
+        }
+        self
+    }
+
+    pub(crate) fn without_metrics_listen(mut self) -> Self {
+        self.metrics_listen = None;
+        self
+    }
+
+    pub(crate) fn without_internal_metrics(mut self) -> Self {
+        self.internal_metrics = None;
+        self
+    }
+
+    /// Counts into `metrics` (shared by the pipelines of a bridge) instead of its own.
+    pub(crate) fn shared_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.shared_metrics = Some(metrics);
+        self
+    }
+
+    /// Cancels writes in flight with `abort` (shared by the pipelines of a bridge, whose
+    /// writers they share) when draining takes too long.
+    pub(crate) fn shared_abort(mut self, abort: CancellationToken) -> Self {
+        self.abort = Some(abort);
+        self
     }
 
     /// How record values become points (default: line protocol with nanosecond
@@ -172,7 +269,15 @@ impl PipelineBuilder {
                 "must be at least 1024",
             ));
         }
-        validate_writer(&self.writer)?;
+        for target in &self.targets {
+            validate_writer(&target.writer, &target.key)?;
+            validate_routing(target)?;
+        }
+        if let Some(m) = &self.measurement {
+            let sample = super::route::fill(m, "topic");
+            kinflux_series::Measurement::new(sample.as_str())
+                .map_err(|e| ConfigError::invalid("measurement", e.to_string()))?;
+        }
         if self.on_error == OnError::DeadLetter && self.dead_letter.is_none() {
             return Err(ConfigError::invalid(
                 "dead_letter.topic",
@@ -226,7 +331,9 @@ impl PipelineBuilder {
         self.validate()?;
         let PipelineBuilder {
             mut consumer,
-            mut writer,
+            targets,
+            measurement,
+            name,
             decoder,
             dead_letter,
             on_error,
@@ -239,31 +346,43 @@ impl PipelineBuilder {
             internal_metrics,
             until_caught_up,
             drain_timeout,
+            shared_metrics,
+            abort,
         } = self;
         match start_at {
             StartAt::Earliest => consumer.auto_offset_reset = AutoOffsetReset::Earliest,
             StartAt::Latest => consumer.auto_offset_reset = AutoOffsetReset::Latest,
             _ => {}
         }
-        // Batches carry nanosecond timestamps, and one batch fits one request.
-        writer.precision = Precision::Nanoseconds;
-        writer.max_body_bytes = writer
-            .max_body_bytes
-            .max(batch.max_bytes.saturating_add(1024));
-        let abort = CancellationToken::new();
-        let concurrency = writer.max_in_flight;
-        let create_database = writer.create_database;
-        let writer = Writer::with_shutdown(writer, abort.clone())
-            .map_err(|e| ConfigError::invalid("influx", e.to_string()))?;
+        let abort = abort.unwrap_or_default();
+        let targets = targets
+            .into_iter()
+            .map(|t| {
+                let create_database = t.writer.create_database
+                    && !t.routing.destination.as_deref().is_some_and(names_topic);
+                let pool = match t.pool {
+                    Some(pool) => pool,
+                    None => pool_of(&t.name, t.writer, batch.max_bytes, abort.clone())
+                        .map_err(|e| ConfigError::invalid(t.key.clone(), e.to_string()))?,
+                };
+                Ok(Target {
+                    name: t.name,
+                    pool,
+                    routing: t.routing,
+                    create_database,
+                })
+            })
+            .collect::<Result<Vec<Target>, ConfigError>>()?;
         let dead_letter = match on_error {
             OnError::DeadLetter => dead_letter,
             _ => None,
         };
+        let group = consumer.group_id.clone();
         Ok(Pipeline {
+            name,
             consumer,
-            writer,
-            concurrency,
-            create_database,
+            targets,
+            measurement,
             decoder,
             dead_letter,
             on_error,
@@ -274,13 +393,43 @@ impl PipelineBuilder {
                 drain_timeout,
                 until_caught_up,
                 backfill: Backfill::new(start_at),
+                group,
             },
             metrics_listen,
             internal_metrics,
-            metrics: Arc::new(Metrics::new()),
+            metrics: shared_metrics.unwrap_or_default(),
             abort,
         })
     }
+}
+
+/// The writer of `writer` and its write slots: batches carry nanosecond timestamps, and
+/// one batch (up to `max_batch_bytes`) fits one request.
+pub(crate) fn pool_of(
+    name: &str,
+    mut writer: WriterConfig,
+    max_batch_bytes: usize,
+    abort: CancellationToken,
+) -> Result<WritePool, kinflux_influx::WriteError> {
+    writer.precision = Precision::Nanoseconds;
+    writer.max_body_bytes = writer
+        .max_body_bytes
+        .max(max_batch_bytes.saturating_add(1024));
+    let concurrency = writer.max_in_flight;
+    let writer = Writer::with_shutdown(writer, abort)?;
+    Ok(WritePool::new(name, writer, concurrency))
+}
+
+fn validate_routing(t: &TargetSpec) -> Result<(), ConfigError> {
+    let r = &t.routing;
+    let v1 = matches!(t.writer.api, Api::V1 { .. });
+    if !v1 && (r.retention_policy.is_some() || r.retention_policy_tag.is_some()) {
+        return Err(ConfigError::invalid(
+            format!("{}.retention_policy_tag", t.key),
+            "only with api = \"v1\"",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_consumer(k: &ConsumerConfig) -> Result<(), ConfigError> {
@@ -324,17 +473,17 @@ fn validate_consumer(k: &ConsumerConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn validate_writer(w: &WriterConfig) -> Result<(), ConfigError> {
+fn validate_writer(w: &WriterConfig, target: &str) -> Result<(), ConfigError> {
     if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
         return Err(ConfigError::invalid(
-            "influx.url",
+            format!("{target}.url"),
             "must start with http:// or https://",
         ));
     }
     let need = |key: &str, api: &str, value: &str| {
         if value.is_empty() {
             Err(ConfigError::invalid(
-                format!("influx.{key}"),
+                format!("{target}.{key}"),
                 format!("required with api = \"{api}\""),
             ))
         } else {
@@ -352,11 +501,14 @@ fn validate_writer(w: &WriterConfig) -> Result<(), ConfigError> {
         _ => {}
     }
     if w.gzip_level.is_some_and(|l| l > 9) {
-        return Err(ConfigError::invalid("influx.gzip_level", "must be 0 to 9"));
+        return Err(ConfigError::invalid(
+            format!("{target}.gzip_level"),
+            "must be 0 to 9",
+        ));
     }
     if w.max_in_flight == 0 {
         return Err(ConfigError::invalid(
-            "influx.concurrency",
+            format!("{target}.concurrency"),
             "must be at least 1",
         ));
     }

@@ -6,32 +6,49 @@ use kinflux_influx::{RetryPolicy, Secret, WriterConfig};
 use kinflux_kafka::DeadLetterConfig;
 
 use super::PipelineBuilder;
-use crate::config::{Config, ConfigError, InfluxApi};
+use super::builder::TargetSpec;
+use super::route::{Routing, names_topic};
+use crate::config::{Config, ConfigError, InfluxApi, InfluxConfig, PipelineConfig};
 
 impl PipelineBuilder {
     /// A builder set as `config` says, decoder included (its schema file is read here).
-    /// Change what you need, then [`build`](Self::build).
+    /// Change what you need, then [`build`](Self::build). A file with several pipelines
+    /// is an error here: run those with [`crate::Bridge`].
     pub fn from_config(config: &Config) -> Result<PipelineBuilder, ConfigError> {
-        let decoder = crate::decode::from_config(&config.decode)?;
-        warn_insecure(config);
-        Ok(settings_of(config).shared_decoder(decoder))
+        Self::from_pipeline_config(config, config.single()?)
+    }
+
+    /// The builder of one of `config`'s pipelines, decoder included.
+    pub fn from_pipeline_config(
+        config: &Config,
+        pipeline: &PipelineConfig,
+    ) -> Result<PipelineBuilder, ConfigError> {
+        let decoder =
+            crate::decode::from_config(&pipeline.decode).map_err(|e| pipeline.within(e))?;
+        warn_insecure(pipeline);
+        Ok(settings_of(config, pipeline).shared_decoder(decoder))
     }
 }
 
 /// TLS verification is off only where the file says so; say it loudly at start.
-fn warn_insecure(config: &Config) {
-    if skips_tls_verification(config) {
+fn warn_insecure(pipeline: &PipelineConfig) {
+    if pipeline_skips_tls_verification(pipeline) {
         tracing::warn!(
+            pipeline = %pipeline.name,
             "kafka.tls.insecure_skip_verify = true: the brokers' certificates are NOT \
              verified; anyone on the path can read and change the records"
         );
     }
 }
 
-/// Whether `[kafka.tls]` turns certificate verification off (InfluxDB and the
-/// schema registry always verify).
+/// Whether the `[kafka.tls]` of any of `config`'s pipelines turns certificate
+/// verification off (InfluxDB and the schema registry always verify).
 pub fn skips_tls_verification(config: &Config) -> bool {
-    config
+    config.pipelines.iter().any(pipeline_skips_tls_verification)
+}
+
+fn pipeline_skips_tls_verification(pipeline: &PipelineConfig) -> bool {
+    pipeline
         .kafka
         .consumer
         .tls
@@ -39,22 +56,41 @@ pub fn skips_tls_verification(config: &Config) -> bool {
         .is_some_and(|t| t.insecure_skip_verify)
 }
 
-/// Every setting of `config` but the decoder.
-pub(crate) fn settings_of(config: &Config) -> PipelineBuilder {
-    let b = &config.batch;
-    let mut builder = PipelineBuilder::new(config.kafka.consumer.clone(), writer_config(config))
-        .on_error(config.dead_letter.on_error)
-        .tags(config.tags.clone())
-        .time_source(config.decode.time)
+/// Every setting of `pipeline` but the decoder.
+pub(crate) fn settings_of(config: &Config, pipeline: &PipelineConfig) -> PipelineBuilder {
+    let b = &pipeline.batch;
+    let targets: Vec<TargetSpec> = config
+        .targets_of(pipeline)
+        .map(|t| TargetSpec {
+            name: t.name.clone(),
+            key: t.key.clone(),
+            writer: writer_config(&t.influx),
+            routing: routing_of(&t.influx),
+            pool: None,
+        })
+        .collect();
+    let first = targets
+        .first()
+        .map(|t| t.writer.clone())
+        .expect("the configuration gives every pipeline at least one target");
+    let mut builder = PipelineBuilder::new(pipeline.kafka.consumer.clone(), first)
+        .targets(targets)
+        .name(pipeline.name.clone())
+        .on_error(pipeline.dead_letter.on_error)
+        .tags(pipeline.tags.clone())
+        .time_source(pipeline.decode.time)
         .batch(FlushPolicy {
             max_points: b.max_points,
             max_bytes: b.max_bytes,
             max_age: b.max_age,
             sort_by_series: b.sort_by_series,
         })
-        .start_at(config.kafka.start_at)
-        .commit_interval(config.kafka.commit_interval);
-    if let Some(dl) = dead_letter_config(config) {
+        .start_at(pipeline.kafka.start_at)
+        .commit_interval(pipeline.kafka.commit_interval);
+    if let Some(m) = &pipeline.measurement {
+        builder = builder.measurement(m.clone());
+    }
+    if let Some(dl) = dead_letter_config(pipeline) {
         builder = builder.dead_letter(dl);
     }
     if let Some(addr) = config.metrics.listen {
@@ -66,8 +102,27 @@ pub(crate) fn settings_of(config: &Config) -> PipelineBuilder {
     builder
 }
 
-fn writer_config(config: &Config) -> WriterConfig {
-    let i = &config.influx;
+/// How a target routes points, from its `[influx]` keys.
+pub(crate) fn routing_of(i: &InfluxConfig) -> Routing {
+    let v2 = i.api == InfluxApi::V2;
+    let destination = if v2 { &i.bucket } else { &i.database };
+    let (tag, exclude) = if v2 {
+        (&i.bucket_tag, i.exclude_bucket_tag)
+    } else {
+        (&i.database_tag, i.exclude_database_tag)
+    };
+    let templated = |v: &Option<String>| v.as_deref().filter(|d| names_topic(d)).map(str::to_owned);
+    Routing {
+        destination: templated(destination),
+        destination_tag: tag.clone(),
+        exclude_destination_tag: exclude,
+        retention_policy: templated(&i.retention_policy),
+        retention_policy_tag: i.retention_policy_tag.clone(),
+        exclude_retention_policy_tag: i.exclude_retention_policy_tag,
+    }
+}
+
+pub(crate) fn writer_config(i: &InfluxConfig) -> WriterConfig {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let mut w = match i.api {
         InfluxApi::V1 => {
@@ -108,12 +163,12 @@ fn writer_config(config: &Config) -> WriterConfig {
     w
 }
 
-fn dead_letter_config(config: &Config) -> Option<DeadLetterConfig> {
-    let topic = config.dead_letter.topic.as_ref()?;
-    let kafka = &config.kafka.consumer;
+fn dead_letter_config(pipeline: &PipelineConfig) -> Option<DeadLetterConfig> {
+    let topic = pipeline.dead_letter.topic.as_ref()?;
+    let kafka = &pipeline.kafka.consumer;
     let mut c = DeadLetterConfig::new(kafka.brokers.iter().cloned(), topic.clone());
-    c.create_topic = config.dead_letter.create_topic;
-    c.partitions = config.dead_letter.partitions;
+    c.create_topic = pipeline.dead_letter.create_topic;
+    c.partitions = pipeline.dead_letter.partitions;
     c.tls = kafka.tls.clone();
     c.sasl = kafka.sasl.clone();
     c.client_id = format!("{}-dead-letter", kafka.client_id);

@@ -5,18 +5,21 @@
 //! emitter, and no hash lookup (the block of the record's partition is settled once per
 //! record).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kinflux_backoff::{Backoff, BackoffConfig, RetryLog};
 use kinflux_batch::{Batch, Batcher, FlushPolicy, RecordId};
 use kinflux_influx::CancellationToken;
-use kinflux_kafka::{PartitionKey, Record};
+use kinflux_kafka::Record;
 use kinflux_line::EncodeError;
 use kinflux_series::{PointRef, PointView, Precision, Timestamp};
 
+use super::Target;
+use super::batches::OpenBatches;
 use super::enrich::Enrichment;
+use super::route::{Route, Routing};
 use super::settlement::{ErrorClass, Outgoing};
 use crate::decode::{Decode, DecodeFailure, Decoded, Emitter, Input};
 use crate::progress::Progress;
@@ -40,16 +43,27 @@ pub(super) struct Ingested {
 const SCHEMA_RETRY: BackoffConfig =
     BackoffConfig::new(Duration::from_millis(100), Duration::from_secs(30));
 
-/// Decoder, enrichment and the open batch.
+/// Decoder, enrichment and the open batches.
 #[derive(Debug)]
 pub(super) struct Ingest {
     decoder: Arc<dyn Decode>,
     enrichment: Enrichment,
-    batcher: Batcher,
+    batches: OpenBatches,
+    /// How each target routes points (as `batches` has them, borrowed apart).
+    routings: Vec<Routing>,
+    /// Every point's measurement (`${topic}`: the record's), replacing the data's.
+    measurement: Option<String>,
+    /// Points must be built, not forwarded as lines: some target routes by tag or drops
+    /// one, or the measurement is set.
+    needs_points: bool,
     /// Where a changed series key is encoded before it is added with its copied fields.
     key_scratch: Vec<u8>,
-    /// Partitions whose points are in the open batch, blocked at their first offset.
-    open_blocks: HashMap<PartitionKey, i64>,
+    /// Per target, the batch of the current record's points without routing tags
+    /// (`usize::MAX` where the points' tags decide), and the route of its topic.
+    record_opens: Vec<usize>,
+    record_routes: Vec<Route>,
+    /// The batches the current record blocks an offset in.
+    record_blocked: Vec<usize>,
     /// One log for every record's schema retries: an outage is one streak of warnings.
     schema_log: RetryLog,
 }
@@ -68,11 +82,28 @@ impl Ingest {
         Ingest {
             decoder,
             enrichment,
-            batcher: Batcher::new(policy, Precision::Nanoseconds),
+            batches: OpenBatches::new(policy, Vec::new()),
+            routings: vec![Routing::default()],
+            measurement: None,
+            needs_points: false,
             key_scratch: Vec::new(),
-            open_blocks: HashMap::new(),
+            record_opens: Vec::new(),
+            record_routes: Vec::new(),
+            record_blocked: Vec::new(),
             schema_log: RetryLog::new(),
         }
+    }
+
+    /// Writes to `targets` (in this order: an [`Outgoing`]'s `target` indexes them),
+    /// with every point's measurement set to `measurement` when given.
+    pub(super) fn with_targets(mut self, targets: &[Target], measurement: Option<String>) -> Self {
+        let routings: Vec<Routing> = targets.iter().map(|t| t.routing.clone()).collect();
+        self.needs_points =
+            measurement.is_some() || routings.iter().any(|r| r.needs_tags() || r.excludes_tags());
+        self.measurement = measurement;
+        self.batches = OpenBatches::new(self.batches.policy(), routings);
+        self.routings = self.batches.routings().to_vec();
+        self
     }
 
     /// Decodes `record` and adds its points to the open batch, blocking the record's
@@ -144,69 +175,104 @@ impl Ingest {
         let Some(input) = Input::of_record(record, time) else {
             return Ok((None, 0));
         };
+        self.route_record(&record.topic);
         let Ingest {
             decoder,
             enrichment,
-            batcher,
+            batches,
+            routings,
+            measurement,
+            needs_points,
             key_scratch,
-            open_blocks,
+            record_opens,
+            record_routes,
+            record_blocked,
             schema_log: _,
         } = self;
         let mut rejected: Vec<String> = Vec::new();
         let mut points = 0u64;
-        // Whether this partition already blocks an offset in the open batch; kept here so
-        // that a point costs no hash lookup (SipHash was 1.5% of the CPU).
-        let mut blocked = open_blocks.contains_key(&partition);
-        let forward_lines = enrichment.is_noop();
+        let forward_lines = enrichment.is_noop() && !*needs_points;
+        let measurement = measurement
+            .as_deref()
+            .map(|m| super::route::fill(m, &record.topic));
         let mut sink = |decoded: Decoded<'_>| {
             let mut decoded = decoded;
-            let mut tags_before = 0;
+            let mut changed = false;
             if let Decoded::Point(point, _) = &mut decoded {
-                tags_before = point.tags().len();
+                let tags_before = point.tags().len();
                 if let Err(e) = enrichment.apply(point, record, time) {
                     rejected.push(e.to_string());
                     return;
                 }
+                changed = point.tags().len() != tags_before;
+                if let Some(m) = &measurement {
+                    if let Err(e) = point.set_measurement(Cow::Borrowed(m.as_str())) {
+                        rejected.push(e.to_string());
+                        return;
+                    }
+                    changed = true;
+                }
             }
-            if !blocked {
-                progress.block(&partition, offset);
-                open_blocks.insert(partition.clone(), offset);
-                blocked = true;
-            }
-            let id = RecordId {
+            // Made per target: one `Arc` clone each, as many as the batcher keeps.
+            let id = || RecordId {
                 topic: partition.topic.clone(),
                 partition: partition.partition,
                 offset,
             };
-            let added = match decoded {
-                Decoded::Line {
-                    series_key,
-                    fields,
-                    timestamp,
-                    written_time,
-                } => match written_time {
-                    Some(time) => batcher.add_encoded_written(series_key, fields, time, id),
-                    None => batcher.add_encoded(series_key, fields, timestamp, id),
-                },
-                Decoded::Point(point, raw) => match raw.fields {
-                    Some(fields) => {
-                        let key = raw.series_key.filter(|_| point.tags().len() == tags_before);
-                        forward(batcher, key_scratch, &point, key, fields, id)
+            let mut refused = false;
+            for target in 0..record_opens.len() {
+                let routing = &routings[target];
+                let open = match (&decoded, record_opens[target]) {
+                    (Decoded::Point(point, _), usize::MAX) => {
+                        let route = routing.of_point(point, &record_routes[target]);
+                        batches.open_for(target, route)
                     }
-                    None => batcher.add(&point, id),
-                },
-            };
-            match added {
-                Ok(Some(batch)) => {
-                    points += 1;
-                    ready.push(Outgoing {
-                        batch,
-                        blocks: open_blocks.drain().collect(),
-                    });
-                    blocked = false;
+                    (_, open) => open,
+                };
+                batches.block(open, &partition, offset, progress, record_blocked);
+                let batcher = batches.batcher(open);
+                let added = match &decoded {
+                    Decoded::Line {
+                        series_key,
+                        fields,
+                        timestamp,
+                        written_time,
+                    } => match written_time {
+                        Some(time) => batcher.add_encoded_written(series_key, fields, *time, id()),
+                        None => batcher.add_encoded(series_key, fields, *timestamp, id()),
+                    },
+                    Decoded::Point(point, raw) if routing.excludes_tags() => {
+                        let mut point = point.clone();
+                        routing.strip(&mut point);
+                        match raw.fields {
+                            Some(fields) => {
+                                forward(batcher, key_scratch, &point, None, fields, id())
+                            }
+                            None => batcher.add(&point, id()),
+                        }
+                    }
+                    Decoded::Point(point, raw) => match raw.fields {
+                        Some(fields) => {
+                            let key = raw.series_key.filter(|_| !changed);
+                            forward(batcher, key_scratch, point, key, fields, id())
+                        }
+                        None => batcher.add(point, id()),
+                    },
+                };
+                match added {
+                    Ok(Some(batch)) => ready.push(batches.filled(open, batch, record_blocked)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        // No target can write it (the line is the same for all but the
+                        // tags one excludes): the record goes whole to the dead letters.
+                        rejected.push(e.to_string());
+                        refused = true;
+                        break;
+                    }
                 }
-                Ok(None) => points += 1,
-                Err(e) => rejected.push(e.to_string()),
+            }
+            if !refused {
+                points += 1;
             }
         };
         let mut out = Emitter::new(&mut sink, forward_lines);
@@ -222,29 +288,43 @@ impl Ingest {
         Ok((failure, points))
     }
 
-    /// Closes the open batch. With nothing in it, its blocks are released at once.
-    pub(super) fn flush(&mut self, progress: &mut Progress) -> Option<Outgoing> {
-        match self.batcher.flush() {
-            Some(batch) => Some(Outgoing {
-                batch,
-                blocks: self.open_blocks.drain().collect(),
-            }),
-            None => {
-                for (partition, offset) in self.open_blocks.drain() {
-                    progress.unblock(&partition, offset);
+    /// Sets, for the record of `topic` about to be decoded, each target's batch for
+    /// points whose tags do not route them, and the route of the topic.
+    fn route_record(&mut self, topic: &str) {
+        self.record_blocked.clear();
+        let n = self.batches.routings().len();
+        self.record_opens.clear();
+        self.record_routes.resize(n, Route::default());
+        for target in 0..n {
+            let open = match self.batches.fixed(target) {
+                Some(open) => open,
+                None => {
+                    let routing = &self.batches.routings()[target];
+                    let route = routing.of_topic(topic);
+                    if routing.needs_tags() {
+                        self.record_routes[target] = route;
+                        usize::MAX
+                    } else {
+                        self.batches.open_for(target, route)
+                    }
                 }
-                None
-            }
+            };
+            self.record_opens.push(open);
         }
     }
 
-    /// When the open batch is due by age.
+    /// Closes the open batches. Those with nothing in them release their blocks at once.
+    pub(super) fn flush(&mut self, progress: &mut Progress) -> Vec<Outgoing> {
+        self.batches.flush(progress)
+    }
+
+    /// When the oldest open batch is due by age.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.batcher.deadline()
+        self.batches.deadline()
     }
 
     pub(super) fn has_open_batch(&self) -> bool {
-        !self.batcher.is_empty()
+        self.batches.has_points()
     }
 }
 
@@ -334,7 +414,7 @@ mod tests {
         // handed on with the second attempt's, each with the block it holds.
         assert_eq!(ingested.ready.len(), 2);
         for outgoing in &ingested.ready {
-            let partition = PartitionKey::new("t", 0);
+            let partition = kinflux_kafka::PartitionKey::new("t", 0);
             assert_eq!(outgoing.blocks, [(partition, 0)]);
         }
     }

@@ -14,13 +14,14 @@ use std::time::Instant;
 use kinflux_batch::RecordId;
 use kinflux_influx::CancellationToken;
 use kinflux_kafka::{PartitionKey, Record, UndecodableBatch};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinError;
 use tracing::{error, warn};
 
 use super::PipelineError;
 use super::ingest::{Ingest, record_time};
 use super::retained::Retained;
+use super::route::Route;
 use super::settlement::{Done, ErrorClass, Judged, Settlement, Verdict, judge};
 use crate::metrics::Metrics;
 use crate::progress::Progress;
@@ -131,9 +132,9 @@ impl Lane {
         Ok(())
     }
 
-    /// Closes the open batch and sends it (or queues it for a write slot).
+    /// Closes the open batches and sends them (or queues them for a write slot).
     pub(super) fn flush(&mut self) {
-        if let Some(outgoing) = self.ingest.flush(&mut self.progress) {
+        for outgoing in self.ingest.flush(&mut self.progress) {
             self.settlement.submit(outgoing);
         }
     }
@@ -151,7 +152,14 @@ impl Lane {
         self.settlement.has_waiting()
     }
 
-    /// Starts the first waiting batch with `permit`.
+    /// The write slots the first waiting batch needs (its target's), while one waits.
+    pub(super) fn waiting_slots(&self) -> Option<Arc<Semaphore>> {
+        self.settlement.waiting_slots()
+    }
+
+    /// Starts the first waiting batch with `permit`, one of its [`waiting_slots`].
+    ///
+    /// [`waiting_slots`]: Self::waiting_slots
     pub(super) fn start_waiting(&mut self, permit: OwnedSemaphorePermit) {
         self.settlement.start_waiting(permit);
     }
@@ -201,7 +209,7 @@ impl Lane {
             }) => {
                 self.metrics.observe_write_latency(elapsed);
                 let batch = &outgoing.batch;
-                match judge(batch, result) {
+                match judge(batch, result, outgoing.route != Route::default()) {
                     Judged::Answered {
                         written,
                         dropped,
@@ -214,10 +222,12 @@ impl Lane {
                             batch.merged(),
                         );
                         for (id, reason) in refused {
+                            let reason = self.settlement.name_target(outgoing.target, reason);
                             self.fail_by_id(&id, ErrorClass::Rejected, reason);
                         }
                     }
                     Judged::Failed { records, message } => {
+                        let message = self.settlement.name_target(outgoing.target, message);
                         for id in records {
                             self.fail_by_id(&id, ErrorClass::WriteFailed, message.clone());
                         }

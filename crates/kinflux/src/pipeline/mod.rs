@@ -3,18 +3,23 @@
 //!
 //! Following one record: the loop (`run.rs`, which owns the consumer) receives it and
 //! hands it to a lane (`lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
-//! batch; the batch goes to the settlement (`settlement.rs`), which writes it through the
-//! shared write slots and judges the answer; refused lines are dead-lettered as the
-//! records they came from, which the lane retains until then (`retained.rs`); and the
-//! commit progress ([`crate::progress`]) says which offset the loop may commit. Where a
-//! partition starts is `start.rs`; the self-metrics writer is `self_metrics.rs`.
+//! batches, one per target and per database its points are routed to (`batches.rs`,
+//! `route.rs`); a full batch goes to the settlement (`settlement.rs`), which writes it
+//! through its target's write slots and judges the answer; refused lines are
+//! dead-lettered as the records they came from, which the lane retains until then
+//! (`retained.rs`); and the commit progress ([`crate::progress`]) says which offset the
+//! loop may commit. Where a partition starts is `start.rs`; the self-metrics writer is
+//! `self_metrics.rs`; several pipelines in one process are a [`Bridge`] (`bridge.rs`).
 
+mod batches;
+mod bridge;
 mod builder;
 mod enrich;
 mod from_config;
 mod ingest;
 mod lane;
 mod retained;
+mod route;
 mod run;
 mod self_metrics;
 mod settlement;
@@ -24,14 +29,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use bridge::Bridge;
 pub use builder::PipelineBuilder;
 pub(crate) use from_config::settings_of;
 pub use from_config::skips_tls_verification;
 pub use kinflux_influx::CancellationToken;
+pub use route::Routing;
 pub use settlement::ErrorClass;
 
 use kinflux_batch::FlushPolicy;
-use kinflux_influx::Writer;
 use kinflux_kafka::{Consumer, ConsumerConfig, DeadLetterConfig, DeadLetterProducer};
 
 use crate::config::{Config, ConfigError, InternalMetricsConfig, OnError};
@@ -75,6 +81,14 @@ pub enum PipelineError {
     /// The metrics endpoint could not be served.
     #[error("metrics endpoint: {0}")]
     Metrics(std::io::Error),
+    /// One pipeline of a [`Bridge`] failed (and the bridge stopped the others).
+    #[error("pipeline {name}: {source}")]
+    Pipeline {
+        /// The pipeline's name.
+        name: String,
+        /// Why it failed.
+        source: Box<PipelineError>,
+    },
     /// A broken invariant of the pipeline itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -114,10 +128,10 @@ pub struct RunSummary {
 /// ```
 #[derive(Debug)]
 pub struct Pipeline {
+    name: String,
     consumer: ConsumerConfig,
-    writer: Writer,
-    concurrency: usize,
-    create_database: bool,
+    targets: Vec<Target>,
+    measurement: Option<String>,
     decoder: Arc<dyn Decode>,
     dead_letter: Option<DeadLetterConfig>,
     on_error: OnError,
@@ -131,6 +145,17 @@ pub struct Pipeline {
     abort: CancellationToken,
 }
 
+/// An InfluxDB target of a pipeline: its write pool (perhaps shared with other
+/// pipelines) and how points are routed on it.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    name: String,
+    pool: WritePool,
+    routing: route::Routing,
+    /// Create the writer's own database or bucket at start.
+    create_database: bool,
+}
+
 impl Pipeline {
     /// A builder for a pipeline that reads with `consumer` and writes with `writer`.
     pub fn builder(
@@ -142,8 +167,14 @@ impl Pipeline {
 
     /// The pipeline a configuration file describes ([`PipelineBuilder::from_config`],
     /// built).
+    /// A file with several pipelines is an error here: run those with [`Bridge`].
     pub fn from_config(config: &Config) -> Result<Pipeline, ConfigError> {
         PipelineBuilder::from_config(config)?.build()
+    }
+
+    /// The pipeline's name (`[[pipeline]] name`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The figures of this pipeline, to read while it runs
@@ -176,12 +207,18 @@ impl Pipeline {
     }
 
     async fn connect(self) -> Result<Run, PipelineError> {
-        if self.create_database {
-            self.writer
-                .create_database()
-                .await
-                .map_err(PipelineError::Influx)?;
+        for target in &self.targets {
+            if target.create_database {
+                target
+                    .pool
+                    .writer()
+                    .create_database()
+                    .await
+                    .map_err(PipelineError::Influx)?;
+            }
         }
+        let targets: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+        tracing::info!(pipeline = %self.name, group = %self.consumer.group_id, ?targets, "pipeline connecting");
         let dead_letters = match self.dead_letter {
             Some(c) => Some(Arc::new(
                 DeadLetterProducer::connect(c)
@@ -197,17 +234,19 @@ impl Pipeline {
         let consumer = Consumer::connect(self.consumer)
             .await
             .map_err(PipelineError::Kafka)?;
-        let pool = WritePool::new(self.writer, self.concurrency);
+        let pools: Vec<WritePool> = self.targets.iter().map(|t| t.pool.clone()).collect();
+        let ingest = Ingest::new(self.decoder, self.enrichment, self.batch)
+            .with_targets(&self.targets, self.measurement);
         let lane = Lane::new(
-            Ingest::new(self.decoder, self.enrichment, self.batch),
-            Settlement::new(pool.clone(), dead_letters, self.on_error, self.abort),
+            ingest,
+            Settlement::new(pools.clone(), dead_letters, self.on_error, self.abort),
             max_retained_bytes,
             self.metrics.clone(),
         );
         Ok(Run::new(
             consumer,
             lane,
-            pool,
+            pools,
             self.settings,
             self.metrics,
             self_metrics,

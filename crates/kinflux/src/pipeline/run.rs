@@ -28,12 +28,15 @@ pub(super) struct RunSettings {
     pub(super) drain_timeout: Duration,
     pub(super) until_caught_up: bool,
     pub(super) backfill: Option<Backfill>,
+    /// The consumer group: the metrics keep each pipeline's partition gauges under it.
+    pub(super) group: String,
 }
 
 pub(super) struct Run {
     consumer: Consumer,
     lane: Lane,
-    pool: WritePool,
+    /// The write pools of the pipeline's targets; the first takes the self-metrics.
+    pools: Vec<WritePool>,
     settings: RunSettings,
     metrics: Arc<Metrics>,
     self_metrics: Option<SelfMetrics>,
@@ -48,7 +51,7 @@ impl Run {
     pub(super) fn new(
         consumer: Consumer,
         lane: Lane,
-        pool: WritePool,
+        pools: Vec<WritePool>,
         settings: RunSettings,
         metrics: Arc<Metrics>,
         self_metrics: Option<SelfMetrics>,
@@ -56,7 +59,7 @@ impl Run {
         Run {
             consumer,
             lane,
-            pool,
+            pools,
             settings,
             metrics,
             self_metrics,
@@ -79,7 +82,6 @@ impl Run {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_commit = Instant::now();
         let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
-        let slots = self.pool.slots();
         let result = loop {
             if let Some(e) = self.fatal.take().or_else(|| self.lane.take_fatal()) {
                 break Err(e);
@@ -104,11 +106,12 @@ impl Run {
             let wants_slot = self.lane.wants_slot();
             let has_open_batch = self.lane.has_open_batch();
             let has_writes = self.lane.has_writes();
+            let slots = self.slots();
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break Ok(()),
                 Some(done) = self.lane.next_done(), if has_writes => self.lane.settle(done),
-                Ok(permit) = slots.clone().acquire_owned(), if wants_slot => {
+                Ok(permit) = slots.acquire_owned(), if wants_slot => {
                     self.lane.start_waiting(permit);
                 }
                 _ = tokio::time::sleep_until(deadline), if has_open_batch => self.lane.flush(),
@@ -118,8 +121,8 @@ impl Run {
                         last_commit = Instant::now();
                     }
                     self.refresh_metrics();
-                    if let Some(s) = &mut self.self_metrics {
-                        s.tick(&self.metrics, self.pool.writer());
+                    if let (Some(s), Some(pool)) = (&mut self.self_metrics, self.pools.first()) {
+                        s.tick(&self.metrics, pool.writer());
                     }
                 }
                 message = self.consumer.recv(), if can_take => match message {
@@ -128,7 +131,7 @@ impl Run {
                 },
             }
         };
-        self.drain(&slots).await;
+        self.drain().await;
         let Run {
             consumer,
             metrics,
@@ -190,12 +193,12 @@ impl Run {
         info!(partitions = ?revocation.partitions(), "partitions revoked; settling them before they leave");
         self.lane.flush();
         let deadline = revocation.deadline();
-        let slots = self.pool.slots();
         while leaving.iter().any(|p| self.lane.is_blocked(p))
             && (self.lane.has_writes() || self.lane.wants_slot())
         {
             let has_writes = self.lane.has_writes();
             let wants_slot = self.lane.wants_slot();
+            let slots = self.slots();
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => {
@@ -203,7 +206,7 @@ impl Run {
                     break;
                 }
                 Some(done) = self.lane.next_done(), if has_writes => self.lane.settle(done),
-                Ok(permit) = slots.clone().acquire_owned(), if wants_slot => {
+                Ok(permit) = slots.acquire_owned(), if wants_slot => {
                     self.lane.start_waiting(permit);
                 }
                 _ = tokio::time::sleep_until(deadline) => {
@@ -285,30 +288,42 @@ impl Run {
                 (key, g)
             })
             .collect();
-        self.metrics.set_partitions(gauges);
-        let stats = self.pool.writer().stats().snapshot();
-        for (cause, n) in [
-            ("connection", stats.retries_connection),
-            ("timeout", stats.retries_timeout),
-            ("throttled", stats.retries_throttled),
-            ("server_error", stats.retries_server_error),
-        ] {
-            self.metrics.set_retries(cause, n);
+        self.metrics.set_partitions(&self.settings.group, gauges);
+        for pool in &self.pools {
+            let stats = pool.writer().stats().snapshot();
+            for (cause, n) in [
+                ("connection", stats.retries_connection),
+                ("timeout", stats.retries_timeout),
+                ("throttled", stats.retries_throttled),
+                ("server_error", stats.retries_server_error),
+            ] {
+                self.metrics.set_retries(pool.name(), cause, n);
+            }
         }
+    }
+
+    /// The write slots the first waiting batch needs (any target's while none waits:
+    /// the branch that takes one is off then).
+    fn slots(&self) -> Arc<Semaphore> {
+        self.lane
+            .waiting_slots()
+            .or_else(|| self.pools.first().map(WritePool::slots))
+            .unwrap_or_else(|| Arc::new(Semaphore::new(0)))
     }
 
     /// Flushes, waits for every write (giving up on them after the drain timeout), and
     /// commits what is settled.
-    async fn drain(&mut self, slots: &Arc<Semaphore>) {
+    async fn drain(&mut self) {
         self.lane.flush();
         let deadline = tokio::time::Instant::now() + self.settings.drain_timeout;
         while self.lane.has_writes() || self.lane.wants_slot() {
             let has_writes = self.lane.has_writes();
             let wants_slot = self.lane.wants_slot();
             let aborted = self.lane.is_aborted();
+            let slots = self.slots();
             tokio::select! {
                 Some(done) = self.lane.next_done(), if has_writes => self.lane.settle(done),
-                Ok(permit) = slots.clone().acquire_owned(), if wants_slot => {
+                Ok(permit) = slots.acquire_owned(), if wants_slot => {
                     self.lane.start_waiting(permit);
                 }
                 _ = tokio::time::sleep_until(deadline), if !aborted => {

@@ -3,7 +3,7 @@
 //! topic (or are dropped, or stop the pipeline), and each answer is judged here: what a
 //! failure means, and which records it concerns.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use tokio::task::{JoinError, JoinSet};
 use tracing::{error, warn};
 
 use super::PipelineError;
+use super::route::Route;
 use crate::config::OnError;
 
 /// Why a record went to the dead-letter topic (or was dropped): the
@@ -68,16 +69,23 @@ impl ErrorClass {
 /// most `concurrency` batches are written at once, whoever sends them.
 #[derive(Debug, Clone)]
 pub(crate) struct WritePool {
+    /// The target's name, which its retries are counted under.
+    name: Arc<str>,
     writer: Writer,
     slots: Arc<Semaphore>,
 }
 
 impl WritePool {
-    pub(crate) fn new(writer: Writer, concurrency: usize) -> Self {
+    pub(crate) fn new(name: &str, writer: Writer, concurrency: usize) -> Self {
         WritePool {
+            name: name.into(),
             writer,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
         }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     pub(crate) fn writer(&self) -> &Writer {
@@ -90,11 +98,14 @@ impl WritePool {
     }
 }
 
-/// A flushed batch and the offsets it blocks until it is settled.
+/// A flushed batch, the offsets it blocks until it is settled, and where it goes: the
+/// index of its target, and the database (or bucket) and retention policy on it.
 #[derive(Debug)]
 pub(super) struct Outgoing {
     pub(super) batch: Batch,
     pub(super) blocks: Vec<(PartitionKey, i64)>,
+    pub(super) target: usize,
+    pub(super) route: Route,
 }
 
 /// What a write task reports back.
@@ -137,8 +148,14 @@ pub(super) enum Judged {
     Fatal(PipelineError),
 }
 
-/// Decides what a write's result means.
-pub(super) fn judge(batch: &Batch, result: Result<WriteOutcome, WriteError>) -> Judged {
+/// Decides what a write's result means. `routed`: the batch went to a database, bucket or
+/// retention policy a tag or the topic chose, where a missing one concerns only its
+/// records (a typo in a tag must not stop the pipeline) and fails them.
+pub(super) fn judge(
+    batch: &Batch,
+    result: Result<WriteOutcome, WriteError>,
+    routed: bool,
+) -> Judged {
     match result {
         Ok(outcome) => {
             let mut refused: Vec<(RecordId, String)> = Vec::new();
@@ -166,24 +183,28 @@ pub(super) fn judge(batch: &Batch, result: Result<WriteOutcome, WriteError>) -> 
             }
         }
         Err(WriteError::Cancelled) => Judged::Cancelled,
-        Err(e @ (WriteError::Refused { .. } | WriteError::GaveUp { .. })) => {
-            warn!(error = %e, lines = batch.line_count(), "InfluxDB did not take a batch");
-            let mut records: Vec<RecordId> = (0..batch.line_count())
-                .flat_map(|l| batch.records_of_line(l))
-                .cloned()
-                .collect();
-            records.sort();
-            records.dedup();
-            Judged::Failed {
-                records,
-                message: e.to_string(),
-            }
-        }
+        Err(e @ WriteError::NotFound { .. }) if routed => failed(batch, &e),
+        Err(e @ (WriteError::Refused { .. } | WriteError::GaveUp { .. })) => failed(batch, &e),
         Err(e) => {
             // Credentials, a missing database, a bad URL.
             error!(error = %e, "InfluxDB refuses every write; stopping");
             Judged::Fatal(PipelineError::Influx(e))
         }
+    }
+}
+
+/// The whole batch failed for good.
+fn failed(batch: &Batch, e: &WriteError) -> Judged {
+    warn!(error = %e, lines = batch.line_count(), "InfluxDB did not take a batch");
+    let mut records: Vec<RecordId> = (0..batch.line_count())
+        .flat_map(|l| batch.records_of_line(l))
+        .cloned()
+        .collect();
+    records.sort();
+    records.dedup();
+    Judged::Failed {
+        records,
+        message: e.to_string(),
     }
 }
 
@@ -205,7 +226,10 @@ const DEAD_LETTER_RETRY: BackoffConfig =
 /// Writes in flight to InfluxDB and the dead-letter topic, and batches waiting for a slot.
 #[derive(Debug)]
 pub(super) struct Settlement {
-    pool: WritePool,
+    /// One per target, in the order of [`Outgoing::target`].
+    pools: Vec<WritePool>,
+    /// The writers of routed databases, buckets and retention policies, made once.
+    routed: HashMap<(usize, Route), Writer>,
     dead_letters: Option<Arc<DeadLetterProducer>>,
     on_error: OnError,
     /// Cancels writes in flight; fired only when draining takes too long.
@@ -220,13 +244,14 @@ pub(super) struct Settlement {
 
 impl Settlement {
     pub(super) fn new(
-        pool: WritePool,
+        pools: Vec<WritePool>,
         dead_letters: Option<Arc<DeadLetterProducer>>,
         on_error: OnError,
         abort: CancellationToken,
     ) -> Self {
         Settlement {
-            pool,
+            pools,
+            routed: HashMap::new(),
             dead_letters,
             on_error,
             abort,
@@ -239,7 +264,11 @@ impl Settlement {
     /// Starts writing `outgoing` when a slot is free, or queues it.
     pub(super) fn submit(&mut self, outgoing: Outgoing) {
         if self.waiting.is_empty() {
-            if let Ok(permit) = self.pool.slots.clone().try_acquire_owned() {
+            if let Ok(permit) = self.pools[outgoing.target]
+                .slots
+                .clone()
+                .try_acquire_owned()
+            {
                 self.spawn_write(outgoing, permit);
                 return;
             }
@@ -260,6 +289,21 @@ impl Settlement {
         let n = self.waiting.len();
         self.waiting.clear();
         n
+    }
+
+    /// `reason`, naming the target it concerns when there are several (so a dead letter
+    /// says which InfluxDB refused it).
+    pub(super) fn name_target(&self, target: usize, reason: String) -> String {
+        match self.pools.get(target) {
+            Some(pool) if self.pools.len() > 1 => format!("target {}: {reason}", pool.name()),
+            _ => reason,
+        }
+    }
+
+    /// The write slots of the first waiting batch's target.
+    pub(super) fn waiting_slots(&self) -> Option<Arc<Semaphore>> {
+        let first = self.waiting.front()?;
+        Some(self.pools[first.target].slots())
     }
 
     pub(super) fn has_waiting(&self) -> bool {
@@ -284,14 +328,33 @@ impl Settlement {
         self.abort.is_cancelled()
     }
 
+    /// The writer of a batch's target and route.
+    fn writer_of(&mut self, outgoing: &Outgoing) -> Result<Writer, WriteError> {
+        let base = &self.pools[outgoing.target].writer;
+        if outgoing.route == Route::default() {
+            return Ok(base.clone());
+        }
+        let key = (outgoing.target, outgoing.route.clone());
+        if let Some(w) = self.routed.get(&key) {
+            return Ok(w.clone());
+        }
+        let r = &outgoing.route;
+        let writer = base.routed(r.database.as_deref(), r.retention_policy.as_deref())?;
+        self.routed.insert(key, writer.clone());
+        Ok(writer)
+    }
+
     fn spawn_write(&mut self, outgoing: Outgoing, permit: OwnedSemaphorePermit) {
-        let writer = self.pool.writer.clone();
+        let writer = self.writer_of(&outgoing);
         let batch = &outgoing.batch;
         let starts = batch.line_starts().iter().map(|&s| s as usize).collect();
         let lines = LineBatch::with_line_starts(batch.body().clone(), starts);
         self.tasks.spawn(async move {
             let started = Instant::now();
-            let result = writer.write(lines).await;
+            let result = match writer {
+                Ok(writer) => writer.write(lines).await,
+                Err(e) => Err(e),
+            };
             drop(permit);
             Done::Write {
                 outgoing,

@@ -44,6 +44,26 @@ pub struct InfluxConfig {
     /// v2: the bucket.
     #[serde(default)]
     pub bucket: Option<String>,
+    /// v1 and v3: take each point's database from this tag; points without it go to
+    /// `database`. `database` may also hold `${topic}`, the record's topic.
+    #[serde(default)]
+    pub database_tag: Option<String>,
+    /// Leave `database_tag` out of the points written.
+    #[serde(default)]
+    pub exclude_database_tag: bool,
+    /// v1: take each point's retention policy from this tag; points without it go to
+    /// `retention_policy`.
+    #[serde(default)]
+    pub retention_policy_tag: Option<String>,
+    /// Leave `retention_policy_tag` out of the points written.
+    #[serde(default)]
+    pub exclude_retention_policy_tag: bool,
+    /// v2: take each point's bucket from this tag; points without it go to `bucket`.
+    #[serde(default)]
+    pub bucket_tag: Option<String>,
+    /// Leave `bucket_tag` out of the points written.
+    #[serde(default)]
+    pub exclude_bucket_tag: bool,
     /// v2 and v3: the API token.
     #[serde(default)]
     pub token: Option<String>,
@@ -105,6 +125,15 @@ impl fmt::Debug for InfluxConfig {
             .field("retention_policy", &self.retention_policy)
             .field("org", &self.org)
             .field("bucket", &self.bucket)
+            .field("database_tag", &self.database_tag)
+            .field("exclude_database_tag", &self.exclude_database_tag)
+            .field("retention_policy_tag", &self.retention_policy_tag)
+            .field(
+                "exclude_retention_policy_tag",
+                &self.exclude_retention_policy_tag,
+            )
+            .field("bucket_tag", &self.bucket_tag)
+            .field("exclude_bucket_tag", &self.exclude_bucket_tag)
             .field("token", &redacted(&self.token))
             .field("username", &self.username)
             .field("password", &redacted(&self.password))

@@ -11,7 +11,7 @@ mod tags;
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserializer;
 
 use super::ConfigError;
 
@@ -23,30 +23,114 @@ pub use kafka::{KafkaSection, StartAt};
 pub use metrics::{InternalMetricsConfig, MetricsConfig};
 pub use tags::TagsConfig;
 
-/// The whole configuration of a bridge.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole configuration of a bridge: its pipelines, the InfluxDB targets they write
+/// to, and how it reports on itself.
+///
+/// A file without `[[pipeline]]` tables describes one pipeline (named
+/// [`SINGLE_PIPELINE`](crate::config::SINGLE_PIPELINE)) with its sections at the top
+/// level; with them, each table is a pipeline that inherits the top-level sections' keys
+/// it does not set (`examples/pipelines.toml`).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// Where records come from.
+    /// The pipelines, in file order; at least one.
+    pub pipelines: Vec<PipelineConfig>,
+    /// Every InfluxDB target the file defines, by name order.
+    pub targets: Vec<TargetConfig>,
+    /// Where the bridge reports on itself.
+    pub metrics: MetricsConfig,
+}
+
+/// One pipeline: where its records come from, how they become points, and where those
+/// go.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PipelineConfig {
+    /// Its name (`[[pipeline]] name`), in logs and in its default consumer group.
+    pub name: String,
+    /// Where records come from: the top-level `[kafka]` with the pipeline's own keys.
     pub kafka: KafkaSection,
     /// How record values become points.
-    #[serde(default)]
     pub decode: DecodeConfig,
     /// Tags added to every point.
-    #[serde(default)]
     pub tags: TagsConfig,
-    /// When batches are flushed.
-    #[serde(default)]
+    /// When batches are flushed (per target and per database or bucket).
     pub batch: BatchConfig,
-    /// Where points go.
-    pub influx: InfluxConfig,
+    /// The names of the targets every point is written to (see [`Config::target`]).
+    pub targets: Vec<String>,
     /// What happens to records that cannot be written.
-    #[serde(default)]
     pub dead_letter: DeadLetterSection,
-    /// Where the bridge reports on itself.
-    #[serde(default)]
-    pub metrics: MetricsConfig,
+    /// The measurement of every point, replacing the data's: `"${topic}"` is the record's
+    /// topic.
+    pub measurement: Option<String>,
+    /// `pipeline[<name>].` in the several-pipelines shape, empty otherwise: errors name
+    /// keys with it.
+    pub(crate) key_prefix: String,
+}
+
+/// One InfluxDB target: an `[influx]` or `[influx.<name>]` table.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TargetConfig {
+    /// Its name: `influx` for a file's one `[influx]` table, else the table's name.
+    pub name: String,
+    /// Where and how to write, and how points are routed to databases or buckets.
+    pub influx: InfluxConfig,
+    /// The table's key (`influx` or `influx.<name>`), for errors.
+    pub(crate) key: String,
+}
+
+impl TargetConfig {
+    pub(crate) fn new(name: String, key: String, influx: InfluxConfig) -> Self {
+        TargetConfig { name, influx, key }
+    }
+}
+
+impl Config {
+    /// The target named `name`.
+    pub fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+
+    /// The targets of `pipeline`, in its order.
+    pub fn targets_of<'a>(
+        &'a self,
+        pipeline: &'a PipelineConfig,
+    ) -> impl Iterator<Item = &'a TargetConfig> + 'a {
+        pipeline.targets.iter().filter_map(|n| self.target(n))
+    }
+
+    /// The file's one pipeline, or an error that says the file has several (run those
+    /// with [`Bridge`](crate::Bridge)).
+    pub fn single(&self) -> Result<&PipelineConfig, ConfigError> {
+        match self.pipelines.as_slice() {
+            [one] => Ok(one),
+            many => Err(ConfigError::invalid(
+                "pipeline",
+                format!(
+                    "the file has {} pipelines; run them with kinflux::Bridge",
+                    many.len()
+                ),
+            )),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// The error `e` with its key named as written in the file.
+    pub(crate) fn within(&self, e: ConfigError) -> ConfigError {
+        match e {
+            ConfigError::Invalid { key, message }
+                if !self.key_prefix.is_empty() && !key.starts_with("influx") =>
+            {
+                ConfigError::Invalid {
+                    key: format!("{}{key}", self.key_prefix),
+                    message,
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -68,11 +152,85 @@ fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>
 
 impl Config {
     /// Checks what the types alone cannot: required keys that depend on other keys, and
-    /// values in range. The settings a [`crate::PipelineBuilder`] also has are checked by
-    /// the builder's own [`validate`](crate::PipelineBuilder::validate); the rest here.
+    /// values in range, for every pipeline and target; and that no two pipelines share a
+    /// consumer group.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        crate::pipeline::settings_of(self).validate()?;
+        for target in &self.targets {
+            target.validate()?;
+        }
+        for (i, p) in self.pipelines.iter().enumerate() {
+            p.validate().map_err(|e| p.within(e))?;
+            crate::pipeline::settings_of(self, p)
+                .validate()
+                .map_err(|e| p.within(e))?;
+            if let Some(other) = self.pipelines[..i]
+                .iter()
+                .find(|o| o.kafka.consumer.group_id == p.kafka.consumer.group_id)
+            {
+                return Err(p.within(ConfigError::invalid(
+                    "kafka.group_id",
+                    format!(
+                        "pipeline {:?} has this consumer group too; each pipeline needs its own (a rebalance or a slow target of one would hold the other's commits)",
+                        other.name
+                    ),
+                )));
+            }
+        }
+        Ok(())
+    }
+}
 
+impl TargetConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let i = &self.influx;
+        let key = |k: &str| format!("{}.{k}", self.key);
+        if i.api == InfluxApi::V1 && i.username.is_some() != i.password.is_some() {
+            return Err(ConfigError::invalid(
+                key("password"),
+                "set both `username` and `password`, or neither",
+            ));
+        }
+        let refuse = |set: bool, k: &str, apis: &str| {
+            if set {
+                Err(ConfigError::invalid(key(k), format!("only with {apis}")))
+            } else {
+                Ok(())
+            }
+        };
+        let v2 = i.api == InfluxApi::V2;
+        refuse(
+            v2 && i.database_tag.is_some(),
+            "database_tag",
+            "api = \"v1\" or \"v3\"",
+        )?;
+        refuse(!v2 && i.bucket_tag.is_some(), "bucket_tag", "api = \"v2\"")?;
+        refuse(
+            i.api != InfluxApi::V1 && i.retention_policy_tag.is_some(),
+            "retention_policy_tag",
+            "api = \"v1\"",
+        )?;
+        for (k, tag) in [
+            ("database_tag", &i.database_tag),
+            ("bucket_tag", &i.bucket_tag),
+            ("retention_policy_tag", &i.retention_policy_tag),
+        ] {
+            if let Some(tag) = tag {
+                kinflux_series::Tag::new(tag.as_str(), "x")
+                    .map_err(|e| ConfigError::invalid(key(k), e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PipelineConfig {
+    /// The checks of `[decode]` that only the configuration file needs.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(m) = &self.measurement {
+            if m.is_empty() {
+                return Err(ConfigError::invalid("measurement", "must not be empty"));
+            }
+        }
         let d = &self.decode;
         match d.format {
             Format::Line => {}
@@ -109,13 +267,6 @@ impl Config {
             }
         }
 
-        let i = &self.influx;
-        if i.api == InfluxApi::V1 && i.username.is_some() != i.password.is_some() {
-            return Err(ConfigError::invalid(
-                "influx.password",
-                "set both `username` and `password`, or neither",
-            ));
-        }
         Ok(())
     }
 }
