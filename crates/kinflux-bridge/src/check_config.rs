@@ -33,6 +33,12 @@ pub(crate) fn check_config(args: &CheckConfigArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if kinflux::pipeline::skips_tls_verification(&config) {
+        eprintln!(
+            "warning: kafka.tls.insecure_skip_verify = true: the brokers' certificates will \
+             NOT be verified"
+        );
+    }
     let printed = writeln!(
         std::io::stdout().lock(),
         "{} is valid. Resolved settings (secrets redacted):\n{config:#?}",

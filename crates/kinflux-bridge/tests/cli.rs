@@ -212,6 +212,31 @@ fn log_lines_carry_no_ansi_codes_when_stderr_is_a_pipe() {
 }
 
 #[test]
+fn skipping_tls_verification_is_warned_about_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plain = unreachable_config(dir.path());
+    let insecure = dir.path().join("insecure.toml");
+    let text_of = std::fs::read_to_string(&plain).expect("config");
+    std::fs::write(
+        &insecure,
+        format!("{text_of}[kafka.tls]\ninsecure_skip_verify = true\n"),
+    )
+    .expect("write");
+    for args in [
+        &["check-config", "--config"][..],
+        &["run", "--no-progress", "--config"],
+    ] {
+        let warned = text(&output(kinflux().args(args).arg(&insecure)).stderr);
+        assert!(
+            warned.contains("insecure_skip_verify = true"),
+            "{args:?}: {warned}"
+        );
+        let quiet = text(&output(kinflux().args(args).arg(&plain)).stderr);
+        assert!(!quiet.contains("insecure_skip_verify"), "{args:?}: {quiet}");
+    }
+}
+
+#[test]
 fn from_telegraf_writes_a_config_that_check_config_accepts_and_names_what_it_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let telegraf = dir.path().join("telegraf.conf");

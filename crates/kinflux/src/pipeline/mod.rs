@@ -34,6 +34,7 @@ pub use bridge::Bridge;
 pub use builder::PipelineBuilder;
 pub use dry_run::{DeadLetterPreview, DryRun, Preview, PreviewPoint};
 pub(crate) use from_config::settings_of;
+pub use from_config::skips_tls_verification;
 pub use kinflux_influx::CancellationToken;
 pub use route::Routing;
 pub use settlement::ErrorClass;
