@@ -22,6 +22,8 @@ fn mapping() -> Mapping {
     m.timestamp = Some(kinflux_avro::TimestampSource {
         field: "time".into(),
         unit: None,
+        format: None,
+        timezone: None,
     });
     m
 }

@@ -35,6 +35,8 @@ static PLANS: LazyLock<Vec<DecodePlan>> = LazyLock::new(|| {
     garden_mapping.timestamp = Some(kinflux_avro::TimestampSource {
         field: "time".into(),
         unit: None,
+        format: None,
+        timezone: None,
     });
     let mut wide_mapping = Mapping::new(MeasurementSource::Field("s".into()));
     wide_mapping.tags = vec!["e".into(), "u".into()];
@@ -43,6 +45,8 @@ static PLANS: LazyLock<Vec<DecodePlan>> = LazyLock::new(|| {
     wide_mapping.timestamp = Some(kinflux_avro::TimestampSource {
         field: "t".into(),
         unit: None,
+        format: None,
+        timezone: None,
     });
     vec![
         DecodePlan::compile(&garden, &garden_mapping).expect("garden plan"),

@@ -81,6 +81,10 @@ pub enum DecodeError {
         /// How many bytes were left.
         extra: usize,
     },
+    /// The `telegraf` preset could not make a metric of the record (Telegraf would drop
+    /// it too).
+    #[error("{0}")]
+    Telegraf(String),
     /// The measurement is taken from a field, and that field held null.
     #[error("the measurement field is null")]
     NullMeasurement,

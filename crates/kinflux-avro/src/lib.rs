@@ -7,6 +7,7 @@ pub mod framing;
 pub mod mapping;
 mod plan;
 mod source;
+pub mod telegraf;
 
 /// The Avro library whose `Schema` the schema sources hand out.
 pub use apache_avro;
@@ -20,6 +21,7 @@ pub use rustls;
 #[cfg(feature = "tls")]
 pub use source::tls_trusting;
 pub use source::{
-    RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig, RegistryError, SchemaDir,
-    SchemaSource,
+    Reference, RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig, RegistryError,
+    SchemaDir, SchemaSource,
 };
+pub use telegraf::{TelegrafOptions, UnionMode, decode_telegraf};

@@ -90,6 +90,34 @@ pub struct TimestampSource {
     /// `timestamp-*` or `local-timestamp-*` logical type, which gives the unit.
     #[serde(default)]
     pub unit: Option<Precision>,
+    /// How the time is written, named as Telegraf names it: `unix`, `unix_ms`, `unix_us`,
+    /// `unix_ns` (numbers, or numeric strings in JSON), or for JSON strings a Go reference
+    /// layout (`2006-01-02T15:04:05Z07:00`) or a strftime format (containing `%`).
+    /// Avro takes only the `unix*` formats, as another way to give `unit`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// JSON: the IANA time zone (or `Local`) of layout times that carry no offset. UTC by
+    /// default.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+impl TimestampSource {
+    /// The unit that `unit`, or else a `unix*` `format`, gives; `Err` names a format that
+    /// is no unit (a text layout).
+    pub fn numeric_unit(&self) -> Result<Option<Precision>, String> {
+        match (self.unit, self.format.as_deref()) {
+            (Some(unit), _) => Ok(Some(unit)),
+            (None, None) => Ok(None),
+            (None, Some("unix")) => Ok(Some(Precision::Seconds)),
+            (None, Some("unix_ms")) => Ok(Some(Precision::Milliseconds)),
+            (None, Some("unix_us")) => Ok(Some(Precision::Microseconds)),
+            (None, Some("unix_ns")) => Ok(Some(Precision::Nanoseconds)),
+            (None, Some(other)) => Err(format!(
+                "timestamp format {other:?} is a text layout; Avro times are numbers (use unix, unix_ms, unix_us or unix_ns)"
+            )),
+        }
+    }
 }
 
 /// What becomes of `bytes` and `fixed` values.

@@ -369,6 +369,8 @@ fn case() -> impl Strategy<Value = Case> {
                 mapping.timestamp = time.map(|i| TimestampSource {
                     field: format!("f{i}"),
                     unit: Some(Precision::Milliseconds),
+                    format: None,
+                    timezone: None,
                 });
                 mapping.tags = (0..fields.len())
                     .filter(|&i| tag_mask[i] && fields[i].taggable() && Some(i) != time)

@@ -207,6 +207,8 @@ async fn confluent_records_decode_with_schemas_from_the_registry() {
     mapping.timestamp = Some(kinflux_avro::TimestampSource {
         field: "time".into(),
         unit: None,
+        format: None,
+        timezone: None,
     });
     let decoder = ConfluentDecoder::new(client(&server.url), mapping);
     let point = decoder.decode_owned(&record, None).await.unwrap();

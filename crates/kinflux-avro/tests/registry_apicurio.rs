@@ -70,3 +70,53 @@ async fn unknown_ids_and_subjects_and_bad_schemas_are_refused_as_confluent_says(
         "{err:?}"
     );
 }
+
+/// A schema that uses a type registered under another subject: the client fetches the
+/// referenced subject version and resolves the name, and a record decodes through it.
+#[tokio::test]
+async fn schema_references_resolve_through_the_referenced_subject() {
+    let url = require_or_skip!("KINFLUX_REGISTRY_URL");
+    let registry = RegistryClient::new(RegistryConfig::new(&url)).unwrap();
+    let pos_subject = unique("kinflux_pos");
+    let pos = r#"{"type":"record","name":"Pos","namespace":"kinflux.ref","fields":[{"name":"lat","type":"double"},{"name":"lon","type":"double"}]}"#;
+    registry.register(&pos_subject, pos).await.unwrap();
+    let reading = r#"{"type":"record","name":"Reading","namespace":"kinflux.ref","fields":[{"name":"host","type":"string"},{"name":"pos","type":"kinflux.ref.Pos"}]}"#;
+    let references = [kinflux_avro::Reference {
+        name: "kinflux.ref.Pos".into(),
+        subject: pos_subject.clone(),
+        version: 1,
+    }];
+    let subject = format!("{}-value", unique("kinflux_reading"));
+    let id = registry
+        .register_with_references(&subject, reading, &references)
+        .await
+        .unwrap();
+
+    let fresh = RegistryClient::new(RegistryConfig::new(&url)).unwrap();
+    let schema = fresh.schema_by_id(id).await.unwrap();
+    assert_eq!(field_names(&schema), ["host", "pos"]);
+    let latest = fresh.latest(&subject).await.unwrap();
+    assert_eq!(latest.id, id);
+
+    // A record written with the resolved schema decodes with the Telegraf preset.
+    let mut record = apache_avro::types::Record::new(&schema).unwrap();
+    record.put("host", "h1");
+    record.put(
+        "pos",
+        apache_avro::types::Value::Record(vec![
+            ("lat".into(), apache_avro::types::Value::Double(1.5)),
+            ("lon".into(), apache_avro::types::Value::Double(2.5)),
+        ]),
+    );
+    let body = apache_avro::to_avro_datum(&schema, record).unwrap();
+    let options: kinflux_avro::TelegrafOptions =
+        toml::from_str("tags = [\"host\"]\nfield_separator = \".\"").unwrap();
+    let points = kinflux_avro::decode_telegraf(&schema, &body, &options, None).unwrap();
+    let fields: Vec<_> = points[0]
+        .fields()
+        .iter()
+        .map(|f| f.key.to_string())
+        .collect();
+    assert_eq!(fields, ["pos.lat", "pos.lon"]);
+    assert_eq!(points[0].measurement().as_str(), "kinflux.ref.Reading");
+}

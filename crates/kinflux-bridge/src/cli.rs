@@ -38,6 +38,19 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Validate a configuration and print the resolved settings, secrets redacted.
     CheckConfig(CheckConfigArgs),
+    /// Write the kinflux configuration matching a Telegraf file's kafka_consumer inputs
+    /// and influxdb outputs, and name every option it cannot carry over.
+    FromTelegraf(FromTelegrafArgs),
+}
+
+/// The arguments of `from-telegraf`.
+#[derive(Debug, Args)]
+pub(crate) struct FromTelegrafArgs {
+    /// The Telegraf configuration file.
+    pub(crate) telegraf_conf: PathBuf,
+    /// Write the kinflux configuration here instead of to standard output.
+    #[arg(long, short)]
+    pub(crate) output: Option<PathBuf>,
 }
 
 /// The flags of `run`.

@@ -6,6 +6,7 @@
 //! kinflux check-config --config examples/bridge.toml   # validate, secrets redacted
 //! kinflux run --config examples/bridge.toml            # run; `kinflux --config F` too
 //! kinflux --config examples/garden.toml --until-caught-up
+//! kinflux from-telegraf telegraf.conf > kinflux.toml     # a Telegraf file's Kafka pipelines
 //! ```
 //!
 //! SIGINT or SIGTERM drains gracefully: stop fetching, flush, wait for writes in flight
@@ -17,6 +18,7 @@
 
 mod check_config;
 mod cli;
+mod from_telegraf;
 mod logging;
 mod progress;
 mod run;
@@ -34,5 +36,6 @@ fn main() -> ExitCode {
     match command {
         Command::Run(args) => run::run(&args),
         Command::CheckConfig(args) => check_config::check_config(&args),
+        Command::FromTelegraf(args) => from_telegraf::run(&args),
     }
 }

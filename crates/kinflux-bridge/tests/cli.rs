@@ -209,3 +209,42 @@ fn log_lines_carry_no_ansi_codes_when_stderr_is_a_pipe() {
         "ESC in log lines written to a pipe: {stderr:?}"
     );
 }
+
+#[test]
+fn from_telegraf_writes_a_config_that_check_config_accepts_and_names_what_it_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let telegraf = dir.path().join("telegraf.conf");
+    std::fs::write(
+        &telegraf,
+        "[agent]\n  omit_hostname = true\n\
+         [[inputs.kafka_consumer]]\n  brokers = [\"127.0.0.1:9092\"]\n  topics = [\"t\"]\n  \
+         max_undelivered_messages = 10\n  data_format = \"influx\"\n\
+         [[outputs.influxdb]]\n  urls = [\"http://127.0.0.1:8086\"]\n  database = \"d\"\n",
+    )
+    .unwrap();
+    let out_file = dir.path().join("kinflux.toml");
+    let out = output(
+        kinflux()
+            .arg("from-telegraf")
+            .arg(&telegraf)
+            .arg("--output")
+            .arg(&out_file),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("max_undelivered_messages"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = output(kinflux().args(["check-config", "--config"]).arg(&out_file));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    std::fs::write(&telegraf, "[[inputs.cpu]]\n").unwrap();
+    let out = output(kinflux().arg("from-telegraf").arg(&telegraf));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no kafka_consumer input"),
+        "{}",
+        text(&out.stderr)
+    );
+}

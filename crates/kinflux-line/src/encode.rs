@@ -4,7 +4,7 @@ use kinflux_series::{FieldValueRef, PointView, Precision, SeriesError, TIME_KEY,
 
 use crate::EncodeError;
 use crate::grammar::{MAX_NANOS, MIN_NANOS};
-use crate::scan::{FIELD_KEY, MEASUREMENT, NameRules, TAG};
+use crate::scan::{FIELD_KEY, MEASUREMENT, NameRules, TAG, series_key_ends_cleanly};
 
 /// Appends `point` as one line plus `\n` to `out`, its timestamp (if any) in `precision`
 /// (rounded down). On error nothing is appended.
@@ -80,7 +80,8 @@ fn write_series_key(point: &impl PointView, out: &mut Vec<u8>) -> Result<(), Enc
             name: m.to_owned(),
         });
     }
-    write_name(m, MEASUREMENT, "measurement", out)?;
+    let start = out.len();
+    let mut misleads_splitter = write_name(m, MEASUREMENT, "measurement", out)?;
     for (k, v) in point.tags() {
         if k.is_empty() {
             return Err(SeriesError::EmptyTagKey.into());
@@ -95,9 +96,14 @@ fn write_series_key(point: &impl PointView, out: &mut Vec<u8>) -> Result<(), Enc
             .into());
         }
         out.push(b',');
-        write_name(k, TAG, "tag key", out)?;
+        misleads_splitter |= write_name(k, TAG, "tag key", out)?;
         out.push(b'=');
-        write_name(v, TAG, "tag value", out)?;
+        misleads_splitter |= write_name(v, TAG, "tag value", out)?;
+    }
+    if misleads_splitter && !series_key_ends_cleanly(&out[start..]) {
+        return Err(EncodeError::MisleadingSeriesKey {
+            series_key: String::from_utf8_lossy(&out[start..]).into_owned(),
+        });
     }
     Ok(())
 }
@@ -123,6 +129,7 @@ fn write_fields(point: &impl PointView, out: &mut Vec<u8>) -> Result<(), EncodeE
             out.push(b',');
         }
         first = false;
+        // Field keys pair backslashes as the splitter does, so they never mislead it.
         write_name(k, FIELD_KEY, "field key", out)?;
         out.push(b'=');
         write_value(k, &v, out)?;
@@ -134,23 +141,27 @@ fn write_fields(point: &impl PointView, out: &mut Vec<u8>) -> Result<(), EncodeE
 }
 
 /// Appends `name` with the escapes of its position, refusing names the parser would read
-/// back differently.
+/// back differently. Says whether it wrote an escaped delimiter after an even run of
+/// backslashes, which InfluxDB's line splitter (it pairs backslashes) takes as unescaped.
 #[inline]
 fn write_name(
     name: &str,
     rules: NameRules,
     what: &'static str,
     out: &mut Vec<u8>,
-) -> Result<(), EncodeError> {
+) -> Result<bool, EncodeError> {
     let bytes = name.as_bytes();
     // Most names need no escape: copy them in one go.
     let Some(first) = bytes.iter().position(|&b| needs_care(b, rules)) else {
         out.extend_from_slice(bytes);
-        return Ok(());
+        return Ok(false);
     };
+    let mut misleads_splitter = false;
     out.extend_from_slice(&bytes[..first]);
-    // Length of the run of backslashes just written: the parser pairs them left to
-    // right, so an odd run swallows whatever byte follows it.
+    // Length of the run of backslashes just written. The parser drops a backslash before
+    // a byte this position unescapes, so a name's own backslash before such a byte needs
+    // one more in front of it; and a run before a delimiter must not look like an even
+    // one where backslashes pair (field keys).
     let mut run = 0usize;
     for &b in &bytes[first..] {
         if b == b'\\' {
@@ -164,26 +175,38 @@ fn write_name(
                 name: name.to_owned(),
             });
         }
-        if run % 2 == 1 && (rules.stops_at(b) || rules.unescapes(b)) {
-            return Err(EncodeError::AmbiguousBackslash {
-                what,
-                name: name.to_owned(),
-            });
-        }
-        run = 0;
         if rules.stops_at(b) {
+            if run > 0 && what == "measurement" {
+                // InfluxDB accepts `m\\,x` but stores a series no query reads back.
+                return Err(EncodeError::AmbiguousBackslash {
+                    what,
+                    name: name.to_owned(),
+                });
+            }
+            if run % 2 == 1 {
+                if rules.pairs() {
+                    return Err(EncodeError::AmbiguousBackslash {
+                        what,
+                        name: name.to_owned(),
+                    });
+                }
+                misleads_splitter = true;
+            }
+            out.push(b'\\');
+        } else if run > 0 && rules.unescapes(b) {
             out.push(b'\\');
         }
+        run = 0;
         out.push(b);
     }
     if run > 0 {
-        // A trailing backslash would pair with the byte that ends the name.
+        // A trailing backslash would escape the byte that ends the name.
         return Err(EncodeError::AmbiguousBackslash {
             what,
             name: name.to_owned(),
         });
     }
-    Ok(())
+    Ok(misleads_splitter)
 }
 
 #[inline]

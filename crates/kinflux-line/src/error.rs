@@ -70,10 +70,15 @@ pub enum LineErrorKind {
     /// A field's `=` was not followed by a value.
     #[error("expected field value after '='")]
     MissingFieldValue,
-    /// A name (measurement, tag key or value, field key) ends with a backslash, which
-    /// InfluxDB reads inconsistently (the series it stores cannot be queried).
-    #[error("name ends with a backslash")]
+    /// A field key ends with an even run of backslashes before `=`, `,` or a space:
+    /// InfluxDB's field scanner takes the delimiter as unescaped and its key reader as
+    /// escaped, so it refuses the line or reads the next field into the key.
+    #[error("field key ends with a backslash")]
     TrailingBackslash,
+    /// A measurement has a backslash right before an escaped `,` or space (`m\\\\,x`):
+    /// InfluxDB 1.x and 2.x accept the write but store a series no query reads back.
+    #[error("backslash before an escaped delimiter in the measurement")]
+    UnreadableMeasurement,
     /// A newline outside a string field ended up inside a name, because a quote outside
     /// a field value was taken for the start of a string when the line was split.
     #[error("newline outside a string field")]
@@ -134,14 +139,25 @@ pub enum EncodeError {
         /// The name as given.
         name: String,
     },
-    /// A name ends with a backslash, or has a backslash right before a character that
-    /// must be escaped there, so the escape would be read differently.
+    /// A name ends with a backslash (it would escape the delimiter after the name), or a
+    /// field key has an odd run of backslashes right before a character that must be
+    /// escaped (the escaped run would look like an even one, which ends the key).
     #[error("{what} {name:?} has a backslash line protocol cannot represent there")]
     AmbiguousBackslash {
         /// `"measurement"`, `"tag key"`, `"tag value"` or `"field key"`.
         what: &'static str,
         /// The name as given.
         name: String,
+    },
+    /// A series key whose escapes mislead InfluxDB's line splitter: a name backslash
+    /// before an escaped delimiter makes an even run of backslashes, which the splitter
+    /// (it pairs backslashes) takes for an unescaped delimiter, and what follows in the
+    /// key (an `=`, a `,` or a `"`) would then move where it thinks strings open, so a
+    /// newline could end up inside the line or a line could run into the next.
+    #[error("series key {series_key:?} would make InfluxDB split lines in the wrong place")]
+    MisleadingSeriesKey {
+        /// The series key as it would have been written.
+        series_key: String,
     },
     /// A name was empty, or a tag or field key was `time`.
     #[error(transparent)]

@@ -70,6 +70,8 @@ pub(crate) struct Parts<'a> {
     /// Where the timestamp's text is in the line, when it is written as the encoder
     /// writes it (no leading zeros, no `-0`).
     pub(crate) time_text: Option<std::ops::Range<usize>>,
+    /// Whether a field named `time` was dropped, so the field text is not the fields.
+    pub(crate) dropped_time_field: bool,
 }
 
 impl Parts<'_> {
@@ -124,8 +126,9 @@ fn name<'a>(
         return fail(input, empty);
     }
     let raw = &input[..end.end];
-    if end.escaped && raw.as_bytes()[raw.len() - 1] == b'\\' {
-        // `a\\ b`: InfluxDB's scanner pairs the backslashes, its key parser does not.
+    if rules.pairs() && end.escaped && raw.as_bytes()[raw.len() - 1] == b'\\' {
+        // A field key `a\\=b`: InfluxDB's field scanner pairs the backslashes, its key
+        // reader takes the `=` as escaped and reads on into the next field.
         return fail(&input[end.end - 1..], LineErrorKind::TrailingBackslash);
     }
     Ok((
@@ -139,9 +142,19 @@ fn measurement(input: &str) -> Res<'_, Cow<'_, str>> {
     if input.as_bytes().first() == Some(&b',') {
         return fail(input, LineErrorKind::MissingMeasurement);
     }
-    let (rest, (m, _)) = name(input, MEASUREMENT, LineErrorKind::MissingMeasurement)?;
+    let (rest, (m, raw_len)) = name(input, MEASUREMENT, LineErrorKind::MissingMeasurement)?;
     if rest.is_empty() {
         return fail(rest, LineErrorKind::MissingFields);
+    }
+    if let Cow::Owned(_) = m {
+        // `m\\,x`: the comma is escaped, but InfluxDB cannot read back what it stores.
+        let raw = &input.as_bytes()[..raw_len];
+        if let Some(at) = raw
+            .windows(3)
+            .position(|w| w[0] == b'\\' && w[1] == b'\\' && matches!(w[2], b',' | b' '))
+        {
+            return fail(&input[at..], LineErrorKind::UnreadableMeasurement);
+        }
     }
     Ok((rest, m))
 }
@@ -172,14 +185,12 @@ fn tag(input: &str) -> Res<'_, ParsedTag<'_>> {
 
 /// `field = key '=' value`, checking InfluxDB's key length limit against `series_len`.
 #[inline(always)]
-fn field(input: &str, series_len: usize) -> Res<'_, ParsedField<'_>> {
+fn field<'a>(input: &'a str, series_len: usize, saw_time: &mut bool) -> Res<'a, ParsedField<'a>> {
     let (rest, (key, raw_len)) = name(input, FIELD_KEY, LineErrorKind::MissingFieldKey)?;
     let Some(value_start) = rest.strip_prefix('=') else {
         return fail(rest, LineErrorKind::ExpectedFieldEquals);
     };
-    if key == TIME_KEY {
-        return fail(input, SeriesError::ReservedKey { kind: "field" }.into());
-    }
+    *saw_time |= key == TIME_KEY;
     if series_len + 4 + raw_len > MAX_KEY_LENGTH {
         return fail(input, LineErrorKind::KeyTooLong);
     }
@@ -521,11 +532,23 @@ pub(crate) fn line<'a>(
         if fields_start.is_empty() {
             return fail(fields_start, LineErrorKind::MissingFields);
         }
-        let (rest, first) = field(fields_start, series_len)?;
+        let mut dropped_time_field = false;
+        let (rest, first) = field(fields_start, series_len, &mut dropped_time_field)?;
         let mut fields = fields;
         fields.push(first);
-        let next_field = preceded(char(','), |i| field(i, series_len));
-        let (rest, fields) = many_into(next_field, fields, rest)?;
+        let next_field = preceded(char(','), |i| field(i, series_len, &mut dropped_time_field));
+        let (rest, mut fields) = many_into(next_field, fields, rest)?;
+        // InfluxDB 2.x (and 1.x before 1.8) drops a field named `time` and stores the
+        // rest; a point left without fields is refused.
+        if dropped_time_field {
+            fields.retain(|(k, _)| k != TIME_KEY);
+            if fields.is_empty() {
+                return fail(
+                    fields_start,
+                    SeriesError::ReservedKey { kind: "field" }.into(),
+                );
+            }
+        }
         let fields_text = input.len() - fields_start.len()..input.len() - rest.len();
         // The timestamp's token starts after the whitespace that follows the fields.
         let time_start = input.len() - skip_ws(rest).len();
@@ -543,6 +566,7 @@ pub(crate) fn line<'a>(
                 series_len,
                 fields_text,
                 time_text,
+                dropped_time_field,
             },
         ))
     };

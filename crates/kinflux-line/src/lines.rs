@@ -208,13 +208,15 @@ impl<'a> Iterator for Lines<'a> {
         let series_key = key_as_written.then_some(base..base + parts.series_len);
         let fields_text = base + parts.fields_text.start..base + parts.fields_text.end;
         let fields_in = parts.fields.len();
+        let dropped_time_field = parts.dropped_time_field;
         let point = PointRef::new(parts.measurement, parts.tags, parts.fields, timestamp)
             // Only a repeated tag key gets here; it has no single position.
             .map_err(|e| error(at.number, at.range, at.lead + 1, e.into()));
         if let Ok(p) = &point {
             self.current_raw = Some(RawSections {
                 series_key,
-                fields: (p.fields().len() == fields_in).then_some(fields_text),
+                fields: (p.fields().len() == fields_in && !dropped_time_field)
+                    .then_some(fields_text),
             });
         }
         Some(point)
@@ -298,6 +300,7 @@ impl<'a> Lines<'a> {
                 .all(|(k, v)| matches!((k, v), (Cow::Borrowed(_), Cow::Borrowed(_))))
             // Strictly sorted, so no tag key repeats either.
             && parts.tags.is_sorted_by(|a, b| a.0 < b.0)
+            && !parts.dropped_time_field
             && !has_repeated_key(&parts.fields);
         if !as_written {
             return Some(self.assemble(parts, at));

@@ -1,9 +1,14 @@
 //! Byte scanning on the hot path: where a line ends, where a name ends, and unescaping.
 //!
-//! Backslashes follow InfluxDB's scanner: while looking for the end of a name, a
-//! backslash pairs with the byte after it, so that byte never ends the name. When the
-//! name is unescaped, only the pairs listed for its position lose their backslash; any
-//! other pair (`\\`, `\a`) is kept as written.
+//! Backslashes follow InfluxDB's parsers (1.x and 2.x alike). In a measurement, tag key
+//! or tag value a delimiter ends the name only when the byte before it is not a
+//! backslash, even an escaped one: `\\ east` is one tag value. In the field section
+//! InfluxDB's scanner pairs each backslash with the byte after it instead, so a field key
+//! ends at a delimiter after an even run of backslashes (and such a key is refused, since
+//! InfluxDB's key reader disagrees with its scanner there). Unescaping goes left to right:
+//! a backslash before a byte listed for the position is dropped, any other backslash is
+//! kept and the byte after it is looked at afresh, so `\\,` reads as `\,` and `a\\b`
+//! stays as written.
 
 use std::borrow::Cow;
 
@@ -14,6 +19,9 @@ pub(crate) struct NameRules {
     stop: u8,
     /// Bit in [`CLASS`] of the bytes whose backslash escape is removed.
     unescape: u8,
+    /// Whether a backslash pairs with the next byte while scanning (the field section),
+    /// rather than escaping whatever byte follows a backslash (the series key).
+    pairs: bool,
 }
 
 const BACKSLASH: u8 = 1;
@@ -39,14 +47,17 @@ static CLASS: [u8; 256] = {
 pub(crate) const MEASUREMENT: NameRules = NameRules {
     stop: STOP_MEASUREMENT,
     unescape: UNESCAPE_WIDE,
+    pairs: false,
 };
 pub(crate) const TAG: NameRules = NameRules {
     stop: STOP_KEY,
     unescape: UNESCAPE_TAG,
+    pairs: false,
 };
 pub(crate) const FIELD_KEY: NameRules = NameRules {
     stop: STOP_KEY,
     unescape: UNESCAPE_WIDE,
+    pairs: true,
 };
 
 impl NameRules {
@@ -61,6 +72,12 @@ impl NameRules {
     pub(crate) fn stops_at(self, b: u8) -> bool {
         CLASS[b as usize] & self.stop != 0
     }
+
+    /// Whether backslashes pair while scanning (see [`NameRules::pairs`]).
+    #[inline]
+    pub(crate) fn pairs(self) -> bool {
+        self.pairs
+    }
 }
 
 /// A name found by [`scan_name`]: where it ends, and whether it holds any backslash.
@@ -72,7 +89,8 @@ pub(crate) struct NameEnd {
     pub(crate) escaped: bool,
 }
 
-/// Scans a name from the start of `s` up to the first unescaped stop byte.
+/// Scans a name from the start of `s` up to the first unescaped stop byte: one that no
+/// backslash precedes, or, where backslashes pair, one after an even run of them.
 #[inline]
 pub(crate) fn scan_name(s: &[u8], rules: NameRules) -> NameEnd {
     let mut escaped = false;
@@ -87,7 +105,14 @@ pub(crate) fn scan_name(s: &[u8], rules: NameRules) -> NameEnd {
             return NameEnd { end: i, escaped };
         }
         escaped = true;
-        i = (i + 2).min(s.len());
+        if rules.pairs {
+            i = (i + 2).min(s.len());
+        } else {
+            // Every byte after a backslash is escaped, a backslash included: skip the run
+            // and the byte after it.
+            let run = s[i..].iter().take_while(|&&b| b == b'\\').count();
+            i = (i + run + 1).min(s.len());
+        }
     }
 }
 
@@ -138,7 +163,8 @@ fn unescape_escaped_name(name: &str, rules: NameRules) -> Cow<'_, str> {
     unescape_pairs(name, |b| rules.unescapes(b))
 }
 
-/// Unescapes a string field's contents: `\"` and `\\` lose their backslash.
+/// Unescapes a string field's contents: `\"` and `\\` lose their backslash; `\n`, `\t`
+/// and any other pair stay as written, as in InfluxDB.
 pub(crate) fn unescape_string(s: &str) -> Cow<'_, str> {
     if memchr::memchr(b'\\', s.as_bytes()).is_none() {
         return Cow::Borrowed(s);
@@ -146,6 +172,8 @@ pub(crate) fn unescape_string(s: &str) -> Cow<'_, str> {
     unescape_pairs(s, |b| b == b'"' || b == b'\\')
 }
 
+/// Drops each backslash that comes before a `removed` byte, left to right as InfluxDB's
+/// `escape.Unescape` does: a kept backslash does not swallow the byte after it.
 fn unescape_pairs(s: &str, removed: impl Fn(u8) -> bool) -> Cow<'_, str> {
     let bytes = s.as_bytes();
     let mut out: Option<String> = None;
@@ -163,8 +191,10 @@ fn unescape_pairs(s: &str, removed: impl Fn(u8) -> bool) -> Cow<'_, str> {
             // Both cut points sit on ASCII bytes, so they are char boundaries.
             o.push_str(&s[copied..i]);
             copied = i + 1;
+            i += 2;
+        } else {
+            i += 1;
         }
-        i += 2;
     }
     match out {
         None => Cow::Borrowed(s),
@@ -173,6 +203,34 @@ fn unescape_pairs(s: &str, removed: impl Fn(u8) -> bool) -> Cow<'_, str> {
             Cow::Owned(o)
         }
     }
+}
+
+/// Whether InfluxDB's line splitter, having read the encoded series key `key`, would be
+/// in the state it starts the field section in: no string open, as many `=` as `,`
+/// counted. It pairs backslashes, so after an even run before an escaped space it thinks
+/// the fields have begun and counts what follows.
+pub(crate) fn series_key_ends_cleanly(key: &[u8]) -> bool {
+    let (mut fields, mut quoted) = (false, false);
+    let (mut equals, mut commas) = (0usize, 0usize);
+    let mut i = 0;
+    while i < key.len() {
+        let b = key[i];
+        if b == b'\\' {
+            i += 2;
+            continue;
+        }
+        fields |= b == b' ';
+        if fields {
+            match b {
+                b'=' if !quoted => equals += 1,
+                b',' if !quoted => commas += 1,
+                b'"' if equals > commas => quoted = !quoted,
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    !quoted && equals == commas
 }
 
 /// Finds the end of the line starting at `start`: the index of its terminating `\n`
@@ -189,7 +247,13 @@ pub(crate) fn line_end(buf: &[u8], start: usize) -> (usize, usize) {
     if memchr::memchr(b'"', &rest[..nl]).is_none() {
         return (start + nl, 0);
     }
-    quoted_line_end(buf, start)
+    let (end, inner_newlines) = quoted_line_end(buf, start);
+    if end == buf.len() && end > start && buf[end - 1] == b'\n' {
+        // A string left open runs to the end of the input: InfluxDB then drops the
+        // input's final newline from the line.
+        return (end - 1, inner_newlines.saturating_sub(1));
+    }
+    (end, inner_newlines)
 }
 
 /// The line end when the line holds a quote: InfluxDB's `scanLine` state machine, jumping
@@ -274,16 +338,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backslash_pairs_hide_stop_bytes_but_only_listed_escapes_are_removed() {
-        let s = r"a\ b\,c\=d\\e\x f";
+    fn a_backslash_escapes_the_next_byte_even_when_escaped_itself() {
+        let s = r"a\ b\,c\=d\\ e\x f";
         let end = scan_name(s.as_bytes(), TAG);
-        assert_eq!(&s[..end.end], r"a\ b\,c\=d\\e\x");
+        assert_eq!(&s[..end.end], r"a\ b\,c\=d\\ e\x");
         assert_eq!(
             unescape_name(&s[..end.end], end.escaped, TAG),
-            r"a b,c=d\\e\x"
+            r"a b,c=d\ e\x"
         );
+        // `\\,` in a tag value: the comma is escaped, the first backslash is kept.
+        let s = r"\\,\,x y";
+        let end = scan_name(s.as_bytes(), TAG);
+        assert_eq!(end.end, 6);
+        assert_eq!(unescape_name(&s[..6], true, TAG), r"\,,x");
         assert_eq!(unescape_name(r#"a\"b\=c"#, true, MEASUREMENT), r#"a"b=c"#);
+        assert_eq!(unescape_name(r#"a\\"b"#, true, MEASUREMENT), r#"a\"b"#);
         assert_eq!(unescape_name(r#"a\"b"#, true, TAG), r#"a\"b"#);
+    }
+
+    #[test]
+    fn field_keys_pair_backslashes_while_scanning() {
+        let s = r"a\\=b";
+        assert_eq!(scan_name(s.as_bytes(), FIELD_KEY).end, 3);
+        assert_eq!(scan_name(s.as_bytes(), TAG).end, 5);
+        let s = r"a\\\=b=1";
+        assert_eq!(scan_name(s.as_bytes(), FIELD_KEY).end, 6);
+        assert_eq!(unescape_name(&s[..6], true, FIELD_KEY), r"a\\=b");
     }
 
     #[test]
@@ -312,6 +392,7 @@ mod tests {
         ));
         assert!(matches!(unescape_string("plain"), Cow::Borrowed("plain")));
         assert_eq!(unescape_string(r#"say \"hi\" \\ \n"#), r#"say "hi" \ \n"#);
+        assert_eq!(unescape_string(r#"\\\"\t\"#), r#"\"\t\"#);
     }
 
     #[test]

@@ -90,6 +90,19 @@ fn accepted_lines_parse_to_these_points() {
             r#""héllo" ["ключ"="值"] ["v"="ü"] -"#,
         ),
         ("m s=\"\"", r#""m" [] ["s"=""] -"#),
+        // A backslash escapes the byte after it even when it is escaped itself, and only
+        // a backslash before a delimiter is dropped (InfluxDB 1.x and 2.x).
+        (r"cpu,r=\\ east v=1", r#""cpu" ["r"="\\ east"] ["v"=1.0] -"#),
+        (r"m,s=\\,\,x v=1", r#""m" ["s"="\\,,x"] ["v"=1.0] -"#),
+        (r"m,t=a\\\ b v=1", r#""m" ["t"="a\\\\ b"] ["v"=1.0] -"#),
+        (r#"m\\"x a\\\=b=1"#, r#""m\\\"x" [] ["a\\\\=b"=1.0] -"#),
+        // Control characters are plain bytes in names.
+        (
+            "m\x02,t\x08=a\x0b f\tx=1",
+            r#""m\u{2}" ["t\u{8}"="a\u{b}"] ["f\tx"=1.0] -"#,
+        ),
+        // A field named `time` is dropped, as InfluxDB 2.x does.
+        ("m time=1,v=2", r#""m" [] ["v"=2.0] -"#),
     ];
     for (line, want) in cases {
         // The one case above that must not parse is checked below instead.
@@ -158,8 +171,19 @@ fn refused_lines_say_where_and_why() {
             "cpu,a=1,a=2 v=1",
             "1:1: tag key \"a\" appears more than once",
         ),
-        (r"cpu,t=a\\ v=1", "1:9: name ends with a backslash"),
-        (r"cpu\\,t=a v=1", "1:5: name ends with a backslash"),
+        // The space after `\\` is escaped, so the tag value reads on to the `=`.
+        (r"cpu,t=a\\ v=1", "1:12: unescaped '=' in tag value"),
+        (r"cpu f\\=1", "1:7: field key ends with a backslash"),
+        // InfluxDB accepts these but stores a series no query reads back.
+        (
+            r"m\\,t=1 v=1",
+            "1:2: backslash before an escaped delimiter in the measurement",
+        ),
+        (
+            r"m\\\ x v=1",
+            "1:3: backslash before an escaped delimiter in the measurement",
+        ),
+        (r"cpu f\\ g=1", "1:7: field key ends with a backslash"),
         ("m,t=x=y\\ v=1", "1:6: unescaped '=' in tag value"),
     ];
     for (line, want) in cases {

@@ -166,7 +166,8 @@ fn wanted(mapping: &Mapping) -> Result<Vec<Wanted>, PlanError> {
         add(path, Role::Measurement, false)?;
     }
     if let Some(ts) = &mapping.timestamp {
-        add(&ts.field, Role::Time(ts.unit), false)?;
+        let unit = ts.numeric_unit().map_err(PlanError::InvalidMapping)?;
+        add(&ts.field, Role::Time(unit), false)?;
     }
     for tag in &mapping.tags {
         add(tag, Role::Tag, optional(tag))?;

@@ -13,6 +13,8 @@ fn garden_mapping() -> Mapping {
     m.timestamp = Some(TimestampSource {
         field: "time".into(),
         unit: None,
+        format: None,
+        timezone: None,
     });
     m
 }
@@ -138,6 +140,8 @@ fn time_falls_back_when_unmapped_or_null() {
     mapping.timestamp = Some(TimestampSource {
         field: "t".into(),
         unit: Some(kinflux_series::Precision::Seconds),
+        format: None,
+        timezone: None,
     });
     let plan = DecodePlan::compile(&schema, &mapping).unwrap();
     let kafka_time = Some(Timestamp::from_nanos(42));
@@ -363,6 +367,8 @@ fn mapped_fields_of_the_wrong_type_are_refused_at_compile_time() {
     mapping.timestamp = Some(TimestampSource {
         field: "site.pos.lat".into(),
         unit: None,
+        format: None,
+        timezone: None,
     });
     assert!(matches!(
         DecodePlan::compile(&schema, &mapping),
@@ -388,6 +394,8 @@ fn mapped_fields_of_the_wrong_type_are_refused_at_compile_time() {
     mapping.timestamp = Some(TimestampSource {
         field: "t".into(),
         unit: None,
+        format: None,
+        timezone: None,
     });
     assert_eq!(
         DecodePlan::compile(&schema, &mapping).unwrap_err(),
@@ -584,6 +592,8 @@ fn mapping_errors_inside_unions_still_stop_the_compile() {
     mapping.timestamp = Some(TimestampSource {
         field: "t".into(),
         unit: None,
+        format: None,
+        timezone: None,
     });
     assert_eq!(
         DecodePlan::compile(&schema, &mapping).unwrap_err(),

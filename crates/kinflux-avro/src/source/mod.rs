@@ -3,6 +3,7 @@
 
 mod dir;
 mod error;
+mod references;
 mod registry;
 #[cfg(feature = "tls")]
 mod tls;
@@ -14,6 +15,7 @@ use apache_avro::Schema;
 
 pub use dir::SchemaDir;
 pub use error::RegistryError;
+pub use references::Reference;
 pub use registry::{RegisteredSchema, RegistryAuth, RegistryClient, RegistryConfig};
 #[cfg(feature = "tls")]
 pub use tls::tls_trusting;

@@ -22,7 +22,7 @@ use hyper_util::rt::TokioExecutor;
 use kinflux_backoff::{Backoff, BackoffConfig, RetryLog, parse_retry_after};
 use serde::Deserialize;
 
-use super::{RegistryError, SchemaSource, parse};
+use super::{RegistryError, SchemaSource};
 use crate::SchemaError;
 
 /// The media type of the registry's v1 API.
@@ -163,21 +163,25 @@ struct SchemaBody {
     schema: String,
     #[serde(rename = "schemaType")]
     schema_type: Option<String>,
+    #[serde(default)]
+    references: Vec<super::references::Reference>,
 }
 
 #[derive(Deserialize)]
-struct SubjectVersionBody {
+pub(super) struct SubjectVersionBody {
     subject: String,
     id: u32,
     version: u32,
-    schema: String,
+    pub(super) schema: String,
     #[serde(rename = "schemaType")]
     schema_type: Option<String>,
+    #[serde(default)]
+    pub(super) references: Vec<super::references::Reference>,
 }
 
 #[derive(Deserialize)]
-struct IdBody {
-    id: u32,
+pub(super) struct IdBody {
+    pub(super) id: u32,
 }
 
 #[derive(Deserialize)]
@@ -251,7 +255,10 @@ impl RegistryClient {
             Err(e) => return Err(e.into()),
         };
         check_avro(body.schema_type.as_deref())?;
-        let schema = Arc::new(parse(|| format!("id {id}"), &body.schema)?);
+        let schema = Arc::new(
+            self.parse_with_references(|| format!("id {id}"), &body.schema, &body.references)
+                .await?,
+        );
         self.by_id
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -264,7 +271,14 @@ impl RegistryClient {
         let path = format!("/subjects/{}/versions/latest", encode_segment(subject));
         let body: SubjectVersionBody = self.call(Method::GET, &path, None).await?;
         check_avro(body.schema_type.as_deref())?;
-        let schema = Arc::new(parse(|| format!("subject {subject}"), &body.schema)?);
+        let schema = Arc::new(
+            self.parse_with_references(
+                || format!("subject {subject}"),
+                &body.schema,
+                &body.references,
+            )
+            .await?,
+        );
         self.by_id
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -290,7 +304,7 @@ impl RegistryClient {
     }
 
     /// One API call with retries on 5xx, 429, timeouts and connection errors.
-    async fn call<T: serde::de::DeserializeOwned>(
+    pub(super) async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -440,7 +454,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// Percent-encodes a subject for use as one path segment.
-fn encode_segment(subject: &str) -> String {
+pub(super) fn encode_segment(subject: &str) -> String {
     let mut out = String::with_capacity(subject.len());
     for byte in subject.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {

@@ -24,10 +24,11 @@ pub use security::{Credentials, OAuthConfig, SaslConfig, SaslMechanism, TlsConfi
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum AutoOffsetReset {
-    /// The oldest record still kept.
+    /// The oldest record still kept: the default, as in Kafka Connect's sinks and
+    /// Telegraf's kafka_consumer, so that a new group loses nothing already in the topic.
+    #[default]
     Earliest,
     /// The end of the log: only records produced from now on.
-    #[default]
     Latest,
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use kinflux_avro::apache_avro::Schema;
 use kinflux_avro::{
     ConfluentDecoder, DecodePlan, Error, Mapping, RegistryClient, SchemaDir, SchemaError,
-    SchemaSource, SingleObjectDecoder,
+    SchemaSource, SingleObjectDecoder, TelegrafOptions, decode_telegraf,
 };
 
 use super::{DecodeFailure, DecodeResult, Decoding, Emitter, Input, Unavailable};
@@ -43,6 +43,28 @@ pub enum AvroDecoder {
     SingleObject(SingleObjectDecoder),
     /// A bare body written with one known schema.
     Plain(DecodePlan),
+    /// Telegraf's avro parser, mirrored: see [`kinflux_avro::telegraf`].
+    Telegraf(Box<TelegrafAvro>),
+}
+
+/// The `telegraf` preset: where schemas come from, and Telegraf's options.
+#[derive(Debug)]
+pub struct TelegrafAvro {
+    /// Confluent-framed records with a schema source, or bare bodies (single-object
+    /// framed or not, as Telegraf takes them) with one schema.
+    pub schemas: TelegrafSchemas,
+    /// Telegraf's avro parser options.
+    pub options: TelegrafOptions,
+}
+
+/// Where the `telegraf` preset finds schemas.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TelegrafSchemas {
+    /// Confluent framing: by id.
+    Confluent(Schemas),
+    /// One schema, as Telegraf's `avro_schema`.
+    Fixed(Schema),
 }
 
 impl AvroDecoder {
@@ -62,6 +84,41 @@ impl AvroDecoder {
                 .map(|point| out.point(point))
                 .map_err(Error::from),
             Err(e) => Err(e),
+        };
+        settle(result)
+    }
+}
+
+impl TelegrafAvro {
+    async fn decode(&self, input: Input<'_>, out: &mut Emitter<'_>) -> DecodeResult {
+        let fallback = input.default_time;
+        let emit = |points: Vec<kinflux_series::Point>, out: &mut Emitter<'_>| {
+            for p in &points {
+                out.point(p.as_point_ref());
+            }
+        };
+        let result = match &self.schemas {
+            TelegrafSchemas::Confluent(schemas) => {
+                match kinflux_avro::framing::split_confluent(input.value) {
+                    Err(e) => Err(Error::from(e)),
+                    Ok((id, body)) => match schemas.schema(id).await {
+                        Err(e) => Err(Error::from(e)),
+                        Ok(schema) => decode_telegraf(&schema, body, &self.options, fallback)
+                            .map(|p| emit(p, out))
+                            .map_err(Error::from),
+                    },
+                }
+            }
+            TelegrafSchemas::Fixed(schema) => {
+                // Telegraf skips a single-object header without checking the fingerprint.
+                let body = match input.value {
+                    [0xc3, 0x01, rest @ ..] if rest.len() >= 8 => &rest[8..],
+                    other => other,
+                };
+                decode_telegraf(schema, body, &self.options, fallback)
+                    .map(|p| emit(p, out))
+                    .map_err(Error::from)
+            }
         };
         settle(result)
     }
@@ -90,6 +147,7 @@ impl super::Decode for AvroDecoder {
                 d.decode(input.value, fallback)
                     .map(|point| out.point(point)),
             )),
+            AvroDecoder::Telegraf(t) => Decoding::pending(t.decode(input, out)),
             AvroDecoder::Plain(plan) => Decoding::Done(settle(
                 plan.decode(input.value, fallback)
                     .map(|point| out.point(point))

@@ -48,6 +48,7 @@ mod avro;
 mod from_config;
 mod json;
 mod line;
+mod time_format;
 
 use std::fmt;
 use std::future::Future;
@@ -56,10 +57,13 @@ use std::pin::Pin;
 use kinflux_kafka::Record;
 use kinflux_series::{Point, PointRef, Timestamp};
 
-pub use avro::{AvroDecoder, Schemas};
+pub use avro::{AvroDecoder, Schemas, TelegrafAvro, TelegrafSchemas};
 pub(crate) use from_config::from_config;
-pub use json::{JsonDecoder, JsonError, JsonMappingError};
+pub use json::{
+    FieldType, JsonDecoder, JsonError, JsonMappingError, NumberMode, TelegrafJsonDecoder, Typing,
+};
 pub use line::LineDecoder;
+pub use time_format::TimeFormat;
 
 use crate::pipeline::ErrorClass;
 

@@ -424,8 +424,13 @@ fn validate_routing(t: &TargetSpec) -> Result<(), ConfigError> {
     let r = &t.routing;
     let v1 = matches!(t.writer.api, Api::V1 { .. });
     if !v1 && (r.retention_policy.is_some() || r.retention_policy_tag.is_some()) {
+        let key = if r.retention_policy_tag.is_some() {
+            "retention_policy_tag"
+        } else {
+            "retention_policy"
+        };
         return Err(ConfigError::invalid(
-            format!("{}.retention_policy_tag", t.key),
+            format!("{}.{key}", t.key),
             "only with api = \"v1\"",
         ));
     }

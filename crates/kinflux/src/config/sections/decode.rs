@@ -1,5 +1,6 @@
 //! `[decode]`: how record values become points.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -7,6 +8,7 @@ use kinflux_series::Precision;
 use serde::Deserialize;
 
 use super::redacted;
+use crate::decode::{FieldType, NumberMode, Typing};
 
 /// `decode.format`: what record values hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -18,8 +20,12 @@ pub enum Format {
     Line,
     /// Avro, framed as `decode.framing` says.
     Avro,
-    /// One JSON object per record.
+    /// JSON: an object, or an array of objects, per record, mapped by `decode.mapping`.
     Json,
+    /// Telegraf's JSON output format: `{"name","tags","fields","timestamp"}` per metric,
+    /// an array of them, or `{"metrics": [..]}`; timestamps in `decode.precision`.
+    #[serde(rename = "telegraf-json")]
+    TelegrafJson,
 }
 
 /// `decode.framing`: how an Avro record names its schema.
@@ -66,6 +72,22 @@ pub struct DecodeConfig {
     /// Avro and JSON: how a record maps to a point.
     #[serde(default)]
     pub mapping: Option<kinflux_avro::Mapping>,
+    /// JSON: the type of a field, by its key as written: `{ temp = "float", count =
+    /// "integer", on = "boolean", id = "string" }`. Avro types come from the schema.
+    #[serde(default)]
+    pub types: BTreeMap<String, FieldType>,
+    /// JSON: new names for tag and field keys, by the flattened key:
+    /// `{ "tags_host" = "host" }`.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// JSON: the type of numbers whose field `types` does not name: `float` (default, as
+    /// Telegraf's json_v2) or `auto` (whole numbers as integers).
+    #[serde(default)]
+    pub numbers: NumberMode,
+    /// Avro: decode as Telegraf's avro parser does, with its option names (instead of
+    /// `mapping`), so the same topic gives the same series.
+    #[serde(default)]
+    pub telegraf: Option<kinflux_avro::TelegrafOptions>,
     /// Avro: how records name their schema.
     #[serde(default)]
     pub framing: Framing,
@@ -93,6 +115,17 @@ pub struct DecodeConfig {
     pub schema_file: Option<PathBuf>,
 }
 
+impl DecodeConfig {
+    /// The field types and renames of schemaless formats.
+    pub fn typing(&self) -> Typing {
+        Typing {
+            types: self.types.clone(),
+            rename: self.rename.clone(),
+            numbers: self.numbers,
+        }
+    }
+}
+
 /// The settings of the Avro decoder, split out of `[decode]`.
 pub type AvroConfig = DecodeConfig;
 
@@ -103,6 +136,10 @@ impl fmt::Debug for DecodeConfig {
             .field("precision", &self.precision)
             .field("time", &self.time)
             .field("mapping", &self.mapping)
+            .field("types", &self.types)
+            .field("rename", &self.rename)
+            .field("numbers", &self.numbers)
+            .field("telegraf", &self.telegraf)
             .field("framing", &self.framing)
             .field("registry_url", &self.registry_url)
             .field("registry_username", &self.registry_username)

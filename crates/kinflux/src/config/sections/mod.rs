@@ -43,7 +43,7 @@ pub struct Config {
 
 /// One pipeline: where its records come from, how they become points, and where those
 /// go.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct PipelineConfig {
     /// Its name (`[[pipeline]] name`), in logs and in its default consumer group.
@@ -69,7 +69,7 @@ pub struct PipelineConfig {
 }
 
 /// One InfluxDB target: an `[influx]` or `[influx.<name>]` table.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct TargetConfig {
     /// Its name: `influx` for a file's one `[influx]` table, else the table's name.
@@ -78,6 +78,31 @@ pub struct TargetConfig {
     pub influx: InfluxConfig,
     /// The table's key (`influx` or `influx.<name>`), for errors.
     pub(crate) key: String,
+}
+
+// By hand: the keys errors are named with are no setting (check-config prints these).
+impl std::fmt::Debug for PipelineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineConfig")
+            .field("name", &self.name)
+            .field("kafka", &self.kafka)
+            .field("decode", &self.decode)
+            .field("tags", &self.tags)
+            .field("batch", &self.batch)
+            .field("targets", &self.targets)
+            .field("dead_letter", &self.dead_letter)
+            .field("measurement", &self.measurement)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TargetConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetConfig")
+            .field("name", &self.name)
+            .field("influx", &self.influx)
+            .finish()
+    }
 }
 
 impl TargetConfig {
@@ -233,7 +258,7 @@ impl PipelineConfig {
         }
         let d = &self.decode;
         match d.format {
-            Format::Line => {}
+            Format::Line | Format::TelegrafJson => {}
             Format::Json => {
                 if d.mapping.is_none() {
                     return Err(ConfigError::invalid(
@@ -243,10 +268,28 @@ impl PipelineConfig {
                 }
             }
             Format::Avro => {
-                if d.mapping.is_none() {
+                if !d.types.is_empty() || d.numbers != crate::decode::NumberMode::Float {
+                    return Err(ConfigError::invalid(
+                        "decode.types",
+                        "Avro field types come from the schema",
+                    ));
+                }
+                if !d.rename.is_empty() {
+                    return Err(ConfigError::invalid(
+                        "decode.rename",
+                        "renames apply to JSON; with Avro, name the fields in the schema (aliases) or the mapping",
+                    ));
+                }
+                if d.mapping.is_some() && d.telegraf.is_some() {
+                    return Err(ConfigError::invalid(
+                        "decode.telegraf",
+                        "set `mapping` or the `telegraf` preset, not both",
+                    ));
+                }
+                if d.mapping.is_none() && d.telegraf.is_none() {
                     return Err(ConfigError::invalid(
                         "decode.mapping",
-                        "required with format = \"avro\"",
+                        "required with format = \"avro\" (or the `telegraf` preset)",
                     ));
                 }
                 match d.framing {

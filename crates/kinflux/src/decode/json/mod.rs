@@ -1,0 +1,464 @@
+//! JSON objects to points, with the same mapping options as Avro.
+//!
+//! JSON has no schema, so the mapping is applied to each object as it comes: a mapped path
+//! that is missing is an error unless it is listed in `optional`, and `null` leaves its
+//! tag or field out. A record that is an array of objects gives one point per object.
+//! Numbers are floats unless `decode.types` pins a field's type or `decode.numbers =
+//! "auto"` (see [`Typing`]); keys can be renamed. A time field is a number in `unit`, an
+//! RFC 3339 string, or whatever `timestamp.format` says (see [`TimeFormat`]).
+//!
+//! Telegraf's JSON output format (`{"name","tags","fields","timestamp"}`) is decoded by
+//! [`TelegrafJsonDecoder`].
+
+mod telegraf;
+mod types;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use kinflux_avro::{CollectionMode, Mapping, MeasurementSource};
+use kinflux_series::{Point, PointBuilder, Precision, Timestamp};
+use serde_json::{Map, Value};
+
+pub use telegraf::TelegrafJsonDecoder;
+pub use types::{FieldType, NumberMode, Typing};
+
+use super::time_format::TimeFormat;
+
+/// Why a JSON record did not give a point.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonError {
+    /// The bytes are not JSON.
+    #[error("not valid JSON: {0}")]
+    Syntax(String),
+    /// The value is not an object (or an array of objects).
+    #[error("expected a JSON object, found {0}")]
+    NotAnObject(&'static str),
+    /// A mapped path is missing and not optional.
+    #[error("mapped path {0:?} is missing")]
+    Missing(String),
+    /// A value has a type the mapping cannot use there, or cannot be converted to the
+    /// type `decode.types` pins.
+    #[error("{path:?}: {message}")]
+    Type {
+        /// The path, or the field's key.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The mapped parts do not make a valid point.
+    #[error(transparent)]
+    Point(#[from] kinflux_series::SeriesError),
+    /// One object of an array failed.
+    #[error("array element {index}: {error}")]
+    Element {
+        /// The element's index.
+        index: usize,
+        /// Why it failed.
+        error: Box<JsonError>,
+    },
+}
+
+/// Why a mapping cannot be used for JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonMappingError {
+    /// JSON objects have no record name.
+    #[error("measurement = \"record_name\" needs a schema; use a constant or a field with JSON")]
+    RecordName,
+    /// The timestamp's format or time zone is not usable.
+    #[error("timestamp: {0}")]
+    Time(String),
+}
+
+/// How a mapped time is read.
+#[derive(Debug, Clone)]
+struct TimeSpec {
+    path: Vec<String>,
+    /// Numbers in this unit; `None` refuses numbers.
+    unit: Option<Precision>,
+    /// Strings (and, for `unix*`, numbers) in this format; `None` reads RFC 3339.
+    format: Option<TimeFormat>,
+}
+
+/// Decodes JSON objects with a [`Mapping`].
+#[derive(Debug, Clone)]
+pub struct JsonDecoder {
+    mapping: Mapping,
+    typing: Typing,
+    tags: Vec<(Vec<String>, String)>,
+    fields: Option<Vec<Vec<String>>>,
+    time: Option<TimeSpec>,
+    measurement_path: Option<Vec<String>>,
+    /// The paths that are not fields: measurement, tags, time.
+    used: Vec<Vec<String>>,
+    optional: HashSet<String>,
+}
+
+fn split_path(p: &str) -> Vec<String> {
+    p.split('.').map(str::to_owned).collect()
+}
+
+impl JsonDecoder {
+    /// A decoder for `mapping`, numbers as floats and no renames.
+    pub fn new(mapping: Mapping) -> Result<Self, JsonMappingError> {
+        Self::with_typing(mapping, Typing::default())
+    }
+
+    /// A decoder for `mapping`, with field types and renames from `typing`.
+    pub fn with_typing(mapping: Mapping, typing: Typing) -> Result<Self, JsonMappingError> {
+        let measurement_path = match &mapping.measurement {
+            MeasurementSource::Constant(_) => None,
+            MeasurementSource::Field(path) => Some(split_path(path)),
+            MeasurementSource::RecordName => return Err(JsonMappingError::RecordName),
+        };
+        let time = match &mapping.timestamp {
+            None => None,
+            Some(t) => {
+                let format = t
+                    .format
+                    .as_deref()
+                    .map(|f| TimeFormat::new(f, t.timezone.as_deref()))
+                    .transpose()
+                    .map_err(JsonMappingError::Time)?;
+                Some(TimeSpec {
+                    path: split_path(&t.field),
+                    unit: t.unit,
+                    format,
+                })
+            }
+        };
+        let sep = &mapping.field_separator;
+        let tags: Vec<_> = mapping
+            .tags
+            .iter()
+            .map(|p| {
+                let path = split_path(p);
+                let key = typing.key(&path.join(sep)).to_owned();
+                (path, key)
+            })
+            .collect();
+        let mut used: Vec<Vec<String>> = tags.iter().map(|(p, _)| p.clone()).collect();
+        used.extend(measurement_path.clone());
+        used.extend(time.as_ref().map(|t| t.path.clone()));
+        Ok(JsonDecoder {
+            tags,
+            fields: mapping
+                .fields
+                .as_ref()
+                .map(|f| f.iter().map(|p| split_path(p)).collect()),
+            time,
+            optional: mapping.optional.iter().cloned().collect(),
+            measurement_path,
+            used,
+            typing,
+            mapping,
+        })
+    }
+
+    /// Decodes one JSON object; `fallback` is the time when the mapping has none or the
+    /// object's time is null. An array is refused here: see [`decode_all`](Self::decode_all).
+    pub fn decode(&self, bytes: &[u8], fallback: Option<Timestamp>) -> Result<Point, JsonError> {
+        match parse(bytes)? {
+            Value::Object(root) => self.point(&root, fallback),
+            other => Err(JsonError::NotAnObject(kind(&other))),
+        }
+    }
+
+    /// Decodes a JSON object, or an array of objects (one point each).
+    pub fn decode_all(
+        &self,
+        bytes: &[u8],
+        fallback: Option<Timestamp>,
+    ) -> Result<Vec<Point>, JsonError> {
+        let mut points = Vec::new();
+        self.decode_each(bytes, fallback, &mut |p| points.push(p))?;
+        Ok(points)
+    }
+
+    /// Decodes a JSON object or an array of objects, handing each point to `emit`. Stops
+    /// at the first element that fails (the record goes to the dead-letter topic whole),
+    /// so nothing is emitted from a record that fails.
+    fn decode_each(
+        &self,
+        bytes: &[u8],
+        fallback: Option<Timestamp>,
+        emit: &mut dyn FnMut(Point),
+    ) -> Result<(), JsonError> {
+        match parse(bytes)? {
+            Value::Object(root) => emit(self.point(&root, fallback)?),
+            Value::Array(items) => {
+                let points = items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| {
+                        let point = match item {
+                            Value::Object(o) => self.point(o, fallback),
+                            other => Err(JsonError::NotAnObject(kind(other))),
+                        };
+                        point.map_err(|e| JsonError::Element {
+                            index,
+                            error: Box::new(e),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                points.into_iter().for_each(emit);
+            }
+            other => return Err(JsonError::NotAnObject(kind(&other))),
+        }
+        Ok(())
+    }
+
+    /// The point of one object.
+    fn point(
+        &self,
+        root: &Map<String, Value>,
+        fallback: Option<Timestamp>,
+    ) -> Result<Point, JsonError> {
+        let measurement = match (&self.mapping.measurement, &self.measurement_path) {
+            (MeasurementSource::Constant(c), _) => c.clone(),
+            (_, Some(path)) => match self.lookup(root, path)? {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => {
+                    return Err(JsonError::Type {
+                        path: path.join("."),
+                        message: format!("a measurement must be a string, found {}", kind(other)),
+                    });
+                }
+                None => return Err(JsonError::Missing(path.join("."))),
+            },
+            _ => return Err(JsonError::Missing("measurement".into())),
+        };
+        let mut point = Point::builder(measurement);
+
+        for (path, key) in &self.tags {
+            match self.lookup(root, path)? {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) => point = point.tag(key.as_str(), s.as_str()),
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => {
+                    point = point.tag(key.as_str(), v.to_string())
+                }
+                Some(other) => {
+                    return Err(JsonError::Type {
+                        path: path.join("."),
+                        message: format!(
+                            "a tag must be a string, number or boolean, found {}",
+                            kind(other)
+                        ),
+                    });
+                }
+            }
+        }
+
+        let mut timestamp = fallback;
+        if let Some(spec) = &self.time {
+            match self.lookup(root, &spec.path)? {
+                None | Some(Value::Null) => {}
+                Some(v) => timestamp = Some(time_of(v, spec)?),
+            }
+        }
+
+        let mut key = String::new();
+        match &self.fields {
+            Some(paths) => {
+                for path in paths {
+                    if let Some(v) = self.lookup(root, path)? {
+                        key.clear();
+                        join_into(&mut key, path, &self.mapping.field_separator);
+                        point = self.flatten(&mut key, v, point)?;
+                    }
+                }
+            }
+            None => {
+                let mut path: Vec<&str> = Vec::new();
+                for (k, v) in root {
+                    path.push(k);
+                    point = self.flatten_unused(&mut path, &mut key, v, point)?;
+                    path.pop();
+                }
+            }
+        }
+        if let Some(t) = timestamp {
+            point = point.timestamp(t);
+        }
+        Ok(point.build()?)
+    }
+
+    /// The value at `path`; `Ok(None)` when an optional path is missing.
+    fn lookup<'v>(
+        &self,
+        root: &'v Map<String, Value>,
+        path: &[String],
+    ) -> Result<Option<&'v Value>, JsonError> {
+        let mut current = root.get(&path[0]);
+        for part in &path[1..] {
+            current = match current {
+                Some(Value::Object(o)) => o.get(part),
+                Some(Value::Null) => return Ok(None),
+                _ => None,
+            };
+        }
+        match current {
+            Some(v) => Ok(Some(v)),
+            None if self.optional.contains(&path.join(".")) => Ok(None),
+            None => Err(JsonError::Missing(path.join("."))),
+        }
+    }
+
+    /// Every value under `path` that is not a tag, the measurement or the time.
+    fn flatten_unused<'v>(
+        &self,
+        path: &mut Vec<&'v str>,
+        key: &mut String,
+        v: &'v Value,
+        mut point: PointBuilder,
+    ) -> Result<PointBuilder, JsonError> {
+        let is_used = |path: &[&str]| {
+            self.used
+                .iter()
+                .any(|u| u.len() == path.len() && u.iter().zip(path.iter()).all(|(a, b)| a == b))
+        };
+        if is_used(path) {
+            return Ok(point);
+        }
+        if let Value::Object(o) = v {
+            for (k, child) in o {
+                path.push(k);
+                point = self.flatten_unused(path, key, child, point)?;
+                path.pop();
+            }
+            Ok(point)
+        } else {
+            key.clear();
+            join_into(key, path, &self.mapping.field_separator);
+            self.flatten(key, v, point)
+        }
+    }
+
+    /// The fields of `v` under `key` (objects and, when expanded, arrays flattened).
+    fn flatten(
+        &self,
+        key: &mut String,
+        v: &Value,
+        mut point: PointBuilder,
+    ) -> Result<PointBuilder, JsonError> {
+        let sep = &self.mapping.field_separator;
+        let len = key.len();
+        match v {
+            Value::Object(o) => {
+                for (k, child) in o {
+                    key.push_str(sep);
+                    key.push_str(k);
+                    point = self.flatten(key, child, point)?;
+                    key.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                if self.mapping.collections == CollectionMode::Expand {
+                    for (i, child) in items.iter().enumerate() {
+                        key.push_str(sep);
+                        let _ = write!(key, "{i}");
+                        point = self.flatten(key, child, point)?;
+                        key.truncate(len);
+                    }
+                }
+            }
+            scalar => {
+                let written = self.typing.key(key);
+                match self.typing.field(written, scalar) {
+                    Ok(Some(value)) => point = point.field(written, value),
+                    Ok(None) => {}
+                    Err(message) => {
+                        return Err(JsonError::Type {
+                            path: written.to_owned(),
+                            message,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(point)
+    }
+}
+
+fn join_into<S: AsRef<str>>(out: &mut String, path: &[S], sep: &str) {
+    for (i, part) in path.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(part.as_ref());
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
+    serde_json::from_slice(bytes).map_err(|e| JsonError::Syntax(e.to_string()))
+}
+
+impl super::Decode for JsonDecoder {
+    fn decode_record<'a>(
+        &'a self,
+        input: super::Input<'a>,
+        out: &'a mut super::Emitter<'_>,
+    ) -> super::Decoding<'a> {
+        let mut emit = |point: Point| out.point(point.as_point_ref());
+        match self.decode_each(input.value, input.default_time, &mut emit) {
+            Ok(()) => super::Decoding::ok(),
+            Err(e) => super::Decoding::failed(super::DecodeFailure::new(
+                crate::pipeline::ErrorClass::Decode,
+                e.to_string(),
+            )),
+        }
+    }
+}
+
+fn time_of(v: &Value, spec: &TimeSpec) -> Result<Timestamp, JsonError> {
+    let bad = |message: String| JsonError::Type {
+        path: spec.path.join("."),
+        message,
+    };
+    match (v, &spec.format) {
+        (Value::Number(n), Some(format)) if format.is_unix() => format.parse_number(n).map_err(bad),
+        (Value::Number(n), _) => {
+            let raw = n
+                .as_i64()
+                .ok_or_else(|| bad(format!("time {n} is not a whole number that fits i64")))?;
+            let unit = spec
+                .unit
+                .ok_or_else(|| bad("a numeric time needs `unit` or a unix `format`".into()))?;
+            Timestamp::from_precision(raw, unit).map_err(|e| bad(e.to_string()))
+        }
+        (Value::String(s), Some(format)) => format.parse_str(s).map_err(bad),
+        (Value::String(s), None) => rfc3339(s).map_err(bad),
+        (other, _) => Err(bad(format!(
+            "a time must be a number or a string, found {}",
+            kind(other)
+        ))),
+    }
+}
+
+fn rfc3339(s: &str) -> Result<Timestamp, String> {
+    let t =
+        humantime::parse_rfc3339_weak(s).map_err(|e| format!("time {s:?} is not RFC 3339: {e}"))?;
+    let nanos = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| "time is before 1970".to_owned())?
+        .as_nanos();
+    i64::try_from(nanos)
+        .map(Timestamp::from_nanos)
+        .map_err(|_| "time is out of range".to_owned())
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests;

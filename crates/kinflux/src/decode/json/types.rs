@@ -1,0 +1,268 @@
+//! Field types for formats without a schema: `decode.types` pins a field's type, and
+//! numbers without one are floats (as Telegraf's json_v2 parser makes them) unless
+//! `decode.numbers = "auto"` asks for whole numbers as integers.
+
+use std::collections::BTreeMap;
+
+use kinflux_series::FieldValue;
+use serde::Deserialize;
+use serde_json::{Number, Value};
+
+/// A field's type, as `decode.types` pins it. Telegraf's names (`int`, `uint`, `bool`)
+/// are accepted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum FieldType {
+    /// A 64-bit float.
+    Float,
+    /// A signed 64-bit integer.
+    #[serde(alias = "int")]
+    Integer,
+    /// An unsigned 64-bit integer.
+    #[serde(alias = "uint", alias = "unsigned")]
+    UInteger,
+    /// A boolean.
+    #[serde(alias = "bool")]
+    Boolean,
+    /// A string.
+    String,
+}
+
+/// `decode.numbers`: the type of a JSON number whose field has no pinned type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum NumberMode {
+    /// Every number is a float, so `20` and `20.5` in one field never conflict.
+    #[default]
+    Float,
+    /// Whole numbers that fit an `i64` are integers, larger ones unsigned, others floats
+    /// (kinflux's behaviour before 0.2).
+    Auto,
+}
+
+/// How values of a schemaless format become fields: pinned types, renames, the number
+/// default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Typing {
+    /// The type of a field, by its key as written (after `rename`).
+    #[serde(default)]
+    pub types: BTreeMap<String, FieldType>,
+    /// New names for tag and field keys, by the flattened key: `{ "tags_host" = "host" }`.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// The type of numbers whose field has no pinned type.
+    #[serde(default)]
+    pub numbers: NumberMode,
+}
+
+impl Typing {
+    /// The key `key` is written as.
+    pub fn key<'k>(&'k self, key: &'k str) -> &'k str {
+        if self.rename.is_empty() {
+            return key;
+        }
+        self.rename.get(key).map_or(key, String::as_str)
+    }
+
+    /// The field value of `v` under the written key `key`; `Ok(None)` for `null` and for
+    /// arrays and objects (which the caller flattens). Fails, naming nothing, when a
+    /// pinned type cannot hold the value; the caller names the field.
+    pub fn field(&self, key: &str, v: &Value) -> Result<Option<FieldValue>, String> {
+        let pinned = if self.types.is_empty() {
+            None
+        } else {
+            self.types.get(key).copied()
+        };
+        match pinned {
+            None => Ok(self.natural(v)),
+            Some(ty) => convert(v, ty).map(Some),
+        }
+    }
+
+    /// A value without a pinned type.
+    fn natural(&self, v: &Value) -> Option<FieldValue> {
+        Some(match v {
+            Value::Bool(b) => FieldValue::Boolean(*b),
+            Value::String(s) => FieldValue::String(s.clone()),
+            Value::Number(n) => match self.numbers {
+                NumberMode::Float => FieldValue::Float(as_f64(n)),
+                NumberMode::Auto => auto(n),
+            },
+            Value::Null | Value::Array(_) | Value::Object(_) => return None,
+        })
+    }
+}
+
+fn as_f64(n: &Number) -> f64 {
+    // serde_json always has an f64 for a number (arbitrary precision is not enabled).
+    n.as_f64().unwrap_or(f64::NAN)
+}
+
+fn auto(n: &Number) -> FieldValue {
+    if let Some(i) = n.as_i64() {
+        FieldValue::Integer(i)
+    } else if let Some(u) = n.as_u64() {
+        FieldValue::UInteger(u)
+    } else {
+        FieldValue::Float(as_f64(n))
+    }
+}
+
+/// `v` as `ty`: numbers, numeric strings and booleans convert where no information is
+/// lost; a fraction never becomes an integer silently.
+fn convert(v: &Value, ty: FieldType) -> Result<FieldValue, String> {
+    let cannot = || format!("cannot convert {v} to {}", type_name(ty));
+    match (ty, v) {
+        (_, Value::Array(_) | Value::Object(_) | Value::Null) => Err(cannot()),
+        (FieldType::String, Value::String(s)) => Ok(FieldValue::String(s.clone())),
+        (FieldType::String, other) => Ok(FieldValue::String(other.to_string())),
+        (FieldType::Float, Value::Number(n)) => Ok(FieldValue::Float(as_f64(n))),
+        (FieldType::Float, Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .map(FieldValue::Float)
+            .map_err(|_| cannot()),
+        (FieldType::Float, Value::Bool(b)) => Ok(FieldValue::Float(f64::from(u8::from(*b)))),
+        (FieldType::Integer, Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| whole(n).filter(|f| f.abs() < 9.2e18).map(|f| f as i64))
+            .map(FieldValue::Integer)
+            .ok_or_else(cannot),
+        (FieldType::Integer, Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(FieldValue::Integer)
+            .map_err(|_| cannot()),
+        (FieldType::Integer, Value::Bool(b)) => Ok(FieldValue::Integer(i64::from(*b))),
+        (FieldType::UInteger, Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| {
+                whole(n)
+                    .filter(|f| (0.0..1.8e19).contains(f))
+                    .map(|f| f as u64)
+            })
+            .map(FieldValue::UInteger)
+            .ok_or_else(cannot),
+        (FieldType::UInteger, Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(FieldValue::UInteger)
+            .map_err(|_| cannot()),
+        (FieldType::UInteger, Value::Bool(b)) => Ok(FieldValue::UInteger(u64::from(*b))),
+        (FieldType::Boolean, Value::Bool(b)) => Ok(FieldValue::Boolean(*b)),
+        (FieldType::Boolean, Value::String(s)) => {
+            parse_bool(s).map(FieldValue::Boolean).ok_or_else(cannot)
+        }
+        (FieldType::Boolean, Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(0), _) => Ok(FieldValue::Boolean(false)),
+            (Some(1), _) => Ok(FieldValue::Boolean(true)),
+            (None, Some(f)) if f.to_bits() == 0.0f64.to_bits() => Ok(FieldValue::Boolean(false)),
+            (None, Some(f)) if f.to_bits() == 1.0f64.to_bits() => Ok(FieldValue::Boolean(true)),
+            _ => Err(cannot()),
+        },
+    }
+}
+
+/// A number with no fraction, as a float.
+fn whole(n: &Number) -> Option<f64> {
+    n.as_f64().filter(|f| f.fract() == 0.0)
+}
+
+/// The spellings Go's `strconv.ParseBool` takes.
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn type_name(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::Float => "float",
+        FieldType::Integer => "integer",
+        FieldType::UInteger => "uinteger",
+        FieldType::Boolean => "boolean",
+        FieldType::String => "string",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn typing(types: &[(&str, FieldType)]) -> Typing {
+        Typing {
+            types: types.iter().map(|(k, t)| ((*k).to_owned(), *t)).collect(),
+            ..Typing::default()
+        }
+    }
+
+    #[test]
+    fn numbers_are_floats_unless_pinned_or_auto() {
+        let t = typing(&[("count", FieldType::Integer), ("id", FieldType::String)]);
+        let v = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        assert_eq!(t.field("temp", &v("20")), Ok(Some(FieldValue::Float(20.0))));
+        assert_eq!(
+            t.field("count", &v("20")),
+            Ok(Some(FieldValue::Integer(20)))
+        );
+        assert_eq!(
+            t.field("count", &v("\"20\"")),
+            Ok(Some(FieldValue::Integer(20)))
+        );
+        assert_eq!(
+            t.field("count", &v("2e3")),
+            Ok(Some(FieldValue::Integer(2000)))
+        );
+        assert_eq!(
+            t.field("count", &v("20.5")),
+            Err("cannot convert 20.5 to integer".into())
+        );
+        assert_eq!(
+            t.field("id", &v("7")),
+            Ok(Some(FieldValue::String("7".into())))
+        );
+        let auto = Typing {
+            numbers: NumberMode::Auto,
+            ..Typing::default()
+        };
+        assert_eq!(auto.field("x", &v("20")), Ok(Some(FieldValue::Integer(20))));
+        assert_eq!(
+            auto.field("x", &v("20.5")),
+            Ok(Some(FieldValue::Float(20.5)))
+        );
+        let on = typing(&[("on", FieldType::Boolean)]);
+        assert_eq!(
+            on.field("on", &v("\"T\"")),
+            Ok(Some(FieldValue::Boolean(true)))
+        );
+        assert!(on.field("on", &v("2")).is_err());
+        assert!(on.field("on", &v("{}")).is_err());
+    }
+
+    proptest! {
+        /// Whatever number a field carries, its type without a pin is float: a whole
+        /// number in one record and a fraction in the next never conflict.
+        #[test]
+        fn unpinned_numbers_never_change_type(n in any::<i64>(), f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
+            let t = Typing::default();
+            let a = t.field("v", &Value::from(n)).unwrap().unwrap();
+            let b = t.field("v", &Value::from(f)).unwrap().unwrap();
+            prop_assert_eq!(a.type_name(), b.type_name());
+        }
+
+        /// A pinned integer takes every i64, written as a number or as a string.
+        #[test]
+        fn pinned_integers_round_trip(n in any::<i64>()) {
+            let t = typing(&[("n", FieldType::Integer)]);
+            prop_assert_eq!(t.field("n", &Value::from(n)), Ok(Some(FieldValue::Integer(n))));
+            prop_assert_eq!(t.field("n", &Value::from(n.to_string())), Ok(Some(FieldValue::Integer(n))));
+        }
+    }
+}
