@@ -16,6 +16,7 @@
 /// .section("[batch]\nmax_points = 500")
 /// .toml();
 /// assert!(toml.contains("group_id = \"readings_group\""));
+/// assert!(toml.contains(r#"brokers = ["127.0.0.1:9092"]"#));
 /// assert!(toml.contains("topic = \"readings_dlq\""));
 /// ```
 #[derive(Debug, Clone)]
@@ -33,7 +34,7 @@ pub struct BridgeConfig {
 }
 
 impl BridgeConfig {
-    /// Reads `topic` from `brokers` as group `<topic>_group` from the earliest offset,
+    /// Reads `topic` from `brokers` (`host:port`, comma-separated) as group `<topic>_group` from the earliest offset,
     /// writes to `database` at `influx_url` (creating it), and dead-letters to
     /// `<topic>_dlq`.
     pub fn new(brokers: &str, influx_url: &str, topic: &str, database: &str) -> BridgeConfig {
@@ -93,7 +94,7 @@ impl BridgeConfig {
         format!(
             r#"{tasks}
 [kafka]
-brokers = ["{brokers}"]
+brokers = [{brokers}]
 topics = ["{topic}"]
 group_id = "{group}"
 auto_offset_reset = "earliest"
@@ -116,7 +117,11 @@ create_database = true
 {sections}
 "#,
             tasks = self.tasks.map_or(String::new(), |n| format!("tasks = {n}")),
-            brokers = self.brokers,
+            brokers = crate::kafka::bootstrap(&self.brokers)
+                .iter()
+                .map(|b| format!("\"{b}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
             topic = self.topic,
             group = self.group,
             kafka = self.kafka.join("\n"),

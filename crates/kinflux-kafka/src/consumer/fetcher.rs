@@ -240,6 +240,7 @@ async fn fetch_partition(
             Ok(a) => a,
             Err(NoAnswer::Refused(e)) => return fatal(&tx, e),
             Err(NoAnswer::Retry(why)) => {
+                shared.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 let wait = delay(&mut backoff, why);
                 tokio::time::sleep(wait).await;
                 continue;
@@ -258,6 +259,7 @@ async fn fetch_partition(
                 continue;
             }
             other => {
+                shared.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 // The client already forgot a leader that moved; ask again after a wait.
                 let wait = delay(
                     &mut backoff,

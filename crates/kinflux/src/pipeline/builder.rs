@@ -179,6 +179,42 @@ impl PipelineBuilder {
         self
     }
 
+    pub(super) fn decoder_shared(&self) -> Arc<dyn Decode> {
+        Arc::clone(&self.decoder)
+    }
+
+    pub(super) fn enrichment(&self) -> Enrichment {
+        Enrichment::new(self.tags.clone(), self.time)
+    }
+
+    /// The consumer's configuration: brokers, topics, group, TLS and SASL.
+    pub fn consumer_config(&self) -> &ConsumerConfig {
+        &self.consumer
+    }
+
+    /// Each target's name and writer configuration (URL, API, database or bucket,
+    /// credentials), in order.
+    pub fn writer_configs(&self) -> impl Iterator<Item = (&str, &WriterConfig)> {
+        self.targets.iter().map(|t| (t.name.as_str(), &t.writer))
+    }
+
+    /// Each target's name, writer configuration and routing, for a dry run.
+    pub(super) fn target_specs(&self) -> impl Iterator<Item = (&str, &WriterConfig, &Routing)> {
+        self.targets
+            .iter()
+            .map(|t| (t.name.as_str(), &t.writer, &t.routing))
+    }
+
+    /// The measurement that replaces every point's (`${topic}`: the record's topic).
+    pub(super) fn measurement_template(&self) -> Option<&str> {
+        self.measurement.as_deref()
+    }
+
+    /// The dead-letter producer's configuration, when records go to a dead-letter topic.
+    pub fn dead_letter_config(&self) -> Option<&DeadLetterConfig> {
+        self.dead_letter.as_ref()
+    }
+
     /// The topic records that cannot be written go to (with `on_error` = dead-letter, the
     /// default).
     pub fn dead_letter(mut self, config: DeadLetterConfig) -> Self {

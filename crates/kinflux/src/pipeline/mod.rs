@@ -15,6 +15,7 @@
 mod batches;
 mod bridge;
 mod builder;
+mod dry_run;
 mod enrich;
 mod from_config;
 mod ingest;
@@ -34,7 +35,9 @@ use std::time::Duration;
 
 pub use bridge::Bridge;
 pub use builder::PipelineBuilder;
+pub use dry_run::{DeadLetterPreview, DryRun, Preview, PreviewPoint};
 pub(crate) use from_config::settings_of;
+pub use from_config::skips_tls_verification;
 pub use kinflux_influx::CancellationToken;
 pub use route::Routing;
 pub use settlement::ErrorClass;

@@ -190,8 +190,14 @@ impl Run {
                 let partition = batch.partition.clone();
                 self.route(&partition, Feed::Undecodable(batch));
             }
-            Message::Assigned(partitions) => self.on_assigned(partitions, stop).await,
-            Message::Revoked(revocation) => self.on_revoked(revocation, stop).await,
+            Message::Assigned(partitions) => {
+                self.metrics.assigned();
+                self.on_assigned(partitions, stop).await;
+            }
+            Message::Revoked(revocation) => {
+                self.metrics.revoked();
+                self.on_revoked(revocation, stop).await;
+            }
             other => debug!(?other, "ignoring consumer message"),
         }
     }
@@ -381,6 +387,8 @@ impl Run {
             })
             .collect();
         self.metrics.set_partitions(&self.settings.group, gauges);
+        self.metrics
+            .set_fetch_failures(&self.settings.group, self.consumer.fetch_failures());
         for pool in &self.pools {
             let stats = pool.writer().stats().snapshot();
             for (cause, n) in [
