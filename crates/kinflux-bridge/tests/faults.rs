@@ -366,15 +366,6 @@ async fn scale_out(victim: Victim) {
 
 /// The bound the issue sets for the bridge's peak resident memory.
 const RSS_BOUND_KIB: u64 = 150 * 1024;
-/// `kafka.max_buffered_bytes` for the backlog: the consumer fetches a partition while it
-/// holds less than this (counted as payload + 64 bytes a record), and the pipeline reads
-/// while it holds less than this in flight. The default (64 MiB) allows 4 x 64 MiB for
-/// this topic's 4 partitions, beyond the 150 MiB bound.
-const MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
-/// `kafka.fetch_max_bytes`: one fetch may land on top of a buffer just under the limit,
-/// so a partition can hold up to `max_buffered_bytes + fetch_max_bytes` (default 50 MiB).
-const FETCH_MAX_BYTES: usize = 1024 * 1024;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_against_a_slow_sink_keeps_peak_memory_under_150_mib() {
     let Some((broker, influx)) = servers() else {
@@ -392,13 +383,15 @@ async fn backlog_against_a_slow_sink_keeps_peak_memory_under_150_mib() {
         .await;
     let produced = started.elapsed();
 
-    // One write at a time, small batches: the sink is the bottleneck.
-    let mut bridge = Bridge::start(&config(
+    // The consumer's buffers and `tasks` at their defaults (the rig sets no `tasks`
+    // here: the number of cores); one write at a time, small batches: the sink is the
+    // bottleneck.
+    let mut bridge = Bridge::start(&config_with_default_tasks(
         &broker.brokers(),
         &influx,
         &topic,
         &db,
-        &format!("max_buffered_bytes = {MAX_BUFFERED_BYTES}\nfetch_max_bytes = {FETCH_MAX_BYTES}"),
+        "",
         "concurrency = 1",
         "[batch]\nmax_points = 500\n",
     ));

@@ -9,6 +9,9 @@ mod consumer;
 pub mod dead_letter;
 pub mod error;
 pub mod fetch;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod group;
 mod oauth;
 mod record;
@@ -19,7 +22,9 @@ pub use config::{
     AssignmentStrategy, AutoOffsetReset, ConsumerConfig, Credentials, GroupProtocol, OAuthConfig,
     RemoteAssignor, SaslConfig, SaslMechanism, TlsConfig,
 };
-pub use consumer::{Consumer, Message, PartitionLag, Revocation, UndecodableBatch};
+pub use consumer::{
+    Consumer, MembershipProbe, Message, PartitionLag, Revocation, UndecodableBatch,
+};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};
 pub use error::{Error, Result};
 pub use fetch::IsolationLevel;

@@ -30,6 +30,7 @@ pub struct BridgeConfig {
     influx: Vec<String>,
     dead_letter: String,
     sections: Vec<String>,
+    tasks: Option<usize>,
 }
 
 impl BridgeConfig {
@@ -47,6 +48,7 @@ impl BridgeConfig {
             influx: Vec::new(),
             dead_letter: format!("topic = \"{topic}_dlq\""),
             sections: Vec::new(),
+            tasks: None,
         }
     }
 
@@ -80,10 +82,17 @@ impl BridgeConfig {
         self
     }
 
+    /// Sets `tasks` (how many tasks decode and batch side by side; the bridge's
+    /// default is the number of cores).
+    pub fn tasks(mut self, tasks: usize) -> BridgeConfig {
+        self.tasks = Some(tasks);
+        self
+    }
+
     /// The configuration file.
     pub fn toml(&self) -> String {
         format!(
-            r#"
+            r#"{tasks}
 [kafka]
 brokers = [{brokers}]
 topics = ["{topic}"]
@@ -107,6 +116,7 @@ create_database = true
 
 {sections}
 "#,
+            tasks = self.tasks.map_or(String::new(), |n| format!("tasks = {n}")),
             brokers = crate::kafka::bootstrap(&self.brokers)
                 .iter()
                 .map(|b| format!("\"{b}\""))

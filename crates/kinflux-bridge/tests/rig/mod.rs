@@ -521,9 +521,10 @@ fn record(partition: i32, i: usize) -> Record {
 }
 
 /// A bridge configuration: one topic, a group per test, short group timeouts so a killed
-/// member is noticed quickly, `create_database`, and a rejected record stops the bridge
-/// (a fault test must not hide one). `kafka_extra` and `influx_extra` add keys to
-/// `[kafka]` and `[influx]`, `extra` adds sections.
+/// member is noticed quickly, `create_database`, a rejected record stops the bridge (a
+/// fault test must not hide one), and two tasks, so that the faults meet partitions
+/// spread over lanes. `kafka_extra` and `influx_extra` add keys to `[kafka]` and
+/// `[influx]`, `extra` adds sections.
 pub(crate) fn config(
     brokers: &str,
     influx: &Influxd,
@@ -554,10 +555,53 @@ pub(crate) fn config_url(
     influx_extra: &str,
     extra: &str,
 ) -> String {
+    base(
+        brokers,
+        influx_url,
+        topic,
+        db,
+        kafka_extra,
+        influx_extra,
+        extra,
+    )
+    .tasks(2)
+    .toml()
+}
+
+/// [`config`] with `tasks` left at its default (the number of cores).
+pub(crate) fn config_with_default_tasks(
+    brokers: &str,
+    influx: &Influxd,
+    topic: &str,
+    db: &str,
+    kafka_extra: &str,
+    influx_extra: &str,
+    extra: &str,
+) -> String {
+    base(
+        brokers,
+        &influx.url(),
+        topic,
+        db,
+        kafka_extra,
+        influx_extra,
+        extra,
+    )
+    .toml()
+}
+
+fn base(
+    brokers: &str,
+    influx_url: &str,
+    topic: &str,
+    db: &str,
+    kafka_extra: &str,
+    influx_extra: &str,
+    extra: &str,
+) -> BridgeConfig {
     BridgeConfig::new(brokers, influx_url, topic, db)
         .kafka(kafka_extra)
         .influx(influx_extra)
         .dead_letter("on_error = \"stop\"")
         .section(extra)
-        .toml()
 }

@@ -21,10 +21,14 @@ mod session;
 mod verdict;
 
 pub use message::{Message, PartitionLag, Revocation, UndecodableBatch};
+pub use revoke::MembershipProbe;
 
 use std::{
     collections::{BTreeMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard, atomic::Ordering},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -94,6 +98,11 @@ struct Shared {
     fenced: std::sync::atomic::AtomicBool,
     /// One retry log for all fetchers: a broker outage is one streak, not one per partition.
     fetch_log: RetryLog,
+    /// Fetches that failed and were retried: no answer, or an error for the partition.
+    fetch_failures: AtomicU64,
+    /// One retry log for every commit: each commit call retries with a backoff of its
+    /// own, and a coordinator outage is still one warn a minute, not one per commit.
+    commit_log: RetryLog,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -197,6 +206,8 @@ impl Consumer {
             membership: Mutex::default(),
             fenced: std::sync::atomic::AtomicBool::new(false),
             fetch_log: RetryLog::new(),
+            fetch_failures: AtomicU64::new(0),
+            commit_log: RetryLog::new(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
@@ -292,6 +303,13 @@ impl Consumer {
             && state.seek_generation() == seek_generation
     }
 
+    /// Fetch requests that failed since [`connect`](Self::connect) and were retried: no
+    /// answer (connection lost, timeout) or an error for the partition (leader moved,
+    /// ...). Rising steadily, it means a broker is not well.
+    pub fn fetch_failures(&self) -> u64 {
+        self.shared.fetch_failures.load(Ordering::Relaxed)
+    }
+
     /// The partitions assigned to this consumer now.
     pub fn assignment(&self) -> Vec<PartitionKey> {
         lock(&self.shared.assigned).keys().cloned().collect()
@@ -351,7 +369,11 @@ impl Consumer {
                 Err(e) if e.kafka_code() == Some(crate::error::code::STALE_MEMBER_EPOCH) => {
                     let b = backoff.get_or_insert_with(|| {
                         let config = RETRY.with_max_attempts(Some(COMMIT_ATTEMPTS));
-                        Backoff::new(config, format!("offset commit of group {group_id}"))
+                        Backoff::with_log(
+                            config,
+                            format!("offset commit of group {group_id}"),
+                            self.shared.commit_log.clone(),
+                        )
                     });
                     let Ok(delay) = b.next_delay(&e) else {
                         return Err(e);
@@ -361,7 +383,11 @@ impl Consumer {
                 Err(e) if verdict::coordinator_gone(&e) => {
                     let b = backoff.get_or_insert_with(|| {
                         let config = RETRY.with_max_attempts(Some(COMMIT_ATTEMPTS));
-                        Backoff::new(config, format!("offset commit of group {group_id}"))
+                        Backoff::with_log(
+                            config,
+                            format!("offset commit of group {group_id}"),
+                            self.shared.commit_log.clone(),
+                        )
                     });
                     let Ok(delay) = b.next_delay(&e) else {
                         return Err(e);
@@ -403,19 +429,16 @@ impl Consumer {
         self.commit(offsets).await
     }
 
-    /// Whether the group membership is lost, or most likely so, as far as this member can
-    /// tell without asking: the coordinator fenced it, or no heartbeat succeeded for the
-    /// session timeout (the process was stopped, the network was down), so the coordinator
-    /// has handed its partitions to others. Check it before writing or committing what was
-    /// read: the [`Message::Revoked`] that says so comes only after the next heartbeat.
-    /// Back to `false` once a heartbeat succeeds (or the member joins again).
+    /// Whether the group membership is lost, or most likely so: see [`MembershipProbe`],
+    /// which answers the same from another task.
     pub fn membership_lost(&self) -> bool {
-        if self.shared.fenced.load(Ordering::Relaxed) {
-            return true;
-        }
-        lock(&self.shared.membership)
-            .as_ref()
-            .is_some_and(|m| m.confirmed_at.elapsed() > self.shared.config.session_timeout)
+        self.membership_probe().lost()
+    }
+
+    /// A handle that tells whether the membership is lost, for tasks that write what this
+    /// consumer read.
+    pub fn membership_probe(&self) -> MembershipProbe {
+        MembershipProbe::new(Arc::clone(&self.shared))
     }
 
     /// Lag of every assigned partition, from the last fetch's watermarks: to the last

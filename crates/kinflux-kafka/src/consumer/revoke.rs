@@ -2,7 +2,10 @@
 //! caller (saying whether the membership was lost), wait for it or the deadline, forget
 //! them.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use tokio::{
     sync::{mpsc, oneshot},
@@ -21,6 +24,36 @@ pub(super) struct Revoke {
     pub(super) announce: bool,
     /// The membership is lost: the caller must not write or commit these partitions.
     pub(super) lost: bool,
+}
+
+/// Tells whether the group membership of a [`Consumer`](super::Consumer) is lost, or most
+/// likely so, as far as the member can tell without asking: the coordinator fenced it, or
+/// no heartbeat succeeded for the session timeout (the process was stopped, the host
+/// stalled, the network was down), so the coordinator has handed its partitions to others.
+/// Check it before writing or committing what was read: the [`Message::Revoked`] that
+/// says so (with [`Revocation::lost`]) comes only after the next heartbeat. Back to
+/// `false` once a heartbeat succeeds or the member joins again.
+///
+/// [`Message::Revoked`]: super::Message::Revoked
+#[derive(Debug, Clone)]
+pub struct MembershipProbe {
+    shared: Arc<Shared>,
+}
+
+impl MembershipProbe {
+    pub(super) fn new(shared: Arc<Shared>) -> Self {
+        MembershipProbe { shared }
+    }
+
+    /// Whether the membership is lost, or most likely so.
+    pub fn lost(&self) -> bool {
+        if self.shared.fenced.load(Ordering::Relaxed) {
+            return true;
+        }
+        lock(&self.shared.membership)
+            .as_ref()
+            .is_some_and(|m| m.confirmed_at.elapsed() > self.shared.config.session_timeout)
+    }
 }
 
 /// An ordinary revocation: announced, the membership kept.
