@@ -95,6 +95,8 @@ impl HeartbeatSession {
             if self.shutdown.is_cancelled() {
                 break;
             }
+            // The answer vouches for the membership as of when the request left.
+            let sent = Instant::now();
             let result = match self.connect().await {
                 Ok(group) => {
                     let owned = heartbeat_rpc::by_id(&self.fetchers.partitions(), &self.names);
@@ -124,7 +126,7 @@ impl HeartbeatSession {
                         group: group.clone(),
                         generation_id: self.epoch,
                         member_id: self.member_id.clone(),
-                        confirmed_at: last_ok,
+                        confirmed_at: sent,
                     });
                     shared_fenced(&self.shared, false);
                     if let Some(a) = beaten.assignment {

@@ -405,11 +405,14 @@ impl Session {
                 () = tokio::time::sleep(cfg.heartbeat_interval) => {}
                 () = self.shutdown.cancelled() => return Exit::Shutdown,
             }
+            // The answer vouches for the membership as of when the request left: one
+            // sent before a SIGSTOP and read after SIGCONT says nothing of the time between.
+            let sent = Instant::now();
             match group.heartbeat(generation.id, &self.member_id).await {
                 Ok(()) => {
                     last_ok = Instant::now();
                     if let Some(m) = lock(&self.shared.membership).as_mut() {
-                        m.confirmed_at = last_ok;
+                        m.confirmed_at = sent;
                     }
                 }
                 Err(e) => match Verdict::of(&e) {

@@ -141,7 +141,8 @@ impl Lanes {
                 p.dead_letters.clone(),
                 p.on_error,
                 p.abort.clone(),
-            ),
+            )
+            .with_membership(p.membership.clone()),
             (p.max_retained_bytes / 2 / self.tasks).max(1),
             p.metrics.clone(),
         );
