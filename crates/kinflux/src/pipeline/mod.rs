@@ -14,6 +14,7 @@
 mod batches;
 mod bridge;
 mod builder;
+mod caught_up;
 mod enrich;
 mod from_config;
 mod ingest;
