@@ -92,6 +92,9 @@ struct Args {
     /// Ceiling: concurrent requests to try.
     #[arg(long, value_delimiter = ',', default_value = "2,4")]
     concurrency: Vec<usize>,
+    /// The bridge's `tasks` (default: the bridge's own, the number of cores).
+    #[arg(long)]
+    tasks: Option<usize>,
     /// gzip level of every write (ceiling and bridge), 0 for none.
     #[arg(long, default_value_t = 1)]
     gzip: u32,
@@ -461,7 +464,17 @@ async fn produce_lines(
             tokio::spawn(async move {
                 let mut records = records.into_iter().peekable();
                 while records.peek().is_some() {
-                    let chunk: Vec<Record> = records.by_ref().take(2000).collect();
+                    // Apache Kafka refuses batches over `message.max.bytes` (1 MiB).
+                    let mut chunk: Vec<Record> = Vec::new();
+                    let mut bytes = 0;
+                    while let Some(r) = records.next_if(|r| {
+                        chunk.len() < 2000
+                            && (chunk.is_empty()
+                                || bytes + r.value.as_ref().map_or(0, Vec::len) < 900_000)
+                    }) {
+                        bytes += r.value.as_ref().map_or(0, Vec::len);
+                        chunk.push(r);
+                    }
                     client.produce(chunk, Compression::NoCompression).await?;
                 }
                 Ok::<(), rskafka::client::error::Error>(())
@@ -672,7 +685,8 @@ fn bridge_config(
 ) -> String {
     let brokers: Vec<String> = args.brokers.split(',').map(|b| format!("{b:?}")).collect();
     format!(
-        r#"[kafka]
+        r#"{tasks}
+[kafka]
 brokers = [{brokers}]
 topics = ["{topic}"]
 group_id = "{group}"
@@ -697,6 +711,7 @@ on_error = "stop"
 [metrics]
 listen = "127.0.0.1:{metrics_port}"
 "#,
+        tasks = args.tasks.map_or(String::new(), |n| format!("tasks = {n}")),
         brokers = brokers.join(", "),
         target = if args.target == "v1" {
             format!(

@@ -1,9 +1,15 @@
-//! The command line: `kinflux [run] --config F [flags]` and `kinflux check-config --config F`.
+//! The command line: `kinflux [run] --config F [flags]`, `kinflux check-config --config F
+//! [--connect]`, `kinflux test --config F`, `kinflux top`. The flags of the newer
+//! subcommands live in their own modules.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::dry_run::TestArgs;
+use crate::logging::LogFormat;
+use crate::top::TopArgs;
 
 /// Moves time-series data from Kafka topics into InfluxDB, at least once.
 ///
@@ -16,6 +22,10 @@ pub(crate) struct Cli {
     /// The flags of `run`, for the form without a subcommand.
     #[command(flatten)]
     run: Option<RunArgs>,
+    /// How log lines on stderr are written: `text`, or `json` (one object per line, for
+    /// log shippers). Given after the subcommand (`kinflux run --log-format json`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
 }
 
 impl Cli {
@@ -36,8 +46,14 @@ impl Cli {
 pub(crate) enum Command {
     /// Run the pipeline until SIGINT or SIGTERM (the default).
     Run(RunArgs),
-    /// Validate a configuration and print the resolved settings, secrets redacted.
+    /// Validate a configuration and print the resolved settings, secrets redacted;
+    /// with `--connect`, also reach every broker, InfluxDB and the registry.
     CheckConfig(CheckConfigArgs),
+    /// Decode records as `run` would, without joining the group, committing or writing:
+    /// print the line protocol, each point's target and each dead letter.
+    Test(TestArgs),
+    /// A live view of a running bridge, from its `/metrics`.
+    Top(TopArgs),
     /// Write the kinflux configuration matching a Telegraf file's kafka_consumer inputs
     /// and influxdb outputs, and name every option it cannot carry over.
     FromTelegraf(FromTelegrafArgs),
@@ -80,6 +96,10 @@ pub(crate) struct CheckConfigArgs {
     /// The configuration file to validate.
     #[arg(long, short)]
     pub(crate) config: PathBuf,
+    /// Also connect: every broker (connection and authentication), InfluxDB (ping, the
+    /// database or bucket, the credentials) and the schema registry, one line per check.
+    #[arg(long)]
+    pub(crate) connect: bool,
 }
 
 #[cfg(test)]
@@ -133,6 +153,61 @@ mod tests {
             panic!("not check-config")
         };
         assert_eq!(args.config, PathBuf::from("b.toml"));
+    }
+
+    #[test]
+    fn every_subcommand_takes_the_log_format() {
+        let parse_cli = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("kinflux").chain(args.iter().copied()))
+        };
+        for args in [
+            &["--log-format", "json", "--config", "a.toml"][..],
+            &["run", "--log-format", "json", "--config", "a.toml"],
+            &["check-config", "--config", "a.toml", "--log-format", "json"],
+            &["top", "--metrics-url", "http://h:1", "--log-format", "json"],
+        ] {
+            let cli = parse_cli(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert_eq!(cli.log_format, LogFormat::Json, "{args:?}");
+        }
+        assert_eq!(
+            parse_cli(&["--config", "a.toml"]).unwrap().log_format,
+            LogFormat::Text
+        );
+        assert!(parse_cli(&["--log-format", "xml", "--config", "a.toml"]).is_err());
+    }
+
+    #[test]
+    fn test_and_top_take_their_flags() {
+        let Command::Test(args) = parse(&[
+            "test",
+            "-c",
+            "a.toml",
+            "--input",
+            "d",
+            "--max-records",
+            "3",
+            "--from",
+            "earliest",
+        ])
+        .unwrap() else {
+            panic!("not test")
+        };
+        assert_eq!(args.input, Some(PathBuf::from("d")));
+        assert_eq!(
+            (args.max_records, args.from),
+            (3, crate::dry_run::From::Earliest)
+        );
+        let Command::CheckConfig(args) = parse(&["check-config", "-c", "a", "--connect"]).unwrap()
+        else {
+            panic!("not check-config")
+        };
+        assert!(args.connect);
+        let Command::Top(args) = parse(&["top", "-c", "a.toml", "--interval", "2s"]).unwrap()
+        else {
+            panic!("not top")
+        };
+        assert_eq!(args.interval, Duration::from_secs(2));
+        assert!(parse(&["top", "-c", "a.toml", "--metrics-url", "http://h:1"]).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use kinflux::{Bridge, CancellationToken, Config, RunSummary};
 
 use crate::check_config::load;
 use crate::cli::RunArgs;
-use crate::{progress, shutdown};
+use crate::{describe, progress, shutdown};
 
 /// Runs the pipeline of `args.config` until a signal (or, with `--until-caught-up`, until
 /// it has caught up), then prints the summary on stdout.
@@ -17,10 +17,13 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let pipeline_line = describe::pipelines(&config);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %args.config.display(),
-        "kinflux starting"
+        pipeline = %pipeline_line,
+        "kinflux {} starting: {pipeline_line}",
+        env!("CARGO_PKG_VERSION"),
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

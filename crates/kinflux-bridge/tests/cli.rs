@@ -170,7 +170,8 @@ fn without_a_subcommand_kinflux_runs() {
         let stderr = text(&out.stderr);
         // It started the pipeline, which failed at its first connection to the broker.
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(stderr.contains("kinflux starting"), "{args:?}: {stderr}");
+        let starting = format!("kinflux {} starting: kafka ", env!("CARGO_PKG_VERSION"));
+        assert!(stderr.contains(&starting), "{args:?}: {stderr}");
         assert!(stderr.contains("error: kafka:"), "{args:?}: {stderr}");
     }
 }
@@ -208,6 +209,31 @@ fn log_lines_carry_no_ansi_codes_when_stderr_is_a_pipe() {
         !out.stderr.contains(&0x1b),
         "ESC in log lines written to a pipe: {stderr:?}"
     );
+}
+
+#[test]
+fn skipping_tls_verification_is_warned_about_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plain = unreachable_config(dir.path());
+    let insecure = dir.path().join("insecure.toml");
+    let text_of = std::fs::read_to_string(&plain).expect("config");
+    std::fs::write(
+        &insecure,
+        format!("{text_of}[kafka.tls]\ninsecure_skip_verify = true\n"),
+    )
+    .expect("write");
+    for args in [
+        &["check-config", "--config"][..],
+        &["run", "--no-progress", "--config"],
+    ] {
+        let warned = text(&output(kinflux().args(args).arg(&insecure)).stderr);
+        assert!(
+            warned.contains("insecure_skip_verify = true"),
+            "{args:?}: {warned}"
+        );
+        let quiet = text(&output(kinflux().args(args).arg(&plain)).stderr);
+        assert!(!quiet.contains("insecure_skip_verify"), "{args:?}: {quiet}");
+    }
 }
 
 #[test]

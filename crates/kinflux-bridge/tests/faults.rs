@@ -33,39 +33,6 @@ use rig::*;
 
 const PARTITIONS: i32 = 4;
 
-/// The sum of committed lag over the partitions of `bridges`, once every one of
-/// `partitions` has a committed lag gauge on some bridge.
-fn committed_lag(bridges: &[&Bridge]) -> Option<f64> {
-    let mut seen = Vec::new();
-    let mut lag = 0.0;
-    for b in bridges {
-        let m = b.metrics()?;
-        for (labels, v) in m.by_label("kinflux_committed_lag_records") {
-            seen.push(labels);
-            lag += v;
-        }
-    }
-    seen.sort();
-    seen.dedup();
-    (seen.len() == PARTITIONS as usize).then_some(lag)
-}
-
-/// Waits until every partition is committed up to its high watermark.
-async fn assert_committed(bridges: &[&Bridge], timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let lag = committed_lag(bridges);
-        if lag == Some(0.0) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "committed lag still {lag:?} after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_three_times_mid_stream_the_bridge_writes_every_point_exactly_once() {
     let Some((broker, influx)) = servers() else {
@@ -80,17 +47,10 @@ async fn sigkilled_three_times_mid_stream_the_bridge_writes_every_point_exactly_
     } else {
         (15_000, 250)
     };
-    let stream = tokio::spawn(
-        Stream {
-            brokers: broker.brokers(),
-            topic: topic.clone(),
-            partitions: PARTITIONS,
-            per_partition,
-            chunk,
-            pause: Duration::from_millis(300),
-        }
-        .run(),
-    );
+    let stream = Stream::new(&broker.brokers(), &topic, PARTITIONS, per_partition)
+        .chunk(chunk)
+        .pause(Duration::from_millis(300))
+        .spawn();
     let mut bridge = Bridge::start(&config(&broker.brokers(), &influx, &topic, &db, "", "", ""));
     for round in 1..=3 {
         // Kill while the bridge is writing: once this process has written something (after
@@ -126,7 +86,7 @@ async fn sigkilled_three_times_mid_stream_the_bridge_writes_every_point_exactly_
         &mut [&mut bridge],
     )
     .await;
-    assert_committed(&[&bridge], Duration::from_secs(30)).await;
+    assert_committed(&[&bridge], PARTITIONS, Duration::from_secs(30)).await;
     eprintln!(
         "crash: {} records, produced in {:.1} s, all written and committed after {:.1} s",
         PARTITIONS as usize * per_partition,
@@ -148,27 +108,17 @@ async fn influxdb_outage_mid_stream_is_retried_without_a_restart_and_loses_nothi
     } else {
         (10_000, Duration::from_secs(8))
     };
-    let stream = tokio::spawn(
-        Stream {
-            brokers: broker.brokers(),
-            topic: topic.clone(),
-            partitions: PARTITIONS,
-            per_partition,
-            chunk: 200,
-            pause: Duration::from_millis(250),
-        }
-        .run(),
-    );
+    let stream = Stream::new(&broker.brokers(), &topic, PARTITIONS, per_partition).spawn();
     let mut bridge = Bridge::start(&config(&broker.brokers(), &influx, &topic, &db, "", "", ""));
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let before = committed_lag(&[&bridge]).unwrap_or(0.0);
+    let before = committed_lag(&[&bridge], PARTITIONS).unwrap_or(0.0);
 
     influx.kill();
     let down = Instant::now();
     let mut peak_lag = 0.0f64;
     while down.elapsed() < outage {
         bridge.assert_running();
-        peak_lag = peak_lag.max(committed_lag(&[&bridge]).unwrap_or(0.0));
+        peak_lag = peak_lag.max(committed_lag(&[&bridge], PARTITIONS).unwrap_or(0.0));
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let retries = bridge.metrics().expect("metrics during the outage");
@@ -197,7 +147,7 @@ async fn influxdb_outage_mid_stream_is_retried_without_a_restart_and_loses_nothi
         &mut [&mut bridge],
     )
     .await;
-    assert_committed(&[&bridge], Duration::from_secs(30)).await;
+    assert_committed(&[&bridge], PARTITIONS, Duration::from_secs(30)).await;
     bridge.assert_running();
     let m = bridge.metrics().expect("metrics");
     eprintln!(
@@ -216,22 +166,14 @@ async fn broker_restart_mid_stream_resumes_from_committed_offsets() {
     let (topic, db) = (unique("broker"), unique("broker_db"));
     create_topic(&broker.brokers(), &topic, PARTITIONS).await;
     let per_partition = if full() { 50_000 } else { 10_000 };
-    let stream = tokio::spawn(
-        Stream {
-            brokers: broker.brokers(),
-            topic: topic.clone(),
-            partitions: PARTITIONS,
-            per_partition,
-            chunk: 200,
-            pause: Duration::from_millis(250),
-        }
-        .run(),
-    );
+    let stream = Stream::new(&broker.brokers(), &topic, PARTITIONS, per_partition).spawn();
     let mut bridge = Bridge::start(&config(&broker.brokers(), &influx, &topic, &db, "", "", ""));
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Some writes and commits before the restart (a loaded machine takes longer to
+    // join than an idle one).
+    wait_written(&mut bridge, &influx, &db).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     bridge.assert_running();
     let written = count(&influx, &db);
-    assert!(written > 0, "nothing written before the restart");
     let before = bridge.metrics().expect("metrics before the restart");
     let (read, committed) = (
         before.sum("kinflux_records_in_total"),
@@ -255,7 +197,7 @@ async fn broker_restart_mid_stream_resumes_from_committed_offsets() {
         &mut [&mut bridge],
     )
     .await;
-    assert_committed(&[&bridge], Duration::from_secs(30)).await;
+    assert_committed(&[&bridge], PARTITIONS, Duration::from_secs(30)).await;
     bridge.assert_running();
     // Resuming from the committed offsets re-reads at most what was read but not yet
     // committed at the restart; starting over would re-read everything read so far.
@@ -277,29 +219,6 @@ async fn broker_restart_mid_stream_resumes_from_committed_offsets() {
         "re-read {reread} records, more than the {} uncommitted at the restart",
         read - committed
     );
-}
-
-/// Waits until `pred` holds for the partitions of (a, b), as their `/metrics` show them.
-async fn wait_partitions(
-    a: &mut Bridge,
-    b: &mut Bridge,
-    what: &str,
-    timeout: Duration,
-    pred: impl Fn(&[i32], &[i32]) -> bool,
-) -> (Vec<i32>, Vec<i32>) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let pa = a.metrics().map(|m| m.partitions()).unwrap_or_default();
-        let pb = b.metrics().map(|m| m.partitions()).unwrap_or_default();
-        if pred(&pa, &pb) {
-            return (pa, pb);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {timeout:?}; partitions {pa:?} and {pb:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,17 +261,9 @@ async fn scale_out(victim: Victim) {
     let (topic, db) = (unique("scale"), unique("scale_db"));
     create_topic(&broker.brokers(), &topic, PARTITIONS).await;
     let (per_partition, chunk) = if full() { (50_000, 500) } else { (10_000, 100) };
-    let stream = tokio::spawn(
-        Stream {
-            brokers: broker.brokers(),
-            topic: topic.clone(),
-            partitions: PARTITIONS,
-            per_partition,
-            chunk,
-            pause: Duration::from_millis(250),
-        }
-        .run(),
-    );
+    let stream = Stream::new(&broker.brokers(), &topic, PARTITIONS, per_partition)
+        .chunk(chunk)
+        .spawn();
     let config = config(&broker.brokers(), &influx, &topic, &db, "", "", "");
     let mut a = Bridge::start(&config);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -446,7 +357,7 @@ async fn scale_out(victim: Victim) {
         &mut [&mut a, &mut b],
     )
     .await;
-    assert_committed(&[&a, &b], Duration::from_secs(30)).await;
+    assert_committed(&[&a, &b], PARTITIONS, Duration::from_secs(30)).await;
     eprintln!(
         "scale-out ({victim:?}): done after {:.1} s",
         started.elapsed().as_secs_f64()
@@ -455,15 +366,6 @@ async fn scale_out(victim: Victim) {
 
 /// The bound the issue sets for the bridge's peak resident memory.
 const RSS_BOUND_KIB: u64 = 150 * 1024;
-/// `kafka.max_buffered_bytes` for the backlog: the consumer fetches a partition while it
-/// holds less than this (counted as payload + 64 bytes a record), and the pipeline reads
-/// while it holds less than this in flight. The default (64 MiB) allows 4 x 64 MiB for
-/// this topic's 4 partitions, beyond the 150 MiB bound.
-const MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
-/// `kafka.fetch_max_bytes`: one fetch may land on top of a buffer just under the limit,
-/// so a partition can hold up to `max_buffered_bytes + fetch_max_bytes` (default 50 MiB).
-const FETCH_MAX_BYTES: usize = 1024 * 1024;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_against_a_slow_sink_keeps_peak_memory_under_150_mib() {
     let Some((broker, influx)) = servers() else {
@@ -474,25 +376,22 @@ async fn backlog_against_a_slow_sink_keeps_peak_memory_under_150_mib() {
     create_topic(&broker.brokers(), &topic, PARTITIONS).await;
     // 200,000 records (full: 2,000,000), all in Kafka before the bridge starts.
     let per_partition = if full() { 500_000 } else { 50_000 };
-    Stream {
-        brokers: broker.brokers(),
-        topic: topic.clone(),
-        partitions: PARTITIONS,
-        per_partition,
-        chunk: 5_000,
-        pause: Duration::ZERO,
-    }
-    .run()
-    .await;
+    Stream::new(&broker.brokers(), &topic, PARTITIONS, per_partition)
+        .chunk(5_000)
+        .pause(Duration::ZERO)
+        .run()
+        .await;
     let produced = started.elapsed();
 
-    // One write at a time, small batches: the sink is the bottleneck.
-    let mut bridge = Bridge::start(&config(
+    // The consumer's buffers and `tasks` at their defaults (the rig sets no `tasks`
+    // here: the number of cores); one write at a time, small batches: the sink is the
+    // bottleneck.
+    let mut bridge = Bridge::start(&config_with_default_tasks(
         &broker.brokers(),
         &influx,
         &topic,
         &db,
-        &format!("max_buffered_bytes = {MAX_BUFFERED_BYTES}\nfetch_max_bytes = {FETCH_MAX_BYTES}"),
+        "",
         "concurrency = 1",
         "[batch]\nmax_points = 500\n",
     ));
@@ -549,5 +448,5 @@ async fn backlog_against_a_slow_sink_keeps_peak_memory_under_150_mib() {
         &mut [&mut bridge],
     )
     .await;
-    assert_committed(&[&bridge], Duration::from_secs(30)).await;
+    assert_committed(&[&bridge], PARTITIONS, Duration::from_secs(30)).await;
 }

@@ -434,12 +434,7 @@ impl Connection {
             }
         };
         std::mem::forget(guard);
-        let _header = ResponseHeader::decode(
-            &mut frame,
-            <R::Response as HeaderVersion>::header_version(version),
-        )
-        .map_err(|e| codec_err(api, e))?;
-        R::Response::decode(&mut frame, version).map_err(|e| codec_err(api, e))
+        decode_response::<R>(&mut frame, version)
     }
 
     /// Why requests fail on a closed connection: the broker's TLS refusal, if that closed
@@ -492,6 +487,30 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
+/// The payload length a frame's 4-byte prefix announces, when it is one we accept (room
+/// for a correlation id, and no garbage-sized allocation).
+pub(crate) fn frame_len(len: i32) -> Option<usize> {
+    usize::try_from(len)
+        .ok()
+        .filter(|l| (4..=MAX_FRAME).contains(l))
+}
+
+/// The correlation id that opens a response frame of at least [`frame_len`]'s 4 bytes.
+pub(crate) fn correlation_id(frame: &[u8]) -> i32 {
+    let mut head = frame.get(..4).unwrap_or(&[0; 4]);
+    head.get_i32()
+}
+
+/// Decodes the response header and body of `R`'s answer at `version`.
+pub(crate) fn decode_response<R: Request>(frame: &mut Bytes, version: i16) -> Result<R::Response> {
+    let _header = ResponseHeader::decode(
+        frame,
+        <R::Response as HeaderVersion>::header_version(version),
+    )
+    .map_err(|e| codec_err(R::NAME, e))?;
+    R::Response::decode(frame, version).map_err(|e| codec_err(R::NAME, e))
+}
+
 async fn read_loop(
     broker: String,
     mut read: ReadHalf<Box<dyn Stream>>,
@@ -502,15 +521,12 @@ async fn read_loop(
     let result: std::io::Result<()> = async {
         loop {
             let len = read.read_i32().await?;
-            let len = usize::try_from(len)
-                .ok()
-                .filter(|l| (4..=MAX_FRAME).contains(l))
-                .ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("bad frame length {len}"),
-                    )
-                })?;
+            let len = frame_len(len).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("bad frame length {len}"),
+                )
+            })?;
             // Read into uninitialised capacity: a fetch response can be tens of MiB, and
             // its records are handed out as slices of this buffer, so it is never copied.
             let mut frame = BytesMut::with_capacity(len);
@@ -521,7 +537,7 @@ async fn read_loop(
                 }
             }
             let mut frame = frame.freeze();
-            let correlation_id = (&frame[..4]).get_i32();
+            let correlation_id = correlation_id(&frame);
             let tx = pending
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

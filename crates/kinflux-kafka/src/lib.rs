@@ -9,6 +9,9 @@ mod consumer;
 pub mod dead_letter;
 pub mod error;
 pub mod fetch;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod group;
 mod oauth;
 mod record;

@@ -112,11 +112,7 @@ impl Record {
     /// A record of `topic`/`partition` from the fetch path: key, value and header values
     /// stay slices of the fetched (or decompressed) buffer; header keys become strings (a
     /// header without a value gets an empty one).
-    pub(crate) fn from_fetched(
-        topic: &Arc<str>,
-        partition: i32,
-        r: crate::fetch::FetchedRecord,
-    ) -> Self {
+    pub fn from_fetched(topic: &Arc<str>, partition: i32, r: crate::fetch::FetchedRecord) -> Self {
         Self {
             topic: Arc::clone(topic),
             partition,

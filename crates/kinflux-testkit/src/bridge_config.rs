@@ -16,6 +16,7 @@
 /// .section("[batch]\nmax_points = 500")
 /// .toml();
 /// assert!(toml.contains("group_id = \"readings_group\""));
+/// assert!(toml.contains(r#"brokers = ["127.0.0.1:9092"]"#));
 /// assert!(toml.contains("topic = \"readings_dlq\""));
 /// ```
 #[derive(Debug, Clone)]
@@ -29,10 +30,11 @@ pub struct BridgeConfig {
     influx: Vec<String>,
     dead_letter: String,
     sections: Vec<String>,
+    tasks: Option<usize>,
 }
 
 impl BridgeConfig {
-    /// Reads `topic` from `brokers` as group `<topic>_group` from the earliest offset,
+    /// Reads `topic` from `brokers` (`host:port`, comma-separated) as group `<topic>_group` from the earliest offset,
     /// writes to `database` at `influx_url` (creating it), and dead-letters to
     /// `<topic>_dlq`.
     pub fn new(brokers: &str, influx_url: &str, topic: &str, database: &str) -> BridgeConfig {
@@ -46,6 +48,7 @@ impl BridgeConfig {
             influx: Vec::new(),
             dead_letter: format!("topic = \"{topic}_dlq\""),
             sections: Vec::new(),
+            tasks: None,
         }
     }
 
@@ -79,12 +82,19 @@ impl BridgeConfig {
         self
     }
 
+    /// Sets `tasks` (how many tasks decode and batch side by side; the bridge's
+    /// default is the number of cores).
+    pub fn tasks(mut self, tasks: usize) -> BridgeConfig {
+        self.tasks = Some(tasks);
+        self
+    }
+
     /// The configuration file.
     pub fn toml(&self) -> String {
         format!(
-            r#"
+            r#"{tasks}
 [kafka]
-brokers = ["{brokers}"]
+brokers = [{brokers}]
 topics = ["{topic}"]
 group_id = "{group}"
 auto_offset_reset = "earliest"
@@ -106,7 +116,12 @@ create_database = true
 
 {sections}
 "#,
-            brokers = self.brokers,
+            tasks = self.tasks.map_or(String::new(), |n| format!("tasks = {n}")),
+            brokers = crate::kafka::bootstrap(&self.brokers)
+                .iter()
+                .map(|b| format!("\"{b}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
             topic = self.topic,
             group = self.group,
             kafka = self.kafka.join("\n"),

@@ -270,41 +270,11 @@ pub async fn watermarks(brokers: &str, topic: &str, partition: i32) -> (i64, i64
 
 /// The error code a broker answers FindCoordinator (v1) for consumer group `group` with:
 /// 0 once the group coordinator is up, 15 (COORDINATOR_NOT_AVAILABLE) while a fresh
-/// cluster is still creating `__consumer_offsets`. rskafka has no group API, so this is
-/// the request in bytes
-/// (<https://kafka.apache.org/protocol.html#The_Messages_FindCoordinator>).
+/// cluster is still creating `__consumer_offsets` ([`crate::kafka_wire::coordinator`]
+/// also says which node it is).
 ///
 /// # Errors
 /// When `broker` (one `host:port`) cannot be reached or answers out of protocol.
 pub fn find_coordinator(broker: &str, group: &str) -> std::io::Result<i16> {
-    use std::io::{Read, Write};
-
-    const FIND_COORDINATOR: i16 = 10;
-    const CORRELATION_ID: i32 = 1;
-    let string = |s: &str| {
-        let len = i16::try_from(s.len()).expect("a short string");
-        [&len.to_be_bytes()[..], s.as_bytes()].concat()
-    };
-    let mut body = Vec::new();
-    body.extend(FIND_COORDINATOR.to_be_bytes());
-    body.extend(1i16.to_be_bytes()); // version
-    body.extend(CORRELATION_ID.to_be_bytes());
-    body.extend(string("kinflux-testkit")); // client id
-    body.extend(string(group)); // key
-    body.push(0); // key type: group
-    let mut stream = std::net::TcpStream::connect(broker)?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    let size = i32::try_from(body.len()).expect("a small request");
-    stream.write_all(&size.to_be_bytes())?;
-    stream.write_all(&body)?;
-    // Size, correlation id, throttle time, error code.
-    let mut head = [0u8; 14];
-    stream.read_exact(&mut head)?;
-    if head[4..8] != CORRELATION_ID.to_be_bytes() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "FindCoordinator answer with another correlation id",
-        ));
-    }
-    Ok(i16::from_be_bytes([head[12], head[13]]))
+    crate::kafka_wire::coordinator(broker, group).map(|(error, _)| error)
 }

@@ -2,13 +2,16 @@
 
 pub mod bridge_config;
 pub mod env;
+pub mod faulty_link;
 pub mod forwarder;
 pub mod http;
 pub mod influx;
 pub mod influx2;
 pub mod kafka;
+pub mod kafka_wire;
 pub mod logs;
 pub mod names;
+pub mod netns;
 pub mod process;
 pub mod tls_front;
 

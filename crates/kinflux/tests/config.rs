@@ -284,6 +284,28 @@ fn every_section_refuses_an_unknown_key() {
     );
 }
 
+#[test]
+fn tls_verification_is_off_only_when_the_file_says_so() {
+    let plain = Config::from_toml(MINIMAL).unwrap();
+    assert!(!kinflux::pipeline::skips_tls_verification(&plain));
+    let verified =
+        Config::from_toml(&format!("{MINIMAL}\n[kafka.tls]\nca_file = \"/x.pem\"\n")).unwrap();
+    assert!(!kinflux::pipeline::skips_tls_verification(&verified));
+    let skipped = Config::from_toml(&format!(
+        "{MINIMAL}\n[kafka.tls]\ninsecure_skip_verify = true\n"
+    ))
+    .unwrap();
+    assert!(kinflux::pipeline::skips_tls_verification(&skipped));
+}
+
+#[test]
+fn metrics_are_off_by_default_and_a_bare_port_is_loopback() {
+    let c = Config::from_toml(MINIMAL).unwrap();
+    assert_eq!(c.metrics.listen, None);
+    let c = Config::from_toml(&format!("{MINIMAL}\n[metrics]\nlisten = \":9273\"\n")).unwrap();
+    assert_eq!(c.metrics.listen, Some("127.0.0.1:9273".parse().unwrap()));
+}
+
 const PIPELINES: &str = r#"
 [kafka]
 brokers = ["127.0.0.1:9092"]
@@ -537,4 +559,13 @@ fn a_pipeline_on_another_cluster_takes_its_connection_by_name() {
         "{}",
         error_of(&unknown)
     );
+}
+
+#[test]
+fn tasks_is_a_pipeline_key_of_at_least_one() {
+    assert_eq!(Config::from_toml(MINIMAL).unwrap().pipelines[0].tasks, None);
+    let two = format!("tasks = 2\n{MINIMAL}");
+    assert_eq!(Config::from_toml(&two).unwrap().pipelines[0].tasks, Some(2));
+    let zero = format!("tasks = 0\n{MINIMAL}");
+    assert!(error_of(&zero).starts_with("tasks:"), "{}", error_of(&zero));
 }

@@ -24,10 +24,19 @@ fn line(partition: i32, i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Two tasks, the four partitions spread over them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_lands_exactly_once_in_influxdb() {
     if let Some(case) = case("exact", PARTITIONS).await {
-        every_record_lands_exactly_once(case).await;
+        every_record_lands_exactly_once(case, 2).await;
+    }
+}
+
+/// One task holding every partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_lands_exactly_once_in_influxdb_with_one_task() {
+    if let Some(case) = case("exact_one_task", PARTITIONS).await {
+        every_record_lands_exactly_once(case, 1).await;
     }
 }
 
@@ -35,12 +44,13 @@ async fn every_record_lands_exactly_once_in_influxdb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_lands_exactly_once_in_influxdb_on_tansu() {
     if let Some(case) = tansu_case("exact_tansu", PARTITIONS).await {
-        every_record_lands_exactly_once(case).await;
+        every_record_lands_exactly_once(case, 2).await;
     }
 }
 
 async fn every_record_lands_exactly_once(
     (brokers, influx, topic, db): (String, String, String, String),
+    tasks: usize,
 ) {
     let producers = (0..PARTITIONS).map(|p| {
         let (brokers, topic) = (brokers.clone(), topic.clone());
@@ -53,7 +63,10 @@ async fn every_record_lands_exactly_once(
         p.await.expect("producer task");
     }
 
-    let summary = run_until_caught_up(&config_toml(&brokers, &influx, &topic, &db, "")).await;
+    let config = kinflux_testkit::bridge_config::BridgeConfig::new(&brokers, &influx, &topic, &db)
+        .tasks(tasks)
+        .toml();
+    let summary = run_until_caught_up(&config).await;
     let total = (PARTITIONS as usize * PER_PARTITION) as u64;
     assert_eq!(summary.records_in, total);
     assert_eq!(summary.points_written, total);

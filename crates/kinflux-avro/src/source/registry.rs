@@ -2,7 +2,7 @@
 //!
 //! Endpoints and error bodies follow Confluent's API reference
 //! (<https://docs.confluent.io/platform/current/schema-registry/develop/api.html>):
-//! `GET /schemas/ids/{id}`, `GET /subjects/{subject}/versions/latest`, and
+//! `GET /schemas/ids/{id}`, `GET /subjects/{subject}/versions/latest`, `GET /subjects`, and
 //! `POST /subjects/{subject}/versions`; errors come as
 //! `{"error_code": 40403, "message": "Schema not found"}`.
 
@@ -289,6 +289,12 @@ impl RegistryClient {
             version: body.version,
             schema,
         })
+    }
+
+    /// Every subject the registry holds: `GET /subjects`. A cheap call that shows the
+    /// registry answers and takes the credentials (`kinflux check-config --connect`).
+    pub async fn subjects(&self) -> Result<Vec<String>, RegistryError> {
+        self.call(Method::GET, "/subjects", None).await
     }
 
     /// Registers the Avro schema `schema_json` under `subject` and returns its global id:

@@ -2,6 +2,11 @@
 //! restartable processes), the `kinflux` binary as a child process a test can SIGKILL,
 //! the test data, and what InfluxDB must hold at the end.
 
+// Shared by several test binaries (faults, cluster, network, chaos); each uses a part.
+#![allow(dead_code, unused_imports)]
+
+pub(crate) mod tap;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +15,8 @@ use std::time::{Duration, Instant};
 use kinflux_testkit::bridge_config::BridgeConfig;
 pub(crate) use kinflux_testkit::influx::rows;
 pub(crate) use kinflux_testkit::kafka::create_topic;
-pub(crate) use kinflux_testkit::process::{Influxd, KafkaBroker};
+pub(crate) use kinflux_testkit::netns::Netns;
+pub(crate) use kinflux_testkit::process::{Influxd, KafkaBroker, KafkaCluster, send_signal};
 pub(crate) use kinflux_testkit::unique;
 use kinflux_testkit::{free_port, http, influx, kafka};
 use rskafka::client::ClientBuilder;
@@ -41,9 +47,13 @@ pub(crate) fn servers() -> Option<(KafkaBroker, Influxd)> {
     Some((broker, influx))
 }
 
-/// The `kinflux` binary of this package, which cargo builds before the tests.
-fn bridge_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_kinflux"))
+/// The `kinflux` binary of this package, which cargo builds before the tests, or
+/// `KINFLUX_BRIDGE_BIN` (a copy, so that a long run survives a rebuild meanwhile).
+fn bridge_bin() -> PathBuf {
+    std::env::var_os("KINFLUX_BRIDGE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_kinflux")),
+        PathBuf::from,
+    )
 }
 
 fn kill(child: &mut Option<Child>) {
@@ -56,7 +66,10 @@ fn kill(child: &mut Option<Child>) {
 /// The `kinflux` binary as a child process with its config file, log and metrics port.
 pub(crate) struct Bridge {
     dir: tempfile::TempDir,
-    metrics_port: u16,
+    /// `ip:port` of its `/metrics`.
+    metrics: String,
+    /// The network namespace it runs in (`ip netns exec`), if any.
+    netns: Option<String>,
     child: Option<Child>,
     starts: usize,
 }
@@ -64,16 +77,24 @@ pub(crate) struct Bridge {
 impl Bridge {
     /// Writes `config` (with `[metrics] listen` on a free port appended) and starts it.
     pub(crate) fn start(config: &str) -> Bridge {
-        let metrics_port = free_port();
+        Bridge::start_in(config, None)
+    }
+
+    /// [`start`](Self::start) inside network namespace `netns` (its `/metrics` on the
+    /// namespace's address), or here.
+    pub(crate) fn start_in(config: &str, netns: Option<&Netns>) -> Bridge {
+        let ip = netns.map_or_else(|| "127.0.0.1".to_owned(), Netns::ip);
+        let metrics = format!("{ip}:{}", free_port());
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(
             dir.path().join("bridge.toml"),
-            format!("{config}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"),
+            format!("{config}\n[metrics]\nlisten = \"{metrics}\"\n"),
         )
         .expect("bridge config");
         let mut b = Bridge {
             dir,
-            metrics_port,
+            metrics,
+            netns: netns.map(|n| n.name().to_owned()),
             child: None,
             starts: 0,
         };
@@ -89,7 +110,15 @@ impl Bridge {
             .append(true)
             .open(self.log_path())
             .expect("bridge log");
-        let child = Command::new(bridge_bin())
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bridge_bin());
+                c
+            }
+            None => Command::new(bridge_bin()),
+        };
+        let child = command
             .arg("--config")
             .arg(self.dir.path().join("bridge.toml"))
             .arg("--no-progress")
@@ -125,6 +154,28 @@ impl Bridge {
         self.child.as_ref().expect("bridge running").id()
     }
 
+    /// SIGSTOP: the process freezes (no heartbeat, no write) until [`cont`](Self::cont).
+    pub(crate) fn stop(&self) {
+        send_signal(self.pid(), "STOP");
+    }
+
+    /// SIGCONT after [`stop`](Self::stop).
+    pub(crate) fn cont(&self) {
+        send_signal(self.pid(), "CONT");
+    }
+
+    /// Whether the process runs (was not killed, and has not exited).
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// How many times it was started.
+    pub(crate) fn starts(&self) -> usize {
+        self.starts
+    }
+
     /// Panics (with the log) when the process has exited.
     pub(crate) fn assert_running(&mut self) {
         let child = self.child.as_mut().expect("bridge started");
@@ -135,7 +186,7 @@ impl Bridge {
 
     /// `/metrics` as text, or `None` when it does not answer.
     pub(crate) fn metrics(&self) -> Option<Metrics> {
-        let answer = http::get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port)).ok()?;
+        let answer = http::get(&format!("http://{}/metrics", self.metrics)).ok()?;
         (answer.status == 200).then_some(Metrics(answer.body))
     }
 
@@ -225,6 +276,72 @@ impl Metrics {
                 rest.split('"').next()?.parse().ok()
             })
             .collect()
+    }
+}
+
+/// The sum of committed lag over the partitions of `bridges`, once every one of
+/// `partitions` has a committed lag gauge on some bridge.
+pub(crate) fn committed_lag(bridges: &[&Bridge], partitions: i32) -> Option<f64> {
+    let mut seen = Vec::new();
+    let mut lag = 0.0;
+    for b in bridges {
+        let m = b.metrics()?;
+        for (labels, v) in m.by_label("kinflux_committed_lag_records") {
+            seen.push(labels);
+            lag += v;
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    (seen.len() == partitions as usize).then_some(lag)
+}
+
+/// Waits until every partition is committed up to its high watermark.
+pub(crate) async fn assert_committed(bridges: &[&Bridge], partitions: i32, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let lag = committed_lag(bridges, partitions);
+        if lag == Some(0.0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "committed lag still {lag:?} after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until `pred` holds for the partitions of (a, b), as their `/metrics` show them.
+pub(crate) async fn wait_partitions(
+    a: &mut Bridge,
+    b: &mut Bridge,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&[i32], &[i32]) -> bool,
+) -> (Vec<i32>, Vec<i32>) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let pa = a.metrics().map(|m| m.partitions()).unwrap_or_default();
+        let pb = b.metrics().map(|m| m.partitions()).unwrap_or_default();
+        if pred(&pa, &pb) {
+            return (pa, pb);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {timeout:?}; partitions {pa:?} and {pb:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the bridge wrote something (it joined and reads).
+pub(crate) async fn wait_written(bridge: &mut Bridge, influx: &Influxd, db: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(influx, db) == 0 {
+        bridge.assert_running();
+        assert!(Instant::now() < deadline, "nothing written within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -324,6 +441,36 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
+    /// `per_partition` records to each of `partitions` of `topic`, 200 a partition and
+    /// round with 250 ms between rounds.
+    pub(crate) fn new(brokers: &str, topic: &str, partitions: i32, per_partition: usize) -> Stream {
+        Stream {
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            partitions,
+            per_partition,
+            chunk: 200,
+            pause: Duration::from_millis(250),
+        }
+    }
+
+    /// Records per partition and round.
+    pub(crate) fn chunk(mut self, chunk: usize) -> Stream {
+        self.chunk = chunk;
+        self
+    }
+
+    /// The pause between rounds.
+    pub(crate) fn pause(mut self, pause: Duration) -> Stream {
+        self.pause = pause;
+        self
+    }
+
+    /// Produces in the background; await the handle for the end.
+    pub(crate) fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run())
+    }
+
     /// Produces everything. A failed produce (the broker restarting) is retried with a
     /// new client until it succeeds; a retry may duplicate records in Kafka, which write
     /// the same points again (same series and time), so the expected content holds.
@@ -374,9 +521,10 @@ fn record(partition: i32, i: usize) -> Record {
 }
 
 /// A bridge configuration: one topic, a group per test, short group timeouts so a killed
-/// member is noticed quickly, `create_database`, and a rejected record stops the bridge
-/// (a fault test must not hide one). `kafka_extra` and `influx_extra` add keys to
-/// `[kafka]` and `[influx]`, `extra` adds sections.
+/// member is noticed quickly, `create_database`, a rejected record stops the bridge (a
+/// fault test must not hide one), and two tasks, so that the faults meet partitions
+/// spread over lanes. `kafka_extra` and `influx_extra` add keys to `[kafka]` and
+/// `[influx]`, `extra` adds sections.
 pub(crate) fn config(
     brokers: &str,
     influx: &Influxd,
@@ -386,10 +534,74 @@ pub(crate) fn config(
     influx_extra: &str,
     extra: &str,
 ) -> String {
-    BridgeConfig::new(brokers, &influx.url(), topic, db)
+    config_url(
+        brokers,
+        &influx.url(),
+        topic,
+        db,
+        kafka_extra,
+        influx_extra,
+        extra,
+    )
+}
+
+/// [`config`] writing to `influx_url` (a proxy in front of the test's influxd, say).
+pub(crate) fn config_url(
+    brokers: &str,
+    influx_url: &str,
+    topic: &str,
+    db: &str,
+    kafka_extra: &str,
+    influx_extra: &str,
+    extra: &str,
+) -> String {
+    base(
+        brokers,
+        influx_url,
+        topic,
+        db,
+        kafka_extra,
+        influx_extra,
+        extra,
+    )
+    .tasks(2)
+    .toml()
+}
+
+/// [`config`] with `tasks` left at its default (the number of cores).
+pub(crate) fn config_with_default_tasks(
+    brokers: &str,
+    influx: &Influxd,
+    topic: &str,
+    db: &str,
+    kafka_extra: &str,
+    influx_extra: &str,
+    extra: &str,
+) -> String {
+    base(
+        brokers,
+        &influx.url(),
+        topic,
+        db,
+        kafka_extra,
+        influx_extra,
+        extra,
+    )
+    .toml()
+}
+
+fn base(
+    brokers: &str,
+    influx_url: &str,
+    topic: &str,
+    db: &str,
+    kafka_extra: &str,
+    influx_extra: &str,
+    extra: &str,
+) -> BridgeConfig {
+    BridgeConfig::new(brokers, influx_url, topic, db)
         .kafka(kafka_extra)
         .influx(influx_extra)
         .dead_letter("on_error = \"stop\"")
         .section(extra)
-        .toml()
 }

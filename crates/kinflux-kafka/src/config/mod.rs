@@ -145,7 +145,8 @@ pub struct ConsumerConfig {
     pub auto_offset_reset: AutoOffsetReset,
     /// Upper bound of bytes returned by one fetch of one partition. Default 50 MiB, as
     /// Kafka's `fetch.max.bytes`. A fetch starts only while the partition's buffer is below
-    /// `max_buffered_bytes`; what it brings may overshoot that by up to this much.
+    /// `max_buffered_bytes`, and asks for no more than the room left in it (at least
+    /// 64 KiB; a record batch larger than that still comes whole).
     #[serde(default = "default_fetch_max_bytes")]
     pub fetch_max_bytes: i32,
     /// How long the broker may wait for data before it answers a fetch.

@@ -22,7 +22,10 @@ pub use message::{Message, PartitionLag, Revocation, UndecodableBatch};
 
 use std::{
     collections::{BTreeMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard, atomic::Ordering},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -89,6 +92,11 @@ struct Shared {
     membership: Mutex<Option<Membership>>,
     /// One retry log for all fetchers: a broker outage is one streak, not one per partition.
     fetch_log: RetryLog,
+    /// Fetches that failed and were retried: no answer, or an error for the partition.
+    fetch_failures: AtomicU64,
+    /// One retry log for every commit: each commit call retries with a backoff of its
+    /// own, and a coordinator outage is still one warn a minute, not one per commit.
+    commit_log: RetryLog,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -191,6 +199,8 @@ impl Consumer {
             paused: Mutex::default(),
             membership: Mutex::default(),
             fetch_log: RetryLog::new(),
+            fetch_failures: AtomicU64::new(0),
+            commit_log: RetryLog::new(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
@@ -286,6 +296,13 @@ impl Consumer {
             && state.seek_generation() == seek_generation
     }
 
+    /// Fetch requests that failed since [`connect`](Self::connect) and were retried: no
+    /// answer (connection lost, timeout) or an error for the partition (leader moved,
+    /// ...). Rising steadily, it means a broker is not well.
+    pub fn fetch_failures(&self) -> u64 {
+        self.shared.fetch_failures.load(Ordering::Relaxed)
+    }
+
     /// The partitions assigned to this consumer now.
     pub fn assignment(&self) -> Vec<PartitionKey> {
         lock(&self.shared.assigned).keys().cloned().collect()
@@ -345,7 +362,11 @@ impl Consumer {
                 Err(e) if e.kafka_code() == Some(crate::error::code::STALE_MEMBER_EPOCH) => {
                     let b = backoff.get_or_insert_with(|| {
                         let config = RETRY.with_max_attempts(Some(COMMIT_ATTEMPTS));
-                        Backoff::new(config, format!("offset commit of group {group_id}"))
+                        Backoff::with_log(
+                            config,
+                            format!("offset commit of group {group_id}"),
+                            self.shared.commit_log.clone(),
+                        )
                     });
                     let Ok(delay) = b.next_delay(&e) else {
                         return Err(e);
@@ -355,7 +376,11 @@ impl Consumer {
                 Err(e) if verdict::coordinator_gone(&e) => {
                     let b = backoff.get_or_insert_with(|| {
                         let config = RETRY.with_max_attempts(Some(COMMIT_ATTEMPTS));
-                        Backoff::new(config, format!("offset commit of group {group_id}"))
+                        Backoff::with_log(
+                            config,
+                            format!("offset commit of group {group_id}"),
+                            self.shared.commit_log.clone(),
+                        )
                     });
                     let Ok(delay) = b.next_delay(&e) else {
                         return Err(e);

@@ -37,7 +37,7 @@ mod lz4;
 mod metadata;
 mod partition;
 pub mod record;
-mod request;
+pub(crate) mod request;
 
 pub use batch::{Batch, RecordBatches};
 pub use client::{FetchClient, FetchPosition};

@@ -170,6 +170,17 @@ pub(crate) async fn fetch(
     let response = conn
         .send(version, &request, params.max_wait + NETWORK_SLACK)
         .await?;
+    answers(response, version, params, partitions)
+}
+
+/// Matches a Fetch response at `version` to the `partitions` asked for and decodes each
+/// partition's records. Pure, so the fuzz targets run it on any bytes the broker may send.
+pub(crate) fn answers(
+    response: FetchResponse,
+    version: i16,
+    params: &FetchParams,
+    partitions: &[PartitionFetch],
+) -> Result<Vec<FetchedPartition>> {
     if response.error_code != code::NONE {
         return Err(Error::broker("Fetch", response.error_code, None));
     }

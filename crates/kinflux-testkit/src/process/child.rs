@@ -81,6 +81,30 @@ impl ServerProcess {
         }
     }
 
+    /// The process id, while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGTERM (a controlled shutdown), and waits up to `timeout` for the process to exit;
+    /// SIGKILL after that. Whether it exited by itself.
+    pub(crate) fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        send_signal(child.id(), "TERM");
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
     /// Polls `ready` until it holds; panics with the end of `log` (a file in the
     /// directory) when the process exits or `timeout` passes first.
     pub(crate) fn wait_until(
@@ -130,6 +154,19 @@ impl Drop for ServerProcess {
             }
         }
     }
+}
+
+/// Sends `signal` (`STOP`, `CONT`, `TERM`, `KILL`...) to process `pid` with kill(1).
+///
+/// # Panics
+/// When kill(1) cannot be run or fails (no such process).
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill(1)");
+    assert!(status.success(), "kill -{signal} {pid} failed: {status}");
 }
 
 /// The last 40 lines of a text file (empty when it cannot be read).

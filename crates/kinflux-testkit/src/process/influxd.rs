@@ -4,13 +4,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use super::child::{ServerProcess, listening};
+use super::child::ServerProcess;
 use crate::names::free_port;
 
 /// An influxd of one test: its own HTTP and RPC ports and data folders, which survive a
 /// restart. Its log is `influxd.out` in its directory.
 #[derive(Debug)]
 pub struct Influxd {
+    host: String,
     port: u16,
     config: std::path::PathBuf,
     bin: std::path::PathBuf,
@@ -26,6 +27,15 @@ impl Influxd {
     /// # Panics
     /// When influxd does not start.
     pub fn start(http_extra: &str) -> Option<Influxd> {
+        Influxd::start_on("127.0.0.1", http_extra)
+    }
+
+    /// [`start`](Self::start) with the HTTP API on `host` (an address of this machine,
+    /// such as a network namespace link's) instead of 127.0.0.1.
+    ///
+    /// # Panics
+    /// When influxd does not start.
+    pub fn start_on(host: &str, http_extra: &str) -> Option<Influxd> {
         let bin = super::program("KINFLUX_INFLUXD_BIN", "influxd", true)?;
         let process = ServerProcess::new("influxd");
         let (port, rpc) = (free_port(), free_port());
@@ -37,12 +47,13 @@ impl Influxd {
                 "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
                  [meta]\n  dir = \"{d}/meta\"\n\
                  [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-                 [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n  {http_extra}\n\
+                 [http]\n  bind-address = \"{host}:{port}\"\n  log-enabled = false\n  {http_extra}\n\
                  [monitor]\n  store-enabled = false\n"
             ),
         )
         .expect("write influxd.conf");
         let mut influxd = Influxd {
+            host: host.to_owned(),
             port,
             config,
             bin,
@@ -52,9 +63,9 @@ impl Influxd {
         Some(influxd)
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://HOST:PORT` (127.0.0.1 unless started elsewhere).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// The HTTP port.
@@ -81,10 +92,12 @@ impl Influxd {
         let mut command = Command::new(&self.bin);
         command.arg("-config").arg(&self.config);
         self.process.spawn(command);
-        let (port, out) = (self.port, self.dir().join("influxd.out"));
+        let out = self.dir().join("influxd.out");
+        let address = format!("{}:{}", self.host, self.port);
         let ping = format!("{}/ping", self.url());
         self.process.wait_until(Duration::from_secs(30), &out, || {
-            listening(port) && crate::http::get(&ping).is_ok_and(|a| a.status == 204)
+            std::net::TcpStream::connect(&address).is_ok()
+                && crate::http::get(&ping).is_ok_and(|a| a.status == 204)
         });
     }
 

@@ -11,9 +11,9 @@ use super::child::{ServerProcess, listening};
 use crate::names::{free_port, random_u64};
 
 /// The line the broker logs once it serves clients.
-const STARTED: &str = "Kafka Server started";
+pub(super) const STARTED: &str = "Kafka Server started";
 /// A JVM start, log recovery after a SIGKILL, on a loaded 2-core machine.
-const START_TIMEOUT: Duration = Duration::from_secs(120);
+pub(super) const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A single-node Apache Kafka of one test: PLAINTEXT on a free port of 127.0.0.1, its
 /// controller on another, data and log (`kafka.log`) in its own temporary directory.
@@ -45,14 +45,7 @@ impl KafkaBroker {
     /// # Panics
     /// When the broker does not start.
     pub fn start_with(extra_properties: &str) -> Option<KafkaBroker> {
-        let home = PathBuf::from(crate::require("KINFLUX_KAFKA_HOME")?);
-        if !crate::env::available(
-            home.join("libs").is_dir(),
-            &format!("KINFLUX_KAFKA_HOME={} has no libs/", home.display()),
-        ) {
-            return None;
-        }
-        let java = java()?;
+        let (classpath, java) = classpath_and_java()?;
         let process = ServerProcess::new("kafka");
         let (port, controller) = (free_port(), free_port());
         let dir = process.dir().to_owned();
@@ -65,7 +58,7 @@ impl KafkaBroker {
             .expect("write log4j2.properties");
         let mut broker = KafkaBroker {
             java,
-            classpath: format!("{}/libs/*", home.display()),
+            classpath,
             port,
             process,
         };
@@ -151,15 +144,7 @@ impl KafkaBroker {
     }
 
     fn java_command(&self, main: &str) -> Command {
-        let mut command = Command::new(&self.java);
-        command
-            .args(["-Xms64m", "-Xmx384m", "-XX:+ExitOnOutOfMemoryError"])
-            .arg("-Djava.awt.headless=true")
-            .arg("-Dlog4j2.configurationFile=log4j2.properties")
-            .arg("-cp")
-            .arg(&self.classpath)
-            .arg(main);
-        command
+        java_command(&self.java, &self.classpath, "384m", main)
     }
 
     /// `kafka-storage.sh format`: a new cluster id, the KRaft metadata log in `data/`.
@@ -173,7 +158,7 @@ impl KafkaBroker {
 }
 
 /// A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (`Uuid.toString`).
-fn cluster_id() -> String {
+pub(super) fn cluster_id() -> String {
     // Like Kafka's `Uuid.randomUuid`, never an id that starts with '-': the storage tool's
     // argument parser takes one for an option (1 start in 64 failed before).
     loop {
@@ -187,8 +172,39 @@ fn cluster_id() -> String {
     }
 }
 
+/// `java` running class `main` on `classpath` with at most `heap` of heap, logging with
+/// the `log4j2.properties` of the working directory.
+pub(super) fn java_command(java: &Path, classpath: &str, heap: &str, main: &str) -> Command {
+    let mut command = Command::new(java);
+    command
+        .args([
+            "-Xms64m",
+            &format!("-Xmx{heap}"),
+            "-XX:+ExitOnOutOfMemoryError",
+        ])
+        .arg("-Djava.awt.headless=true")
+        .arg("-Dlog4j2.configurationFile=log4j2.properties")
+        .arg("-cp")
+        .arg(classpath)
+        .arg(main);
+    command
+}
+
+/// The Kafka classpath (`KINFLUX_KAFKA_HOME/libs/*`) and `java`; `None` after the
+/// [`crate::env`] rule when either is missing.
+pub(super) fn classpath_and_java() -> Option<(String, PathBuf)> {
+    let home = PathBuf::from(crate::require("KINFLUX_KAFKA_HOME")?);
+    if !crate::env::available(
+        home.join("libs").is_dir(),
+        &format!("KINFLUX_KAFKA_HOME={} has no libs/", home.display()),
+    ) {
+        return None;
+    }
+    Some((format!("{}/libs/*", home.display()), java()?))
+}
+
 /// `java` of `JAVA_HOME`, else on `PATH`.
-fn java() -> Option<PathBuf> {
+pub(super) fn java() -> Option<PathBuf> {
     let from_home = std::env::var_os("JAVA_HOME")
         .map(|home| PathBuf::from(home).join("bin").join("java"))
         .filter(|java| java.is_file());
@@ -229,7 +245,7 @@ auto.create.topics.enable=true
 
 /// Log4j 2 in properties form (no YAML module needed): INFO to `kafka.log`, appended over
 /// restarts; the client library's chatter only from WARN.
-fn log4j(dir: &Path) -> String {
+pub(super) fn log4j(dir: &Path) -> String {
     format!(
         "status = warn
 appender.file.type = File

@@ -4,6 +4,8 @@
 //! and log) is kept and its path printed.
 //!
 //! - [`KafkaBroker`]: Apache Kafka, one KRaft node (`KINFLUX_KAFKA_HOME`);
+//! - [`KafkaCluster`]: Apache Kafka, three KRaft nodes (each broker and controller),
+//!   replication factor 3 and `min.insync.replicas` 2;
 //! - [`Tansu`]: the Kafka-compatible tansu, for the compatibility subset
 //!   (`KINFLUX_TANSU_BIN`);
 //! - [`Influxd`]: InfluxDB 1.x, Debian's `influxd` (`KINFLUX_INFLUXD_BIN`, or on `PATH`).
@@ -14,12 +16,15 @@
 mod child;
 mod influxd;
 mod kafka;
+mod kafka_cluster;
 mod tansu;
 
 use std::path::{Path, PathBuf};
 
+pub use child::send_signal;
 pub use influxd::Influxd;
 pub use kafka::KafkaBroker;
+pub use kafka_cluster::KafkaCluster;
 pub use tansu::Tansu;
 
 /// `name` on `PATH`, if it is there.

@@ -34,7 +34,7 @@ const SECTIONS: [&str; 5] = ["kafka", "decode", "tags", "batch", "dead_letter"];
 const CONNECTION_KEYS: [&str; 3] = ["brokers", "tls", "sasl"];
 
 /// The keys of a pipeline that are not sections, also settable at the top level.
-const PIPELINE_KEYS: [&str; 2] = ["targets", "measurement"];
+const PIPELINE_KEYS: [&str; 3] = ["targets", "measurement", "tasks"];
 
 /// The name of the one pipeline of a file without `[[pipeline]]` tables.
 pub const SINGLE_PIPELINE: &str = "default";
@@ -273,7 +273,7 @@ impl Context<'_> {
             return Err(ConfigError::invalid(
                 key(k),
                 format!(
-                    "unknown field `{k}`, expected one of `name`, `targets`, `measurement`, `kafka`, `decode`, `tags`, `batch`, `dead_letter`"
+                    "unknown field `{k}`, expected one of `name`, `targets`, `measurement`, `tasks`, `kafka`, `decode`, `tags`, `batch`, `dead_letter`"
                 ),
             ));
         }
@@ -308,6 +308,16 @@ impl Context<'_> {
                 ));
             }
         };
+        let tasks = match flat.remove("tasks") {
+            None => None,
+            Some(Value::Integer(n)) if n >= 1 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    key("tasks"),
+                    "expected a whole number of at least 1",
+                ));
+            }
+        };
         let mut section = |name: &str| Value::Table(sections.remove(name).unwrap_or_default());
         Ok(PipelineConfig {
             kafka: read(section("kafka"), &key("kafka"))?,
@@ -317,6 +327,7 @@ impl Context<'_> {
             dead_letter: read(section("dead_letter"), &key("dead_letter"))?,
             targets,
             measurement,
+            tasks,
             key_prefix: prefix,
             name,
         })

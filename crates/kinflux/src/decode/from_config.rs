@@ -82,39 +82,43 @@ fn read_schema(d: &DecodeConfig) -> Result<kinflux_avro::apache_avro::Schema, Co
 
 /// Where Confluent-framed records find their schemas: the registry or a directory.
 fn schemas(d: &DecodeConfig) -> Result<Schemas, ConfigError> {
+    match (registry_client(d)?, &d.schema_dir) {
+        (Some(client), _) => Ok(Schemas::Registry(client)),
+        (None, Some(dir)) => Ok(Schemas::Dir(SchemaDir::new(dir.clone()))),
+        (None, None) => Err(ConfigError::invalid(
+            "decode.registry_url",
+            "set `registry_url` or `schema_dir`",
+        )),
+    }
+}
+
+/// The schema registry client of `[decode]` (`registry_url` with its credentials and CA
+/// file), or `None` without a `registry_url`. No request is sent yet.
+pub fn registry_client(d: &DecodeConfig) -> Result<Option<RegistryClient>, ConfigError> {
     let bad = |key: &str, message: String| ConfigError::invalid(key, message);
-    let schemas = match (&d.registry_url, &d.schema_dir) {
-        (Some(url), _) => {
-            let mut rc = RegistryConfig::new(url.clone());
-            rc.auth = match (
-                &d.registry_username,
-                &d.registry_password,
-                &d.registry_token,
-            ) {
-                (Some(u), Some(p), _) => Some(RegistryAuth::Basic {
-                    username: u.clone(),
-                    password: p.clone(),
-                }),
-                (_, _, Some(t)) => Some(RegistryAuth::Bearer(t.clone())),
-                _ => None,
-            };
-            if let Some(ca_file) = &d.registry_ca_file {
-                rc.tls = Some(
-                    kinflux_avro::tls_trusting(ca_file)
-                        .map_err(|e| bad("decode.registry_ca_file", e.to_string()))?,
-                );
-            }
-            Schemas::Registry(
-                RegistryClient::new(rc).map_err(|e| bad("decode.registry_url", e.to_string()))?,
-            )
-        }
-        (None, Some(dir)) => Schemas::Dir(SchemaDir::new(dir.clone())),
-        (None, None) => {
-            return Err(bad(
-                "decode.registry_url",
-                "set `registry_url` or `schema_dir`".into(),
-            ));
-        }
+    let Some(url) = &d.registry_url else {
+        return Ok(None);
     };
-    Ok(schemas)
+    let mut rc = RegistryConfig::new(url.clone());
+    rc.auth = match (
+        &d.registry_username,
+        &d.registry_password,
+        &d.registry_token,
+    ) {
+        (Some(u), Some(p), _) => Some(RegistryAuth::Basic {
+            username: u.clone(),
+            password: p.clone(),
+        }),
+        (_, _, Some(t)) => Some(RegistryAuth::Bearer(t.clone())),
+        _ => None,
+    };
+    if let Some(ca_file) = &d.registry_ca_file {
+        rc.tls = Some(
+            kinflux_avro::tls_trusting(ca_file)
+                .map_err(|e| bad("decode.registry_ca_file", e.to_string()))?,
+        );
+    }
+    RegistryClient::new(rc)
+        .map(Some)
+        .map_err(|e| bad("decode.registry_url", e.to_string()))
 }

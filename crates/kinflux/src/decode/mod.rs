@@ -59,6 +59,7 @@ use kinflux_series::{Point, PointRef, Timestamp};
 
 pub use avro::{AvroDecoder, Schemas, TelegrafAvro, TelegrafSchemas};
 pub(crate) use from_config::from_config;
+pub use from_config::registry_client;
 pub use json::{
     FieldType, JsonDecoder, JsonError, JsonMappingError, NumberMode, TelegrafJsonDecoder, Typing,
 };

@@ -46,10 +46,15 @@ pub struct Metrics {
     merges: AtomicU64,
     commits: AtomicU64,
     dropped: AtomicU64,
+    rebalances: AtomicU64,
+    revocations: AtomicU64,
     dead_letters: [AtomicU64; ErrorClass::ALL.len()],
     /// Retries by (target, cause): writers shared by pipelines are counted once.
     retries: Mutex<BTreeMap<(String, String), u64>>,
     fetch_errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Fetches that failed and were retried, by consumer group (each pipeline's consumer
+    /// counts its own); reported as the fetch errors of kind `request`.
+    fetch_failures: Mutex<BTreeMap<String, u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -96,13 +101,19 @@ pub struct MetricsSnapshot {
     pub commits: u64,
     /// Records dropped (with `on_error = "drop"`).
     pub dropped: u64,
+    /// Rebalances this consumer took part in: assignments it received (the first one
+    /// included).
+    pub rebalances: u64,
+    /// Revocations: partitions taken from this consumer by a rebalance.
+    pub revocations: u64,
     /// Records sent to the dead-letter topic, by class (every class present).
     pub dead_letters: BTreeMap<ErrorClass, u64>,
     /// InfluxDB write retries, by cause, as the writer counts them.
     pub retries: BTreeMap<String, u64>,
-    /// Kafka record batches that could not be decoded, by kind
-    /// (`kinflux_kafka::fetch::DecodeError::kind`: `unknown_codec`, `corrupt_compressed`,
-    /// `bad_crc`, ...).
+    /// Kafka fetch errors, by kind: `request` counts fetches that failed and were retried
+    /// (no answer, or an error for the partition); the other kinds count record batches
+    /// that could not be decoded (`kinflux_kafka::fetch::DecodeError::kind`:
+    /// `unknown_codec`, `corrupt_compressed`, `bad_crc`, ...).
     pub fetch_errors: BTreeMap<&'static str, u64>,
     /// How long InfluxDB writes took, retries included.
     pub write_latency: LatencyHistogram,
@@ -168,6 +179,8 @@ impl Metrics {
             merges: self.merges.load(Relaxed),
             commits: self.commits.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
+            rebalances: self.rebalances.load(Relaxed),
+            revocations: self.revocations.load(Relaxed),
             dead_letters: ErrorClass::ALL
                 .iter()
                 .map(|&c| (c, self.dead_letters[c.index()].load(Relaxed)))
@@ -179,7 +192,7 @@ impl Metrics {
                     by_cause
                 },
             ),
-            fetch_errors: lock(&self.fetch_errors).clone(),
+            fetch_errors: self.fetch_errors(),
             write_latency: latency,
             partitions: merged_partitions(&lock(&self.partitions)),
         }
@@ -190,9 +203,9 @@ impl Metrics {
         self.snapshot().render_prometheus()
     }
 
-    pub(crate) fn record_in(&self, value_bytes: usize) {
-        self.records_in.fetch_add(1, Relaxed);
-        self.record_bytes_in.fetch_add(value_bytes as u64, Relaxed);
+    pub(crate) fn records_in(&self, records: u64, value_bytes: u64) {
+        self.records_in.fetch_add(records, Relaxed);
+        self.record_bytes_in.fetch_add(value_bytes, Relaxed);
     }
 
     pub(crate) fn points_decoded(&self, points: u64) {
@@ -220,6 +233,31 @@ impl Metrics {
 
     pub(crate) fn dead_lettered(&self, class: ErrorClass) {
         self.dead_letters[class.index()].fetch_add(1, Relaxed);
+    }
+
+    /// Counts an assignment received in a rebalance.
+    pub(crate) fn assigned(&self) {
+        self.rebalances.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a revocation.
+    pub(crate) fn revoked(&self) {
+        self.revocations.fetch_add(1, Relaxed);
+    }
+
+    /// Sets the total of fetches that failed and were retried (as the consumer of
+    /// `group` counts them): the fetch errors of kind `request`, over every group.
+    pub(crate) fn set_fetch_failures(&self, group: &str, total: u64) {
+        lock(&self.fetch_failures).insert(group.to_owned(), total);
+    }
+
+    fn fetch_errors(&self) -> BTreeMap<&'static str, u64> {
+        let mut out = lock(&self.fetch_errors).clone();
+        let failures = lock(&self.fetch_failures);
+        if !failures.is_empty() {
+            out.insert("request", failures.values().sum());
+        }
+        out
     }
 
     /// Counts a record batch that could not be decoded.
@@ -284,13 +322,18 @@ mod tests {
     fn a_snapshot_holds_every_figure_and_renders_as_prometheus_text() {
         let m = Metrics::default();
         for _ in 0..3 {
-            m.record_in(10);
+            m.records_in(1, 10);
         }
         m.dead_lettered(ErrorClass::Decode);
         m.batch_written(7, 2, 100, 1);
         m.set_retries("influx", "server_error", 2);
         m.fetch_error("unknown_codec");
         m.fetch_error("unknown_codec");
+        m.set_fetch_failures("g", 3);
+        m.set_fetch_failures("h", 1);
+        m.assigned();
+        m.assigned();
+        m.revoked();
         m.observe_write_latency(Duration::from_millis(20));
         m.observe_write_latency(Duration::from_secs(3));
         let mut parts = BTreeMap::new();
@@ -321,6 +364,9 @@ mod tests {
             "kinflux_dead_letters_total{class=\"rejected\"} 0",
             "kinflux_write_retries_total{cause=\"server_error\"} 2",
             "kinflux_fetch_errors_total{kind=\"unknown_codec\"} 2",
+            "kinflux_fetch_errors_total{kind=\"request\"} 4",
+            "kinflux_rebalances_total 2",
+            "kinflux_revocations_total 1",
             "kinflux_write_latency_seconds_bucket{le=\"0.025\"} 1",
             "kinflux_write_latency_seconds_bucket{le=\"5\"} 2",
             "kinflux_write_latency_seconds_bucket{le=\"+Inf\"} 2",

@@ -9,7 +9,7 @@ use crate::pipeline::ErrorClass;
 
 pub(super) fn render(s: &MetricsSnapshot) -> String {
     let mut out = String::with_capacity(4096);
-    let counters: [(&str, &str, u64); 10] = [
+    let counters: [(&str, &str, u64); 12] = [
         (
             "kinflux_records_in_total",
             "Kafka records consumed.",
@@ -60,6 +60,16 @@ pub(super) fn render(s: &MetricsSnapshot) -> String {
             "Records dropped on error.",
             s.dropped,
         ),
+        (
+            "kinflux_rebalances_total",
+            "Assignments this consumer received in rebalances, the first included.",
+            s.rebalances,
+        ),
+        (
+            "kinflux_revocations_total",
+            "Revocations: partitions taken from this consumer by a rebalance.",
+            s.revocations,
+        ),
     ];
     for (name, help, value) in counters {
         header(&mut out, name, help, "counter");
@@ -84,7 +94,7 @@ pub(super) fn render(s: &MetricsSnapshot) -> String {
     header(
         &mut out,
         "kinflux_fetch_errors_total",
-        "Kafka record batches that could not be decoded, by kind.",
+        "Kafka fetch errors, by kind: request (a fetch that failed and was retried) or why a record batch could not be decoded.",
         "counter",
     );
     for (kind, n) in &s.fetch_errors {

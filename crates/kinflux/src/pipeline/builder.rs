@@ -46,6 +46,7 @@ pub struct PipelineBuilder {
     internal_metrics: Option<InternalMetricsConfig>,
     until_caught_up: bool,
     drain_timeout: Duration,
+    tasks: Option<usize>,
     shared_metrics: Option<Arc<Metrics>>,
     abort: Option<CancellationToken>,
 }
@@ -93,6 +94,7 @@ impl PipelineBuilder {
             internal_metrics: None,
             until_caught_up: false,
             drain_timeout: Duration::from_secs(30),
+            tasks: None,
             shared_metrics: None,
             abort: None,
         }
@@ -177,6 +179,42 @@ impl PipelineBuilder {
         self
     }
 
+    pub(super) fn decoder_shared(&self) -> Arc<dyn Decode> {
+        Arc::clone(&self.decoder)
+    }
+
+    pub(super) fn enrichment(&self) -> Enrichment {
+        Enrichment::new(self.tags.clone(), self.time)
+    }
+
+    /// The consumer's configuration: brokers, topics, group, TLS and SASL.
+    pub fn consumer_config(&self) -> &ConsumerConfig {
+        &self.consumer
+    }
+
+    /// Each target's name and writer configuration (URL, API, database or bucket,
+    /// credentials), in order.
+    pub fn writer_configs(&self) -> impl Iterator<Item = (&str, &WriterConfig)> {
+        self.targets.iter().map(|t| (t.name.as_str(), &t.writer))
+    }
+
+    /// Each target's name, writer configuration and routing, for a dry run.
+    pub(super) fn target_specs(&self) -> impl Iterator<Item = (&str, &WriterConfig, &Routing)> {
+        self.targets
+            .iter()
+            .map(|t| (t.name.as_str(), &t.writer, &t.routing))
+    }
+
+    /// The measurement that replaces every point's (`${topic}`: the record's topic).
+    pub(super) fn measurement_template(&self) -> Option<&str> {
+        self.measurement.as_deref()
+    }
+
+    /// The dead-letter producer's configuration, when records go to a dead-letter topic.
+    pub fn dead_letter_config(&self) -> Option<&DeadLetterConfig> {
+        self.dead_letter.as_ref()
+    }
+
     /// The topic records that cannot be written go to (with `on_error` = dead-letter, the
     /// default).
     pub fn dead_letter(mut self, config: DeadLetterConfig) -> Self {
@@ -249,6 +287,15 @@ impl PipelineBuilder {
         self
     }
 
+    /// How many tasks decode and batch side by side (`tasks`): the partitions are spread
+    /// over them, each with its own decoder state, batches and commit bookkeeping,
+    /// sharing the write slots, the dead-letter producer and the group membership.
+    /// Default: the number of cores. Never more run than partitions are assigned.
+    pub fn tasks(mut self, tasks: usize) -> Self {
+        self.tasks = Some(tasks);
+        self
+    }
+
     /// Checks every setting, and what one setting requires of another, without touching
     /// the network. Errors name the configuration file's key.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -306,6 +353,9 @@ impl PipelineBuilder {
                 ));
             }
         }
+        if self.tasks == Some(0) {
+            return Err(ConfigError::invalid("tasks", "must be at least 1"));
+        }
         if self.commit_interval.is_zero() {
             return Err(ConfigError::invalid(
                 "kafka.commit_interval",
@@ -346,6 +396,7 @@ impl PipelineBuilder {
             internal_metrics,
             until_caught_up,
             drain_timeout,
+            tasks,
             shared_metrics,
             abort,
         } = self;
@@ -388,6 +439,7 @@ impl PipelineBuilder {
             on_error,
             enrichment: Enrichment::new(tags, time),
             batch,
+            tasks: tasks.unwrap_or_else(default_tasks),
             settings: RunSettings {
                 commit_interval,
                 drain_timeout,
@@ -518,4 +570,9 @@ fn validate_writer(w: &WriterConfig, target: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// The number of cores (1 when it cannot be read).
+fn default_tasks() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }

@@ -25,8 +25,35 @@ impl PipelineBuilder {
     ) -> Result<PipelineBuilder, ConfigError> {
         let decoder =
             crate::decode::from_config(&pipeline.decode).map_err(|e| pipeline.within(e))?;
+        warn_insecure(pipeline);
         Ok(settings_of(config, pipeline).shared_decoder(decoder))
     }
+}
+
+/// TLS verification is off only where the file says so; say it loudly at start.
+fn warn_insecure(pipeline: &PipelineConfig) {
+    if pipeline_skips_tls_verification(pipeline) {
+        tracing::warn!(
+            pipeline = %pipeline.name,
+            "kafka.tls.insecure_skip_verify = true: the brokers' certificates are NOT \
+             verified; anyone on the path can read and change the records"
+        );
+    }
+}
+
+/// Whether the `[kafka.tls]` of any of `config`'s pipelines turns certificate
+/// verification off (InfluxDB and the schema registry always verify).
+pub fn skips_tls_verification(config: &Config) -> bool {
+    config.pipelines.iter().any(pipeline_skips_tls_verification)
+}
+
+fn pipeline_skips_tls_verification(pipeline: &PipelineConfig) -> bool {
+    pipeline
+        .kafka
+        .consumer
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.insecure_skip_verify)
 }
 
 /// Every setting of `pipeline` but the decoder.
@@ -60,6 +87,9 @@ pub(crate) fn settings_of(config: &Config, pipeline: &PipelineConfig) -> Pipelin
         })
         .start_at(pipeline.kafka.start_at)
         .commit_interval(pipeline.kafka.commit_interval);
+    if let Some(tasks) = pipeline.tasks {
+        builder = builder.tasks(tasks);
+    }
     if let Some(m) = &pipeline.measurement {
         builder = builder.measurement(m.clone());
     }

@@ -123,10 +123,15 @@ impl Ingest {
         // was cancelled holds earlier records' points, and must not be lost.
         let mut ready = Vec::new();
         loop {
+            if stop.is_cancelled() {
+                break;
+            }
+            // The decode first: most records decode at once, and then the stop's waiter
+            // list (a lock and a registration, each time it is polled) is left alone.
             let attempt = tokio::select! {
                 biased;
-                _ = stop.cancelled() => None,
                 attempt = self.decode_once(record, progress, &mut ready) => Some(attempt),
+                _ = stop.cancelled() => None,
             };
             match attempt {
                 Some(Ok((failure, points))) => {

@@ -4,8 +4,8 @@
 //! dead-letter producer and the metrics with any other lane, and leaves the consumer
 //! (the group membership, commits, seeks) to its owner.
 //!
-//! The pipeline runs one lane today. Nothing in it refers to another lane's partitions,
-//! so several can run side by side as tasks, each fed the records of its partitions.
+//! Nothing in it refers to another lane's partitions: the pipeline runs several side by
+//! side, each on its own task (`task.rs`), each fed the records of its partitions.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -41,7 +41,17 @@ pub(super) struct Lane {
     /// Stop taking records while the retained ones take this much memory.
     max_retained_bytes: usize,
     metrics: Arc<Metrics>,
+    /// Records, bytes and points taken since the metrics were last told: counted here
+    /// and added once per fetch, since the metrics' atomics are shared by every lane.
+    taken: Taken,
     fatal: Option<PipelineError>,
+}
+
+#[derive(Debug, Default)]
+struct Taken {
+    records: u64,
+    bytes: u64,
+    points: u64,
 }
 
 impl Lane {
@@ -60,6 +70,7 @@ impl Lane {
             held: VecDeque::new(),
             max_retained_bytes,
             metrics,
+            taken: Taken::default(),
             fatal: None,
         }
     }
@@ -70,6 +81,11 @@ impl Lane {
         self.held.is_empty()
             && !self.settlement.has_waiting()
             && self.retained.bytes() < self.max_retained_bytes
+    }
+
+    /// Whether fetched records wait to be taken.
+    pub(super) fn holds_records(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// Whether held records can be taken now (no batch waits for a slot).
@@ -90,13 +106,16 @@ impl Lane {
     pub(super) async fn take_held(&mut self, stop: &CancellationToken) {
         while !self.settlement.has_waiting() {
             let Some(record) = self.held.pop_front() else {
-                return;
+                break;
             };
             if let Err(record) = self.take_one(record, stop).await {
                 self.held.push_front(record);
-                return;
+                break;
             }
         }
+        let taken = std::mem::take(&mut self.taken);
+        self.metrics.records_in(taken.records, taken.bytes);
+        self.metrics.points_decoded(taken.points);
     }
 
     /// Takes one record; gives it back when `stop` fired while it waited to be decoded.
@@ -106,7 +125,7 @@ impl Lane {
         let time_ms = record_time(&record).map(|t| t.as_nanos() / 1_000_000);
         let Some(value_len) = record.value.as_ref().map(|v| v.len()) else {
             // A tombstone carries no point.
-            self.metrics.record_in(0);
+            self.taken.records += 1;
             self.progress
                 .hand_off(&partition, offset, Some(record.timestamp_ms));
             return Ok(());
@@ -118,8 +137,9 @@ impl Lane {
             }
             return Err(record);
         }
-        self.metrics.record_in(value_len);
-        self.metrics.points_decoded(ingested.points);
+        self.taken.records += 1;
+        self.taken.bytes += value_len as u64;
+        self.taken.points += ingested.points;
         if let Some(failure) = ingested.failure {
             let copy = record.clone();
             self.fail(copy, failure.class, failure.message, failure.bad_part);
@@ -347,6 +367,11 @@ impl Lane {
         self.owned.insert(partition);
     }
 
+    /// Whether `partition` is this lane's now.
+    pub(super) fn owns(&self, partition: &PartitionKey) -> bool {
+        self.owned.contains(partition)
+    }
+
     pub(super) fn owned(&self) -> impl Iterator<Item = &PartitionKey> {
         self.owned.iter()
     }
@@ -378,10 +403,6 @@ impl Lane {
     /// Records a commit of `offset` for `partition`.
     pub(super) fn committed(&mut self, partition: &PartitionKey, offset: i64) {
         self.progress.committed(partition, offset);
-    }
-
-    pub(super) fn committed_offset(&self, partition: &PartitionKey) -> Option<i64> {
-        self.progress.committed_offset(partition)
     }
 
     pub(super) fn committed_time_ms(&self, partition: &PartitionKey) -> Option<i64> {

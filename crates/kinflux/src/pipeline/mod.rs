@@ -2,7 +2,8 @@
 //! what is written or dead-lettered.
 //!
 //! Following one record: the loop (`run.rs`, which owns the consumer) receives it and
-//! hands it to a lane (`lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
+//! hands it to the lane holding its partition (`lanes.rs`; each lane runs on a task of
+//! its own, `task.rs`, `lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
 //! batches, one per target and per database its points are routed to (`batches.rs`,
 //! `route.rs`); a full batch goes to the settlement (`settlement.rs`), which writes it
 //! through its target's write slots and judges the answer; refused lines are
@@ -15,16 +16,19 @@ mod batches;
 mod bridge;
 mod builder;
 mod caught_up;
+mod dry_run;
 mod enrich;
 mod from_config;
 mod ingest;
 mod lane;
+mod lanes;
 mod retained;
 mod route;
 mod run;
 mod self_metrics;
 mod settlement;
 mod start;
+mod task;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,7 +36,9 @@ use std::time::Duration;
 
 pub use bridge::Bridge;
 pub use builder::PipelineBuilder;
+pub use dry_run::{DeadLetterPreview, DryRun, Preview, PreviewPoint};
 pub(crate) use from_config::settings_of;
+pub use from_config::skips_tls_verification;
 pub use kinflux_influx::CancellationToken;
 pub use route::Routing;
 pub use settlement::ErrorClass;
@@ -44,11 +50,10 @@ use crate::config::{Config, ConfigError, InternalMetricsConfig, OnError};
 use crate::decode::Decode;
 use crate::metrics::Metrics;
 use enrich::Enrichment;
-use ingest::Ingest;
-use lane::Lane;
+use lanes::{LaneParts, Lanes};
 use run::{Run, RunSettings};
 use self_metrics::SelfMetrics;
-use settlement::{Settlement, WritePool};
+use settlement::WritePool;
 
 /// Why the pipeline stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +142,8 @@ pub struct Pipeline {
     on_error: OnError,
     enrichment: Enrichment,
     batch: FlushPolicy,
+    /// At most this many lanes, each on its own task.
+    tasks: usize,
     settings: RunSettings,
     metrics_listen: Option<SocketAddr>,
     internal_metrics: Option<InternalMetricsConfig>,
@@ -195,7 +202,7 @@ impl Pipeline {
             ),
             None => None,
         };
-        let result = self.connect().await;
+        let result = self.connect(&stop).await;
         let result = match result {
             Ok(run) => run.run(stop).await,
             Err(e) => Err(e),
@@ -206,7 +213,7 @@ impl Pipeline {
         result
     }
 
-    async fn connect(self) -> Result<Run, PipelineError> {
+    async fn connect(self, stop: &CancellationToken) -> Result<Run, PipelineError> {
         for target in &self.targets {
             if target.create_database {
                 target
@@ -235,17 +242,24 @@ impl Pipeline {
             .await
             .map_err(PipelineError::Kafka)?;
         let pools: Vec<WritePool> = self.targets.iter().map(|t| t.pool.clone()).collect();
-        let ingest = Ingest::new(self.decoder, self.enrichment, self.batch)
-            .with_targets(&self.targets, self.measurement);
-        let lane = Lane::new(
-            ingest,
-            Settlement::new(pools.clone(), dead_letters, self.on_error, self.abort),
+        let parts = LaneParts {
+            decoder: self.decoder,
+            enrichment: self.enrichment,
+            batch: self.batch,
+            targets: self.targets,
+            measurement: self.measurement,
+            pools: pools.clone(),
+            dead_letters,
+            on_error: self.on_error,
+            abort: self.abort,
             max_retained_bytes,
-            self.metrics.clone(),
-        );
+            metrics: self.metrics.clone(),
+            drain_timeout: self.settings.drain_timeout,
+        };
+        let lanes = Lanes::new(parts, self.tasks, stop);
         Ok(Run::new(
             consumer,
-            lane,
+            lanes,
             pools,
             self.settings,
             self.metrics,

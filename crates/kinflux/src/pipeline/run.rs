@@ -1,6 +1,6 @@
-//! The pipeline's loop: the consumer (group membership, commits, positions) and the lane
-//! that takes its records, driven until a stop, a fatal error, or (on request) until
-//! every assigned partition is caught up.
+//! The pipeline's loop: the consumer (group membership, commits, positions), feeding the
+//! lanes that take its records, each on its own task, driven until a stop, a fatal error,
+//! or (on request) until every assigned partition is caught up.
 //!
 //! Every wait of the loop also watches the stop signal: a stop drains within the drain
 //! timeout even when InfluxDB or the schema registry is down.
@@ -10,15 +10,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kinflux_influx::CancellationToken;
-use kinflux_kafka::{Consumer, Message, PartitionKey, Revocation};
-use tokio::sync::Semaphore;
+use kinflux_kafka::{Consumer, Message, PartitionKey, Record, Revocation};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use super::caught_up::{Progress, all_caught_up};
-use super::lane::Lane;
+use super::lanes::Lanes;
 use super::self_metrics::SelfMetrics;
 use super::settlement::WritePool;
 use super::start::Backfill;
+use super::task::{Feed, LaneEnd};
 use super::{PipelineError, RunSummary};
 use crate::metrics::{Metrics, PartitionGauges};
 
@@ -35,7 +36,7 @@ pub(super) struct RunSettings {
 
 pub(super) struct Run {
     consumer: Consumer,
-    lane: Lane,
+    lanes: Lanes,
     /// The write pools of the pipeline's targets; the first takes the self-metrics.
     pools: Vec<WritePool>,
     settings: RunSettings,
@@ -43,6 +44,14 @@ pub(super) struct Run {
     self_metrics: Option<SelfMetrics>,
     /// `until_caught_up`: the high watermark of each partition when it was assigned.
     targets: HashMap<PartitionKey, i64>,
+    /// The offset this run last committed for each partition it holds.
+    committed: HashMap<PartitionKey, i64>,
+    /// The time of the newest record below each partition's committed offset.
+    committed_times: HashMap<PartitionKey, i64>,
+    /// Whether every lane was idle at the last report.
+    idle: bool,
+    /// A feed the lane it goes to has no room for yet; nothing is received meanwhile.
+    pending: Option<(usize, Feed)>,
     seen_assignment: bool,
     fatal: Option<PipelineError>,
     started: Instant,
@@ -51,7 +60,7 @@ pub(super) struct Run {
 impl Run {
     pub(super) fn new(
         consumer: Consumer,
-        lane: Lane,
+        lanes: Lanes,
         pools: Vec<WritePool>,
         settings: RunSettings,
         metrics: Arc<Metrics>,
@@ -59,12 +68,16 @@ impl Run {
     ) -> Self {
         Run {
             consumer,
-            lane,
+            lanes,
             pools,
             settings,
             metrics,
             self_metrics,
             targets: HashMap::new(),
+            committed: HashMap::new(),
+            committed_times: HashMap::new(),
+            idle: false,
+            pending: None,
             seen_assignment: false,
             fatal: None,
             started: Instant::now(),
@@ -73,7 +86,8 @@ impl Run {
 
     /// Runs until `stop` fires, a fatal error, or (with `until_caught_up`) every assigned
     /// partition is written up to the high watermark it had when it was assigned. Drains
-    /// before it returns: flushes, waits for writes, commits, leaves the group.
+    /// before it returns: every lane flushes and waits for its writes, then the loop
+    /// commits and leaves the group.
     pub(super) async fn run(
         mut self,
         stop: CancellationToken,
@@ -82,57 +96,56 @@ impl Run {
         let mut tick = tokio::time::interval(commit_interval.min(Duration::from_secs(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_commit = Instant::now();
-        let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+        let mut ended_early: Vec<LaneEnd> = Vec::new();
         let result = loop {
-            if let Some(e) = self.fatal.take().or_else(|| self.lane.take_fatal()) {
+            if let Some(e) = self.fatal.take() {
                 break Err(e);
             }
-            if self.settings.until_caught_up && self.caught_up() {
-                info!("caught up with the end offsets of every assigned partition");
-                break Ok(());
-            }
-            if self.lane.can_take_held() {
-                // The rest of a fetch, now that a write slot is free.
-                if stop.is_cancelled() {
-                    break Ok(());
-                }
-                self.lane.take_held(&stop).await;
-                continue;
-            }
-            let deadline = self
-                .lane
-                .batch_deadline()
-                .map_or(far, tokio::time::Instant::from_std);
-            let can_take = self.lane.can_take();
-            let wants_slot = self.lane.wants_slot();
-            let has_open_batch = self.lane.has_open_batch();
-            let has_writes = self.lane.has_writes();
-            let slots = self.slots();
+            let pending_to = self.pending.as_ref().map(|(i, _)| self.lanes.feed(*i));
+            let has_pending = pending_to.is_some();
+            let queued = self.lanes.queued();
+            let lanes_full = queued.is_full();
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break Ok(()),
-                Some(done) = self.lane.next_done(), if has_writes => self.lane.settle(done),
-                Ok(permit) = slots.acquire_owned(), if wants_slot => {
-                    self.lane.start_waiting(permit);
+                ended = self.lanes.next_ended() => match ended {
+                    Ok(mut end) => {
+                        let e = end.fatal.take().unwrap_or_else(|| {
+                            PipelineError::Internal("a lane ended without a reason".into())
+                        });
+                        ended_early.push(end);
+                        break Err(e);
+                    }
+                    Err(e) => break Err(PipelineError::Internal(format!("a lane failed: {e}"))),
+                },
+                permit = reserve(pending_to), if has_pending => {
+                    if let (Some(permit), Some((_, feed))) = (permit, self.pending.take()) {
+                        permit.send(feed);
+                    }
                 }
-                _ = tokio::time::sleep_until(deadline), if has_open_batch => self.lane.flush(),
                 _ = tick.tick() => {
-                    if last_commit.elapsed() >= commit_interval || self.settings.until_caught_up {
-                        self.commit().await;
+                    let due = last_commit.elapsed() >= commit_interval || self.settings.until_caught_up;
+                    self.gather_and_commit(due).await;
+                    if due {
                         last_commit = Instant::now();
+                    }
+                    if self.settings.until_caught_up && self.caught_up() {
+                        info!("caught up with the end offsets of every assigned partition");
+                        break Ok(());
                     }
                     self.refresh_metrics();
                     if let (Some(s), Some(pool)) = (&mut self.self_metrics, self.pools.first()) {
                         s.tick(&self.metrics, pool.writer());
                     }
                 }
-                message = self.consumer.recv(), if can_take => match message {
+                _ = queued.freed(), if lanes_full => {}
+                message = self.consumer.recv(), if !has_pending && !lanes_full => match message {
                     Ok(m) => self.on_message(m, &stop).await,
                     Err(e) => break Err(PipelineError::Kafka(e)),
                 },
             }
         };
-        self.drain().await;
+        self.drain(ended_early).await;
         let Run {
             consumer,
             metrics,
@@ -155,19 +168,75 @@ impl Run {
 
     async fn on_message(&mut self, message: Message, stop: &CancellationToken) {
         match message {
-            Message::Records(records) => self.lane.take(records, stop).await,
+            Message::Records(records) => {
+                let Some(first) = records.first() else {
+                    return;
+                };
+                let partition = first.partition_key();
+                let bytes = records.iter().map(Record::footprint).sum();
+                self.lanes.queued().add(bytes);
+                self.route(&partition, Feed::Records(records, bytes));
+            }
             Message::Advanced {
                 partition,
                 next_offset,
-            } => self.lane.advance(&partition, next_offset),
-            Message::Undecodable(batch) => self.lane.undecodable(batch),
-            Message::Assigned(partitions) => self.on_assigned(partitions).await,
-            Message::Revoked(revocation) => self.on_revoked(revocation, stop).await,
+            } => {
+                let feed = Feed::Advanced {
+                    partition: partition.clone(),
+                    next_offset,
+                };
+                self.route(&partition, feed);
+            }
+            Message::Undecodable(batch) => {
+                let partition = batch.partition.clone();
+                self.route(&partition, Feed::Undecodable(batch));
+            }
+            Message::Assigned(partitions) => {
+                self.metrics.assigned();
+                self.on_assigned(partitions, stop).await;
+            }
+            Message::Revoked(revocation) => {
+                self.metrics.revoked();
+                self.on_revoked(revocation, stop).await;
+            }
             other => debug!(?other, "ignoring consumer message"),
         }
     }
 
-    async fn on_assigned(&mut self, partitions: Vec<PartitionKey>) {
+    /// Hands `feed` to the lane holding `partition`, or keeps it pending while that
+    /// lane's feed is full.
+    fn route(&mut self, partition: &PartitionKey, feed: Feed) {
+        let Some(i) = self.lanes.home(partition) else {
+            warn!(%partition, "a message for a partition no lane holds; ignored");
+            self.unqueue(&feed);
+            return;
+        };
+        match self.lanes.feed(i).try_send(feed) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(feed)) => self.pending = Some((i, feed)),
+            // The lane ended: the loop hears why next.
+            Err(mpsc::error::TrySendError::Closed(feed)) => self.unqueue(&feed),
+        }
+    }
+
+    /// Records that no lane will take leave the budget of queued records.
+    fn unqueue(&self, feed: &Feed) {
+        if let Feed::Records(_, bytes) = feed {
+            self.lanes.queued().release(*bytes);
+        }
+    }
+
+    /// Sends `feed` to lane `i`, waiting for room unless `stop` fires first.
+    async fn send(&self, i: usize, feed: Feed, stop: &CancellationToken) {
+        let to = self.lanes.feed(i);
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            // A closed feed is a lane that ended: the loop hears why next.
+            _ = to.send(feed) => {}
+        }
+    }
+
+    async fn on_assigned(&mut self, partitions: Vec<PartitionKey>, stop: &CancellationToken) {
         info!(partitions = ?partitions, "partitions assigned");
         self.seen_assignment = true;
         for tp in partitions {
@@ -185,49 +254,76 @@ impl Run {
                     self.fatal.get_or_insert(PipelineError::Kafka(e));
                 }
             }
-            self.lane.adopt(tp);
+            let i = self.lanes.place(tp.clone());
+            self.send(i, Feed::Adopt(tp), stop).await;
         }
     }
 
+    /// Revoke, flush, commit: each lane holding a leaving partition flushes and waits
+    /// for its writes (until the revocation's deadline), then the loop commits what they
+    /// settled and lets the rebalance go on.
     async fn on_revoked(&mut self, revocation: Revocation, stop: &CancellationToken) {
         let leaving: Vec<PartitionKey> = revocation.partitions().to_vec();
-        info!(partitions = ?revocation.partitions(), "partitions revoked; settling them before they leave");
-        self.lane.flush();
-        let deadline = revocation.deadline();
-        while leaving.iter().any(|p| self.lane.is_blocked(p))
-            && (self.lane.has_writes() || self.lane.wants_slot())
-        {
-            let has_writes = self.lane.has_writes();
-            let wants_slot = self.lane.wants_slot();
-            let slots = self.slots();
-            tokio::select! {
-                biased;
-                _ = stop.cancelled() => {
-                    warn!("stopping with writes of revoked partitions in flight; the next owner re-reads them");
-                    break;
-                }
-                Some(done) = self.lane.next_done(), if has_writes => self.lane.settle(done),
-                Ok(permit) = slots.acquire_owned(), if wants_slot => {
-                    self.lane.start_waiting(permit);
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    warn!("revocation deadline reached with writes in flight; the next owner re-reads them");
-                    break;
-                }
-                else => break,
+        info!(partitions = ?leaving, "partitions revoked; settling them before they leave");
+        let mut by_lane: HashMap<usize, Vec<PartitionKey>> = HashMap::new();
+        for p in &leaving {
+            if let Some(i) = self.lanes.home(p) {
+                by_lane.entry(i).or_default().push(p.clone());
             }
         }
-        self.commit().await;
+        let deadline = revocation.deadline();
+        let mut replies = Vec::new();
+        for (i, partitions) in by_lane {
+            let (reply, rx) = oneshot::channel();
+            let feed = Feed::Revoke {
+                partitions,
+                deadline,
+                reply,
+            };
+            self.send(i, feed, stop).await;
+            replies.push(rx);
+        }
+        let mut settled = Vec::new();
+        for rx in replies {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep_until(deadline) => break,
+                answer = rx => settled.extend(answer.unwrap_or_default()),
+            }
+        }
+        let mut offsets = self.gather().await;
+        offsets.extend(settled);
+        self.commit(offsets).await;
         for p in &leaving {
-            self.lane.release(p);
+            self.lanes.unplace(p);
             self.targets.remove(p);
+            self.committed.remove(p);
+            self.committed_times.remove(p);
         }
         revocation.done();
     }
 
-    /// Commits, for every partition held, the offset below which every record is settled.
-    async fn commit(&mut self) {
-        let offsets = self.lane.committable();
+    /// Asks every lane for its progress; returns the offsets to commit.
+    async fn gather(&mut self) -> Vec<(PartitionKey, i64)> {
+        let reports = self.lanes.reports().await;
+        self.idle = reports.iter().all(|r| r.idle);
+        let mut offsets = Vec::new();
+        for r in reports {
+            offsets.extend(r.committable);
+            self.committed_times.extend(r.committed_times);
+        }
+        offsets
+    }
+
+    async fn gather_and_commit(&mut self, commit: bool) {
+        let offsets = self.gather().await;
+        if commit {
+            self.commit(offsets).await;
+        }
+    }
+
+    /// Commits `offsets`, below each of which every record of its partition is settled.
+    async fn commit(&mut self, offsets: Vec<(PartitionKey, i64)>) {
         if offsets.is_empty() {
             return;
         }
@@ -236,8 +332,10 @@ impl Run {
         match self.consumer.commit_with_metadata(request, mark).await {
             Ok(()) => {
                 for (p, offset) in &offsets {
-                    self.lane.committed(p, *offset);
+                    let c = self.committed.entry(p.clone()).or_insert(*offset);
+                    *c = (*c).max(*offset);
                 }
+                self.lanes.committed(&offsets);
                 self.metrics.committed();
                 debug!(?offsets, "committed");
             }
@@ -246,17 +344,18 @@ impl Run {
     }
 
     fn caught_up(&self) -> bool {
-        if !self.seen_assignment || !self.lane.is_idle() {
+        if !self.seen_assignment || !self.idle {
             return false;
         }
         let lag = self.consumer.lag();
-        all_caught_up(self.lane.owned().map(|p| {
+        all_caught_up(self.lanes.partitions().map(|p| {
             let fetched = lag.iter().find(|l| l.partition == *p);
             Progress {
                 target: self.targets.get(p).copied(),
                 committed: self
-                    .lane
-                    .committed_offset(p)
+                    .committed
+                    .get(p)
+                    .copied()
                     .max(fetched.and_then(|l| l.committed)),
                 fetched_end: fetched.and_then(|l| l.high_watermark),
             }
@@ -274,8 +373,8 @@ impl Run {
             .map(|l| {
                 let key = l.partition;
                 let event_time_lag_seconds = self
-                    .lane
-                    .committed_time_ms(&key)
+                    .committed_times
+                    .get(&key)
                     .map(|t| (now_ms - t) as f64 / 1000.0);
                 let g = PartitionGauges {
                     lag: l.lag,
@@ -287,6 +386,8 @@ impl Run {
             })
             .collect();
         self.metrics.set_partitions(&self.settings.group, gauges);
+        self.metrics
+            .set_fetch_failures(&self.settings.group, self.consumer.fetch_failures());
         for pool in &self.pools {
             let stats = pool.writer().stats().snapshot();
             for (cause, n) in [
@@ -300,38 +401,34 @@ impl Run {
         }
     }
 
-    /// The write slots the first waiting batch needs (any target's while none waits:
-    /// the branch that takes one is off then).
-    fn slots(&self) -> Arc<Semaphore> {
-        self.lane
-            .waiting_slots()
-            .or_else(|| self.pools.first().map(WritePool::slots))
-            .unwrap_or_else(|| Arc::new(Semaphore::new(0)))
-    }
-
-    /// Flushes, waits for every write (giving up on them after the drain timeout), and
-    /// commits what is settled.
-    async fn drain(&mut self) {
-        self.lane.flush();
-        let deadline = tokio::time::Instant::now() + self.settings.drain_timeout;
-        while self.lane.has_writes() || self.lane.wants_slot() {
-            let has_writes = self.lane.has_writes();
-            let wants_slot = self.lane.wants_slot();
-            let aborted = self.lane.is_aborted();
-            let slots = self.slots();
-            tokio::select! {
-                Some(done) = self.lane.next_done(), if has_writes => self.lane.settle(done),
-                Ok(permit) = slots.acquire_owned(), if wants_slot => {
-                    self.lane.start_waiting(permit);
+    /// Stops every lane, waits until each has flushed and written (or given up after the
+    /// drain timeout), and commits what they settled.
+    async fn drain(&mut self, ended_early: Vec<LaneEnd>) {
+        let mut offsets: Vec<(PartitionKey, i64)> = Vec::new();
+        for end in ended_early {
+            offsets.extend(end.committable);
+        }
+        for end in self.lanes.finish().await {
+            match end {
+                Ok(end) => {
+                    if let Some(e) = end.fatal {
+                        warn!(error = %e, "a lane failed while draining");
+                    }
+                    offsets.extend(end.committable);
                 }
-                _ = tokio::time::sleep_until(deadline), if !aborted => {
-                    warn!("drain deadline reached; cancelling writes in flight (they are read again on restart)");
-                    self.lane.abort();
-                }
-                else => break,
+                Err(e) => error!(error = %e, "a lane failed while draining"),
             }
         }
-        self.commit().await;
+        self.commit(offsets).await;
         self.refresh_metrics();
+    }
+}
+
+/// Room in the feed `to`, or never when there is no feed to wait for; `None` when the
+/// lane ended.
+async fn reserve(to: Option<mpsc::Sender<Feed>>) -> Option<mpsc::OwnedPermit<Feed>> {
+    match to {
+        Some(to) => to.reserve_owned().await.ok(),
+        None => std::future::pending().await,
     }
 }

@@ -63,6 +63,10 @@ pub struct PipelineConfig {
     /// The measurement of every point, replacing the data's: `"${topic}"` is the record's
     /// topic.
     pub measurement: Option<String>,
+    /// How many tasks decode and batch side by side (`tasks`); the assigned partitions
+    /// are spread over them. `None`: the number of cores (never more than partitions
+    /// assigned).
+    pub tasks: Option<usize>,
     /// `pipeline[<name>].` in the several-pipelines shape, empty otherwise: errors name
     /// keys with it.
     pub(crate) key_prefix: String,
