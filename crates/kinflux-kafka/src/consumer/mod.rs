@@ -482,6 +482,9 @@ impl Consumer {
     /// Asks the partition leader (ListOffsets) for the low watermark and the end this
     /// consumer can reach: the last stable offset under `read_committed`, the high
     /// watermark under `read_uncommitted`.
+    ///
+    /// An end the broker does not give (a negative offset) is an error, never 0: callers
+    /// must not take an unknown end for an empty partition. A missing log start is 0.
     pub async fn watermarks(&self, tp: &PartitionKey) -> Result<(i64, i64)> {
         let level = self.shared.config.isolation_level;
         let fetch = &self.shared.fetch;
@@ -491,7 +494,11 @@ impl Consumer {
         let end = fetch
             .list_offset(&tp.topic, tp.partition, OffsetSpec::Latest, level)
             .await?;
-        Ok((low.unwrap_or(0), end.unwrap_or(0)))
+        let end = end.ok_or_else(|| Error::Codec {
+            api: "ListOffsets",
+            message: format!("no end offset for {tp}"),
+        })?;
+        Ok((low.unwrap_or(0), end))
     }
 
     /// The first offset whose timestamp is at or after `timestamp_ms` (ListOffsets with a

@@ -274,7 +274,10 @@ impl PipelineBuilder {
     }
 
     /// Stop once every assigned partition is written up to the high watermark it had when
-    /// it was assigned (for backfills, tests and the demo).
+    /// it was assigned (for backfills, tests and the demo). An end offset that is not
+    /// known never counts as reached: the run goes on while it holds no partition (after a
+    /// rebalance took them all), while a partition's end could not be read, and while an
+    /// end of 0 is not confirmed by a fetch.
     pub fn until_caught_up(mut self, yes: bool) -> Self {
         self.until_caught_up = yes;
         self

@@ -15,6 +15,7 @@
 mod batches;
 mod bridge;
 mod builder;
+mod caught_up;
 mod dry_run;
 mod enrich;
 mod from_config;

@@ -14,6 +14,7 @@ use kinflux_kafka::{Consumer, Message, PartitionKey, Record, Revocation};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+use super::caught_up::{Progress, all_caught_up};
 use super::lanes::Lanes;
 use super::self_metrics::SelfMetrics;
 use super::settlement::WritePool;
@@ -363,20 +364,18 @@ impl Run {
             return false;
         }
         let lag = self.consumer.lag();
-        self.lanes.partitions().all(|p| {
-            let Some(&target) = self.targets.get(p) else {
-                return false;
-            };
-            let committed_by_us = self.committed.get(p).copied();
-            let committed_by_group = lag
-                .iter()
-                .find(|l| l.partition == *p)
-                .and_then(|l| l.committed);
-            target == 0
-                || committed_by_us
-                    .max(committed_by_group)
-                    .is_some_and(|c| c >= target)
-        })
+        all_caught_up(self.lanes.partitions().map(|p| {
+            let fetched = lag.iter().find(|l| l.partition == *p);
+            Progress {
+                target: self.targets.get(p).copied(),
+                committed: self
+                    .committed
+                    .get(p)
+                    .copied()
+                    .max(fetched.and_then(|l| l.committed)),
+                fetched_end: fetched.and_then(|l| l.high_watermark),
+            }
+        }))
     }
 
     fn refresh_metrics(&self) {
