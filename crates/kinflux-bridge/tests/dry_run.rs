@@ -366,7 +366,7 @@ async fn test_covers_every_pipeline_and_shows_each_points_routed_target() {
          cpu,host=b usage=2 1700000000000000000\n\
          # pipeline js\n\
          # {js_topic}/0@0: 1 point(s) -> sites: influx v2 {v2} org={org} bucket=unsorted\n\
-         {js_topic} v=3i 1700000000000000000\n\
+         {js_topic} v=3.0 1700000000000000000\n\
          # 2 record(s): 5 point(s), 0 dead letter(s)\n"
     );
     assert_eq!(stdout, expected);

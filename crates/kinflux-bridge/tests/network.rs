@@ -41,6 +41,39 @@ fn lag(bridge: &Bridge) -> f64 {
     committed_lag(&[bridge], PARTITIONS).unwrap_or(0.0)
 }
 
+/// The group's committed lag as the cluster sees it (end offsets minus the group's
+/// commits), read from this side of the link: while a leader is cut off, the bridge's own
+/// lag gauge keeps the watermarks of its last fetch from that leader and cannot rise.
+async fn cluster_lag(cluster: &KafkaCluster, topic: &str) -> Option<f64> {
+    let partitions: Vec<i32> = (0..PARTITIONS).collect();
+    let committed = cluster.committed(&format!("{topic}_group"), topic, &partitions)?;
+    let mut lag = 0i64;
+    for p in partitions {
+        let (_, end) = kinflux_testkit::kafka::watermarks(&cluster.brokers(), topic, p).await;
+        lag += end - committed.get(&p).copied().unwrap_or(-1).max(0);
+    }
+    Some(lag as f64)
+}
+
+/// Waits `fault` long, sampling the cluster's view of the committed lag: its peak.
+async fn hold_cluster(
+    bridge: &mut Bridge,
+    cluster: &KafkaCluster,
+    topic: &str,
+    fault: Duration,
+) -> f64 {
+    let start = Instant::now();
+    let mut peak = 0.0f64;
+    while start.elapsed() < fault {
+        bridge.assert_running();
+        if let Some(lag) = cluster_lag(cluster, topic).await {
+            peak = peak.max(lag);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    peak
+}
+
 /// Waits `fault` long, sampling the committed lag: its peak.
 async fn hold(bridge: &mut Bridge, fault: Duration) -> f64 {
     let start = Instant::now();
@@ -79,10 +112,11 @@ async fn cut_off_from_a_broker_then_from_influxdb_for_30_s_each() {
     let started = Instant::now();
     let (topic, db) = (unique("cut"), unique("cut_db"));
     create_topic_replicated(&cluster.brokers(), &topic, PARTITIONS, 3).await;
-    // Produced here, over the link's far end, for the whole of both cuts.
+    // Produced here, over the link's far end, for the whole of both cuts: 100 chunks a
+    // partition, one every 0.9 s, so about 90 s however fast the machine is.
     let stream = Stream::new(&cluster.brokers(), &topic, PARTITIONS, per_partition())
-        .chunk(100)
-        .pause(Duration::from_millis(400))
+        .chunk(per_partition() / 100)
+        .pause(Duration::from_millis(900))
         .spawn();
     let mut bridge = Bridge::start_in(
         &config(&cluster.brokers(), &influx, &topic, &db, "", "", ""),
@@ -94,13 +128,13 @@ async fn cut_off_from_a_broker_then_from_influxdb_for_30_s_each() {
         assert!(Instant::now() < deadline, "nothing written within 60 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let before = lag(&bridge);
+    let before = cluster_lag(&cluster, &topic).await.unwrap_or(0.0);
 
     // The broker leading most partitions: the bridge cannot fetch them, though the
     // broker is alive (no leader moves), nor reach it for metadata or the group.
     let broker = cluster.address(cluster.busiest_leader(&topic));
     ns.cut(&broker);
-    let peak = hold(&mut bridge, CUT).await;
+    let peak = hold_cluster(&mut bridge, &cluster, &topic, CUT).await;
     ns.mend(&broker);
     let took = recovers(&mut bridge, before.max(2_000.0), "broker cut").await;
     eprintln!(
