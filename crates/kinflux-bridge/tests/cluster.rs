@@ -247,8 +247,6 @@ async fn a_rolling_restart_of_every_broker_loses_nothing() {
 /// writes or commits anything of theirs: what it sends InfluxDB (through a tap) until it
 /// has rejoined holds no point, and the group's committed offsets never go back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: a bridge resumed after SIGSTOP writes batches of partitions it lost before \
-            it learns that it lost them (issue 17); run with --ignored"]
 async fn a_bridge_frozen_past_its_session_timeout_writes_and_commits_nothing_it_lost() {
     let Some((cluster, influx)) = cluster_servers() else {
         return;
@@ -284,8 +282,13 @@ async fn a_bridge_frozen_past_its_session_timeout_writes_and_commits_nothing_it_
     );
     let mut a = Bridge::start(&a_config);
     let mut b = Bridge::start(&b_config);
+    // Disjoint too: a bridge's partition gauges lag its assignment by up to a second, so
+    // right after a rejoin both may still list the same partitions.
     let both = |pa: &[i32], pb: &[i32]| {
-        !pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == PARTITIONS as usize
+        !pa.is_empty()
+            && !pb.is_empty()
+            && pa.len() + pb.len() == PARTITIONS as usize
+            && pa.iter().all(|p| !pb.contains(p))
     };
     let (pa, pb) = wait_partitions(&mut a, &mut b, "sharing", Duration::from_secs(60), both).await;
     eprintln!(

@@ -22,7 +22,9 @@ pub use config::{
     AssignmentStrategy, AutoOffsetReset, ConsumerConfig, Credentials, GroupProtocol, OAuthConfig,
     RemoteAssignor, SaslConfig, SaslMechanism, TlsConfig,
 };
-pub use consumer::{Consumer, Message, PartitionLag, Revocation, UndecodableBatch};
+pub use consumer::{
+    Consumer, MembershipProbe, Message, PartitionLag, Revocation, UndecodableBatch,
+};
 pub use dead_letter::{DeadLetterConfig, DeadLetterProducer, DeadLetterReason, murmur2};
 pub use error::{Error, Result};
 pub use fetch::IsolationLevel;

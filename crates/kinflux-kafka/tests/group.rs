@@ -491,3 +491,51 @@ async fn a_topic_created_after_joining_is_assigned_within_seconds() {
     );
     c.close().await.unwrap();
 }
+
+/// A member whose process stalls past its session timeout (here: the runtime's one thread
+/// sleeps, so no heartbeat goes out) says so before anything else can run, and revokes its
+/// partitions as lost, not as an ordinary rebalance; then it joins again.
+#[tokio::test(flavor = "current_thread")]
+async fn a_member_stalled_past_its_session_timeout_knows_and_revokes_as_lost() {
+    let brokers = require_or_skip!("KINFLUX_KAFKA_BROKERS");
+    init_tracing();
+    let topic = unique("stalled");
+    let group = unique("g-stalled");
+    create_topic(&brokers, &topic, 2).await;
+    let cfg = config(&brokers, &group, &[&topic]);
+    let session_timeout = cfg.session_timeout;
+    let mut a = Consumer::connect(cfg).await.unwrap();
+    wait_assignment(&mut a, T, |x| x.len() == 2).await;
+    assert!(!a.membership_lost(), "a fresh member is not lost");
+    // Every task of this runtime stalls, the heartbeat among them (a SIGSTOP, in effect).
+    std::thread::sleep(session_timeout + Duration::from_secs(2));
+    assert!(
+        a.membership_lost(),
+        "no heartbeat for longer than the session timeout must count as lost"
+    );
+    let deadline = std::time::Instant::now() + T;
+    let revocation = loop {
+        assert!(std::time::Instant::now() < deadline, "never revoked");
+        match tokio::time::timeout(T, a.recv()).await {
+            Ok(Ok(kinflux_kafka::Message::Revoked(r))) => break r,
+            Ok(Ok(_)) => {}
+            other => panic!("no revocation: {other:?}"),
+        }
+    };
+    assert!(revocation.lost(), "the revocation must say it was lost");
+    assert_eq!(revocation.partitions().len(), 2);
+    revocation.done();
+    loop {
+        assert!(std::time::Instant::now() < deadline, "never assigned again");
+        match tokio::time::timeout(T, a.recv()).await {
+            Ok(Ok(kinflux_kafka::Message::Assigned(p))) => {
+                assert_eq!(p.len(), 2);
+                break;
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("not assigned again: {other:?}"),
+        }
+    }
+    assert!(!a.membership_lost(), "joined again");
+    a.close().await.unwrap();
+}

@@ -24,7 +24,8 @@ use super::{
     fetcher::Fetchers,
     heartbeat_rpc::{self, Beat},
     lock,
-    session::{Membership, revoke},
+    revoke::{KEPT, Revoke, revoke, shared_fenced},
+    session::Membership,
     verdict::Verdict,
 };
 use crate::{
@@ -94,6 +95,8 @@ impl HeartbeatSession {
             if self.shutdown.is_cancelled() {
                 break;
             }
+            // The answer vouches for the membership as of when the request left.
+            let sent = Instant::now();
             let result = match self.connect().await {
                 Ok(group) => {
                     let owned = heartbeat_rpc::by_id(&self.fetchers.partitions(), &self.names);
@@ -123,7 +126,9 @@ impl HeartbeatSession {
                         group: group.clone(),
                         generation_id: self.epoch,
                         member_id: self.member_id.clone(),
+                        confirmed_at: sent,
                     });
+                    shared_fenced(&self.shared, false);
                     if let Some(a) = beaten.assignment {
                         self.pending = Some(a);
                     }
@@ -184,6 +189,7 @@ impl HeartbeatSession {
                 Next::Now
             }
             Verdict::Fenced | Verdict::Fatal | Verdict::Refused => {
+                shared_fenced(&self.shared, Verdict::of(&e) == Verdict::Fenced);
                 let _ = self.tx.send(Event::Fatal(e));
                 Next::End
             }
@@ -212,7 +218,11 @@ impl HeartbeatSession {
     async fn lose(&mut self) {
         let all = self.fetchers.partitions();
         let (shared, tx, shutdown) = (&self.shared, &self.tx, &self.shutdown);
-        revoke(shared, &mut self.fetchers, tx, shutdown, &all, true).await;
+        let how = Revoke {
+            announce: true,
+            lost: true,
+        };
+        revoke(shared, &mut self.fetchers, tx, shutdown, &all, how).await;
         *lock(&self.shared.membership) = None;
         self.epoch = 0;
         self.pending = None;
@@ -247,7 +257,7 @@ impl HeartbeatSession {
             let (mut epoch, mut newer, mut lost) = (self.epoch, None, None);
             {
                 let (shared, tx, shutdown) = (&self.shared, &self.tx, &self.shutdown);
-                let revoking = revoke(shared, &mut self.fetchers, tx, shutdown, &revoked, true);
+                let revoking = revoke(shared, &mut self.fetchers, tx, shutdown, &revoked, KEPT);
                 let alive = keep_alive(
                     shared,
                     group,

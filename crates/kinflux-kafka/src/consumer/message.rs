@@ -32,7 +32,8 @@ pub enum Message {
     /// These partitions were assigned to this consumer; records follow.
     Assigned(Vec<PartitionKey>),
     /// These partitions are about to leave this consumer. No more records of them follow.
-    /// Finish (flush, commit) before the deadline, then call [`Revocation::done`] or drop it.
+    /// Finish (flush, commit) before the deadline, then call [`Revocation::done`] or drop it;
+    /// unless [`Revocation::lost`] says they are gone already: then drop them unwritten.
     Revoked(Revocation),
 }
 
@@ -76,6 +77,7 @@ impl UndecodableBatch {
 pub struct Revocation {
     pub(super) partitions: Vec<PartitionKey>,
     pub(super) deadline: Instant,
+    pub(super) lost: bool,
     pub(super) _ack: oneshot::Sender<()>,
 }
 
@@ -88,6 +90,14 @@ impl Revocation {
     /// When the rebalance goes on without waiting any longer.
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// Whether the group membership was lost (the coordinator no longer knows this member,
+    /// fenced it, or its session timed out): the partitions belong to another member
+    /// already. Then nothing of them may be written or committed; drop what is held of
+    /// them (the new owner reads it again from the last commit).
+    pub fn lost(&self) -> bool {
+        self.lost
     }
 
     /// Lets the rebalance go on (the same as dropping this value).

@@ -7,6 +7,7 @@
 //! - `heartbeat_session`, `heartbeat_rpc`: the membership of the `consumer` protocol
 //!   (KIP-848), where the broker assigns;
 //! - `verdict`: the one classification of failed group requests that the session acts on;
+//! - `revoke`: revoking partitions (both protocols), lost memberships included;
 //! - `fetcher`: one task per assigned partition, with its buffer, pause and seek state;
 //! - `leader`: the assignment the group leader computes for every member.
 
@@ -15,10 +16,12 @@ mod heartbeat_rpc;
 mod heartbeat_session;
 mod leader;
 mod message;
+mod revoke;
 mod session;
 mod verdict;
 
 pub use message::{Message, PartitionLag, Revocation, UndecodableBatch};
+pub use revoke::MembershipProbe;
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -90,6 +93,9 @@ struct Shared {
     paused: Mutex<HashSet<PartitionKey>>,
     /// The generation this member is in, while it is in one.
     membership: Mutex<Option<Membership>>,
+    /// The coordinator fenced this member (another instance took its static id): what it
+    /// holds is not its own any more. Cleared when it joins again.
+    fenced: std::sync::atomic::AtomicBool,
     /// One retry log for all fetchers: a broker outage is one streak, not one per partition.
     fetch_log: RetryLog,
     /// Fetches that failed and were retried: no answer, or an error for the partition.
@@ -198,6 +204,7 @@ impl Consumer {
             assigned: Mutex::default(),
             paused: Mutex::default(),
             membership: Mutex::default(),
+            fenced: std::sync::atomic::AtomicBool::new(false),
             fetch_log: RetryLog::new(),
             fetch_failures: AtomicU64::new(0),
             commit_log: RetryLog::new(),
@@ -420,6 +427,18 @@ impl Consumer {
             .filter_map(|s| known(s.position.load(Ordering::Acquire)).map(|p| (s.tp.clone(), p)))
             .collect();
         self.commit(offsets).await
+    }
+
+    /// Whether the group membership is lost, or most likely so: see [`MembershipProbe`],
+    /// which answers the same from another task.
+    pub fn membership_lost(&self) -> bool {
+        self.membership_probe().lost()
+    }
+
+    /// A handle that tells whether the membership is lost, for tasks that write what this
+    /// consumer read.
+    pub fn membership_probe(&self) -> MembershipProbe {
+        MembershipProbe::new(Arc::clone(&self.shared))
     }
 
     /// Lag of every assigned partition, from the last fetch's watermarks: to the last

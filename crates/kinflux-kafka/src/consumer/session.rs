@@ -10,14 +10,17 @@ use std::{
 
 use bytes::Bytes;
 use kinflux_backoff::Backoff;
-use tokio::{
-    sync::{mpsc, oneshot},
-    time::Instant,
-};
+use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{Event, RETRY, Revocation, Shared, fetcher::Fetchers, leader, lock, verdict::Verdict};
+use super::{
+    Event, RETRY, Shared,
+    fetcher::Fetchers,
+    leader, lock,
+    revoke::{Revoke, revoke, shared_fenced},
+    verdict::Verdict,
+};
 use crate::{
     assignor,
     conn::Connection,
@@ -33,6 +36,9 @@ pub(super) struct Membership {
     pub(super) group: GroupClient,
     pub(super) generation_id: i32,
     pub(super) member_id: String,
+    /// When the coordinator last confirmed the membership (join, sync or heartbeat):
+    /// past the session timeout, the coordinator has most likely dropped this member.
+    pub(super) confirmed_at: Instant,
 }
 
 /// Where the session goes instead of on.
@@ -124,9 +130,14 @@ impl Session {
             // cooperative member keeps fetching and revokes after the next SyncGroup only
             // what moves.
             let keep = generation.cooperative && matches!(exit, Exit::Rejoin { .. });
+            if let Exit::Fatal(e) = &exit {
+                // A fenced member must not write or commit what it held while draining.
+                shared_fenced(&self.shared, Verdict::of(e) == Verdict::Fenced);
+            }
             if !keep {
                 let announce = !matches!(exit, Exit::Shutdown | Exit::Fatal(_));
-                self.revoke_all(announce).await;
+                let lost = matches!(exit, Exit::Lost);
+                self.revoke_all(announce, lost).await;
             }
             // Keep the coordinator connection for the rejoin, unless the coordinator moved.
             self.coordinator = match exit {
@@ -304,7 +315,7 @@ impl Session {
                     self.member_id.clear();
                 }
                 // A cooperative member kept its partitions into this rebalance; no more.
-                self.revoke_all(true).await;
+                self.revoke_all(true, true).await;
                 self.pause_briefly().await
             }
             Verdict::Rebalancing => {
@@ -362,7 +373,9 @@ impl Session {
             group: group.clone(),
             generation_id: generation.id,
             member_id: self.member_id.clone(),
+            confirmed_at: Instant::now(),
         });
+        shared_fenced(&self.shared, false);
         // Announce first, so the event precedes every batch of the new partitions.
         if !added.is_empty() {
             let _ = self.tx.send(Event::Assigned(added.clone()));
@@ -392,8 +405,16 @@ impl Session {
                 () = tokio::time::sleep(cfg.heartbeat_interval) => {}
                 () = self.shutdown.cancelled() => return Exit::Shutdown,
             }
+            // The answer vouches for the membership as of when the request left: one
+            // sent before a SIGSTOP and read after SIGCONT says nothing of the time between.
+            let sent = Instant::now();
             match group.heartbeat(generation.id, &self.member_id).await {
-                Ok(()) => last_ok = Instant::now(),
+                Ok(()) => {
+                    last_ok = Instant::now();
+                    if let Some(m) = lock(&self.shared.membership).as_mut() {
+                        m.confirmed_at = sent;
+                    }
+                }
                 Err(e) => match Verdict::of(&e) {
                     Verdict::Fenced | Verdict::Refused => return Exit::Fatal(e),
                     Verdict::MemberLost { forget_id } => {
@@ -481,6 +502,7 @@ impl Session {
 
     /// Sends `e` to the caller as the end of the consumer.
     fn fatal(&self, e: Error) -> Detour {
+        shared_fenced(&self.shared, Verdict::of(&e) == Verdict::Fenced);
         let _ = self.tx.send(Event::Fatal(e));
         Detour::End
     }
@@ -503,65 +525,23 @@ impl Session {
     }
 
     /// Revokes every partition being fetched, and forgets the membership.
-    async fn revoke_all(&mut self, announce: bool) {
+    /// `lost`: the membership is gone, so the partitions are someone else's already.
+    async fn revoke_all(&mut self, announce: bool, lost: bool) {
         let all = self.fetchers.partitions();
-        self.revoke(&all, announce).await;
+        let (shared, tx, shutdown) = (&self.shared, &self.tx, &self.shutdown);
+        let how = Revoke { announce, lost };
+        revoke(shared, &mut self.fetchers, tx, shutdown, &all, how).await;
         *lock(&self.shared.membership) = None;
     }
 
     async fn revoke(&mut self, partitions: &[PartitionKey], announce: bool) {
         let (shared, tx, shutdown) = (&self.shared, &self.tx, &self.shutdown);
-        revoke(
-            shared,
-            &mut self.fetchers,
-            tx,
-            shutdown,
-            partitions,
+        let how = Revoke {
             announce,
-        )
-        .await;
+            lost: false,
+        };
+        revoke(shared, &mut self.fetchers, tx, shutdown, partitions, how).await;
     }
-}
-
-/// Stops fetching `partitions`, tells the caller with a [`Message::Revoked`] (when
-/// `announce`), waits for the caller or the deadline, then forgets the partitions. Both
-/// group protocols revoke through here.
-///
-/// [`Message::Revoked`]: super::Message::Revoked
-pub(super) async fn revoke(
-    shared: &Shared,
-    fetchers: &mut Fetchers,
-    tx: &mpsc::UnboundedSender<Event>,
-    shutdown: &CancellationToken,
-    partitions: &[PartitionKey],
-    announce: bool,
-) {
-    fetchers.stop(partitions).await;
-    if announce && !partitions.is_empty() {
-        let (ack, acked) = oneshot::channel();
-        let deadline = Instant::now() + revoke_window(shared.config.rebalance_timeout);
-        let _ = tx.send(Event::Revoked(Revocation {
-            partitions: partitions.to_vec(),
-            deadline,
-            _ack: ack,
-        }));
-        tokio::select! {
-            _ = acked => {}
-            () = tokio::time::sleep_until(deadline) => warn!("revocation not acknowledged before its deadline"),
-            () = shutdown.cancelled() => {}
-        }
-    }
-    // Batches of these partitions still queued are dropped by recv() from now on.
-    let mut assigned = lock(&shared.assigned);
-    for tp in partitions {
-        assigned.remove(tp);
-    }
-}
-
-/// How long the caller may take over a revocation: 90 % of the rebalance timeout, at
-/// least half a second less than all of it.
-fn revoke_window(rebalance_timeout: Duration) -> Duration {
-    rebalance_timeout.saturating_sub((rebalance_timeout / 10).max(Duration::from_millis(500)))
 }
 
 /// LeaveGroup, best effort and bounded in time: the member is leaving anyway.
@@ -592,22 +572,4 @@ pub(super) async fn subscription(shared: &Shared) -> crate::Result<BTreeMap<Stri
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_revocation_window_leaves_room_before_the_rebalance_timeout() {
-        assert_eq!(
-            revoke_window(Duration::from_secs(300)),
-            Duration::from_secs(270)
-        );
-        assert_eq!(
-            revoke_window(Duration::from_secs(2)),
-            Duration::from_millis(1500)
-        );
-        assert_eq!(revoke_window(Duration::from_millis(300)), Duration::ZERO);
-    }
 }

@@ -22,7 +22,7 @@ use super::PipelineError;
 use super::ingest::{Ingest, record_time};
 use super::retained::Retained;
 use super::route::Route;
-use super::settlement::{Done, ErrorClass, Judged, Settlement, Verdict, judge};
+use super::settlement::{Done, ErrorClass, Judged, Outgoing, Settlement, Verdict, judge};
 use crate::metrics::Metrics;
 use crate::progress::Progress;
 
@@ -379,6 +379,40 @@ impl Lane {
     /// Whether a write holding records of `partition` is unfinished.
     pub(super) fn is_blocked(&self, partition: &PartitionKey) -> bool {
         self.progress.is_blocked(partition)
+    }
+
+    /// Drops, unwritten, everything held of `lost` partitions, whose group membership was
+    /// lost: they belong to another member already, which reads them again from the last
+    /// commit (nothing of them is committed from here). Open and waiting batches with
+    /// points of them are dropped whole (a lost membership loses every partition at once,
+    /// so no batch mixes them with kept ones); writes already in flight cannot be called
+    /// back. Then the partitions are forgotten.
+    pub(super) fn drop_lost(&mut self, lost: &[PartitionKey]) {
+        if lost.is_empty() {
+            return;
+        }
+        let is_lost = |o: &Outgoing| o.blocks.iter().any(|(p, _)| lost.contains(p));
+        let mut dropped = self.settlement.drop_waiting(is_lost);
+        for outgoing in self.ingest.flush(&mut self.progress) {
+            if is_lost(&outgoing) {
+                dropped += 1;
+            } else {
+                self.settlement.submit(outgoing);
+            }
+        }
+        for p in lost {
+            self.release(p);
+        }
+        warn!(
+            partitions = ?lost,
+            batches = dropped,
+            "group membership lost: dropped the unwritten batches of its partitions; their new owner reads them again"
+        );
+    }
+
+    /// Keeps fetched records without taking them (while the membership may be lost).
+    pub(super) fn hold(&mut self, records: Vec<Record>) {
+        self.held.extend(records);
     }
 
     /// Forgets a partition that left (after its last commit).

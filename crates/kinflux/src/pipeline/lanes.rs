@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kinflux_batch::FlushPolicy;
 use kinflux_influx::CancellationToken;
-use kinflux_kafka::{DeadLetterProducer, PartitionKey};
+use kinflux_kafka::{DeadLetterProducer, MembershipProbe, PartitionKey};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinError, JoinSet};
 use tracing::info;
@@ -48,6 +48,8 @@ pub(super) struct LaneParts {
     pub(super) max_retained_bytes: usize,
     pub(super) metrics: Arc<Metrics>,
     pub(super) drain_timeout: Duration,
+    /// Whether the consumer's group membership is (most likely) lost.
+    pub(super) membership: MembershipProbe,
 }
 
 /// The way to one lane's task.
@@ -139,7 +141,8 @@ impl Lanes {
                 p.dead_letters.clone(),
                 p.on_error,
                 p.abort.clone(),
-            ),
+            )
+            .with_membership(p.membership.clone()),
             (p.max_retained_bytes / 2 / self.tasks).max(1),
             p.metrics.clone(),
         );
@@ -151,6 +154,7 @@ impl Lanes {
                 feed,
                 control,
                 queued: self.queued.clone(),
+                membership: p.membership.clone(),
             },
             p.pools.clone(),
             // A token of its own: no lock shared with the other lanes.

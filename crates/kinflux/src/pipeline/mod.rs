@@ -255,6 +255,7 @@ impl Pipeline {
             max_retained_bytes,
             metrics: self.metrics.clone(),
             drain_timeout: self.settings.drain_timeout,
+            membership: consumer.membership_probe(),
         };
         let lanes = Lanes::new(parts, self.tasks, stop);
         Ok(Run::new(

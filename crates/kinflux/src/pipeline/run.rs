@@ -104,7 +104,9 @@ impl Run {
             let pending_to = self.pending.as_ref().map(|(i, _)| self.lanes.feed(*i));
             let has_pending = pending_to.is_some();
             let queued = self.lanes.queued();
-            let lanes_full = queued.is_full();
+            // While the membership is (most likely) lost the lanes take nothing, so their
+            // queue may stay full; the revocation that settles it must still come through.
+            let lanes_full = queued.is_full() && !self.consumer.membership_lost();
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break Ok(()),
@@ -264,7 +266,12 @@ impl Run {
     /// settled and lets the rebalance go on.
     async fn on_revoked(&mut self, revocation: Revocation, stop: &CancellationToken) {
         let leaving: Vec<PartitionKey> = revocation.partitions().to_vec();
-        info!(partitions = ?leaving, "partitions revoked; settling them before they leave");
+        let lost = revocation.lost();
+        if lost {
+            warn!(partitions = ?leaving, "group membership lost; dropping what is held of its partitions unwritten");
+        } else {
+            info!(partitions = ?leaving, "partitions revoked; settling them before they leave");
+        }
         let mut by_lane: HashMap<usize, Vec<PartitionKey>> = HashMap::new();
         for p in &leaving {
             if let Some(i) = self.lanes.home(p) {
@@ -278,6 +285,7 @@ impl Run {
             let feed = Feed::Revoke {
                 partitions,
                 deadline,
+                lost,
                 reply,
             };
             self.send(i, feed, stop).await;
@@ -293,7 +301,11 @@ impl Run {
         }
         let mut offsets = self.gather().await;
         offsets.extend(settled);
-        self.commit(offsets).await;
+        // A lost membership commits nothing: the coordinator refuses it, and another
+        // member owns these partitions now.
+        if !lost {
+            self.commit(offsets).await;
+        }
         for p in &leaving {
             self.lanes.unplace(p);
             self.targets.remove(p);
@@ -325,6 +337,10 @@ impl Run {
     /// Commits `offsets`, below each of which every record of its partition is settled.
     async fn commit(&mut self, offsets: Vec<(PartitionKey, i64)>) {
         if offsets.is_empty() {
+            return;
+        }
+        if self.consumer.membership_lost() {
+            debug!("group membership most likely lost; not committing");
             return;
         }
         let request = offsets.iter().cloned();

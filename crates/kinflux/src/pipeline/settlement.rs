@@ -11,7 +11,7 @@ use bytes::Bytes;
 use kinflux_backoff::{Backoff, BackoffConfig, RetryLog};
 use kinflux_batch::{Batch, RecordId};
 use kinflux_influx::{CancellationToken, LineBatch, WriteError, WriteOutcome, Writer};
-use kinflux_kafka::{DeadLetterProducer, DeadLetterReason, PartitionKey, Record};
+use kinflux_kafka::{DeadLetterProducer, DeadLetterReason, MembershipProbe, PartitionKey, Record};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use tracing::{error, warn};
@@ -240,6 +240,9 @@ pub(super) struct Settlement {
     waiting: VecDeque<Outgoing>,
     /// One log for every dead-letter task's retries: an outage is one streak of warnings.
     dead_letter_log: RetryLog,
+    /// While the group membership is (most likely) lost, batches wait instead of being
+    /// written: they may be dropped as lost next.
+    membership: Option<MembershipProbe>,
 }
 
 impl Settlement {
@@ -258,12 +261,23 @@ impl Settlement {
             tasks: JoinSet::new(),
             waiting: VecDeque::new(),
             dead_letter_log: RetryLog::new(),
+            membership: None,
         }
+    }
+
+    /// Holds batches back while `membership` says it is lost.
+    pub(super) fn with_membership(mut self, membership: MembershipProbe) -> Self {
+        self.membership = Some(membership);
+        self
+    }
+
+    fn membership_lost(&self) -> bool {
+        self.membership.as_ref().is_some_and(MembershipProbe::lost)
     }
 
     /// Starts writing `outgoing` when a slot is free, or queues it.
     pub(super) fn submit(&mut self, outgoing: Outgoing) {
-        if self.waiting.is_empty() {
+        if self.waiting.is_empty() && !self.membership_lost() {
             if let Ok(permit) = self.pools[outgoing.target]
                 .slots
                 .clone()
@@ -281,6 +295,14 @@ impl Settlement {
         if let Some(outgoing) = self.waiting.pop_front() {
             self.spawn_write(outgoing, permit);
         }
+    }
+
+    /// Drops the waiting batches `which` picks (of partitions whose membership was lost);
+    /// how many.
+    pub(super) fn drop_waiting(&mut self, which: impl Fn(&Outgoing) -> bool) -> usize {
+        let before = self.waiting.len();
+        self.waiting.retain(|o| !which(o));
+        before - self.waiting.len()
     }
 
     /// Gives up the batches still waiting (at the drain deadline): their offsets stay

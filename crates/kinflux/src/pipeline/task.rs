@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kinflux_influx::CancellationToken;
-use kinflux_kafka::{PartitionKey, Record, UndecodableBatch};
+use kinflux_kafka::{MembershipProbe, PartitionKey, Record, UndecodableBatch};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -35,10 +35,12 @@ pub(super) enum Feed {
     /// A partition now the lane's.
     Adopt(PartitionKey),
     /// Partitions leaving: flush, wait for their writes (until `deadline`), then answer
-    /// with their offsets to commit and forget them.
+    /// with their offsets to commit and forget them. When the membership was `lost`, drop
+    /// what is held of them unwritten instead, and answer with nothing to commit.
     Revoke {
         partitions: Vec<PartitionKey>,
         deadline: Instant,
+        lost: bool,
         reply: oneshot::Sender<Vec<(PartitionKey, i64)>>,
     },
 }
@@ -76,6 +78,9 @@ pub(super) struct LaneInbox {
     pub(super) feed: mpsc::Receiver<Feed>,
     pub(super) control: mpsc::UnboundedReceiver<Control>,
     pub(super) queued: Arc<Queued>,
+    /// Whether the consumer's group membership is (most likely) lost: then the lane
+    /// writes nothing (issue 17).
+    pub(super) membership: MembershipProbe,
 }
 
 /// The footprint of the records handed to lanes and not taken yet, shared by the loop
@@ -139,7 +144,11 @@ pub(super) async fn run_lane(
         if let Some(e) = lane.take_fatal() {
             break Some(e);
         }
-        if lane.can_take_held() {
+        // Stopped past the session timeout (SIGSTOP, a stalled host), the partitions are
+        // most likely someone else's: write nothing until a heartbeat says otherwise or
+        // they are revoked as lost. Timers that fired meanwhile must not win that race.
+        let lost = inbox.membership.lost();
+        if lane.can_take_held() && !lost {
             // The rest of a fetch, now that a write slot is free.
             if stop.is_cancelled() {
                 break None;
@@ -162,22 +171,34 @@ pub(super) async fn run_lane(
             _ = stop.cancelled() => break None,
             Some(c) = inbox.control.recv() => on_control(&mut lane, c),
             Some(done) = lane.next_done(), if has_writes => lane.settle(done),
-            Ok(permit) = slots.acquire_owned(), if wants_slot => {
-                lane.start_waiting(permit);
+            Ok(permit) = slots.acquire_owned(), if wants_slot && !lost => {
+                if !inbox.membership.lost() {
+                    lane.start_waiting(permit);
+                }
             }
-            _ = tokio::time::sleep_until(deadline), if has_open_batch => lane.flush(),
-            feed = inbox.feed.recv(), if can_take => match feed {
+            _ = tokio::time::sleep_until(deadline), if has_open_batch && !lost => {
+                if !inbox.membership.lost() {
+                    lane.flush();
+                }
+            }
+            // While lost, the feed is read all the same: the revocation comes that way.
+            feed = inbox.feed.recv(), if can_take || lost => match feed {
                 Some(feed) => {
                     if let Feed::Records(_, bytes) = &feed {
                         held_bytes += bytes;
                     }
-                    on_feed(&mut lane, feed, any_slots.as_ref(), &stop).await;
+                    let lost = inbox.membership.lost();
+                    on_feed(&mut lane, feed, any_slots.as_ref(), &stop, lost).await;
                 }
                 None => break None,
             },
         }
     };
     inbox.queued.release(held_bytes);
+    if inbox.membership.lost() {
+        let owned: Vec<PartitionKey> = lane.owned().cloned().collect();
+        lane.drop_lost(&owned);
+    }
     drain(&mut lane, any_slots.as_ref(), drain_timeout).await;
     LaneEnd {
         fatal: fatal.or_else(|| lane.take_fatal()),
@@ -216,6 +237,7 @@ async fn on_feed(
     feed: Feed,
     slots: Option<&Arc<Semaphore>>,
     stop: &CancellationToken,
+    lost: bool,
 ) {
     match feed {
         Feed::Records(records, _) => {
@@ -227,7 +249,11 @@ async fn on_feed(
                 debug!(topic = %first.topic, partition = first.partition, "dropping records of a partition that left");
                 return;
             }
-            lane.take(records, stop).await;
+            if lost {
+                lane.hold(records);
+            } else {
+                lane.take(records, stop).await;
+            }
         }
         Feed::Advanced {
             partition,
@@ -245,7 +271,19 @@ async fn on_feed(
         Feed::Adopt(partition) => lane.adopt(partition),
         Feed::Revoke {
             partitions,
+            lost: true,
+            reply,
+            ..
+        } => {
+            let held: Vec<PartitionKey> = partitions.into_iter().filter(|p| lane.owns(p)).collect();
+            lane.drop_lost(&held);
+            // Nothing of a lost partition is committed.
+            let _ = reply.send(Vec::new());
+        }
+        Feed::Revoke {
+            partitions,
             deadline,
+            lost: false,
             reply,
         } => {
             settle_leaving(lane, &partitions, deadline, slots, stop).await;
