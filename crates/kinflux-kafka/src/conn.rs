@@ -568,6 +568,33 @@ async fn read_loop(
 mod tests {
     use super::*;
 
+    /// A frame that declares far more array elements than it carries is a decode error,
+    /// not an allocation of gigabytes that aborts the process (found by
+    /// fuzz/kafka_frames; the vendored kafka-protocol is patched for it).
+    #[test]
+    fn an_impossible_array_length_is_a_decode_error() {
+        for version in [1_i16, 12] {
+            let mut frame = BytesMut::new();
+            frame.put_i32(7); // correlation id
+            if version >= 9 {
+                frame.put_u8(0); // response header v1: no tagged fields
+                frame.put_i32(0); // throttle_time_ms
+                frame.put_u8(0xff); // brokers: compact array, 2^31 - 2 elements ...
+                frame.put_u8(0xff);
+                frame.put_u8(0xff);
+                frame.put_u8(0xff);
+                frame.put_u8(0x07);
+            } else {
+                frame.put_i32(i32::MAX); // brokers: 2^31 - 1 elements ...
+            }
+            frame.put_slice(b"broker"); // ... and 6 bytes
+            let mut frame = frame.freeze();
+            let decoded = decode_response::<MetadataRequest>(&mut frame, version);
+            let e = decoded.expect_err("the frame is far too short for its array");
+            assert!(e.to_string().contains("exceeds"), "v{version}: {e}");
+        }
+    }
+
     #[test]
     fn sessions_are_renewed_before_their_end_with_room_for_the_renewal() {
         for (lifetime, earliest, latest) in [
