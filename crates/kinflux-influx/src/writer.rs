@@ -453,11 +453,23 @@ impl Writer {
     /// v1: creates the database if it does not exist (`CREATE DATABASE` is idempotent).
     /// v2: creates the bucket in the org if it does not exist, with
     /// [`WriterConfig::bucket_retention`].
+    ///
+    /// Retries what a write would retry (no answer, 5xx, 429), under the same
+    /// [`crate::RetryPolicy`] and retry log: a bridge that starts while InfluxDB is down
+    /// or its link drops a connection waits for it instead of exiting.
     pub async fn create_database(&self) -> Result<(), WriteError> {
-        match self.create_database_once().await {
-            Attempt::Written => Ok(()),
-            Attempt::Permanent(e) => Err(e),
-            other => Err(attempt_error(other)),
+        let mut tries = Tries::new(self);
+        loop {
+            match self.create_database_once().await {
+                Attempt::Written => {
+                    tries.answered();
+                    return Ok(());
+                }
+                Attempt::Retryable { cause, retry_after } => {
+                    tries.wait(cause, retry_after).await?;
+                }
+                other => return Err(attempt_error(other)),
+            }
         }
     }
 

@@ -153,3 +153,48 @@ async fn writes_survive_an_outage_without_loss_or_duplicates() {
     assert!(stats.retries_connection > 0, "{stats:?}");
     assert_eq!(stats.lines_written, total);
 }
+
+#[tokio::test]
+async fn create_database_waits_for_a_server_that_is_down_at_first() {
+    let Some(mut server) = Influxd::start("") else {
+        return;
+    };
+    let url = server.url();
+    let db = unique("kinflux_late");
+    server.kill();
+    let mut config = WriterConfig::v1(&url, &db);
+    config.retry.initial_backoff = Duration::from_millis(20);
+    config.retry.max_backoff = Duration::from_millis(200);
+    let writer = Writer::new(config).unwrap();
+    let creating = {
+        let writer = writer.clone();
+        tokio::spawn(async move { writer.create_database().await })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!creating.is_finished(), "it should wait for the server");
+    server.resume();
+    tokio::time::timeout(Duration::from_secs(30), creating)
+        .await
+        .expect("created once the server is back")
+        .unwrap()
+        .unwrap();
+    assert!(writer.stats().snapshot().retries_connection > 0);
+    let answer = query(&url, &db, "SHOW DATABASES");
+    let names: Vec<String> = rows(&answer)
+        .iter()
+        .filter_map(|r| r[0].as_str().map(str::to_owned))
+        .collect();
+    assert!(names.contains(&db), "{names:?}");
+
+    // A bounded policy still gives up.
+    server.kill();
+    let mut config = WriterConfig::v1(&url, &db);
+    config.retry.initial_backoff = Duration::from_millis(10);
+    config.retry.max_attempts = Some(3);
+    let err = Writer::new(config)
+        .unwrap()
+        .create_database()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WriteError::GaveUp { .. }), "{err:?}");
+}

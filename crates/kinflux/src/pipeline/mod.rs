@@ -216,12 +216,15 @@ impl Pipeline {
     async fn connect(self, stop: &CancellationToken) -> Result<Run, PipelineError> {
         for target in &self.targets {
             if target.create_database {
-                target
-                    .pool
-                    .writer()
-                    .create_database()
-                    .await
-                    .map_err(PipelineError::Influx)?;
+                // Waits out an InfluxDB that is not up yet (retried as writes are); a stop
+                // meanwhile ends the run before it joins the group.
+                let writer = target.pool.writer();
+                tokio::select! {
+                    created = writer.create_database() => created.map_err(PipelineError::Influx)?,
+                    () = stop.cancelled() => {
+                        return Err(PipelineError::Influx(kinflux_influx::WriteError::Cancelled));
+                    }
+                }
             }
         }
         let targets: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
