@@ -159,3 +159,34 @@ timestamp = {{ field = "time" }}
     assert_eq!(run_until_caught_up(&toml).await.records_in, n as u64);
     assert_eq!(count(&influx, &db, "reg", "v"), n as u64);
 }
+
+/// With `create_database`, a pipeline whose InfluxDB does not answer waits for it at start
+/// instead of failing, and a stop then ends the run cleanly, before it joins the group.
+#[tokio::test]
+async fn a_stop_while_waiting_to_create_the_database_ends_the_run_cleanly() {
+    // Nothing listens on either port: InfluxDB refuses connections, and Kafka is never
+    // reached (the stop comes first).
+    let mut writer = kinflux::influx::WriterConfig::v1(
+        &format!("http://127.0.0.1:{}", free_port()),
+        &unique("never_created"),
+    );
+    writer.create_database = true;
+    let brokers = format!("127.0.0.1:{}", free_port());
+    let consumer = kinflux::kafka::ConsumerConfig::new([brokers.as_str()], "g", ["t"]);
+    let pipeline = kinflux::Pipeline::builder(consumer, writer)
+        .on_error(kinflux::config::OnError::Drop)
+        .build()
+        .expect("a valid pipeline");
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(pipeline.run(stop.clone()));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!run.is_finished(), "it should wait for InfluxDB");
+    stop.cancel();
+    let summary = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the stop ends the wait")
+        .unwrap()
+        .expect("a stop is not an error");
+    assert_eq!(summary.records_in, 0);
+    assert_eq!(summary.points_written, 0);
+}

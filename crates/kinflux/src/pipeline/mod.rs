@@ -202,9 +202,17 @@ impl Pipeline {
             ),
             None => None,
         };
-        let result = self.connect(&stop).await;
-        let result = match result {
-            Ok(run) => run.run(stop).await,
+        let started = std::time::Instant::now();
+        let result = match self.connect(&stop).await {
+            Ok(Some(run)) => run.run(stop).await,
+            // Stopped before it joined the group: nothing was read, so nothing to drain.
+            Ok(None) => Ok(RunSummary {
+                records_in: 0,
+                points_written: 0,
+                dead_lettered: 0,
+                dropped: 0,
+                elapsed: started.elapsed(),
+            }),
             Err(e) => Err(e),
         };
         if let Some(server) = server {
@@ -213,17 +221,16 @@ impl Pipeline {
         result
     }
 
-    async fn connect(self, stop: &CancellationToken) -> Result<Run, PipelineError> {
+    /// The run, ready to go; `None` when `stop` came while waiting for InfluxDB.
+    async fn connect(self, stop: &CancellationToken) -> Result<Option<Run>, PipelineError> {
         for target in &self.targets {
             if target.create_database {
                 // Waits out an InfluxDB that is not up yet (retried as writes are); a stop
-                // meanwhile ends the run before it joins the group.
+                // meanwhile ends the run cleanly before it joins the group.
                 let writer = target.pool.writer();
                 tokio::select! {
                     created = writer.create_database() => created.map_err(PipelineError::Influx)?,
-                    () = stop.cancelled() => {
-                        return Err(PipelineError::Influx(kinflux_influx::WriteError::Cancelled));
-                    }
+                    () = stop.cancelled() => return Ok(None),
                 }
             }
         }
@@ -261,13 +268,13 @@ impl Pipeline {
             membership: consumer.membership_probe(),
         };
         let lanes = Lanes::new(parts, self.tasks, stop);
-        Ok(Run::new(
+        Ok(Some(Run::new(
             consumer,
             lanes,
             pools,
             self.settings,
             self.metrics,
             self_metrics,
-        ))
+        )))
     }
 }
