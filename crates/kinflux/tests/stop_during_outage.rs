@@ -167,8 +167,8 @@ async fn a_stop_while_waiting_to_create_the_database_ends_the_run_cleanly() {
     // Nothing listens on either port: InfluxDB refuses connections, and Kafka is never
     // reached (the stop comes first).
     let mut writer = kinflux::influx::WriterConfig::v1(
-        &format!("http://127.0.0.1:{}", free_port()),
-        &unique("never_created"),
+        format!("http://127.0.0.1:{}", free_port()),
+        unique("never_created"),
     );
     writer.create_database = true;
     let brokers = format!("127.0.0.1:{}", free_port());
