@@ -27,7 +27,7 @@ use std::{
     collections::{BTreeMap, HashSet},
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -95,7 +95,7 @@ struct Shared {
     membership: Mutex<Option<Membership>>,
     /// The coordinator fenced this member (another instance took its static id): what it
     /// holds is not its own any more. Cleared when it joins again.
-    fenced: std::sync::atomic::AtomicBool,
+    fenced: AtomicBool,
     /// One retry log for all fetchers: a broker outage is one streak, not one per partition.
     fetch_log: RetryLog,
     /// Fetches that failed and were retried: no answer, or an error for the partition.
@@ -204,7 +204,7 @@ impl Consumer {
             assigned: Mutex::default(),
             paused: Mutex::default(),
             membership: Mutex::default(),
-            fenced: std::sync::atomic::AtomicBool::new(false),
+            fenced: AtomicBool::new(false),
             fetch_log: RetryLog::new(),
             fetch_failures: AtomicU64::new(0),
             commit_log: RetryLog::new(),

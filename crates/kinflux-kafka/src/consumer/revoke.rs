@@ -64,9 +64,7 @@ pub(super) const KEPT: Revoke = Revoke {
 
 /// Whether the member was fenced (cleared by the next join).
 pub(super) fn shared_fenced(shared: &Shared, fenced: bool) {
-    shared
-        .fenced
-        .store(fenced, std::sync::atomic::Ordering::Relaxed);
+    shared.fenced.store(fenced, Ordering::Relaxed);
 }
 
 /// Stops fetching `partitions`, tells the caller with a [`Message::Revoked`] (when
