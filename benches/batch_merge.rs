@@ -80,7 +80,7 @@ fn merge_and_encode(c: &mut Criterion) {
                         partition: 0,
                         offset: offset as i64,
                     };
-                    if let Some(batch) = batcher.add(p, record).expect("corpus points encode") {
+                    if let Some(batch) = batcher.add(p, &record).expect("corpus points encode") {
                         bytes += batch.body().len();
                     }
                 }

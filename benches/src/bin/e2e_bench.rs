@@ -6,7 +6,8 @@
 //!    for every `--batch` x `--concurrency`; the best is kept;
 //! 2. line protocol: N points produced to a fresh topic, then the release `kinflux` run as
 //!    a process with `--until-caught-up` and the best batch size and concurrency;
-//! 3. Avro: N readings produced by `garden_producer` (Confluent framing, a schema dir),
+//! 3. JSON: the same N points as JSON documents, one a record, then the bridge again;
+//! 4. Avro: N readings produced by `garden_producer` (Confluent framing, a schema dir),
 //!    then the bridge again.
 //!
 //! For each bridge run it reports the sustained points/s (from the bridge's `/metrics`:
@@ -109,8 +110,8 @@ struct Args {
     /// second to second, so only pairs taken together compare.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
-    /// What to run: any of ceiling, line, avro.
-    #[arg(long, value_delimiter = ',', default_value = "ceiling,line,avro")]
+    /// What to run: any of ceiling, line, json, avro.
+    #[arg(long, value_delimiter = ',', default_value = "ceiling,line,json,avro")]
     run: Vec<String>,
     /// Keep the databases written (by default each is dropped after its run).
     #[arg(long)]
@@ -133,6 +134,26 @@ fn generate(points: usize, series: usize) -> Vec<Vec<u8>> {
                 (i % 10_000) as f64 / 100.0,
                 i % 977,
                 start + i as u64 * 1_000,
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+/// The same points as [`generate`], as JSON documents (one a record), the shape
+/// Telegraf's `json_v2` and our JSON decoder read: tags and fields as members, the time
+/// in milliseconds.
+fn generate_json(points: usize, series: usize) -> Vec<Vec<u8>> {
+    let start_ms: u64 = 1_700_000_000_000;
+    (0..points)
+        .map(|i| {
+            let host = i % series.max(1);
+            format!(
+                r#"{{"host":"server-{host:05}","region":"r{}","usage":{:.2},"requests":{},"ok":true,"time":{}}}"#,
+                host % 4,
+                (i % 10_000) as f64 / 100.0,
+                i % 977,
+                start_ms + i as u64,
             )
             .into_bytes()
         })
@@ -423,6 +444,7 @@ async fn produce_lines(
     args: &Args,
     topic: &str,
     lines: &[Vec<u8>],
+    lines_per_record: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let brokers = args.brokers.split(',').map(str::to_owned).collect();
     let client = ClientBuilder::new(brokers).build().await?;
@@ -444,7 +466,7 @@ async fn produce_lines(
         .single()
         .ok_or("time out of range")?;
     let records: Vec<Record> = lines
-        .chunks(args.lines_per_record.max(1))
+        .chunks(lines_per_record.max(1))
         .map(|chunk| Record {
             key: None,
             value: Some(chunk.join(&b'\n')),
@@ -781,7 +803,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut results = Vec::new();
     if wants("line") {
         let topic = format!("e2e_lp_{stamp}");
-        produce_lines(&args, &topic, &lines).await?;
+        produce_lines(&args, &topic, &lines, args.lines_per_record).await?;
         let kafka = kafka_read_ceiling(&args, &topic).await? * args.lines_per_record.max(1) as f64;
         let work = batches_of(&lines, batch);
         println!("\n### Line protocol: ceiling and bridge in turns\n");
@@ -828,6 +850,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         results.push(("line protocol (median turn)", run, stored, kafka));
     }
     drop(lines);
+    if wants("json") {
+        let topic = format!("e2e_json_{stamp}");
+        let documents = generate_json(args.points, args.series);
+        produce_lines(&args, &topic, &documents, 1).await?;
+        drop(documents);
+        let kafka = kafka_read_ceiling(&args, &topic).await?;
+        let port = free_port()?;
+        let decode = "[decode]\nformat = \"json\"\n\n[decode.mapping]\nmeasurement = { constant = \"load\" }\ntags = [\"host\", \"region\"]\ntimestamp = { field = \"time\", unit = \"ms\" }";
+        let config = bridge_config(&args, &topic, &topic, port, batch, concurrency, decode);
+        let run = run_bridge(
+            &args,
+            dir.as_path(),
+            "json",
+            &config,
+            port,
+            args.points as u64,
+        )
+        .await?;
+        let stored = stored(&args, &topic, "load", "usage")?;
+        results.push(("JSON", run, stored, kafka));
+        if !args.keep {
+            drop_target(&args, &topic);
+        }
+    }
     if wants("avro") {
         let topic = format!("e2e_avro_{stamp}");
         let schemas = dir.as_path().join("schemas");

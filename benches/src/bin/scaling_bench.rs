@@ -114,12 +114,12 @@ fn decode_and_batch(partitions: &[(usize, Vec<Bytes>)]) -> u64 {
             for record in &decoded.records {
                 let Some(value) = &record.value else { continue };
                 let mut lines = kinflux_line::parse(value, parse);
+                let id = RecordId {
+                    topic: topic.clone(),
+                    partition: *partition as i32,
+                    offset: record.offset,
+                };
                 while let Some(line) = lines.next_forward() {
-                    let id = RecordId {
-                        topic: topic.clone(),
-                        partition: *partition as i32,
-                        offset: record.offset,
-                    };
                     let added = match line.expect("recorded lines parse") {
                         Forward::Raw {
                             series_key,
@@ -131,16 +131,16 @@ fn decode_and_batch(partitions: &[(usize, Vec<Bytes>)]) -> u64 {
                                 &value[series_key],
                                 &value[fields],
                                 t,
-                                id,
+                                &id,
                             ),
                             None => batcher.add_encoded(
                                 &value[series_key],
                                 &value[fields],
                                 timestamp,
-                                id,
+                                &id,
                             ),
                         },
-                        Forward::Point(p) => batcher.add(&p, id),
+                        Forward::Point(p) => batcher.add(&p, &id),
                     };
                     points += 1;
                     if let Some(batch) = added.expect("points encode") {

@@ -14,8 +14,11 @@ use crate::{PartitionCoverage, RecordId};
 pub struct Batch {
     pub(crate) body: Bytes,
     pub(crate) line_starts: Vec<u32>,
-    /// `records[line_records[i]..line_records[i + 1]]` are line `i`'s records.
+    /// `record_refs[line_records[i]..line_records[i + 1]]` index line `i`'s records.
     pub(crate) line_records: Vec<u32>,
+    /// Indices into `records`, grouped by line.
+    pub(crate) record_refs: Vec<u32>,
+    /// The records the batch's points came from, each once per run of points from it.
     pub(crate) records: Vec<RecordId>,
     pub(crate) precision: Precision,
     pub(crate) points_in: u64,
@@ -54,14 +57,18 @@ impl Batch {
     }
 
     /// The records line `index` was built from (several when points were merged).
-    pub fn records_of_line(&self, index: usize) -> &[RecordId] {
-        match (
+    pub fn records_of_line(
+        &self,
+        index: usize,
+    ) -> impl ExactSizeIterator<Item = &RecordId> + Clone + '_ {
+        let refs = match (
             self.line_records.get(index),
             self.line_records.get(index + 1),
         ) {
-            (Some(&a), Some(&b)) => &self.records[a as usize..b as usize],
+            (Some(&a), Some(&b)) => &self.record_refs[a as usize..b as usize],
             _ => &[],
-        }
+        };
+        refs.iter().map(|&r| &self.records[r as usize])
     }
 
     /// The offsets, per partition, that have points in this batch.

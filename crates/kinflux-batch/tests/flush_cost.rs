@@ -72,7 +72,7 @@ fn flush_allocations(partitions: i32) -> u64 {
                 partition: p,
                 offset: 2 * i,
             };
-            assert!(batcher.add(&point, id).unwrap().is_none());
+            assert!(batcher.add(&point, &id).unwrap().is_none());
         }
     }
     let before = allocations();
@@ -108,7 +108,7 @@ fn coverage_is_still_there_when_asked_for() {
             partition,
             offset,
         };
-        batcher.add(&point, id).unwrap();
+        batcher.add(&point, &id).unwrap();
     }
     let batch = batcher.flush().unwrap();
     let coverage = batch.coverage();

@@ -34,7 +34,9 @@ const TIME_SAMPLE_EVERY: i64 = 64;
 /// offset is safe to commit.
 #[derive(Debug, Default)]
 pub struct Progress {
-    partitions: HashMap<PartitionKey, Partition>,
+    /// Looked up two or three times per record: a fast hasher, not SipHash (1.5% of the
+    /// bridge's CPU on JSON).
+    partitions: HashMap<PartitionKey, Partition, foldhash::fast::RandomState>,
 }
 
 impl Progress {
@@ -146,7 +148,15 @@ impl Progress {
     }
 
     fn entry(&mut self, partition: &PartitionKey) -> &mut Partition {
-        self.partitions.entry(partition.clone()).or_default()
+        // `entry` would clone the key (an `Arc` increment) on every call; a partition is
+        // new only once.
+        if !self.partitions.contains_key(partition) {
+            self.partitions
+                .insert(partition.clone(), Partition::default());
+        }
+        self.partitions
+            .get_mut(partition)
+            .expect("the partition was inserted just above")
     }
 }
 

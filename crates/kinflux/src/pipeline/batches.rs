@@ -20,7 +20,7 @@ pub(super) struct Open {
     pub(super) route: Route,
     pub(super) batcher: Batcher,
     /// Partitions whose points are in the batch, blocked at their first offset.
-    blocks: HashMap<PartitionKey, i64>,
+    blocks: HashMap<PartitionKey, i64, foldhash::fast::RandomState>,
 }
 
 /// Every open batch, found by (target, route).
@@ -83,7 +83,7 @@ impl OpenBatches {
             target,
             route: route.clone(),
             batcher: Batcher::new(self.policy, Precision::Nanoseconds),
-            blocks: HashMap::new(),
+            blocks: HashMap::default(),
         });
         self.index.insert((target, route), i);
         i

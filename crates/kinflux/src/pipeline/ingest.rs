@@ -200,6 +200,12 @@ impl Ingest {
         let measurement = measurement
             .as_deref()
             .map(|m| super::route::fill(m, &record.topic));
+        // Made once per record; the batcher clones it only for the first point of a run.
+        let id = RecordId {
+            topic: partition.topic.clone(),
+            partition: partition.partition,
+            offset,
+        };
         let mut sink = |decoded: Decoded<'_>| {
             let mut decoded = decoded;
             let mut changed = false;
@@ -218,12 +224,6 @@ impl Ingest {
                     changed = true;
                 }
             }
-            // Made per target: one `Arc` clone each, as many as the batcher keeps.
-            let id = || RecordId {
-                topic: partition.topic.clone(),
-                partition: partition.partition,
-                offset,
-            };
             let mut refused = false;
             for target in 0..record_opens.len() {
                 let routing = &routings[target];
@@ -243,25 +243,25 @@ impl Ingest {
                         timestamp,
                         written_time,
                     } => match written_time {
-                        Some(time) => batcher.add_encoded_written(series_key, fields, *time, id()),
-                        None => batcher.add_encoded(series_key, fields, *timestamp, id()),
+                        Some(time) => batcher.add_encoded_written(series_key, fields, *time, &id),
+                        None => batcher.add_encoded(series_key, fields, *timestamp, &id),
                     },
                     Decoded::Point(point, raw) if routing.excludes_tags() => {
                         let mut point = point.clone();
                         routing.strip(&mut point);
                         match raw.fields {
                             Some(fields) => {
-                                forward(batcher, key_scratch, &point, None, fields, id())
+                                forward(batcher, key_scratch, &point, None, fields, &id)
                             }
-                            None => batcher.add(&point, id()),
+                            None => batcher.add(&point, &id),
                         }
                     }
                     Decoded::Point(point, raw) => match raw.fields {
                         Some(fields) => {
                             let key = raw.series_key.filter(|_| !changed);
-                            forward(batcher, key_scratch, point, key, fields, id())
+                            forward(batcher, key_scratch, point, key, fields, &id)
                         }
-                        None => batcher.add(point, id()),
+                        None => batcher.add(point, &id),
                     },
                 };
                 match added {
@@ -342,7 +342,7 @@ fn forward(
     point: &PointRef<'_>,
     series_key: Option<&[u8]>,
     fields: &[u8],
-    source: RecordId,
+    source: &RecordId,
 ) -> Result<Option<Batch>, EncodeError> {
     let series_key = match series_key {
         Some(key) => key,

@@ -69,7 +69,7 @@ pub(super) struct Lanes {
     tasks: usize,
     lanes: Vec<LaneHandle>,
     /// Which lane holds each assigned partition.
-    homes: HashMap<PartitionKey, usize>,
+    homes: HashMap<PartitionKey, usize, foldhash::fast::RandomState>,
     running: JoinSet<LaneEnd>,
     /// Records handed to lanes and not taken yet.
     queued: Arc<Queued>,
@@ -86,7 +86,7 @@ impl Lanes {
             parts,
             tasks: tasks.max(1),
             lanes: Vec::new(),
-            homes: HashMap::new(),
+            homes: HashMap::default(),
             running: JoinSet::new(),
             stop: stop.child_token(),
         }

@@ -11,7 +11,7 @@ use kinflux_kafka::PartitionKey;
 /// Unsettled records, per partition in offset order.
 #[derive(Debug, Default)]
 pub(super) struct Retained {
-    records: HashMap<PartitionKey, VecDeque<Record>>,
+    records: HashMap<PartitionKey, VecDeque<Record>, foldhash::fast::RandomState>,
     /// Their [`Record::footprint`], summed.
     bytes: usize,
 }
