@@ -96,9 +96,11 @@ struct Args {
     /// The bridge's `tasks` (default: the bridge's own, the number of cores).
     #[arg(long)]
     tasks: Option<usize>,
-    /// gzip level of every write (ceiling and bridge), 0 for none.
-    #[arg(long, default_value_t = 1)]
-    gzip: u32,
+    /// gzip level of every write (ceiling and bridge), 0 for none. Absent: the bridge's
+    /// default (`gzip = "auto"`: none to a server on loopback, level 1 otherwise), and
+    /// the ceiling the same.
+    #[arg(long)]
+    gzip: Option<u32>,
     /// The release `kinflux` binary (`cargo build --release -p kinflux-bridge`).
     #[arg(long, default_value = "target/release/kinflux")]
     bridge: PathBuf,
@@ -138,6 +140,21 @@ fn generate(points: usize, series: usize) -> Vec<Vec<u8>> {
             .into_bytes()
         })
         .collect()
+}
+
+/// The gzip level of the ceiling's writes to `url`: `--gzip`, or what the bridge's
+/// `gzip = "auto"` does (none on loopback, level 1 elsewhere).
+fn gzip_level(args: &Args, url: &str) -> Option<u32> {
+    match args.gzip {
+        Some(0) => None,
+        Some(level) => Some(level),
+        None => {
+            let loopback = ["://127.", "://localhost", "://[::1]"]
+                .iter()
+                .any(|l| url.contains(l));
+            (!loopback).then_some(1)
+        }
+    }
 }
 
 /// The same points as [`generate`], as JSON documents (one a record), the shape
@@ -397,7 +414,12 @@ async fn write_once(
         config
     };
     config.max_in_flight = concurrency.max(1);
-    config.gzip_level = (args.gzip > 0).then_some(args.gzip);
+    let url = if args.target == "v1" {
+        &args.influx_url
+    } else {
+        &args.influx2_url
+    };
+    config.gzip_level = gzip_level(args, url);
     config.retry.max_attempts = Some(20);
     let writer = Writer::new(config)?;
     writer.create_database().await?;
@@ -724,8 +746,7 @@ max_age = "1s"
 [influx]
 {target}
 concurrency = {concurrency}
-gzip = {gzip}
-gzip_level = {level}
+{gzip}
 
 [dead_letter]
 on_error = "stop"
@@ -746,8 +767,11 @@ listen = "127.0.0.1:{metrics_port}"
                 args.influx2_url, args.influx2_org, args.influx2_token
             )
         },
-        gzip = args.gzip > 0,
-        level = args.gzip.max(1),
+        gzip = match args.gzip {
+            None => String::new(),
+            Some(0) => "gzip = false".to_owned(),
+            Some(level) => format!("gzip = true\ngzip_level = {level}"),
+        },
     )
 }
 

@@ -1,7 +1,7 @@
 //! The configuration file: defaults, `${ENV}` references, errors that name the key, and
 //! secrets that never show in Debug output.
 
-use kinflux::config::{Config, ConfigError, Format, InfluxApi, OnError, StartAt};
+use kinflux::config::{Config, ConfigError, Format, Gzip, InfluxApi, OnError, StartAt};
 
 const MINIMAL: &str = r#"
 [kafka]
@@ -37,7 +37,7 @@ fn the_minimal_file_gets_documented_defaults() {
     assert_eq!(c.pipelines[0].decode.format, Format::Line);
     assert_eq!(c.targets[0].influx.api, InfluxApi::V1);
     assert_eq!(c.targets[0].influx.concurrency, 4);
-    assert!(c.targets[0].influx.gzip);
+    assert_eq!(c.targets[0].influx.gzip, Gzip::Auto);
     assert_eq!(c.pipelines[0].batch.max_points, 5000);
     assert_eq!(c.pipelines[0].kafka.start_at, StartAt::Committed);
     assert_eq!(c.pipelines[0].dead_letter.on_error, OnError::DeadLetter);

@@ -13,9 +13,9 @@ use std::path::Path;
 pub use env::InterpolationError;
 pub use layout::{SINGLE_PIPELINE, SINGLE_TARGET};
 pub use sections::{
-    AvroConfig, BatchConfig, Config, DeadLetterSection, DecodeConfig, Format, Framing, InfluxApi,
-    InfluxConfig, InternalMetricsConfig, KafkaSection, MetricsConfig, OnError, PipelineConfig,
-    StartAt, TagsConfig, TargetConfig, TimeSource,
+    AvroConfig, BatchConfig, Config, DeadLetterSection, DecodeConfig, Format, Framing, Gzip,
+    InfluxApi, InfluxConfig, InternalMetricsConfig, KafkaSection, MetricsConfig, OnError,
+    PipelineConfig, StartAt, TagsConfig, TargetConfig, TimeSource,
 };
 
 /// Why a configuration cannot be used. Every variant names the key at fault.

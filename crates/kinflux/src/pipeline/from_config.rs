@@ -148,7 +148,7 @@ pub(crate) fn writer_config(i: &InfluxConfig) -> WriterConfig {
             WriterConfig::v3(&i.url, text(&i.database), i.token.clone().map(Secret::new))
         }
     };
-    w.gzip_level = i.gzip.then_some(i.gzip_level);
+    w.gzip_level = i.gzip.applies_to(&i.url).then_some(i.gzip_level);
     w.request_timeout = i.timeout;
     w.max_in_flight = i.concurrency;
     // One writer switch: v1 creates the database, v2 the bucket.

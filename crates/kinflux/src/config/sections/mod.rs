@@ -18,7 +18,7 @@ use super::ConfigError;
 pub use batch::BatchConfig;
 pub use dead_letter::{DeadLetterSection, OnError};
 pub use decode::{AvroConfig, DecodeConfig, Format, Framing, TimeSource};
-pub use influx::{InfluxApi, InfluxConfig};
+pub use influx::{Gzip, InfluxApi, InfluxConfig};
 pub use kafka::{KafkaSection, StartAt};
 pub use metrics::{InternalMetricsConfig, MetricsConfig};
 pub use tags::TagsConfig;
