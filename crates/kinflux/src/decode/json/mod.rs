@@ -12,16 +12,17 @@
 
 mod telegraf;
 mod types;
+mod value;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use kinflux_avro::{CollectionMode, Mapping, MeasurementSource};
 use kinflux_series::{Point, PointBuilder, Precision, Timestamp};
-use serde_json::{Map, Value};
 
 pub use telegraf::TelegrafJsonDecoder;
 pub use types::{FieldType, NumberMode, Typing};
+use value::{Json, Object};
 
 use super::time_format::TimeFormat;
 
@@ -161,7 +162,7 @@ impl JsonDecoder {
     /// object's time is null. An array is refused here: see [`decode_all`](Self::decode_all).
     pub fn decode(&self, bytes: &[u8], fallback: Option<Timestamp>) -> Result<Point, JsonError> {
         match parse(bytes)? {
-            Value::Object(root) => self.point(&root, fallback),
+            Json::Object(root) => self.point(&root, fallback),
             other => Err(JsonError::NotAnObject(kind(&other))),
         }
     }
@@ -187,14 +188,14 @@ impl JsonDecoder {
         emit: &mut dyn FnMut(Point),
     ) -> Result<(), JsonError> {
         match parse(bytes)? {
-            Value::Object(root) => emit(self.point(&root, fallback)?),
-            Value::Array(items) => {
+            Json::Object(root) => emit(self.point(&root, fallback)?),
+            Json::Array(items) => {
                 let points = items
                     .iter()
                     .enumerate()
                     .map(|(index, item)| {
                         let point = match item {
-                            Value::Object(o) => self.point(o, fallback),
+                            Json::Object(o) => self.point(o, fallback),
                             other => Err(JsonError::NotAnObject(kind(other))),
                         };
                         point.map_err(|e| JsonError::Element {
@@ -211,15 +212,11 @@ impl JsonDecoder {
     }
 
     /// The point of one object.
-    fn point(
-        &self,
-        root: &Map<String, Value>,
-        fallback: Option<Timestamp>,
-    ) -> Result<Point, JsonError> {
+    fn point(&self, root: &Object<'_>, fallback: Option<Timestamp>) -> Result<Point, JsonError> {
         let measurement = match (&self.mapping.measurement, &self.measurement_path) {
             (MeasurementSource::Constant(c), _) => c.clone(),
             (_, Some(path)) => match self.lookup(root, path)? {
-                Some(Value::String(s)) => s.clone(),
+                Some(Json::String(s)) => s.to_string(),
                 Some(other) => {
                     return Err(JsonError::Type {
                         path: path.join("."),
@@ -234,9 +231,9 @@ impl JsonDecoder {
 
         for (path, key) in &self.tags {
             match self.lookup(root, path)? {
-                None | Some(Value::Null) => {}
-                Some(Value::String(s)) => point = point.tag(key.as_str(), s.as_str()),
-                Some(v @ (Value::Number(_) | Value::Bool(_))) => {
+                None | Some(Json::Null) => {}
+                Some(Json::String(s)) => point = point.tag(key.as_str(), s.as_ref()),
+                Some(v @ (Json::Number(_) | Json::Bool(_))) => {
                     point = point.tag(key.as_str(), v.to_string())
                 }
                 Some(other) => {
@@ -254,7 +251,7 @@ impl JsonDecoder {
         let mut timestamp = fallback;
         if let Some(spec) = &self.time {
             match self.lookup(root, &spec.path)? {
-                None | Some(Value::Null) => {}
+                None | Some(Json::Null) => {}
                 Some(v) => timestamp = Some(time_of(v, spec)?),
             }
         }
@@ -272,7 +269,7 @@ impl JsonDecoder {
             }
             None => {
                 let mut path: Vec<&str> = Vec::new();
-                for (k, v) in root {
+                for (k, v) in root.iter() {
                     path.push(k);
                     point = self.flatten_unused(&mut path, &mut key, v, point)?;
                     path.pop();
@@ -288,14 +285,14 @@ impl JsonDecoder {
     /// The value at `path`; `Ok(None)` when an optional path is missing.
     fn lookup<'v>(
         &self,
-        root: &'v Map<String, Value>,
+        root: &'v Object<'v>,
         path: &[String],
-    ) -> Result<Option<&'v Value>, JsonError> {
+    ) -> Result<Option<&'v Json<'v>>, JsonError> {
         let mut current = root.get(&path[0]);
         for part in &path[1..] {
             current = match current {
-                Some(Value::Object(o)) => o.get(part),
-                Some(Value::Null) => return Ok(None),
+                Some(Json::Object(o)) => o.get(part),
+                Some(Json::Null) => return Ok(None),
                 _ => None,
             };
         }
@@ -311,7 +308,7 @@ impl JsonDecoder {
         &self,
         path: &mut Vec<&'v str>,
         key: &mut String,
-        v: &'v Value,
+        v: &'v Json<'v>,
         mut point: PointBuilder,
     ) -> Result<PointBuilder, JsonError> {
         let is_used = |path: &[&str]| {
@@ -322,8 +319,8 @@ impl JsonDecoder {
         if is_used(path) {
             return Ok(point);
         }
-        if let Value::Object(o) = v {
-            for (k, child) in o {
+        if let Json::Object(o) = v {
+            for (k, child) in o.iter() {
                 path.push(k);
                 point = self.flatten_unused(path, key, child, point)?;
                 path.pop();
@@ -340,21 +337,21 @@ impl JsonDecoder {
     fn flatten(
         &self,
         key: &mut String,
-        v: &Value,
+        v: &Json<'_>,
         mut point: PointBuilder,
     ) -> Result<PointBuilder, JsonError> {
         let sep = &self.mapping.field_separator;
         let len = key.len();
         match v {
-            Value::Object(o) => {
-                for (k, child) in o {
+            Json::Object(o) => {
+                for (k, child) in o.iter() {
                     key.push_str(sep);
                     key.push_str(k);
                     point = self.flatten(key, child, point)?;
                     key.truncate(len);
                 }
             }
-            Value::Array(items) => {
+            Json::Array(items) => {
                 if self.mapping.collections == CollectionMode::Expand {
                     for (i, child) in items.iter().enumerate() {
                         key.push_str(sep);
@@ -391,7 +388,7 @@ fn join_into<S: AsRef<str>>(out: &mut String, path: &[S], sep: &str) {
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
+fn parse(bytes: &[u8]) -> Result<Json<'_>, JsonError> {
     serde_json::from_slice(bytes).map_err(|e| JsonError::Syntax(e.to_string()))
 }
 
@@ -412,14 +409,14 @@ impl super::Decode for JsonDecoder {
     }
 }
 
-fn time_of(v: &Value, spec: &TimeSpec) -> Result<Timestamp, JsonError> {
+fn time_of(v: &Json<'_>, spec: &TimeSpec) -> Result<Timestamp, JsonError> {
     let bad = |message: String| JsonError::Type {
         path: spec.path.join("."),
         message,
     };
     match (v, &spec.format) {
-        (Value::Number(n), Some(format)) if format.is_unix() => format.parse_number(n).map_err(bad),
-        (Value::Number(n), _) => {
+        (Json::Number(n), Some(format)) if format.is_unix() => format.parse_number(n).map_err(bad),
+        (Json::Number(n), _) => {
             let raw = n
                 .as_i64()
                 .ok_or_else(|| bad(format!("time {n} is not a whole number that fits i64")))?;
@@ -428,8 +425,8 @@ fn time_of(v: &Value, spec: &TimeSpec) -> Result<Timestamp, JsonError> {
                 .ok_or_else(|| bad("a numeric time needs `unit` or a unix `format`".into()))?;
             Timestamp::from_precision(raw, unit).map_err(|e| bad(e.to_string()))
         }
-        (Value::String(s), Some(format)) => format.parse_str(s).map_err(bad),
-        (Value::String(s), None) => rfc3339(s).map_err(bad),
+        (Json::String(s), Some(format)) => format.parse_str(s).map_err(bad),
+        (Json::String(s), None) => rfc3339(s).map_err(bad),
         (other, _) => Err(bad(format!(
             "a time must be a number or a string, found {}",
             kind(other)
@@ -449,15 +446,8 @@ fn rfc3339(s: &str) -> Result<Timestamp, String> {
         .map_err(|_| "time is out of range".to_owned())
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+fn kind(v: &Json<'_>) -> &'static str {
+    v.kind()
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! `{"metrics": [..]}` (Telegraf's `use_batch_format`).
 
 use kinflux_series::{Point, Precision, Timestamp};
-use serde_json::{Map, Value};
 
+use super::value::{Json, Object};
 use super::{JsonError, Typing, kind, parse, rfc3339};
 
 /// Decodes records in Telegraf's JSON output format. Field numbers follow [`Typing`]
@@ -30,12 +30,12 @@ impl TelegrafJsonDecoder {
         fallback: Option<Timestamp>,
     ) -> Result<Vec<Point>, JsonError> {
         let value = parse(bytes)?;
-        let metrics: &[Value] = match &value {
-            Value::Object(o) => match o.get("metrics") {
-                Some(Value::Array(items)) if !o.contains_key("name") => items,
+        let metrics: &[Json<'_>] = match &value {
+            Json::Object(o) => match o.get("metrics") {
+                Some(Json::Array(items)) if !o.contains_key("name") => items,
                 _ => std::slice::from_ref(&value),
             },
-            Value::Array(items) => items,
+            Json::Array(items) => items,
             other => return Err(JsonError::NotAnObject(kind(other))),
         };
         metrics
@@ -43,7 +43,7 @@ impl TelegrafJsonDecoder {
             .enumerate()
             .map(|(index, m)| {
                 let point = match m {
-                    Value::Object(o) => self.metric(o, fallback),
+                    Json::Object(o) => self.metric(o, fallback),
                     other => Err(JsonError::NotAnObject(kind(other))),
                 };
                 point.map_err(|e| match metrics.len() {
@@ -57,17 +57,13 @@ impl TelegrafJsonDecoder {
             .collect()
     }
 
-    fn metric(
-        &self,
-        m: &Map<String, Value>,
-        fallback: Option<Timestamp>,
-    ) -> Result<Point, JsonError> {
+    fn metric(&self, m: &Object<'_>, fallback: Option<Timestamp>) -> Result<Point, JsonError> {
         let wrong = |path: &str, message: String| JsonError::Type {
             path: path.to_owned(),
             message,
         };
         let name = match m.get("name") {
-            Some(Value::String(s)) => s.as_str(),
+            Some(Json::String(s)) => s.as_ref(),
             Some(other) => {
                 return Err(wrong(
                     "name",
@@ -78,14 +74,14 @@ impl TelegrafJsonDecoder {
         };
         let mut point = Point::builder(name);
         match m.get("tags") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(tags)) => {
-                for (k, v) in tags {
+            None | Some(Json::Null) => {}
+            Some(Json::Object(tags)) => {
+                for (k, v) in tags.iter() {
                     let key = self.typing.key(k);
                     point = match v {
-                        Value::String(s) => point.tag(key, s.as_str()),
-                        Value::Null => point,
-                        Value::Number(_) | Value::Bool(_) => point.tag(key, v.to_string()),
+                        Json::String(s) => point.tag(key, s.as_ref()),
+                        Json::Null => point,
+                        Json::Number(_) | Json::Bool(_) => point.tag(key, v.to_string()),
                         other => {
                             return Err(wrong(
                                 &format!("tags.{k}"),
@@ -102,10 +98,10 @@ impl TelegrafJsonDecoder {
                 ));
             }
         }
-        let Some(Value::Object(fields)) = m.get("fields") else {
+        let Some(Json::Object(fields)) = m.get("fields") else {
             return Err(JsonError::Missing("fields".into()));
         };
-        for (k, v) in fields {
+        for (k, v) in fields.iter() {
             let key = self.typing.key(k);
             match self.typing.field(key, v) {
                 Ok(Some(value)) => point = point.field(key, value),
@@ -114,8 +110,8 @@ impl TelegrafJsonDecoder {
             }
         }
         let timestamp = match m.get("timestamp") {
-            None | Some(Value::Null) => fallback,
-            Some(Value::Number(n)) => {
+            None | Some(Json::Null) => fallback,
+            Some(Json::Number(n)) => {
                 let raw = n
                     .as_i64()
                     .ok_or_else(|| wrong("timestamp", format!("{n} is not a whole number")))?;
@@ -124,7 +120,7 @@ impl TelegrafJsonDecoder {
                         .map_err(|e| wrong("timestamp", e.to_string()))?,
                 )
             }
-            Some(Value::String(s)) => Some(rfc3339(s).map_err(|e| wrong("timestamp", e))?),
+            Some(Json::String(s)) => Some(rfc3339(s).map_err(|e| wrong("timestamp", e))?),
             Some(other) => {
                 return Err(wrong(
                     "timestamp",

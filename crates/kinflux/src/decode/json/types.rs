@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use kinflux_series::FieldValue;
 use serde::Deserialize;
-use serde_json::{Number, Value};
+use serde_json::Number;
+
+use super::value::Json;
 
 /// A field's type, as `decode.types` pins it. Telegraf's names (`int`, `uint`, `bool`)
 /// are accepted too.
@@ -71,7 +73,7 @@ impl Typing {
     /// The field value of `v` under the written key `key`; `Ok(None)` for `null` and for
     /// arrays and objects (which the caller flattens). Fails, naming nothing, when a
     /// pinned type cannot hold the value; the caller names the field.
-    pub fn field(&self, key: &str, v: &Value) -> Result<Option<FieldValue>, String> {
+    pub(crate) fn field(&self, key: &str, v: &Json<'_>) -> Result<Option<FieldValue>, String> {
         let pinned = if self.types.is_empty() {
             None
         } else {
@@ -84,15 +86,15 @@ impl Typing {
     }
 
     /// A value without a pinned type.
-    fn natural(&self, v: &Value) -> Option<FieldValue> {
+    fn natural(&self, v: &Json<'_>) -> Option<FieldValue> {
         Some(match v {
-            Value::Bool(b) => FieldValue::Boolean(*b),
-            Value::String(s) => FieldValue::String(s.clone()),
-            Value::Number(n) => match self.numbers {
+            Json::Bool(b) => FieldValue::Boolean(*b),
+            Json::String(s) => FieldValue::String(s.to_string()),
+            Json::Number(n) => match self.numbers {
                 NumberMode::Float => FieldValue::Float(as_f64(n)),
                 NumberMode::Auto => auto(n),
             },
-            Value::Null | Value::Array(_) | Value::Object(_) => return None,
+            Json::Null | Json::Array(_) | Json::Object(_) => return None,
         })
     }
 }
@@ -114,31 +116,31 @@ fn auto(n: &Number) -> FieldValue {
 
 /// `v` as `ty`: numbers, numeric strings and booleans convert where no information is
 /// lost; a fraction never becomes an integer silently.
-fn convert(v: &Value, ty: FieldType) -> Result<FieldValue, String> {
+fn convert(v: &Json<'_>, ty: FieldType) -> Result<FieldValue, String> {
     let cannot = || format!("cannot convert {v} to {}", type_name(ty));
     match (ty, v) {
-        (_, Value::Array(_) | Value::Object(_) | Value::Null) => Err(cannot()),
-        (FieldType::String, Value::String(s)) => Ok(FieldValue::String(s.clone())),
+        (_, Json::Array(_) | Json::Object(_) | Json::Null) => Err(cannot()),
+        (FieldType::String, Json::String(s)) => Ok(FieldValue::String(s.to_string())),
         (FieldType::String, other) => Ok(FieldValue::String(other.to_string())),
-        (FieldType::Float, Value::Number(n)) => Ok(FieldValue::Float(as_f64(n))),
-        (FieldType::Float, Value::String(s)) => s
+        (FieldType::Float, Json::Number(n)) => Ok(FieldValue::Float(as_f64(n))),
+        (FieldType::Float, Json::String(s)) => s
             .trim()
             .parse::<f64>()
             .map(FieldValue::Float)
             .map_err(|_| cannot()),
-        (FieldType::Float, Value::Bool(b)) => Ok(FieldValue::Float(f64::from(u8::from(*b)))),
-        (FieldType::Integer, Value::Number(n)) => n
+        (FieldType::Float, Json::Bool(b)) => Ok(FieldValue::Float(f64::from(u8::from(*b)))),
+        (FieldType::Integer, Json::Number(n)) => n
             .as_i64()
             .or_else(|| whole(n).filter(|f| f.abs() < 9.2e18).map(|f| f as i64))
             .map(FieldValue::Integer)
             .ok_or_else(cannot),
-        (FieldType::Integer, Value::String(s)) => s
+        (FieldType::Integer, Json::String(s)) => s
             .trim()
             .parse::<i64>()
             .map(FieldValue::Integer)
             .map_err(|_| cannot()),
-        (FieldType::Integer, Value::Bool(b)) => Ok(FieldValue::Integer(i64::from(*b))),
-        (FieldType::UInteger, Value::Number(n)) => n
+        (FieldType::Integer, Json::Bool(b)) => Ok(FieldValue::Integer(i64::from(*b))),
+        (FieldType::UInteger, Json::Number(n)) => n
             .as_u64()
             .or_else(|| {
                 whole(n)
@@ -147,17 +149,17 @@ fn convert(v: &Value, ty: FieldType) -> Result<FieldValue, String> {
             })
             .map(FieldValue::UInteger)
             .ok_or_else(cannot),
-        (FieldType::UInteger, Value::String(s)) => s
+        (FieldType::UInteger, Json::String(s)) => s
             .trim()
             .parse::<u64>()
             .map(FieldValue::UInteger)
             .map_err(|_| cannot()),
-        (FieldType::UInteger, Value::Bool(b)) => Ok(FieldValue::UInteger(u64::from(*b))),
-        (FieldType::Boolean, Value::Bool(b)) => Ok(FieldValue::Boolean(*b)),
-        (FieldType::Boolean, Value::String(s)) => {
+        (FieldType::UInteger, Json::Bool(b)) => Ok(FieldValue::UInteger(u64::from(*b))),
+        (FieldType::Boolean, Json::Bool(b)) => Ok(FieldValue::Boolean(*b)),
+        (FieldType::Boolean, Json::String(s)) => {
             parse_bool(s).map(FieldValue::Boolean).ok_or_else(cannot)
         }
-        (FieldType::Boolean, Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+        (FieldType::Boolean, Json::Number(n)) => match (n.as_u64(), n.as_f64()) {
             (Some(0), _) => Ok(FieldValue::Boolean(false)),
             (Some(1), _) => Ok(FieldValue::Boolean(true)),
             (None, Some(f)) if f.to_bits() == 0.0f64.to_bits() => Ok(FieldValue::Boolean(false)),
@@ -206,7 +208,9 @@ mod tests {
     #[test]
     fn numbers_are_floats_unless_pinned_or_auto() {
         let t = typing(&[("count", FieldType::Integer), ("id", FieldType::String)]);
-        let v = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        fn v(s: &str) -> Json<'_> {
+            serde_json::from_str(s).unwrap()
+        }
         assert_eq!(t.field("temp", &v("20")), Ok(Some(FieldValue::Float(20.0))));
         assert_eq!(
             t.field("count", &v("20")),
@@ -252,8 +256,8 @@ mod tests {
         #[test]
         fn unpinned_numbers_never_change_type(n in any::<i64>(), f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
             let t = Typing::default();
-            let a = t.field("v", &Value::from(n)).unwrap().unwrap();
-            let b = t.field("v", &Value::from(f)).unwrap().unwrap();
+            let a = t.field("v", &Json::Number(n.into())).unwrap().unwrap();
+            let b = t.field("v", &Json::Number(Number::from_f64(f).unwrap())).unwrap().unwrap();
             prop_assert_eq!(a.type_name(), b.type_name());
         }
 
@@ -261,8 +265,8 @@ mod tests {
         #[test]
         fn pinned_integers_round_trip(n in any::<i64>()) {
             let t = typing(&[("n", FieldType::Integer)]);
-            prop_assert_eq!(t.field("n", &Value::from(n)), Ok(Some(FieldValue::Integer(n))));
-            prop_assert_eq!(t.field("n", &Value::from(n.to_string())), Ok(Some(FieldValue::Integer(n))));
+            prop_assert_eq!(t.field("n", &Json::Number(n.into())), Ok(Some(FieldValue::Integer(n))));
+            prop_assert_eq!(t.field("n", &Json::String(n.to_string().into())), Ok(Some(FieldValue::Integer(n))));
         }
     }
 }
