@@ -61,15 +61,14 @@ impl From<GzipSetting> for Gzip {
 /// Whether `url`'s host is this machine: `localhost`, 127.0.0.0/8 or `::1`. A URL that
 /// does not parse is not (the writer reports it).
 fn is_loopback(url: &str) -> bool {
-    let Some((_, rest)) = url.split_once("://") else {
+    let Some(host) = url
+        .parse::<hyper::Uri>()
+        .ok()
+        .and_then(|uri| uri.host().map(str::to_owned))
+    else {
         return false;
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host_port.split(':').next().unwrap_or_default(),
-    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
