@@ -90,7 +90,7 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "kinflux_kafka=info".into()),
+                .unwrap_or_else(|_| "kinflux_kafka=info,kinflux_backoff=warn".into()),
         )
         .with_test_writer()
         .try_init();
