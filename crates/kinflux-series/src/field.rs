@@ -59,6 +59,20 @@ field_value_from!(
     u32 => UInteger, bool => Boolean, String => String, &str => String,
 );
 
+/// Takes an owned value as a view that owns its string: for decoders that borrow most
+/// values from their input and convert a few.
+impl From<FieldValue> for FieldValueRef<'static> {
+    fn from(v: FieldValue) -> Self {
+        match v {
+            FieldValue::Float(v) => FieldValueRef::Float(v),
+            FieldValue::Integer(v) => FieldValueRef::Integer(v),
+            FieldValue::UInteger(v) => FieldValueRef::UInteger(v),
+            FieldValue::String(v) => FieldValueRef::String(Cow::Owned(v)),
+            FieldValue::Boolean(v) => FieldValueRef::Boolean(v),
+        }
+    }
+}
+
 /// A borrowed field value, as produced by zero-copy decoders: strings borrow the input
 /// unless unescaping had to allocate.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,6 +218,21 @@ impl<'de> serde::Deserialize<'de> for FieldSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owned_value_becomes_the_same_view() {
+        for value in [
+            FieldValue::Float(1.5),
+            FieldValue::Integer(-3),
+            FieldValue::UInteger(u64::MAX),
+            FieldValue::String("a \"b\"".into()),
+            FieldValue::Boolean(true),
+        ] {
+            let view = FieldValueRef::from(value.clone());
+            assert_eq!(view, value.as_ref());
+            assert_eq!(view.into_owned(), value);
+        }
+    }
 
     #[test]
     fn repeated_field_keeps_first_position_and_last_value() {

@@ -104,7 +104,7 @@ impl TelegrafJsonDecoder {
         for (k, v) in fields.iter() {
             let key = self.typing.key(k);
             match self.typing.field(key, v) {
-                Ok(Some(value)) => point = point.field(key, value),
+                Ok(Some(value)) => point = point.field(key, value.into_owned()),
                 Ok(None) => {}
                 Err(message) => return Err(wrong(key, message)),
             }

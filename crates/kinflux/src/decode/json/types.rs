@@ -2,9 +2,10 @@
 //! numbers without one are floats (as Telegraf's json_v2 parser makes them) unless
 //! `decode.numbers = "auto"` asks for whole numbers as integers.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use kinflux_series::FieldValue;
+use kinflux_series::{FieldValue, FieldValueRef};
 use serde::Deserialize;
 use serde_json::Number;
 
@@ -64,16 +65,26 @@ pub struct Typing {
 impl Typing {
     /// The key `key` is written as.
     pub fn key<'k>(&'k self, key: &'k str) -> &'k str {
+        self.renamed(key).unwrap_or(key)
+    }
+
+    /// The new name of `key`, when `rename` gives one.
+    pub(crate) fn renamed(&self, key: &str) -> Option<&str> {
         if self.rename.is_empty() {
-            return key;
+            return None;
         }
-        self.rename.get(key).map_or(key, String::as_str)
+        self.rename.get(key).map(String::as_str)
     }
 
     /// The field value of `v` under the written key `key`; `Ok(None)` for `null` and for
     /// arrays and objects (which the caller flattens). Fails, naming nothing, when a
     /// pinned type cannot hold the value; the caller names the field.
-    pub(crate) fn field(&self, key: &str, v: &Json<'_>) -> Result<Option<FieldValue>, String> {
+    /// Strings are borrowed from the document unless a pinned type converts them.
+    pub(crate) fn field<'v>(
+        &self,
+        key: &str,
+        v: &'v Json<'v>,
+    ) -> Result<Option<FieldValueRef<'v>>, String> {
         let pinned = if self.types.is_empty() {
             None
         } else {
@@ -81,17 +92,17 @@ impl Typing {
         };
         match pinned {
             None => Ok(self.natural(v)),
-            Some(ty) => convert(v, ty).map(Some),
+            Some(ty) => convert(v, ty).map(|value| Some(value.into())),
         }
     }
 
     /// A value without a pinned type.
-    fn natural(&self, v: &Json<'_>) -> Option<FieldValue> {
+    fn natural<'v>(&self, v: &'v Json<'v>) -> Option<FieldValueRef<'v>> {
         Some(match v {
-            Json::Bool(b) => FieldValue::Boolean(*b),
-            Json::String(s) => FieldValue::String(s.to_string()),
+            Json::Bool(b) => FieldValueRef::Boolean(*b),
+            Json::String(s) => FieldValueRef::String(Cow::Borrowed(s.as_ref())),
             Json::Number(n) => match self.numbers {
-                NumberMode::Float => FieldValue::Float(as_f64(n)),
+                NumberMode::Float => FieldValueRef::Float(as_f64(n)),
                 NumberMode::Auto => auto(n),
             },
             Json::Null | Json::Array(_) | Json::Object(_) => return None,
@@ -104,13 +115,13 @@ fn as_f64(n: &Number) -> f64 {
     n.as_f64().unwrap_or(f64::NAN)
 }
 
-fn auto(n: &Number) -> FieldValue {
+fn auto(n: &Number) -> FieldValueRef<'static> {
     if let Some(i) = n.as_i64() {
-        FieldValue::Integer(i)
+        FieldValueRef::Integer(i)
     } else if let Some(u) = n.as_u64() {
-        FieldValue::UInteger(u)
+        FieldValueRef::UInteger(u)
     } else {
-        FieldValue::Float(as_f64(n))
+        FieldValueRef::Float(as_f64(n))
     }
 }
 
@@ -211,18 +222,21 @@ mod tests {
         fn v(s: &str) -> Json<'_> {
             serde_json::from_str(s).unwrap()
         }
-        assert_eq!(t.field("temp", &v("20")), Ok(Some(FieldValue::Float(20.0))));
+        assert_eq!(
+            t.field("temp", &v("20")),
+            Ok(Some(FieldValueRef::Float(20.0)))
+        );
         assert_eq!(
             t.field("count", &v("20")),
-            Ok(Some(FieldValue::Integer(20)))
+            Ok(Some(FieldValueRef::Integer(20)))
         );
         assert_eq!(
             t.field("count", &v("\"20\"")),
-            Ok(Some(FieldValue::Integer(20)))
+            Ok(Some(FieldValueRef::Integer(20)))
         );
         assert_eq!(
             t.field("count", &v("2e3")),
-            Ok(Some(FieldValue::Integer(2000)))
+            Ok(Some(FieldValueRef::Integer(2000)))
         );
         assert_eq!(
             t.field("count", &v("20.5")),
@@ -230,21 +244,24 @@ mod tests {
         );
         assert_eq!(
             t.field("id", &v("7")),
-            Ok(Some(FieldValue::String("7".into())))
+            Ok(Some(FieldValueRef::String("7".into())))
         );
         let auto = Typing {
             numbers: NumberMode::Auto,
             ..Typing::default()
         };
-        assert_eq!(auto.field("x", &v("20")), Ok(Some(FieldValue::Integer(20))));
+        assert_eq!(
+            auto.field("x", &v("20")),
+            Ok(Some(FieldValueRef::Integer(20)))
+        );
         assert_eq!(
             auto.field("x", &v("20.5")),
-            Ok(Some(FieldValue::Float(20.5)))
+            Ok(Some(FieldValueRef::Float(20.5)))
         );
         let on = typing(&[("on", FieldType::Boolean)]);
         assert_eq!(
             on.field("on", &v("\"T\"")),
-            Ok(Some(FieldValue::Boolean(true)))
+            Ok(Some(FieldValueRef::Boolean(true)))
         );
         assert!(on.field("on", &v("2")).is_err());
         assert!(on.field("on", &v("{}")).is_err());
@@ -256,8 +273,9 @@ mod tests {
         #[test]
         fn unpinned_numbers_never_change_type(n in any::<i64>(), f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
             let t = Typing::default();
-            let a = t.field("v", &Json::Number(n.into())).unwrap().unwrap();
-            let b = t.field("v", &Json::Number(Number::from_f64(f).unwrap())).unwrap().unwrap();
+            let (whole, fraction) = (Json::Number(n.into()), Json::Number(Number::from_f64(f).unwrap()));
+            let a = t.field("v", &whole).unwrap().unwrap();
+            let b = t.field("v", &fraction).unwrap().unwrap();
             prop_assert_eq!(a.type_name(), b.type_name());
         }
 
@@ -265,8 +283,9 @@ mod tests {
         #[test]
         fn pinned_integers_round_trip(n in any::<i64>()) {
             let t = typing(&[("n", FieldType::Integer)]);
-            prop_assert_eq!(t.field("n", &Json::Number(n.into())), Ok(Some(FieldValue::Integer(n))));
-            prop_assert_eq!(t.field("n", &Json::String(n.to_string().into())), Ok(Some(FieldValue::Integer(n))));
+            let (number, string) = (Json::Number(n.into()), Json::String(n.to_string().into()));
+            prop_assert_eq!(t.field("n", &number), Ok(Some(FieldValueRef::Integer(n))));
+            prop_assert_eq!(t.field("n", &string), Ok(Some(FieldValueRef::Integer(n))));
         }
     }
 }

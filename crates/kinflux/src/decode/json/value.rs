@@ -50,14 +50,16 @@ impl<'a> Object<'a> {
     /// last of each repeated key, as `serde_json::Map` does.
     fn from_members(mut members: Vec<(Cow<'a, str>, Json<'a>)>) -> Self {
         members.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut unique: Vec<(Cow<'a, str>, Json<'a>)> = Vec::with_capacity(members.len());
-        for (key, value) in members {
-            match unique.last_mut() {
-                Some(last) if last.0 == key => last.1 = value,
-                _ => unique.push((key, value)),
+        // In place: `dedup_by` drops the later of two equal keys, so the later value
+        // moves into the one kept first.
+        members.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
             }
-        }
-        Object(unique)
+            same
+        });
+        Object(members)
     }
 }
 
