@@ -117,6 +117,22 @@ proptest! {
         keys in prop::collection::vec("m,k=[ab]{0,10}", 1..300),
         times in prop::collection::vec(0..3i64, 300),
     ) {
+        check_sorted(&keys, &times)?;
+    }
+
+    /// The same with long shared parts past the common prefix, keys that end where others
+    /// go on with zero bytes, and runs long enough to be radix-sorted at several depths.
+    #[test]
+    fn sorted_batches_order_long_keys_that_share_much(
+        keys in prop::collection::vec("m,k=aaaaaaaaaa[ab\\x00]{0,24}", 1..600),
+        times in prop::collection::vec(0..3i64, 600),
+    ) {
+        check_sorted(&keys, &times)?;
+    }
+}
+
+fn check_sorted(keys: &[String], times: &[i64]) -> Result<(), TestCaseError> {
+    {
         let policy = FlushPolicy {
             max_points: usize::MAX,
             max_bytes: usize::MAX,
@@ -126,9 +142,18 @@ proptest! {
         let mut batcher = Batcher::new(policy, Precision::Nanoseconds);
         for (i, key) in keys.iter().enumerate() {
             let key = if key.len() == 4 { "m" } else { key.as_str() };
-            let record = RecordId { topic: "t".into(), partition: 0, offset: i as i64 };
+            let record = RecordId {
+                topic: "t".into(),
+                partition: 0,
+                offset: i as i64,
+            };
             batcher
-                .add_encoded(key.as_bytes(), b"v=1", Some(Timestamp::from_nanos(times[i])), &record)
+                .add_encoded(
+                    key.as_bytes(),
+                    b"v=1",
+                    Some(Timestamp::from_nanos(times[i])),
+                    &record,
+                )
                 .unwrap();
         }
         let batch = batcher.flush().unwrap();
@@ -146,4 +171,5 @@ proptest! {
         sorted.sort();
         prop_assert_eq!(lines, sorted);
     }
+    Ok(())
 }
