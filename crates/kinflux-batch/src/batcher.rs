@@ -485,9 +485,12 @@ fn chunk(rest: &[u8]) -> u64 {
     u64::from_be_bytes(bytes)
 }
 
+/// An entry's [`chunk`] and its index.
+type Chunked = (u64, u32);
+
 /// Sorts `run` by its chunks, least significant byte first, skipping the bytes every
 /// chunk shares. Stable, so equal chunks keep the entries' insertion order.
-fn radix_sort_by_chunk(run: &mut [(u64, u32)], scratch: &mut Vec<(u64, u32)>) {
+fn radix_sort_by_chunk(run: &mut [Chunked], scratch: &mut Vec<Chunked>) {
     scratch.clear();
     scratch.resize(run.len(), (0, 0));
     // Whether the entries are in `scratch` now, not in `run`.
@@ -495,7 +498,7 @@ fn radix_sort_by_chunk(run: &mut [(u64, u32)], scratch: &mut Vec<(u64, u32)>) {
     for byte in 0..8 {
         let shift = byte * 8;
         let digit = |chunk: u64| ((chunk >> shift) & 0xff) as usize;
-        let (from, to): (&[(u64, u32)], &mut [(u64, u32)]) = if in_scratch {
+        let (from, to): (&[Chunked], &mut [Chunked]) = if in_scratch {
             (&scratch[..], &mut *run)
         } else {
             (&*run, &mut scratch[..])
