@@ -1,4 +1,5 @@
-//! Merge plus encode: points in, line-protocol batches out, in points per second.
+//! Merge plus encode: points in, line-protocol batches out, in points per second; and
+//! parsed line-protocol lines forwarded into batches, as the bridge does.
 //!
 //! `cargo bench -p kinflux-benches --bench batch_merge`
 #![allow(missing_docs)] // `criterion_group!` defines an undocumented public function.
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kinflux_batch::{Batcher, FlushPolicy, RecordId};
+use kinflux_line::{Forward, ParseOptions};
 use kinflux_series::{Point, Precision, Timestamp};
 
 /// Telegraf-like `cpu` points: 6 tags, 10 float fields, one series per host and cpu.
@@ -94,5 +96,75 @@ fn merge_and_encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, merge_and_encode);
+/// `e2e_bench`'s lines: `load,host=server-00042,region=r2 usage=12.34,requests=5i,ok=true <ns>`.
+fn e2e_lines(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let host = i % 1000;
+        out.extend_from_slice(
+            format!(
+                "load,host=server-{host:05},region=r{} usage={:.2},requests={}i,ok=true {}\n",
+                host % 4,
+                (i % 10_000) as f64 / 100.0,
+                i % 977,
+                1_700_000_000_000_000_000u64 + i as u64 * 1_000,
+            )
+            .as_bytes(),
+        );
+    }
+    out
+}
+
+/// Parsed lines into batches of 10,000, the bridge's path for line protocol: series key,
+/// fields and time as written, 100 lines a record.
+fn forward_lines(c: &mut Criterion) {
+    let mut group = c.benchmark_group("batch_forward");
+    let input = e2e_lines(20_000);
+    let parsed: Vec<_> = {
+        let mut lines = kinflux_line::parse(&input, ParseOptions::default());
+        std::iter::from_fn(|| lines.next_forward())
+            .map(|line| match line.expect("generated lines parse") {
+                Forward::Raw {
+                    series_key,
+                    fields,
+                    written_time: Some(time),
+                    ..
+                } => (series_key, fields, time),
+                other => panic!("generated lines forward raw with their time: {other:?}"),
+            })
+            .collect()
+    };
+    let records: Vec<RecordId> = (0..parsed.len() / 100 + 1)
+        .map(|offset| RecordId {
+            topic: "load".into(),
+            partition: 0,
+            offset: offset as i64,
+        })
+        .collect();
+    group.throughput(Throughput::Elements(parsed.len() as u64));
+    group.bench_function("lines", |b| {
+        let policy = FlushPolicy {
+            max_points: 10_000,
+            ..FlushPolicy::default()
+        };
+        let mut batcher = Batcher::new(policy, Precision::Nanoseconds);
+        b.iter(|| {
+            let mut bytes = 0;
+            for (i, (key, fields, time)) in parsed.iter().enumerate() {
+                let (key, fields) = (&input[key.clone()], &input[fields.clone()]);
+                let added = batcher.add_encoded_written(key, fields, *time, &records[i / 100]);
+                if let Some(batch) = added.expect("generated lines encode") {
+                    bytes += batch.body().len();
+                }
+            }
+            if let Some(batch) = batcher.flush() {
+                bytes += batch.body().len();
+            }
+            black_box(bytes)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, merge_and_encode, forward_lines);
 criterion_main!(benches);
