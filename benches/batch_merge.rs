@@ -96,23 +96,16 @@ fn merge_and_encode(c: &mut Criterion) {
     group.finish();
 }
 
-/// `e2e_bench`'s lines: `load,host=server-00042,region=r2 usage=12.34,requests=5i,ok=true <ns>`.
+/// `e2e_bench`'s lines, 1,000 series.
 fn e2e_lines(n: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for i in 0..n {
-        let host = i % 1000;
-        out.extend_from_slice(
-            format!(
-                "load,host=server-{host:05},region=r{} usage={:.2},requests={}i,ok=true {}\n",
-                host % 4,
-                (i % 10_000) as f64 / 100.0,
-                i % 977,
-                1_700_000_000_000_000_000u64 + i as u64 * 1_000,
-            )
-            .as_bytes(),
-        );
-    }
-    out
+    (0..n)
+        .flat_map(|i| {
+            kinflux_benches::load_line(i, 1000)
+                .into_bytes()
+                .into_iter()
+                .chain([b'\n'])
+        })
+        .collect()
 }
 
 /// Parsed lines into batches of 10,000, the bridge's path for line protocol: series key,

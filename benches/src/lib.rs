@@ -50,6 +50,19 @@ fn sort_tags(line: &str) -> String {
     format!("{measurement},{} {rest}", tags.join(","))
 }
 
+/// Point `i` of `e2e_bench`'s line-protocol input, over `series` hosts, a microsecond
+/// apart: `load,host=server-00042,region=r2 usage=12.34,requests=5i,ok=true <ns>`.
+pub fn load_line(i: usize, series: usize) -> String {
+    let host = i % series.max(1);
+    format!(
+        "load,host=server-{host:05},region=r{} usage={:.2},requests={}i,ok=true {}",
+        host % 4,
+        (i % 10_000) as f64 / 100.0,
+        i % 977,
+        1_700_000_000_000_000_000u64 + i as u64 * 1_000,
+    )
+}
+
 /// Telegraf-like line protocol: `cpu`, `mem`, `disk`, `net` and `procstat` lines with
 /// about ten tags and ten fields each, some escaped names and quoted strings, one line per
 /// point, nanosecond timestamps.

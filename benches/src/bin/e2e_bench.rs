@@ -126,19 +126,8 @@ struct Args {
 
 /// `points` lines of a `load` measurement, one distinct timestamp each (as `influx_load`).
 fn generate(points: usize, series: usize) -> Vec<Vec<u8>> {
-    let start: u64 = 1_700_000_000_000_000_000;
     (0..points)
-        .map(|i| {
-            let host = i % series.max(1);
-            format!(
-                "load,host=server-{host:05},region=r{} usage={:.2},requests={}i,ok=true {}",
-                host % 4,
-                (i % 10_000) as f64 / 100.0,
-                i % 977,
-                start + i as u64 * 1_000,
-            )
-            .into_bytes()
-        })
+        .map(|i| kinflux_benches::load_line(i, series).into_bytes())
         .collect()
 }
 

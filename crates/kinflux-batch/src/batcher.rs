@@ -370,23 +370,17 @@ impl Batcher {
                 item.0 = chunk(&key(item.1)[from..]);
             }
             radix_sort_by_chunk(run, &mut scratch);
-            let mut i = 0;
-            while i < run.len() {
-                let c = run[i].0;
-                let j = i + run[i..]
-                    .iter()
-                    .take_while(|&&(other, _)| other == c)
-                    .count();
-                if j - i > 1 {
-                    if c & 0xff > 7 {
-                        // The keys go on past these 7 bytes.
-                        runs.push((start + i, start + j, from + 7));
+            let mut at = start;
+            for same in run.chunk_by_mut(|a, b| a.0 == b.0) {
+                if same.len() > 1 {
+                    if goes_on(same[0].0) {
+                        runs.push((at, at + same.len(), from + 7));
                     } else {
                         // The same key: by time, stable, so untimed lines keep their order.
-                        run[i..j].sort_by_key(|&(_, id)| time(id));
+                        same.sort_by_key(|&(_, id)| time(id));
                     }
                 }
-                i = j;
+                at += same.len();
             }
         }
         order.into_iter().map(|(_, id)| id).collect()
@@ -483,6 +477,12 @@ fn chunk(rest: &[u8]) -> u64 {
     bytes[..n].copy_from_slice(&rest[..n]);
     bytes[7] = rest.len().min(8) as u8;
     u64::from_be_bytes(bytes)
+}
+
+/// Whether the keys of `chunk` go on past its 7 bytes (so equal chunks are not yet
+/// equal keys).
+fn goes_on(chunk: u64) -> bool {
+    chunk & 0xff > 7
 }
 
 /// An entry's [`chunk`] and its index.
