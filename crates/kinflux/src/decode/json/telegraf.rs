@@ -2,7 +2,9 @@
 //! "timestamp": ..}`, one metric per record, an array of them, or a batch
 //! `{"metrics": [..]}` (Telegraf's `use_batch_format`).
 
-use kinflux_series::{Point, Precision, Timestamp};
+use std::borrow::Cow;
+
+use kinflux_series::{Point, PointRef, Precision, Timestamp};
 
 use super::value::{Json, Object};
 use super::{JsonError, Typing, kind, parse, rfc3339};
@@ -30,10 +32,20 @@ impl TelegrafJsonDecoder {
         fallback: Option<Timestamp>,
     ) -> Result<Vec<Point>, JsonError> {
         let value = parse(bytes)?;
-        let metrics: &[Json<'_>] = match &value {
+        let points = self.points(&value, fallback)?;
+        Ok(points.into_iter().map(PointRef::into_owned).collect())
+    }
+
+    /// The points of a parsed record, borrowing from it and from the renames.
+    fn points<'v>(
+        &'v self,
+        value: &'v Json<'v>,
+        fallback: Option<Timestamp>,
+    ) -> Result<Vec<PointRef<'v>>, JsonError> {
+        let metrics: &[Json<'_>] = match value {
             Json::Object(o) => match o.get("metrics") {
                 Some(Json::Array(items)) if !o.contains_key("name") => items,
-                _ => std::slice::from_ref(&value),
+                _ => std::slice::from_ref(value),
             },
             Json::Array(items) => items,
             other => return Err(JsonError::NotAnObject(kind(other))),
@@ -57,7 +69,11 @@ impl TelegrafJsonDecoder {
             .collect()
     }
 
-    fn metric(&self, m: &Object<'_>, fallback: Option<Timestamp>) -> Result<Point, JsonError> {
+    fn metric<'v>(
+        &'v self,
+        m: &'v Object<'v>,
+        fallback: Option<Timestamp>,
+    ) -> Result<PointRef<'v>, JsonError> {
         let wrong = |path: &str, message: String| JsonError::Type {
             path: path.to_owned(),
             message,
@@ -72,23 +88,25 @@ impl TelegrafJsonDecoder {
             }
             None => return Err(JsonError::Missing("name".into())),
         };
-        let mut point = Point::builder(name);
+        let mut tags = Vec::new();
         match m.get("tags") {
             None | Some(Json::Null) => {}
-            Some(Json::Object(tags)) => {
-                for (k, v) in tags.iter() {
-                    let key = self.typing.key(k);
-                    point = match v {
-                        Json::String(s) => point.tag(key, s.as_ref()),
-                        Json::Null => point,
-                        Json::Number(_) | Json::Bool(_) => point.tag(key, v.to_string()),
+            Some(Json::Object(object)) => {
+                for (k, v) in object.iter() {
+                    let key = Cow::Borrowed(self.typing.key(k));
+                    match v {
+                        Json::String(s) => tags.push((key, Cow::Borrowed(s.as_ref()))),
+                        Json::Null => {}
+                        Json::Number(_) | Json::Bool(_) => {
+                            tags.push((key, Cow::Owned(v.to_string())))
+                        }
                         other => {
                             return Err(wrong(
                                 &format!("tags.{k}"),
                                 format!("a tag must be a string, found {}", kind(other)),
                             ));
                         }
-                    };
+                    }
                 }
             }
             Some(other) => {
@@ -98,13 +116,14 @@ impl TelegrafJsonDecoder {
                 ));
             }
         }
-        let Some(Json::Object(fields)) = m.get("fields") else {
+        let Some(Json::Object(object)) = m.get("fields") else {
             return Err(JsonError::Missing("fields".into()));
         };
-        for (k, v) in fields.iter() {
+        let mut fields = Vec::new();
+        for (k, v) in object.iter() {
             let key = self.typing.key(k);
             match self.typing.field(key, v) {
-                Ok(Some(value)) => point = point.field(key, value.into_owned()),
+                Ok(Some(value)) => fields.push((Cow::Borrowed(key), value)),
                 Ok(None) => {}
                 Err(message) => return Err(wrong(key, message)),
             }
@@ -128,10 +147,7 @@ impl TelegrafJsonDecoder {
                 ));
             }
         };
-        if let Some(t) = timestamp {
-            point = point.timestamp(t);
-        }
-        Ok(point.build()?)
+        Ok(PointRef::new(Cow::Borrowed(name), tags, fields, timestamp)?)
     }
 }
 
@@ -141,13 +157,13 @@ impl crate::decode::Decode for TelegrafJsonDecoder {
         input: crate::decode::Input<'a>,
         out: &'a mut crate::decode::Emitter<'_>,
     ) -> crate::decode::Decoding<'a> {
-        match self.decode(input.value, input.default_time) {
-            Ok(points) => {
-                for p in &points {
-                    out.point(p.as_point_ref());
-                }
-                crate::decode::Decoding::ok()
-            }
+        let points = parse(input.value).and_then(|value| {
+            let points = self.points(&value, input.default_time)?;
+            points.into_iter().for_each(|p| out.point(p));
+            Ok(())
+        });
+        match points {
+            Ok(()) => crate::decode::Decoding::ok(),
             Err(e) => crate::decode::Decoding::failed(crate::decode::DecodeFailure::new(
                 crate::pipeline::ErrorClass::Decode,
                 e.to_string(),
