@@ -222,8 +222,9 @@ fn write_value(key: &str, v: &FieldValueRef<'_>, out: &mut Vec<u8>) -> Result<()
                     key: key.to_owned(),
                 });
             }
-            // Shortest round-trip form: `1.5`, `1e300`, `-0.0`; all parse in InfluxDB.
-            out.extend_from_slice(ryu::Buffer::new().format_finite(*f).as_bytes());
+            // Shortest round-trip form: `1.5`, `1e+300`, `-0.0`; all parse in InfluxDB (`1E+2`
+            // is in the differential test). zmij: 1.8-2.7x faster than ryu here.
+            out.extend_from_slice(zmij::Buffer::new().format_finite(*f).as_bytes());
         }
         FieldValueRef::Integer(i) => {
             out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes());

@@ -333,7 +333,7 @@ fn floats_use_the_shortest_form_influxdb_reads() {
         .unwrap();
     let mut out = Vec::new();
     encode_point(&p, Precision::Nanoseconds, &mut out).unwrap();
-    assert_eq!(out, b"m a=1e300,b=-0.0,c=0.1,d=5e-324,e=2.0\n");
+    assert_eq!(out, b"m a=1e+300,b=-0.0,c=0.1,d=5e-324,e=2.0\n");
     assert_eq!(parse_one(&out, Precision::Nanoseconds), p);
 }
 
