@@ -63,6 +63,20 @@ pub fn load_line(i: usize, series: usize) -> String {
     )
 }
 
+/// Point `i` of [`load_line`] as `e2e_bench`'s JSON document (one a record), the shape
+/// Telegraf's `json_v2` and our JSON decoder read: tags and fields as members, the time in
+/// milliseconds: `{"host":"server-00042","region":"r2","usage":12.34,...,"time":<ms>}`.
+pub fn load_json(i: usize, series: usize) -> String {
+    let host = i % series.max(1);
+    format!(
+        r#"{{"host":"server-{host:05}","region":"r{}","usage":{:.2},"requests":{},"ok":true,"time":{}}}"#,
+        host % 4,
+        (i % 10_000) as f64 / 100.0,
+        i % 977,
+        1_700_000_000_000u64 + i as u64,
+    )
+}
+
 /// Telegraf-like line protocol: `cpu`, `mem`, `disk`, `net` and `procstat` lines with
 /// about ten tags and ten fields each, some escaped names and quoted strings, one line per
 /// point, nanosecond timestamps.

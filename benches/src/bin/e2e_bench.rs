@@ -146,23 +146,10 @@ fn gzip_level(args: &Args, url: &str) -> Option<u32> {
     }
 }
 
-/// The same points as [`generate`], as JSON documents (one a record), the shape
-/// Telegraf's `json_v2` and our JSON decoder read: tags and fields as members, the time
-/// in milliseconds.
+/// The same points as [`generate`], as JSON documents, one a record.
 fn generate_json(points: usize, series: usize) -> Vec<Vec<u8>> {
-    let start_ms: u64 = 1_700_000_000_000;
     (0..points)
-        .map(|i| {
-            let host = i % series.max(1);
-            format!(
-                r#"{{"host":"server-{host:05}","region":"r{}","usage":{:.2},"requests":{},"ok":true,"time":{}}}"#,
-                host % 4,
-                (i % 10_000) as f64 / 100.0,
-                i % 977,
-                start_ms + i as u64,
-            )
-            .into_bytes()
-        })
+        .map(|i| kinflux_benches::load_json(i, series).into_bytes())
         .collect()
 }
 

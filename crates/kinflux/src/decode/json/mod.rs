@@ -179,10 +179,11 @@ impl JsonDecoder {
         Ok(points)
     }
 
-    /// Decodes a JSON object or an array of objects, handing each point to `emit`. Stops
-    /// at the first element that fails (the record goes to the dead-letter topic whole),
-    /// so nothing is emitted from a record that fails.
-    fn decode_each(
+    /// Decodes a JSON object or an array of objects, handing each point to `emit` as a
+    /// view that borrows from `bytes` (what the pipeline batches, without an owned
+    /// [`Point`] per record). Stops at the first element that fails (the record goes to
+    /// the dead-letter topic whole), so nothing is emitted from a record that fails.
+    pub fn decode_each(
         &self,
         bytes: &[u8],
         fallback: Option<Timestamp>,
