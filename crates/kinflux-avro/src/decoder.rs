@@ -37,6 +37,33 @@ impl<S: SchemaSource> ConfluentDecoder<S> {
         &self.source
     }
 
+    /// Runs `decode` on the plan for `record`'s writer schema and the record's Avro body
+    /// when that plan is cached, without waiting; `None` when the schema has not been
+    /// looked up yet (then [`plan_for`](Self::plan_for) fetches it). A record without
+    /// Confluent framing, or of a schema that does not fit the mapping, is an error here
+    /// as there.
+    ///
+    /// For callers that decode record after record: no future, no `Arc` clone per
+    /// record. The cache's read lock is held while `decode` runs.
+    pub fn with_cached_plan<T>(
+        &self,
+        record: &[u8],
+        decode: impl FnOnce(&DecodePlan, &[u8]) -> T,
+    ) -> Option<Result<T, Error>> {
+        let (id, body) = match split_confluent(record) {
+            Ok(split) => split,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let plans = self
+            .plans
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match plans.get(&id)? {
+            Ok(plan) => Some(Ok(decode(plan, body))),
+            Err(e) => Some(Err(e.clone().into())),
+        }
+    }
+
     /// The plan for `record`'s writer schema, and the record's Avro body. Decode with
     /// `plan.decode(body, fallback)` to get a point borrowing from both.
     pub async fn plan_for<'r>(

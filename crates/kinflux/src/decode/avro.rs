@@ -141,8 +141,20 @@ impl super::Decode for AvroDecoder {
     fn decode_record<'a>(&'a self, input: Input<'a>, out: &'a mut Emitter<'_>) -> Decoding<'a> {
         let fallback = input.default_time;
         match self {
-            // Only Confluent framing may wait (for a schema); the others decode at once.
-            AvroDecoder::Confluent(d) => Decoding::pending(Self::decode_confluent(d, input, out)),
+            // Only Confluent framing may wait (for a schema not yet seen); the others, and
+            // records of a schema already compiled, decode at once. (A boxed future per
+            // record, and the plan's `Arc` cloned for it, cost 4% of the CPU on Avro.)
+            AvroDecoder::Confluent(d) => {
+                let cached = d.with_cached_plan(input.value, |plan, body| {
+                    plan.decode(body, fallback)
+                        .map(|point| out.point(point))
+                        .map_err(Error::from)
+                });
+                match cached {
+                    Some(result) => Decoding::Done(settle(result.flatten())),
+                    None => Decoding::pending(Self::decode_confluent(d, input, out)),
+                }
+            }
             AvroDecoder::SingleObject(d) => Decoding::Done(settle(
                 d.decode(input.value, fallback)
                     .map(|point| out.point(point)),
