@@ -151,7 +151,7 @@ impl super::Decode for AvroDecoder {
                         .map_err(Error::from)
                 });
                 match cached {
-                    Some(result) => Decoding::Done(settle(result.flatten())),
+                    Some(result) => Decoding::Done(settle(result.and_then(|decoded| decoded))),
                     None => Decoding::pending(Self::decode_confluent(d, input, out)),
                 }
             }
