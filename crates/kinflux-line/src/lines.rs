@@ -125,7 +125,7 @@ struct At {
 
 impl<'a> Lines<'a> {
     /// Parses the next content line into its parts, filling `tags` and `fields`.
-    #[inline]
+    #[inline(always)]
     fn next_parts(
         &mut self,
         tags: Vec<ParsedTag<'a>>,
