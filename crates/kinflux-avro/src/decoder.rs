@@ -54,14 +54,8 @@ impl<S: SchemaSource> ConfluentDecoder<S> {
             Ok(split) => split,
             Err(e) => return Some(Err(e.into())),
         };
-        let plans = self
-            .plans
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match plans.get(&id)? {
-            Ok(plan) => Some(Ok(decode(plan, body))),
-            Err(e) => Some(Err(e.clone().into())),
-        }
+        let decoded = self.with_plan(id, |plan| decode(plan, body))?;
+        Some(decoded.map_err(Error::from))
     }
 
     /// The plan for `record`'s writer schema, and the record's Avro body. Decode with
@@ -71,28 +65,36 @@ impl<S: SchemaSource> ConfluentDecoder<S> {
         record: &'r [u8],
     ) -> Result<(Arc<DecodePlan>, &'r [u8]), Error> {
         let (id, body) = split_confluent(record)?;
-        let cached = self
+        if let Some(cached) = self.with_plan(id, Arc::clone) {
+            return Ok((cached?, body));
+        }
+        let schema = self.source.schema(id).await?;
+        let plan = DecodePlan::compile(&schema, &self.mapping).map(Arc::new);
+        if let Err(e) = &plan {
+            tracing::warn!(schema_id = id, error = %e, "writer schema does not fit the mapping");
+        }
+        self.plans
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id, plan.clone());
+        Ok((plan?, body))
+    }
+
+    /// Runs `f` on schema `id`'s cached plan, under the cache's read lock; the cached
+    /// plan error when the schema does not fit; `None` when the schema is not cached.
+    fn with_plan<T>(
+        &self,
+        id: u32,
+        f: impl FnOnce(&Arc<DecodePlan>) -> T,
+    ) -> Option<Result<T, PlanError>> {
+        let plans = self
             .plans
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&id)
-            .cloned();
-        let plan = match cached {
-            Some(plan) => plan,
-            None => {
-                let schema = self.source.schema(id).await?;
-                let plan = DecodePlan::compile(&schema, &self.mapping).map(Arc::new);
-                if let Err(e) = &plan {
-                    tracing::warn!(schema_id = id, error = %e, "writer schema does not fit the mapping");
-                }
-                self.plans
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .insert(id, plan.clone());
-                plan
-            }
-        };
-        Ok((plan?, body))
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some(match plans.get(&id)? {
+            Ok(plan) => Ok(f(plan)),
+            Err(e) => Err(e.clone()),
+        })
     }
 
     /// Decodes one framed record into an owned point.

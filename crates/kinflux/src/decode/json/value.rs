@@ -279,4 +279,34 @@ mod tests {
             "members in key order, as serde_json's map"
         );
     }
+
+    /// Small objects are searched front to back, large ones by binary search: both find
+    /// every member (the last of a repeated key) and nothing else, and keep key order.
+    #[test]
+    fn members_are_found_in_small_and_large_objects() {
+        for n in [0, 1, 3, LINEAR_LOOKUP, LINEAR_LOOKUP + 1, 40] {
+            // Keys sharing first bytes and lengths, written out of order, each twice.
+            let keys: Vec<String> = (0..n).rev().map(|i| format!("k{i:02}")).collect();
+            let members: Vec<String> = keys
+                .iter()
+                .flat_map(|k| [format!(r#""{k}":"old""#), format!(r#""{k}":"{k}""#)])
+                .collect();
+            let text = format!("{{{}}}", members.join(","));
+            let Json::Object(o) = parse(&text) else {
+                panic!("an object")
+            };
+            assert_eq!(o.iter().count(), n, "{text}");
+            for k in &keys {
+                assert!(
+                    matches!(o.get(k), Some(Json::String(v)) if v == k),
+                    "{k} in {text}"
+                );
+            }
+            for missing in ["", "k", "k0", "k999", "j00"] {
+                assert!(o.get(missing).is_none(), "{missing} in {text}");
+            }
+            let order: Vec<&str> = o.iter().map(|(k, _)| k).collect();
+            assert!(order.is_sorted(), "{order:?}");
+        }
+    }
 }
