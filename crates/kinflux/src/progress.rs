@@ -27,6 +27,20 @@ struct Partition {
     committed_time_ms: Option<i64>,
 }
 
+impl Partition {
+    fn hand_off(&mut self, offset: i64, time_ms: Option<i64>) {
+        let sample = match (self.times.back(), time_ms) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(&(last, _)), Some(_)) => offset - last >= TIME_SAMPLE_EVERY,
+        };
+        if let (true, Some(t)) = (sample, time_ms) {
+            self.times.push_back((offset, t));
+        }
+        self.handed_off = Some(self.handed_off.map_or(offset, |h| h.max(offset)));
+    }
+}
+
 /// Sample a record's time for event-time lag at most this often per partition (by offset).
 const TIME_SAMPLE_EVERY: i64 = 64;
 
@@ -65,16 +79,20 @@ impl Progress {
     /// Records that every point of the record at `offset` (with its Kafka timestamp in
     /// milliseconds, if known) has been handed to a write.
     pub fn hand_off(&mut self, partition: &PartitionKey, offset: i64, time_ms: Option<i64>) {
+        self.entry(partition).hand_off(offset, time_ms);
+    }
+
+    /// [`hand_off`](Self::hand_off) for a run of records of `partition` (offsets with
+    /// their times), with one look-up of the partition for all of them.
+    pub fn hand_off_run(
+        &mut self,
+        partition: &PartitionKey,
+        run: impl IntoIterator<Item = (i64, Option<i64>)>,
+    ) {
         let p = self.entry(partition);
-        let sample = match (p.times.back(), time_ms) {
-            (_, None) => false,
-            (None, Some(_)) => true,
-            (Some(&(last, _)), Some(_)) => offset - last >= TIME_SAMPLE_EVERY,
-        };
-        if let (true, Some(t)) = (sample, time_ms) {
-            p.times.push_back((offset, t));
+        for (offset, time_ms) in run {
+            p.hand_off(offset, time_ms);
         }
-        p.handed_off = Some(p.handed_off.map_or(offset, |h| h.max(offset)));
     }
 
     /// The offset below which every handed-off record of `partition` is settled: written
@@ -221,6 +239,22 @@ mod tests {
         assert_eq!(p.committable(&p0()), Some(5));
         p.unblock(&p0(), 5);
         assert_eq!(p.committable(&p0()), Some(10));
+    }
+
+    #[test]
+    fn a_run_is_handed_off_as_its_records_one_by_one() {
+        let (mut one_by_one, mut as_run) = (Progress::new(), Progress::new());
+        for o in 0..150 {
+            one_by_one.hand_off(&p0(), o, Some(1_000 + o));
+        }
+        as_run.hand_off_run(&p0(), (0..100).map(|o| (o, Some(1_000 + o))));
+        as_run.hand_off_run(&p0(), (100..150).map(|o| (o, Some(1_000 + o))));
+        for p in [&mut one_by_one, &mut as_run] {
+            assert_eq!(p.committable(&p0()), Some(150));
+            p.committed(&p0(), 140);
+        }
+        assert_eq!(as_run.committed_time_ms(&p0()), Some(1_128));
+        assert_eq!(one_by_one.committed_time_ms(&p0()), Some(1_128));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! Nothing in it refers to another lane's partitions: the pipeline runs several side by
 //! side, each on its own task (`task.rs`), each fed the records of its partitions.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,10 +19,12 @@ use tokio::task::JoinError;
 use tracing::{error, warn};
 
 use super::PipelineError;
+use super::held::Held;
 use super::ingest::{Ingest, record_time};
 use super::retained::Retained;
 use super::route::Route;
 use super::settlement::{Done, ErrorClass, Judged, Outgoing, Settlement, Verdict, judge};
+use crate::decode::DecodeFailure;
 use crate::metrics::Metrics;
 use crate::progress::Progress;
 
@@ -37,7 +39,7 @@ pub(super) struct Lane {
     owned: HashSet<PartitionKey>,
     /// Fetched records not taken yet: the rest of a fetch, held while a batch waits for a
     /// write slot, so that no more batches pile up than one.
-    held: VecDeque<Record>,
+    held: Held,
     /// Stop taking records while the retained ones take this much memory.
     max_retained_bytes: usize,
     metrics: Arc<Metrics>,
@@ -67,7 +69,7 @@ impl Lane {
             retained: Retained::default(),
             progress: Progress::new(),
             owned: HashSet::new(),
-            held: VecDeque::new(),
+            held: Held::default(),
             max_retained_bytes,
             metrics,
             taken: Taken::default(),
@@ -93,10 +95,16 @@ impl Lane {
         !self.held.is_empty() && !self.settlement.has_waiting()
     }
 
-    /// Takes fetched records, in offset order, until a batch has to wait for a write
-    /// slot; the rest are held for [`take_held`](Self::take_held).
-    pub(super) async fn take(&mut self, records: Vec<Record>, stop: &CancellationToken) {
-        self.held.extend(records);
+    /// Takes fetched records (of one partition, in offset order, with their footprint
+    /// summed), until a batch has to wait for a write slot; the rest are held for
+    /// [`take_held`](Self::take_held).
+    pub(super) async fn take(
+        &mut self,
+        records: Vec<Record>,
+        footprint: usize,
+        stop: &CancellationToken,
+    ) {
+        self.held.push(records, footprint);
         self.take_held(stop).await;
     }
 
@@ -104,52 +112,49 @@ impl Lane {
     /// `stop` fires while a record waits to be decoded, that record and the ones after it
     /// stay held (and are never taken: the loop drains next).
     pub(super) async fn take_held(&mut self, stop: &CancellationToken) {
+        // The records of the front chunk taken before the ones taken now were handed
+        // off then; the ones taken now are handed off together, when their chunk is all
+        // taken or the taking stops (nothing reads the progress meanwhile).
+        let mut run_start = self.held.taken().len();
         while !self.settlement.has_waiting() {
-            let Some(record) = self.held.pop_front() else {
+            let Some(record) = self.held.next() else {
                 break;
             };
-            if let Err(record) = self.take_one(record, stop).await {
-                self.held.push_front(record);
-                break;
+            let outcome = take_one(
+                &mut self.ingest,
+                &mut self.progress,
+                &mut self.taken,
+                record,
+                stop,
+            )
+            .await;
+            let ready = match outcome {
+                TakeOne::Interrupted { ready } => {
+                    for outgoing in ready {
+                        self.settlement.submit(outgoing);
+                    }
+                    break;
+                }
+                TakeOne::Taken { failed, ready } => {
+                    if let Some((record, failure)) = failed {
+                        self.fail(record, failure.class, failure.message, failure.bad_part);
+                    }
+                    ready
+                }
+            };
+            for outgoing in ready {
+                self.settlement.submit(outgoing);
+            }
+            if let Some(chunk) = self.held.advance() {
+                hand_off(&mut self.progress, &chunk.records[run_start..]);
+                self.retained.keep(chunk);
+                run_start = 0;
             }
         }
+        hand_off(&mut self.progress, &self.held.taken()[run_start..]);
         let taken = std::mem::take(&mut self.taken);
         self.metrics.records_in(taken.records, taken.bytes);
         self.metrics.points_decoded(taken.points);
-    }
-
-    /// Takes one record; gives it back when `stop` fired while it waited to be decoded.
-    async fn take_one(&mut self, record: Record, stop: &CancellationToken) -> Result<(), Record> {
-        let partition = record.partition_key();
-        let offset = record.offset;
-        let time_ms = record_time(&record).map(|t| t.as_nanos() / 1_000_000);
-        let Some(value_len) = record.value.as_ref().map(|v| v.len()) else {
-            // A tombstone carries no point.
-            self.taken.records += 1;
-            self.progress
-                .hand_off(&partition, offset, Some(record.timestamp_ms));
-            return Ok(());
-        };
-        let ingested = self.ingest.take(&record, &mut self.progress, stop).await;
-        if ingested.interrupted {
-            for outgoing in ingested.ready {
-                self.settlement.submit(outgoing);
-            }
-            return Err(record);
-        }
-        self.taken.records += 1;
-        self.taken.bytes += value_len as u64;
-        self.taken.points += ingested.points;
-        if let Some(failure) = ingested.failure {
-            let copy = record.clone();
-            self.fail(copy, failure.class, failure.message, failure.bad_part);
-        }
-        self.retained.keep(&partition, record);
-        self.progress.hand_off(&partition, offset, time_ms);
-        for outgoing in ingested.ready {
-            self.settlement.submit(outgoing);
-        }
-        Ok(())
     }
 
     /// Closes the open batches and sends them (or queues them for a write slot).
@@ -293,7 +298,9 @@ impl Lane {
 
     fn fail_by_id(&mut self, id: &RecordId, class: ErrorClass, message: String) {
         let partition = PartitionKey::new(id.topic.clone(), id.partition);
-        match self.retained.get(&partition, id.offset).cloned() {
+        let kept = (self.retained.get(&partition, id.offset))
+            .or_else(|| self.held.get_taken(&partition, id.offset));
+        match kept.cloned() {
             Some(record) => self.fail(record, class, message, None),
             None if !self.owned.contains(&partition) => {
                 warn!(topic = %id.topic, partition = id.partition, offset = id.offset, "refused record of a partition that left; its next owner reads it again");
@@ -411,14 +418,13 @@ impl Lane {
     }
 
     /// Keeps fetched records without taking them (while the membership may be lost).
-    pub(super) fn hold(&mut self, records: Vec<Record>) {
-        self.held.extend(records);
+    pub(super) fn hold(&mut self, records: Vec<Record>, footprint: usize) {
+        self.held.push(records, footprint);
     }
 
     /// Forgets a partition that left (after its last commit).
     pub(super) fn release(&mut self, partition: &PartitionKey) {
-        self.held
-            .retain(|r| r.partition != partition.partition || r.topic != partition.topic);
+        self.held.forget(partition);
         self.progress.forget(partition);
         self.retained.forget(partition);
         self.owned.remove(partition);
@@ -442,4 +448,61 @@ impl Lane {
     pub(super) fn committed_time_ms(&self, partition: &PartitionKey) -> Option<i64> {
         self.progress.committed_time_ms(partition)
     }
+}
+
+/// What taking one record gave.
+enum TakeOne {
+    /// `stop` fired while the record waited to be decoded: it stays held. `ready` holds
+    /// batches that filled meanwhile, with points of earlier records.
+    Interrupted { ready: Vec<Outgoing> },
+    /// Taken: its points are in the open batches, and `ready` holds the batches that
+    /// filled. `failed` is a copy of the record, with why, when some of it cannot be
+    /// written.
+    Taken {
+        failed: Option<(Record, DecodeFailure)>,
+        ready: Vec<Outgoing>,
+    },
+}
+
+/// Takes `record` into `ingest`'s open batches. A function of the lane's parts, not a
+/// method, so that `record` can stay borrowed from the lane's held chunk.
+async fn take_one(
+    ingest: &mut Ingest,
+    progress: &mut Progress,
+    taken: &mut Taken,
+    record: &Record,
+    stop: &CancellationToken,
+) -> TakeOne {
+    let Some(value_len) = record.value.as_ref().map(|v| v.len()) else {
+        // A tombstone carries no point.
+        taken.records += 1;
+        return TakeOne::Taken {
+            failed: None,
+            ready: Vec::new(),
+        };
+    };
+    let ingested = ingest.take(record, progress, stop).await;
+    if ingested.interrupted {
+        return TakeOne::Interrupted {
+            ready: ingested.ready,
+        };
+    }
+    taken.records += 1;
+    taken.bytes += value_len as u64;
+    taken.points += ingested.points;
+    TakeOne::Taken {
+        failed: ingested.failure.map(|f| (record.clone(), f)),
+        ready: ingested.ready,
+    }
+}
+
+/// Hands off `records`, all taken, of one partition in offset order.
+fn hand_off(progress: &mut Progress, records: &[Record]) {
+    let Some(first) = records.first() else {
+        return;
+    };
+    let run = records
+        .iter()
+        .map(|r| (r.offset, record_time(r).map(|t| t.as_nanos() / 1_000_000)));
+    progress.hand_off_run(&first.partition_key(), run);
 }

@@ -19,6 +19,7 @@ mod caught_up;
 mod dry_run;
 mod enrich;
 mod from_config;
+mod held;
 mod ingest;
 mod lane;
 mod lanes;

@@ -240,7 +240,7 @@ async fn on_feed(
     lost: bool,
 ) {
     match feed {
-        Feed::Records(records, _) => {
+        Feed::Records(records, footprint) => {
             let Some(first) = records.first() else {
                 return;
             };
@@ -250,9 +250,9 @@ async fn on_feed(
                 return;
             }
             if lost {
-                lane.hold(records);
+                lane.hold(records, footprint);
             } else {
-                lane.take(records, stop).await;
+                lane.take(records, footprint, stop).await;
             }
         }
         Feed::Advanced {
