@@ -2,15 +2,17 @@
 //! what is written or dead-lettered.
 //!
 //! Following one record: the loop (`run.rs`, which owns the consumer) receives it and
-//! hands it to the lane holding its partition (`lanes.rs`; each lane runs on a task of
-//! its own, `task.rs`, `lane.rs`), whose ingest (`ingest.rs`) decodes it into the open
-//! batches, one per target and per database its points are routed to (`batches.rs`,
-//! `route.rs`); a full batch goes to the settlement (`settlement.rs`), which writes it
-//! through its target's write slots and judges the answer; refused lines are
-//! dead-lettered as the records they came from, which the lane retains until then
-//! (`retained.rs`); and the commit progress ([`crate::progress`]) says which offset the
-//! loop may commit. Where a partition starts is `start.rs`; the self-metrics writer is
-//! `self_metrics.rs`; several pipelines in one process are a [`Bridge`] (`bridge.rs`).
+//! hands it, in the chunk it was fetched in, to the lane holding its partition
+//! (`lanes.rs`; each lane runs on a task of its own, `task.rs`, `lane.rs`), which holds
+//! the chunk (`held.rs`) and takes its records in place: its ingest (`ingest.rs`)
+//! decodes each into the open batches, one per target and per database its points are
+//! routed to (`batches.rs`, `route.rs`); a full batch goes to the settlement
+//! (`settlement.rs`), which writes it through its target's write slots and judges the
+//! answer; refused lines are dead-lettered as the records they came from, which the lane
+//! retains, chunk by chunk, until then (`retained.rs`); and the commit progress
+//! ([`crate::progress`]) says which offset the loop may commit. Where a partition starts
+//! is `start.rs`; the self-metrics writer is `self_metrics.rs`; several pipelines in one
+//! process are a [`Bridge`] (`bridge.rs`).
 
 mod batches;
 mod bridge;
