@@ -128,22 +128,14 @@ impl Lane {
                 stop,
             )
             .await;
-            let ready = match outcome {
-                TakeOne::Interrupted { ready } => {
-                    for outgoing in ready {
-                        self.settlement.submit(outgoing);
-                    }
-                    break;
-                }
-                TakeOne::Taken { failed, ready } => {
-                    if let Some((record, failure)) = failed {
-                        self.fail(record, failure.class, failure.message, failure.bad_part);
-                    }
-                    ready
-                }
-            };
-            for outgoing in ready {
+            if let Some((record, failure)) = outcome.failed {
+                self.fail(record, failure.class, failure.message, failure.bad_part);
+            }
+            for outgoing in outcome.ready {
                 self.settlement.submit(outgoing);
+            }
+            if outcome.interrupted {
+                break;
             }
             if let Some(chunk) = self.held.advance() {
                 hand_off(&mut self.progress, &chunk.records[run_start..]);
@@ -451,17 +443,16 @@ impl Lane {
 }
 
 /// What taking one record gave.
-enum TakeOne {
-    /// `stop` fired while the record waited to be decoded: it stays held. `ready` holds
-    /// batches that filled meanwhile, with points of earlier records.
-    Interrupted { ready: Vec<Outgoing> },
-    /// Taken: its points are in the open batches, and `ready` holds the batches that
-    /// filled. `failed` is a copy of the record, with why, when some of it cannot be
-    /// written.
-    Taken {
-        failed: Option<(Record, DecodeFailure)>,
-        ready: Vec<Outgoing>,
-    },
+#[derive(Default)]
+struct TakeOne {
+    /// Batches that filled meanwhile: they must be written, even when `interrupted`
+    /// (then they hold points of earlier records only).
+    ready: Vec<Outgoing>,
+    /// A copy of the record, with why, when some of it cannot be written.
+    failed: Option<(Record, DecodeFailure)>,
+    /// `stop` fired while the record waited to be decoded: it is not taken, and stays
+    /// held.
+    interrupted: bool,
 }
 
 /// Takes `record` into `ingest`'s open batches. A function of the lane's parts, not a
@@ -476,23 +467,23 @@ async fn take_one(
     let Some(value_len) = record.value.as_ref().map(|v| v.len()) else {
         // A tombstone carries no point.
         taken.records += 1;
-        return TakeOne::Taken {
-            failed: None,
-            ready: Vec::new(),
-        };
+        return TakeOne::default();
     };
     let ingested = ingest.take(record, progress, stop).await;
     if ingested.interrupted {
-        return TakeOne::Interrupted {
+        return TakeOne {
             ready: ingested.ready,
+            interrupted: true,
+            ..TakeOne::default()
         };
     }
     taken.records += 1;
     taken.bytes += value_len as u64;
     taken.points += ingested.points;
-    TakeOne::Taken {
-        failed: ingested.failure.map(|f| (record.clone(), f)),
+    TakeOne {
         ready: ingested.ready,
+        failed: ingested.failure.map(|f| (record.clone(), f)),
+        interrupted: false,
     }
 }
 
