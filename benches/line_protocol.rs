@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p kinflux-benches --bench line_protocol -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p kinflux-benches --bench line_protocol -- forward_lines
 //! ```
 
 // `criterion_group!` generates an undocumented `pub fn`.
@@ -11,8 +12,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kinflux_benches::{consume_peer_line, consume_point, telegraf_corpus};
-use kinflux_line::{ParseOptions, encode_points, parse, validate};
+use kinflux_benches::{consume_peer_line, consume_point, load_line, telegraf_corpus};
+use kinflux_line::{Forward, ParseOptions, encode_points, parse, validate};
 use kinflux_series::{Point, Precision};
 
 const LINES: usize = 2_000;
@@ -77,5 +78,27 @@ fn encode_groups(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, parse_groups, encode_groups);
+/// The bridge's path for line protocol: `next_forward` over `e2e_bench`'s lines and the
+/// Telegraf corpus, counting the lines that go on as written.
+fn forward_groups(c: &mut Criterion) {
+    let load: String = (0..LINES).map(|i| load_line(i, 1_000) + "\n").collect();
+    let telegraf = telegraf_corpus(LINES);
+    let mut g = c.benchmark_group("forward_lines_per_line");
+    g.throughput(Throughput::Elements(LINES as u64));
+    for (name, corpus) in [("e2e_load", &load), ("telegraf", &telegraf)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut raw = 0;
+                let mut lines = parse(black_box(corpus.as_bytes()), ParseOptions::default());
+                while let Some(item) = lines.next_forward() {
+                    raw += usize::from(matches!(item, Ok(Forward::Raw { .. })));
+                }
+                raw
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parse_groups, encode_groups, forward_groups);
 criterion_main!(benches);

@@ -203,7 +203,7 @@ fn field<'a>(input: &'a str, series_len: usize, saw_time: &mut bool) -> Res<'a, 
 
 /// `value = number | '"' string '"' | boolean`, chosen by its first byte.
 #[inline(always)]
-fn field_value(input: &str) -> Res<'_, FieldValueRef<'_>> {
+pub(crate) fn field_value(input: &str) -> Res<'_, FieldValueRef<'_>> {
     match input.as_bytes().first() {
         None | Some(b',' | b' ') => fail(input, LineErrorKind::MissingFieldValue),
         Some(b'0'..=b'9' | b'-' | b'.') => number(input),
@@ -465,7 +465,7 @@ fn boolean(input: &str) -> Res<'_, FieldValueRef<'_>> {
 }
 
 /// `timestamp = '-'? digit+`, then only spaces; `None` when there is none.
-fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<(Timestamp, &str)>> {
+pub(crate) fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<(Timestamp, &str)>> {
     let input = skip_ws(input);
     if input.is_empty() {
         return Ok((input, None));
@@ -486,7 +486,7 @@ fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<(Timestamp, &s
 }
 
 /// Whether an integer token that parsed is written as the encoder writes its value.
-fn is_canonical_integer(token: &str) -> bool {
+pub(crate) fn is_canonical_integer(token: &str) -> bool {
     let digits = token.strip_prefix('-').unwrap_or(token);
     match digits.as_bytes() {
         [b'0'] => digits.len() == token.len(),

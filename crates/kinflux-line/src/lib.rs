@@ -5,6 +5,7 @@ mod encode;
 mod error;
 mod grammar;
 mod lines;
+mod quick;
 mod scan;
 
 pub use encode::{encode_fields, encode_point, encode_points, encode_series_key, encode_timestamp};

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use kinflux_series::{PointRef, PointView, Precision, SeriesError, Timestamp};
 
 use crate::grammar::{self, ParsedField, ParsedTag, Parts};
+use crate::quick;
 use crate::{LineError, LineErrorKind};
 
 /// How to read a buffer of line protocol.
@@ -131,7 +132,18 @@ impl<'a> Lines<'a> {
         tags: Vec<ParsedTag<'a>>,
         fields: Vec<ParsedField<'a>>,
     ) -> Option<Result<(Parts<'a>, At), LineError>> {
-        let (number, range, lead, multiline) = self.next_content_line()?;
+        let line = self.next_content_line()?;
+        Some(self.parts_of(line, tags, fields))
+    }
+
+    /// Parses a content line (as [`Lines::next_content_line`] gives it) into its parts.
+    #[inline(always)]
+    fn parts_of(
+        &mut self,
+        (number, range, lead, multiline): (usize, Range<usize>, usize, bool),
+        tags: Vec<ParsedTag<'a>>,
+        fields: Vec<ParsedField<'a>>,
+    ) -> Result<(Parts<'a>, At), LineError> {
         self.current_line = number;
         self.current_range = range.clone();
         let bytes = &self.input[range.clone()];
@@ -139,40 +151,30 @@ impl<'a> Lines<'a> {
             Ok(t) => t,
             Err(e) => {
                 let column = e.valid_up_to() + 1;
-                return Some(Err(error(
-                    number,
-                    range,
-                    column,
-                    LineErrorKind::InvalidUtf8,
-                )));
+                return Err(error(number, range, column, LineErrorKind::InvalidUtf8));
             }
         };
         let parts = match grammar::line(&text[lead..], self.options.precision, tags, fields) {
             Ok(parts) => parts,
             Err(fail) => {
                 let column = text.len() - fail.at.len() + 1;
-                return Some(Err(error(number, range, column, fail.kind)));
+                return Err(error(number, range, column, fail.kind));
             }
         };
         if multiline && parts.has_newline_in_name() {
             // The line scanner took a quote outside a field value for a string (as
             // InfluxDB's does), so a newline ended up inside a name.
             let column = memchr::memchr(b'\n', bytes).map_or(1, |i| i + 1);
-            return Some(Err(error(
-                number,
-                range,
-                column,
-                LineErrorKind::NewlineInName,
-            )));
+            return Err(error(number, range, column, LineErrorKind::NewlineInName));
         }
-        Some(Ok((
+        Ok((
             parts,
             At {
                 number,
                 range,
                 lead,
             },
-        )))
+        ))
     }
 }
 
@@ -279,6 +281,29 @@ impl<'a> Lines<'a> {
     ///
     /// [`next`]: Iterator::next
     pub fn next_forward(&mut self) -> Option<Result<Forward<'a>, LineError>> {
+        self.next_forward_with(true)
+    }
+
+    /// [`Lines::next_forward`], trying the one-pass reading of plain lines first when
+    /// `quick` (tests compare the two).
+    #[inline(always)]
+    pub(crate) fn next_forward_with(
+        &mut self,
+        quick: bool,
+    ) -> Option<Result<Forward<'a>, LineError>> {
+        self.current_raw = None;
+        let line = self.next_content_line()?;
+        if quick {
+            let (number, range, lead, _) = &line;
+            let base = range.start + lead;
+            if let Some(plain) =
+                quick::plain_line(&self.input[base..range.end], self.options.precision)
+            {
+                self.current_line = *number;
+                self.current_range = range.clone();
+                return Some(Ok(self.forward_plain(base, plain)));
+            }
+        }
         let (tags, fields) = std::mem::take(&mut self.spare);
         let (tags, fields) = if tags.capacity() == 0 {
             (
@@ -288,8 +313,7 @@ impl<'a> Lines<'a> {
         } else {
             (tags, fields)
         };
-        self.current_raw = None;
-        let (mut parts, at) = match self.next_parts(tags, fields)? {
+        let (mut parts, at) = match self.parts_of(line, tags, fields) {
             Ok(ok) => ok,
             Err(e) => return Some(Err(e)),
         };
@@ -332,6 +356,31 @@ impl<'a> Lines<'a> {
         parts.fields.clear();
         self.spare = (parts.tags, parts.fields);
         Some(Ok(line))
+    }
+
+    /// The line found plain by [`quick::plain_line`], its parts at `base` in the input.
+    #[inline(always)]
+    fn forward_plain(&mut self, base: usize, plain: quick::PlainLine) -> Forward<'a> {
+        let series_key = base..base + plain.series_len;
+        let fields = base + plain.fields.start..base + plain.fields.end;
+        self.current_raw = Some(RawSections {
+            series_key: Some(series_key.clone()),
+            fields: Some(fields.clone()),
+        });
+        let written_time = plain
+            .time_text
+            .zip(plain.timestamp)
+            .map(|(text, timestamp)| WrittenTime {
+                text: &self.input[base + text.start..base + text.end],
+                precision: self.options.precision,
+                timestamp,
+            });
+        Forward::Raw {
+            series_key,
+            fields,
+            timestamp: plain.timestamp.or(self.options.default_time),
+            written_time,
+        }
     }
 
     /// Builds the point of a parsed line (validating what the grammar does not).
