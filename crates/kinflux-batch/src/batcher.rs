@@ -15,27 +15,36 @@ pub const MAX_BATCH_BYTES: usize = 1 << 30;
 /// No next entry in a hash chain.
 const NONE: u32 = u32::MAX;
 
-/// Bytes a line adds besides the series key, fields and timestamp text kept in the arena:
-/// two spaces and a newline.
-const LINE_OVERHEAD: usize = 3;
+/// Bytes a line adds besides what the arena holds of it: the newline.
+const LINE_OVERHEAD: usize = 1;
 
-/// One line of the batch being built.
+/// One line of the batch being built. The arena holds it as it will be sent, but for its
+/// newline: `key fields` and, with a time, ` time`, the time written in the batch's
+/// precision (encoded when the point is added, where it is checked anyway). A line of one
+/// point is then copied to the body whole, not in five pieces.
 #[derive(Debug)]
 struct Entry {
-    /// The series key's bytes in the arena.
-    key: Range<u32>,
-    /// The first point's field section in the arena.
-    fields: Range<u32>,
-    /// The timestamp as written, in the batch's precision, in the arena (empty without
-    /// one): encoded once when the point is added, where it is checked anyway.
-    time_text: Range<u32>,
-    /// The field sections of points merged into this line later, in order. Empty (so not
-    /// allocated) for the usual line of one point: a `Vec` per line cost a malloc per
-    /// point, 6% of the bridge's CPU.
-    merged_fields: Vec<Range<u32>>,
+    /// Where the line (its series key) starts in the arena.
+    start: u32,
+    /// Where the series key ends: at the space before the fields.
+    key_end: u32,
+    /// Where the first point's field section ends.
+    fields_end: u32,
+    /// Where the line ends.
+    end: u32,
     timestamp: Option<Timestamp>,
+    /// The field sections of points merged into this line later: an index into
+    /// `Batcher::merges`, or `NONE` for the usual line of one point (a `Vec` per line
+    /// cost a malloc per point, 6% of the bridge's CPU).
+    merged: u32,
     /// The next entry whose merge key has the same hash.
     next_same_hash: u32,
+}
+
+impl Entry {
+    fn key(&self) -> Range<usize> {
+        self.start as usize..self.key_end as usize
+    }
 }
 
 /// Collects points and merges those that share a series key and a timestamp into one
@@ -53,6 +62,8 @@ pub struct Batcher {
     /// is reused from batch to batch.
     arena: Vec<u8>,
     entries: Vec<Entry>,
+    /// The field sections merged into lines, in the order they came (see `Entry::merged`).
+    merges: Vec<Vec<Range<u32>>>,
     /// Merge-key hash to the first entry with that hash.
     index: std::collections::HashMap<u64, u32, foldhash::fast::RandomState>,
     hasher: foldhash::fast::RandomState,
@@ -78,6 +89,7 @@ impl Batcher {
             precision,
             arena: Vec::new(),
             entries: Vec::new(),
+            merges: Vec::new(),
             index: Default::default(),
             hasher: Default::default(),
             contributions: Vec::new(),
@@ -95,28 +107,23 @@ impl Batcher {
         point: &impl PointView,
         source: &RecordId,
     ) -> Result<Option<Batch>, EncodeError> {
-        let key_start = self.arena.len();
+        let start = self.arena.len();
         if let Err(e) = kinflux_line::encode_series_key(point, &mut self.arena) {
-            self.arena.truncate(key_start);
+            self.arena.truncate(start);
             return Err(e);
         }
-        let fields_start = self.arena.len();
+        let key_end = self.arena.len();
+        self.arena.push(b' ');
         if let Err(e) = kinflux_line::encode_fields(point, &mut self.arena) {
-            self.arena.truncate(key_start);
+            self.arena.truncate(start);
             return Err(e);
         }
-        let time_start = self.arena.len();
-        if let Err(e) = self.encode_time(point.timestamp()) {
-            self.arena.truncate(key_start);
+        let fields_end = self.arena.len();
+        if let Err(e) = self.write_time(point.timestamp(), None) {
+            self.arena.truncate(start);
             return Err(e);
         }
-        self.insert(
-            key_start,
-            fields_start,
-            time_start,
-            point.timestamp(),
-            source,
-        );
+        self.insert(start, key_end, fields_end, point.timestamp(), source);
         Ok(self.flush_if_full())
     }
 
@@ -161,77 +168,80 @@ impl Batcher {
         time_text: Option<&[u8]>,
         source: &RecordId,
     ) -> Result<Option<Batch>, EncodeError> {
-        let key_start = self.arena.len();
+        let start = self.arena.len();
         self.arena.extend_from_slice(series_key);
-        let fields_start = self.arena.len();
+        let key_end = self.arena.len();
+        self.arena.push(b' ');
         self.arena.extend_from_slice(fields);
-        let time_start = self.arena.len();
-        match time_text {
-            Some(text) => self.arena.extend_from_slice(text),
-            None => {
-                if let Err(e) = self.encode_time(timestamp) {
-                    self.arena.truncate(key_start);
-                    return Err(e);
-                }
-            }
+        let fields_end = self.arena.len();
+        if let Err(e) = self.write_time(timestamp, time_text) {
+            self.arena.truncate(start);
+            return Err(e);
         }
-        self.insert(key_start, fields_start, time_start, timestamp, source);
+        self.insert(start, key_end, fields_end, timestamp, source);
         Ok(self.flush_if_full())
     }
 
-    /// Appends the time as the line will carry it, refusing one that InfluxDB cannot
-    /// store in the batch's precision (the flush then only copies it).
-    fn encode_time(&mut self, ts: Option<Timestamp>) -> Result<(), EncodeError> {
-        match ts {
-            Some(ts) => kinflux_line::encode_timestamp(ts, self.precision, &mut self.arena),
-            None => Ok(()),
+    /// Appends the time as the line will carry it (a space, then `text` or the time
+    /// formatted here), refusing one that InfluxDB cannot store in the batch's precision
+    /// (the flush then only copies it). Nothing without a time.
+    fn write_time(
+        &mut self,
+        ts: Option<Timestamp>,
+        text: Option<&[u8]>,
+    ) -> Result<(), EncodeError> {
+        let Some(ts) = ts else { return Ok(()) };
+        self.arena.push(b' ');
+        match text {
+            Some(text) => {
+                self.arena.extend_from_slice(text);
+                Ok(())
+            }
+            None => kinflux_line::encode_timestamp(ts, self.precision, &mut self.arena),
         }
     }
 
-    /// Files the key, fields and time text just appended to the arena under a new entry,
-    /// or under the entry with the same series key and timestamp.
+    /// Files the line just appended to the arena at `start` under a new entry, or under
+    /// the entry with the same series key and timestamp.
     fn insert(
         &mut self,
-        key_start: usize,
-        fields_start: usize,
-        time_start: usize,
+        start: usize,
+        key_end: usize,
+        fields_end: usize,
         timestamp: Option<Timestamp>,
         source: &RecordId,
     ) {
-        let key = to_u32(key_start)..to_u32(fields_start);
-        let fields = to_u32(fields_start)..to_u32(time_start);
-        let time_text = to_u32(time_start)..to_u32(self.arena.len());
+        let mut entry = Entry {
+            start: to_u32(start),
+            key_end: to_u32(key_end),
+            fields_end: to_u32(fields_end),
+            end: to_u32(self.arena.len()),
+            timestamp,
+            merged: NONE,
+            next_same_hash: NONE,
+        };
         self.points_in += 1;
         self.oldest.get_or_insert_with(Instant::now);
 
         let entry_id = match timestamp {
             Some(ts) => {
-                let hash = self
-                    .hasher
-                    .hash_one((&self.arena[key.start as usize..key.end as usize], ts));
-                match self.find(hash, key.clone(), ts) {
+                let hash = self.hasher.hash_one((&self.arena[entry.key()], ts));
+                match self.find(hash, entry.key(), ts) {
                     Some(existing) => {
-                        // Keep the new field section, drop the repeated key and time.
-                        let len = (fields.end - fields.start) as usize;
-                        self.arena
-                            .copy_within(fields.start as usize..fields.end as usize, key_start);
-                        self.arena.truncate(key_start + len);
-                        let moved = key.start..key.start + to_u32(len);
-                        self.entries[existing as usize].merged_fields.push(moved);
-                        self.merged += 1;
+                        self.merge(existing, start, key_end + 1..fields_end);
                         existing
                     }
                     None => {
                         let id = to_u32(self.entries.len());
-                        let next = self.index.insert(hash, id).unwrap_or(NONE);
-                        self.push_entry(key, fields, time_text, timestamp, next);
+                        entry.next_same_hash = self.index.insert(hash, id).unwrap_or(NONE);
+                        self.entries.push(entry);
                         id
                     }
                 }
             }
             None => {
                 let id = to_u32(self.entries.len());
-                self.push_entry(key, fields, time_text, None, NONE);
+                self.entries.push(entry);
                 id
             }
         };
@@ -245,33 +255,29 @@ impl Batcher {
         self.contributions.push((entry_id, to_u32(source_index)));
     }
 
-    fn push_entry(
-        &mut self,
-        key: Range<u32>,
-        fields: Range<u32>,
-        time_text: Range<u32>,
-        ts: Option<Timestamp>,
-        next: u32,
-    ) {
-        self.entries.push(Entry {
-            key,
-            fields,
-            time_text,
-            merged_fields: Vec::new(),
-            timestamp: ts,
-            next_same_hash: next,
-        });
+    /// Merges the line just appended at `start` into entry `existing`: its field section
+    /// (at `fields`) stays, moved to `start`; its repeated key and time go.
+    fn merge(&mut self, existing: u32, start: usize, fields: Range<usize>) {
+        let len = fields.len();
+        self.arena.copy_within(fields, start);
+        self.arena.truncate(start + len);
+        let moved = to_u32(start)..to_u32(start + len);
+        let entry = &mut self.entries[existing as usize];
+        if entry.merged == NONE {
+            entry.merged = to_u32(self.merges.len());
+            self.merges.push(Vec::new());
+        }
+        self.merges[entry.merged as usize].push(moved);
+        self.merged += 1;
     }
 
     /// The entry with this series key (bytes at `key` in the arena) and timestamp.
-    fn find(&self, hash: u64, key: Range<u32>, ts: Timestamp) -> Option<u32> {
-        let wanted = &self.arena[key.start as usize..key.end as usize];
+    fn find(&self, hash: u64, key: Range<usize>, ts: Timestamp) -> Option<u32> {
+        let wanted = &self.arena[key];
         let mut id = *self.index.get(&hash)?;
         while id != NONE {
             let e = &self.entries[id as usize];
-            if e.timestamp == Some(ts)
-                && &self.arena[e.key.start as usize..e.key.end as usize] == wanted
-            {
+            if e.timestamp == Some(ts) && &self.arena[e.key()] == wanted {
                 return Some(id);
             }
             id = e.next_same_hash;
@@ -330,10 +336,7 @@ impl Batcher {
     /// thousands on Avro, whose keys go `plant=...,sensor_id=...`: 5% of the CPU in
     /// `memcmp`.)
     fn series_order(&self) -> Vec<u32> {
-        let key = |id: u32| {
-            let e = &self.entries[id as usize];
-            &self.arena[e.key.start as usize..e.key.end as usize]
-        };
+        let key = |id: u32| &self.arena[self.entries[id as usize].key()];
         let time = |id: u32| self.entries[id as usize].timestamp;
         let mut order: Vec<(u64, u32)> =
             (0..to_u32(self.entries.len())).map(|id| (0, id)).collect();
@@ -404,22 +407,27 @@ impl Batcher {
             let e = &self.entries[id as usize];
             line_of_entry[id as usize] = to_u32(line);
             line_starts.push(to_u32(body.len()));
-            body.extend_from_slice(&self.arena[e.key.start as usize..e.key.end as usize]);
-            body.push(b' ');
-            if e.merged_fields.is_empty() {
-                body.extend_from_slice(&self.arena[e.fields.start as usize..e.fields.end as usize]);
+            let (start, key_end, fields_end, end) = (
+                e.start as usize,
+                e.key_end as usize,
+                e.fields_end as usize,
+                e.end as usize,
+            );
+            if e.merged == NONE {
+                body.extend_from_slice(&self.arena[start..end]);
             } else {
-                let sections: Vec<&[u8]> = std::iter::once(&e.fields)
-                    .chain(&e.merged_fields)
-                    .map(|r| &self.arena[r.start as usize..r.end as usize])
+                body.extend_from_slice(&self.arena[start..=key_end]);
+                let sections: Vec<&[u8]> = std::iter::once(key_end + 1..fields_end)
+                    .chain(
+                        self.merges[e.merged as usize]
+                            .iter()
+                            .map(|r| r.start as usize..r.end as usize),
+                    )
+                    .map(|r| &self.arena[r])
                     .collect();
                 crate::field_section::write_keep_last(&sections, &mut body);
-            }
-            if e.timestamp.is_some() {
-                body.push(b' ');
-                body.extend_from_slice(
-                    &self.arena[e.time_text.start as usize..e.time_text.end as usize],
-                );
+                // The time, with its space.
+                body.extend_from_slice(&self.arena[fields_end..end]);
             }
             body.push(b'\n');
         }
@@ -455,6 +463,7 @@ impl Batcher {
         };
         self.arena.clear();
         self.entries.clear();
+        self.merges.clear();
         self.index.clear();
         self.points_in = 0;
         self.merged = 0;
