@@ -305,7 +305,7 @@ fn short_decimal(bytes: &[u8]) -> Option<f64> {
 /// is not a digit. Whole groups of eight are read with a few multiplications each
 /// (SWAR, after Lemire's "fast parsing of 8 digits").
 #[inline]
-fn parse_u64_short(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64_short(digits: &[u8]) -> Option<u64> {
     debug_assert!(digits.len() <= 19);
     let head = digits.len() % 8;
     let mut acc: u64 = 0;
@@ -475,14 +475,21 @@ pub(crate) fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<(Ti
     let Int::Value(value) = parse_i64(token.as_bytes()) else {
         return fail(input, LineErrorKind::InvalidTimestamp);
     };
-    let ts = match Timestamp::from_precision(value, precision) {
-        Ok(ts) if (MIN_NANOS..=MAX_NANOS).contains(&ts.as_nanos()) => ts,
-        _ => return fail(input, LineErrorKind::TimestampOutOfRange),
+    let Some(ts) = storable_time(value, precision) else {
+        return fail(input, LineErrorKind::TimestampOutOfRange);
     };
     if let Some(extra) = rest.bytes().position(|b| b != b' ') {
         return fail(&rest[extra..], LineErrorKind::TrailingCharacters);
     }
     Ok(("", Some((ts, token))))
+}
+
+/// `value` in `precision` as a time, if InfluxDB can store it.
+#[inline]
+pub(crate) fn storable_time(value: i64, precision: Precision) -> Option<Timestamp> {
+    Timestamp::from_precision(value, precision)
+        .ok()
+        .filter(|ts| (MIN_NANOS..=MAX_NANOS).contains(&ts.as_nanos()))
 }
 
 /// Whether an integer token that parsed is written as the encoder writes its value.
