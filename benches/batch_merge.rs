@@ -96,23 +96,11 @@ fn merge_and_encode(c: &mut Criterion) {
     group.finish();
 }
 
-/// `e2e_bench`'s lines, 1,000 series.
-fn e2e_lines(n: usize) -> Vec<u8> {
-    (0..n)
-        .flat_map(|i| {
-            kinflux_benches::load_line(i, 1000)
-                .into_bytes()
-                .into_iter()
-                .chain([b'\n'])
-        })
-        .collect()
-}
-
 /// Parsed lines into batches of 10,000, the bridge's path for line protocol: series key,
 /// fields and time as written, 100 lines a record.
 fn forward_lines(c: &mut Criterion) {
     let mut group = c.benchmark_group("batch_forward");
-    let input = e2e_lines(20_000);
+    let input = kinflux_benches::load_lines(20_000, 1_000);
     let parsed: Vec<_> = {
         let mut lines = kinflux_line::parse(&input, ParseOptions::default());
         std::iter::from_fn(|| lines.next_forward())

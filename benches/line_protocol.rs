@@ -12,7 +12,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kinflux_benches::{consume_peer_line, consume_point, load_line, telegraf_corpus};
+use kinflux_benches::{consume_peer_line, consume_point, load_lines, telegraf_corpus};
 use kinflux_line::{Forward, ParseOptions, encode_points, parse, validate};
 use kinflux_series::{Point, Precision};
 
@@ -81,15 +81,15 @@ fn encode_groups(c: &mut Criterion) {
 /// The bridge's path for line protocol: `next_forward` over `e2e_bench`'s lines and the
 /// Telegraf corpus, counting the lines that go on as written.
 fn forward_groups(c: &mut Criterion) {
-    let load: String = (0..LINES).map(|i| load_line(i, 1_000) + "\n").collect();
+    let load = load_lines(LINES, 1_000);
     let telegraf = telegraf_corpus(LINES);
     let mut g = c.benchmark_group("forward_lines_per_line");
     g.throughput(Throughput::Elements(LINES as u64));
-    for (name, corpus) in [("e2e_load", &load), ("telegraf", &telegraf)] {
+    for (name, corpus) in [("e2e_load", &load[..]), ("telegraf", telegraf.as_bytes())] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut raw = 0;
-                let mut lines = parse(black_box(corpus.as_bytes()), ParseOptions::default());
+                let mut lines = parse(black_box(corpus), ParseOptions::default());
                 while let Some(item) = lines.next_forward() {
                     raw += usize::from(matches!(item, Ok(Forward::Raw { .. })));
                 }

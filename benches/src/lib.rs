@@ -63,6 +63,13 @@ pub fn load_line(i: usize, series: usize) -> String {
     )
 }
 
+/// The first `n` points of [`load_line`] over `series` hosts, one line each.
+pub fn load_lines(n: usize, series: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| load_line(i, series).into_bytes().into_iter().chain([b'\n']))
+        .collect()
+}
+
 /// Point `i` of [`load_line`] as `e2e_bench`'s JSON document (one a record), the shape
 /// Telegraf's `json_v2` and our JSON decoder read: tags and fields as members, the time in
 /// milliseconds: `{"host":"server-00042","region":"r2","usage":12.34,...,"time":<ms>}`.

@@ -3,24 +3,15 @@
 //! parser builds, written as the encoder writes it; a bad line is the same error.
 #![no_main]
 
-use kinflux_line::{Forward, ParseOptions, encode_series_key, parse};
-use kinflux_series::{PointView, Precision};
+use kinflux_line::{Forward, encode_series_key, parse};
+use kinflux_series::PointView;
 use libfuzzer_sys::fuzz_target;
 
+mod line_input;
+
 fuzz_target!(|data: &[u8]| {
-    // The first byte picks the precision, so all four are exercised.
-    let Some((&selector, input)) = data.split_first() else {
+    let Some((options, input)) = line_input::split(data) else {
         return;
-    };
-    let precision = match selector % 4 {
-        0 => Precision::Nanoseconds,
-        1 => Precision::Microseconds,
-        2 => Precision::Milliseconds,
-        _ => Precision::Seconds,
-    };
-    let options = ParseOptions {
-        precision,
-        default_time: None,
     };
     let (mut forwarded, mut parsed) = (parse(input, options), parse(input, options));
     loop {
@@ -35,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
                     series_key,
                     fields,
                     timestamp,
-                    ..
+                    written_time,
                 })),
                 Some(Ok(point)),
             ) => {
@@ -50,6 +41,10 @@ fuzz_target!(|data: &[u8]| {
                     .expect("forwarded bytes parse");
                 assert!(again.fields().eq(point.fields()), "fields differ");
                 assert_eq!(timestamp, point.timestamp());
+                if let Some(written) = written_time {
+                    assert_eq!(Some(written.timestamp()), point.timestamp());
+                    assert_eq!(written.precision(), options.precision);
+                }
             }
             (f, p) => panic!("the two paths disagree: {f:?} against {p:?}"),
         }

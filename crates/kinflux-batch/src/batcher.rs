@@ -42,8 +42,29 @@ struct Entry {
 }
 
 impl Entry {
+    /// The series key in the arena.
     fn key(&self) -> Range<usize> {
         self.start as usize..self.key_end as usize
+    }
+
+    /// The series key and the space after it.
+    fn key_and_space(&self) -> Range<usize> {
+        self.start as usize..self.key_end as usize + 1
+    }
+
+    /// The first point's field section.
+    fn fields(&self) -> Range<usize> {
+        self.key_end as usize + 1..self.fields_end as usize
+    }
+
+    /// The space and time after the fields (empty without a time).
+    fn time(&self) -> Range<usize> {
+        self.fields_end as usize..self.end as usize
+    }
+
+    /// The whole line, without its newline.
+    fn line(&self) -> Range<usize> {
+        self.start as usize..self.end as usize
     }
 }
 
@@ -108,23 +129,15 @@ impl Batcher {
         source: &RecordId,
     ) -> Result<Option<Batch>, EncodeError> {
         let start = self.arena.len();
-        if let Err(e) = kinflux_line::encode_series_key(point, &mut self.arena) {
-            self.arena.truncate(start);
-            return Err(e);
+        match encode_key_and_fields(point, &mut self.arena) {
+            Ok((key_end, fields_end)) => {
+                self.finish_line(start, key_end, fields_end, point.timestamp(), None, source)
+            }
+            Err(e) => {
+                self.arena.truncate(start);
+                Err(e)
+            }
         }
-        let key_end = self.arena.len();
-        self.arena.push(b' ');
-        if let Err(e) = kinflux_line::encode_fields(point, &mut self.arena) {
-            self.arena.truncate(start);
-            return Err(e);
-        }
-        let fields_end = self.arena.len();
-        if let Err(e) = self.write_time(point.timestamp(), None) {
-            self.arena.truncate(start);
-            return Err(e);
-        }
-        self.insert(start, key_end, fields_end, point.timestamp(), source);
-        Ok(self.flush_if_full())
     }
 
     /// Adds a point given as an already-escaped series key (as [`SeriesKey`] builds it)
@@ -158,8 +171,8 @@ impl Batcher {
         self.add_line(series_key, fields, Some(time.timestamp()), text, source)
     }
 
-    /// Appends an encoded line's parts to the arena, with the time's text as given or
-    /// formatted here, and files them.
+    /// Appends an encoded line's key and fields to the arena, then its time as given or
+    /// formatted here, and files it.
     fn add_line(
         &mut self,
         series_key: &[u8],
@@ -174,6 +187,21 @@ impl Batcher {
         self.arena.push(b' ');
         self.arena.extend_from_slice(fields);
         let fields_end = self.arena.len();
+        self.finish_line(start, key_end, fields_end, timestamp, time_text, source)
+    }
+
+    /// Ends the line whose key and fields were just appended at `start` with its time,
+    /// files it, and returns the batch when it is full. A time InfluxDB cannot store
+    /// takes the line back out.
+    fn finish_line(
+        &mut self,
+        start: usize,
+        key_end: usize,
+        fields_end: usize,
+        timestamp: Option<Timestamp>,
+        time_text: Option<&[u8]>,
+        source: &RecordId,
+    ) -> Result<Option<Batch>, EncodeError> {
         if let Err(e) = self.write_time(timestamp, time_text) {
             self.arena.truncate(start);
             return Err(e);
@@ -228,7 +256,7 @@ impl Batcher {
                 let hash = self.hasher.hash_one((&self.arena[entry.key()], ts));
                 match self.find(hash, entry.key(), ts) {
                     Some(existing) => {
-                        self.merge(existing, start, key_end + 1..fields_end);
+                        self.merge(existing, start, entry.fields());
                         existing
                     }
                     None => {
@@ -407,27 +435,19 @@ impl Batcher {
             let e = &self.entries[id as usize];
             line_of_entry[id as usize] = to_u32(line);
             line_starts.push(to_u32(body.len()));
-            let (start, key_end, fields_end, end) = (
-                e.start as usize,
-                e.key_end as usize,
-                e.fields_end as usize,
-                e.end as usize,
-            );
             if e.merged == NONE {
-                body.extend_from_slice(&self.arena[start..end]);
+                body.extend_from_slice(&self.arena[e.line()]);
             } else {
-                body.extend_from_slice(&self.arena[start..=key_end]);
-                let sections: Vec<&[u8]> = std::iter::once(key_end + 1..fields_end)
-                    .chain(
-                        self.merges[e.merged as usize]
-                            .iter()
-                            .map(|r| r.start as usize..r.end as usize),
-                    )
+                body.extend_from_slice(&self.arena[e.key_and_space()]);
+                let merged = self.merges[e.merged as usize]
+                    .iter()
+                    .map(|r| r.start as usize..r.end as usize);
+                let sections: Vec<&[u8]> = std::iter::once(e.fields())
+                    .chain(merged)
                     .map(|r| &self.arena[r])
                     .collect();
                 crate::field_section::write_keep_last(&sections, &mut body);
-                // The time, with its space.
-                body.extend_from_slice(&self.arena[fields_end..end]);
+                body.extend_from_slice(&self.arena[e.time()]);
             }
             body.push(b'\n');
         }
@@ -541,6 +561,19 @@ fn same_record(a: &RecordId, b: &RecordId) -> bool {
     a.offset == b.offset
         && a.partition == b.partition
         && (std::sync::Arc::ptr_eq(&a.topic, &b.topic) || a.topic == b.topic)
+}
+
+/// Appends `point`'s series key, a space and its field section to `out`: where the key
+/// and the fields end. On error the caller takes back what was appended.
+fn encode_key_and_fields(
+    point: &impl PointView,
+    out: &mut Vec<u8>,
+) -> Result<(usize, usize), EncodeError> {
+    kinflux_line::encode_series_key(point, out)?;
+    let key_end = out.len();
+    out.push(b' ');
+    kinflux_line::encode_fields(point, out)?;
+    Ok((key_end, out.len()))
 }
 
 /// Arena offsets fit in `u32`: a batch is flushed at `MAX_BATCH_BYTES` (1 GiB), and one

@@ -465,7 +465,7 @@ fn boolean(input: &str) -> Res<'_, FieldValueRef<'_>> {
 }
 
 /// `timestamp = '-'? digit+`, then only spaces; `None` when there is none.
-pub(crate) fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<(Timestamp, &str)>> {
+fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<(Timestamp, &str)>> {
     let input = skip_ws(input);
     if input.is_empty() {
         return Ok((input, None));
@@ -484,6 +484,23 @@ pub(crate) fn timestamp(input: &str, precision: Precision) -> Res<'_, Option<(Ti
     Ok(("", Some((ts, token))))
 }
 
+/// The time of a line whose fields end at `rest` (a suffix of `line`), and where its text
+/// is in `line` when it is written as the encoder writes it (no leading zeros, no `-0`).
+#[inline]
+pub(crate) fn time_section<'a>(
+    line: &'a str,
+    rest: &'a str,
+    precision: Precision,
+) -> Res<'a, (Option<Timestamp>, Option<std::ops::Range<usize>>)> {
+    // The timestamp's token starts after the whitespace that follows the fields.
+    let time_start = line.len() - skip_ws(rest).len();
+    let (rest, time) = timestamp(rest, precision)?;
+    let text = time
+        .filter(|(_, token)| is_canonical_integer(token))
+        .map(|(_, token)| time_start..time_start + token.len());
+    Ok((rest, (time.map(|(ts, _)| ts), text)))
+}
+
 /// `value` in `precision` as a time, if InfluxDB can store it.
 #[inline]
 pub(crate) fn storable_time(value: i64, precision: Precision) -> Option<Timestamp> {
@@ -493,7 +510,7 @@ pub(crate) fn storable_time(value: i64, precision: Precision) -> Option<Timestam
 }
 
 /// Whether an integer token that parsed is written as the encoder writes its value.
-pub(crate) fn is_canonical_integer(token: &str) -> bool {
+fn is_canonical_integer(token: &str) -> bool {
     let digits = token.strip_prefix('-').unwrap_or(token);
     match digits.as_bytes() {
         [b'0'] => digits.len() == token.len(),
@@ -557,19 +574,14 @@ pub(crate) fn line<'a>(
             }
         }
         let fields_text = input.len() - fields_start.len()..input.len() - rest.len();
-        // The timestamp's token starts after the whitespace that follows the fields.
-        let time_start = input.len() - skip_ws(rest).len();
-        let (rest, time) = timestamp(rest, precision)?;
-        let time_text = time
-            .filter(|(_, token)| is_canonical_integer(token))
-            .map(|(_, token)| time_start..time_start + token.len());
+        let (rest, (timestamp, time_text)) = time_section(input, rest, precision)?;
         Ok((
             rest,
             Parts {
                 measurement,
                 tags,
                 fields,
-                timestamp: time.map(|(ts, _)| ts),
+                timestamp,
                 series_len,
                 fields_text,
                 time_text,

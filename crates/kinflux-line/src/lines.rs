@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use kinflux_series::{PointRef, PointView, Precision, SeriesError, Timestamp};
 
 use crate::grammar::{self, ParsedField, ParsedTag, Parts};
-use crate::quick;
+use crate::quick::{self, PlainLine};
 use crate::{LineError, LineErrorKind};
 
 /// How to read a buffer of line protocol.
@@ -85,10 +85,10 @@ impl<'a> Lines<'a> {
         self.current_raw.clone()
     }
 
-    /// Advances to the next line that is not blank or a comment: its number, byte range
-    /// (without terminator), and the offset of its first non-whitespace byte.
+    /// Advances to the next line that is not blank or a comment, which becomes the line
+    /// [`Lines::line`] and [`Lines::line_range`] tell of.
     #[inline]
-    fn next_content_line(&mut self) -> Option<(usize, Range<usize>, usize, bool)> {
+    fn next_content_line(&mut self) -> Option<At> {
         while self.pos < self.input.len() {
             let start = self.pos;
             let number = self.next_line;
@@ -106,7 +106,16 @@ impl<'a> Lines<'a> {
             match lead {
                 None => continue,
                 Some(l) if line[l] == b'#' => continue,
-                Some(l) => return Some((number, start..line_end, l, inner_newlines > 0)),
+                Some(lead) => {
+                    self.current_line = number;
+                    self.current_range = start..line_end;
+                    return Some(At {
+                        number,
+                        range: start..line_end,
+                        lead,
+                        multiline: inner_newlines > 0,
+                    });
+                }
             }
         }
         None
@@ -117,11 +126,16 @@ impl<'a> Lines<'a> {
 /// of each, and growing a `Vec` three times costs more than the unused slots.
 const PARTS_CAPACITY: usize = 16;
 
-/// A line's position, kept to report an error found after parsing.
+/// Where a content line is, kept to report an error found after parsing.
 struct At {
+    /// Its 1-based number.
     number: usize,
+    /// Its bytes in the input, without terminator.
     range: Range<usize>,
+    /// The offset of its first byte that is not whitespace.
     lead: usize,
+    /// Whether a string field in it holds a newline.
+    multiline: bool,
 }
 
 impl<'a> Lines<'a> {
@@ -132,49 +146,55 @@ impl<'a> Lines<'a> {
         tags: Vec<ParsedTag<'a>>,
         fields: Vec<ParsedField<'a>>,
     ) -> Option<Result<(Parts<'a>, At), LineError>> {
-        let line = self.next_content_line()?;
-        Some(self.parts_of(line, tags, fields))
+        let at = self.next_content_line()?;
+        let text = self.text_of(&at);
+        Some(text.and_then(|text| self.parts_of(at, text, tags, fields)))
     }
 
-    /// Parses a content line (as [`Lines::next_content_line`] gives it) into its parts.
+    /// The text of a content line: the input is checked as UTF-8 a line at a time, so a
+    /// bad line costs only itself.
+    #[inline(always)]
+    fn text_of(&self, at: &At) -> Result<&'a str, LineError> {
+        let input: &'a [u8] = self.input;
+        std::str::from_utf8(&input[at.range.clone()]).map_err(|e| {
+            let column = e.valid_up_to() + 1;
+            error(
+                at.number,
+                at.range.clone(),
+                column,
+                LineErrorKind::InvalidUtf8,
+            )
+        })
+    }
+
+    /// Parses a content line, its `text` checked, into its parts.
     #[inline(always)]
     fn parts_of(
-        &mut self,
-        (number, range, lead, multiline): (usize, Range<usize>, usize, bool),
+        &self,
+        at: At,
+        text: &'a str,
         tags: Vec<ParsedTag<'a>>,
         fields: Vec<ParsedField<'a>>,
     ) -> Result<(Parts<'a>, At), LineError> {
-        self.current_line = number;
-        self.current_range = range.clone();
-        let bytes = &self.input[range.clone()];
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                let column = e.valid_up_to() + 1;
-                return Err(error(number, range, column, LineErrorKind::InvalidUtf8));
-            }
-        };
-        let parts = match grammar::line(&text[lead..], self.options.precision, tags, fields) {
+        let parts = match grammar::line(&text[at.lead..], self.options.precision, tags, fields) {
             Ok(parts) => parts,
             Err(fail) => {
                 let column = text.len() - fail.at.len() + 1;
-                return Err(error(number, range, column, fail.kind));
+                return Err(error(at.number, at.range, column, fail.kind));
             }
         };
-        if multiline && parts.has_newline_in_name() {
+        if at.multiline && parts.has_newline_in_name() {
             // The line scanner took a quote outside a field value for a string (as
             // InfluxDB's does), so a newline ended up inside a name.
-            let column = memchr::memchr(b'\n', bytes).map_or(1, |i| i + 1);
-            return Err(error(number, range, column, LineErrorKind::NewlineInName));
+            let column = memchr::memchr(b'\n', text.as_bytes()).map_or(1, |i| i + 1);
+            return Err(error(
+                at.number,
+                at.range,
+                column,
+                LineErrorKind::NewlineInName,
+            ));
         }
-        Ok((
-            parts,
-            At {
-                number,
-                range,
-                lead,
-            },
-        ))
+        Ok((parts, at))
     }
 }
 
@@ -292,16 +312,15 @@ impl<'a> Lines<'a> {
         quick: bool,
     ) -> Option<Result<Forward<'a>, LineError>> {
         self.current_raw = None;
-        let line = self.next_content_line()?;
+        let at = self.next_content_line()?;
+        let text = match self.text_of(&at) {
+            Ok(text) => text,
+            Err(e) => return Some(Err(e)),
+        };
+        let base = at.range.start + at.lead;
         if quick {
-            let (number, range, lead, _) = &line;
-            let base = range.start + lead;
-            if let Some(plain) =
-                quick::plain_line(&self.input[base..range.end], self.options.precision)
-            {
-                self.current_line = *number;
-                self.current_range = range.clone();
-                return Some(Ok(self.forward_plain(base, plain)));
+            if let Some(plain) = quick::plain_line(&text[at.lead..], self.options.precision) {
+                return Some(Ok(self.forward_as_written(base, plain)));
             }
         }
         let (tags, fields) = std::mem::take(&mut self.spare);
@@ -313,7 +332,7 @@ impl<'a> Lines<'a> {
         } else {
             (tags, fields)
         };
-        let (mut parts, at) = match self.parts_of(line, tags, fields) {
+        let (mut parts, at) = match self.parts_of(at, text, tags, fields) {
             Ok(ok) => ok,
             Err(e) => return Some(Err(e)),
         };
@@ -329,38 +348,24 @@ impl<'a> Lines<'a> {
         if !as_written {
             return Some(self.assemble(parts, at));
         }
-        let base = at.range.start + at.lead;
-        let series_key = base..base + parts.series_len;
-        let fields = base + parts.fields_text.start..base + parts.fields_text.end;
-        self.current_raw = Some(RawSections {
-            series_key: Some(series_key.clone()),
-            fields: Some(fields.clone()),
-        });
-        let precision = self.options.precision;
-        let written_time = parts
-            .time_text
-            .clone()
-            .zip(parts.timestamp)
-            .map(|(text, timestamp)| WrittenTime {
-                text: &self.input[base + text.start..base + text.end],
-                precision,
-                timestamp,
-            });
-        let line = Forward::Raw {
-            series_key,
-            fields,
-            timestamp: parts.timestamp.or(self.options.default_time),
-            written_time,
-        };
+        let line = self.forward_as_written(
+            base,
+            PlainLine {
+                series_len: parts.series_len,
+                fields: parts.fields_text.clone(),
+                timestamp: parts.timestamp,
+                time_text: parts.time_text.clone(),
+            },
+        );
         parts.tags.clear();
         parts.fields.clear();
         self.spare = (parts.tags, parts.fields);
         Some(Ok(line))
     }
 
-    /// The line found plain by [`quick::plain_line`], its parts at `base` in the input.
+    /// A line that goes on as it was written, its parts at `base` in the input.
     #[inline(always)]
-    fn forward_plain(&mut self, base: usize, plain: quick::PlainLine) -> Forward<'a> {
+    fn forward_as_written(&mut self, base: usize, plain: PlainLine) -> Forward<'a> {
         let series_key = base..base + plain.series_len;
         let fields = base + plain.fields.start..base + plain.fields.end;
         self.current_raw = Some(RawSections {

@@ -16,7 +16,9 @@ use kinflux_series::{Precision, TIME_KEY, Timestamp};
 
 use crate::grammar::{self, MAX_KEY_LENGTH};
 
-/// Where the parts of a plain line are, relative to its first byte.
+/// Where the parts of a line that goes on as written are, relative to its first byte:
+/// what this reading finds, and what `Lines::next_forward` keeps of the grammar's parts
+/// for a line that is as written though not plain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PlainLine {
     /// Length of the series key (`measurement,k1=v1`).
@@ -31,7 +33,7 @@ pub(crate) struct PlainLine {
 
 /// Bytes a name may hold without care anywhere: not a separator (`,` `=` space), not an
 /// escape or quote, not a control byte. Bytes of multi-byte characters are plain: the
-/// line is checked as UTF-8 first.
+/// line's text is UTF-8 already.
 static PLAIN: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = 0x21;
@@ -87,11 +89,11 @@ fn plain_run(bytes: &[u8], from: usize) -> usize {
     i
 }
 
-/// Reads `line` (from its first byte that is not whitespace, without its terminator) if
-/// it is plain, as the full parser would read it; `None` when the full parser must look.
+/// Reads `text` (a line from its first byte that is not whitespace, without its
+/// terminator) if it is plain, as the full parser would read it; `None` when the full
+/// parser must look.
 #[inline]
-pub(crate) fn plain_line(line: &[u8], precision: Precision) -> Option<PlainLine> {
-    let text = std::str::from_utf8(line).ok()?;
+pub(crate) fn plain_line(text: &str, precision: Precision) -> Option<PlainLine> {
     let bytes = text.as_bytes();
 
     // measurement ( ',' key '=' value )*, keys strictly increasing.
@@ -153,15 +155,7 @@ pub(crate) fn plain_line(line: &[u8], precision: Precision) -> Option<PlainLine>
 
     let (timestamp, time_text) = match plain_time(&bytes[at..], precision) {
         Some(ts) => (Some(ts), Some(at + 1..bytes.len())),
-        None => {
-            let time_start = text.len() - grammar::skip_ws(&text[at..]).len();
-            let (_, time) = grammar::timestamp(&text[at..], precision).ok()?;
-            (
-                time.map(|(ts, _)| ts),
-                time.filter(|(_, token)| grammar::is_canonical_integer(token))
-                    .map(|(_, token)| time_start..time_start + token.len()),
-            )
-        }
+        None => grammar::time_section(text, &text[at..], precision).ok()?.1,
     };
     Some(PlainLine {
         series_len,
@@ -173,7 +167,7 @@ pub(crate) fn plain_line(line: &[u8], precision: Precision) -> Option<PlainLine>
 
 /// The time as producers write it: one space, then a positive number without leading
 /// zeros that ends the line and InfluxDB can store. `None` for anything else, which
-/// [`grammar::timestamp`] then reads.
+/// [`grammar::time_section`] then reads.
 #[inline(always)]
 fn plain_time(rest: &[u8], precision: Precision) -> Option<Timestamp> {
     let [b' ', digits @ ..] = rest else {
@@ -216,7 +210,7 @@ mod tests {
     }
 
     fn plain(line: &str) -> bool {
-        super::plain_line(line.as_bytes(), Precision::Nanoseconds).is_some()
+        super::plain_line(line, Precision::Nanoseconds).is_some()
     }
 
     #[test]
