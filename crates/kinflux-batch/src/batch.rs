@@ -2,9 +2,12 @@
 
 use std::ops::Range;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use kinflux_series::Precision;
 
+use crate::record::Source;
 use crate::{PartitionCoverage, RecordId};
 
 /// A flushed batch: line protocol ready to write, one line per merged point, and for every
@@ -19,7 +22,9 @@ pub struct Batch {
     /// Indices into `records`, grouped by line.
     pub(crate) record_refs: Vec<u32>,
     /// The records the batch's points came from, each once per run of points from it.
-    pub(crate) records: Vec<RecordId>,
+    pub(crate) records: Vec<Source>,
+    /// The topics of `records`, each once.
+    pub(crate) topics: Vec<Arc<str>>,
     pub(crate) precision: Precision,
     pub(crate) points_in: u64,
     pub(crate) merged: u64,
@@ -60,7 +65,7 @@ impl Batch {
     pub fn records_of_line(
         &self,
         index: usize,
-    ) -> impl ExactSizeIterator<Item = &RecordId> + Clone + '_ {
+    ) -> impl ExactSizeIterator<Item = RecordId> + Clone + '_ {
         let refs = match (
             self.line_records.get(index),
             self.line_records.get(index + 1),
@@ -68,7 +73,16 @@ impl Batch {
             (Some(&a), Some(&b)) => &self.record_refs[a as usize..b as usize],
             _ => &[],
         };
-        refs.iter().map(|&r| &self.records[r as usize])
+        refs.iter()
+            .map(|&r| self.record_id(self.records[r as usize]))
+    }
+
+    fn record_id(&self, source: Source) -> RecordId {
+        RecordId {
+            topic: Arc::clone(&self.topics[source.topic as usize]),
+            partition: source.partition,
+            offset: source.offset,
+        }
     }
 
     /// The offsets, per partition, that have points in this batch.
@@ -76,7 +90,7 @@ impl Batch {
     /// Worked out on each call (it sorts the batch's record ids), not at the flush: the
     /// pipeline does its offset bookkeeping as records go in and never needs it.
     pub fn coverage(&self) -> Vec<PartitionCoverage> {
-        crate::record::coverage_of(self.records.iter())
+        crate::record::coverage_of(self.records.iter().map(|&s| self.record_id(s)))
     }
 
     /// Points added to make this batch, before merging.

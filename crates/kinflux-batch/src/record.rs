@@ -23,6 +23,20 @@ pub struct RecordId {
     pub offset: i64,
 }
 
+/// A record a batch holds points of: [`RecordId`] with its topic as an index into the
+/// batch's topics. Keeping a `RecordId` per record cloned the topic's `Arc` (an atomic
+/// increment, and a decrement when the batch went) for every record of one point: 4.6% of
+/// the bridge's CPU on JSON, the lock stalling behind the stores of the line just encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Source {
+    /// The topic's index in the batch's topics.
+    pub(crate) topic: u32,
+    /// The partition.
+    pub(crate) partition: i32,
+    /// The record's offset in its partition.
+    pub(crate) offset: i64,
+}
+
 /// The offsets of one partition that a batch holds points of, as sorted, disjoint,
 /// non-adjacent ranges (end exclusive).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,10 +50,8 @@ pub struct PartitionCoverage {
 }
 
 /// Groups records by partition and folds their offsets into ranges.
-pub(crate) fn coverage_of<'a>(
-    records: impl Iterator<Item = &'a RecordId>,
-) -> Vec<PartitionCoverage> {
-    let mut sorted: Vec<&RecordId> = records.collect();
+pub(crate) fn coverage_of(records: impl Iterator<Item = RecordId>) -> Vec<PartitionCoverage> {
+    let mut sorted: Vec<RecordId> = records.collect();
     // Stable sort: it finds the runs of each partition's records, which arrive in offset
     // order, and merges them instead of comparing from scratch.
     sorted.sort();
@@ -60,7 +72,7 @@ pub(crate) fn coverage_of<'a>(
                 }
             }
             _ => out.push(PartitionCoverage {
-                topic: r.topic.clone(),
+                topic: r.topic,
                 partition: r.partition,
                 offsets: vec![r.offset..r.offset + 1],
             }),
@@ -92,7 +104,7 @@ mod tests {
             rec("b", 1, 0),
             rec("a", 1, 7),
         ];
-        let c = coverage_of(records.iter());
+        let c = coverage_of(records.into_iter());
         assert_eq!(c.len(), 3);
         assert_eq!(
             (&*c[0].topic, c[0].partition, c[0].offsets.clone()),

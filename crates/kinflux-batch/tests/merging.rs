@@ -53,7 +53,7 @@ fn same_series_and_time_merge_with_the_later_field_winning() {
         (3, 2, 1)
     );
     assert_eq!(
-        batch.records_of_line(0).cloned().collect::<Vec<_>>(),
+        batch.records_of_line(0).collect::<Vec<_>>(),
         [record(0, 0), record(0, 1), record(0, 2)]
     );
 }
@@ -77,16 +77,65 @@ fn different_time_or_series_stay_separate_and_are_sorted() {
         ]
     );
     assert_eq!(batch.merged(), 0);
-    assert_eq!(
-        batch.records_of_line(0).cloned().collect::<Vec<_>>(),
-        [record(1, 1)]
-    );
-    assert_eq!(
-        batch.records_of_line(2).cloned().collect::<Vec<_>>(),
-        [record(0, 0)]
-    );
+    assert_eq!(batch.records_of_line(0).collect::<Vec<_>>(), [record(1, 1)]);
+    assert_eq!(batch.records_of_line(2).collect::<Vec<_>>(), [record(0, 0)]);
     assert_eq!(batch.coverage().len(), 2);
     assert_eq!(batch.coverage()[1].offsets, vec![0..2]);
+}
+
+#[test]
+fn each_line_keeps_the_topic_of_its_records() {
+    // The batcher names a record's topic by index: records of several topics, in turns,
+    // and a topic whose name comes in two `Arc`s, must each keep theirs.
+    let of = |topic: &str, offset: i64| RecordId {
+        topic: topic.into(),
+        partition: 0,
+        offset,
+    };
+    let mut b = Batcher::new(unlimited(), Precision::Nanoseconds);
+    b.add(&point("a", "x", 1.0, Some(1)), &of("zeta", 0))
+        .unwrap();
+    b.add(&point("b", "x", 1.0, Some(1)), &of("alpha", 0))
+        .unwrap();
+    b.add(&point("c", "x", 1.0, Some(1)), &of("zeta", 1))
+        .unwrap();
+    b.add(&point("a", "y", 2.0, Some(1)), &of("alpha", 1))
+        .unwrap();
+    let batch = b.flush().unwrap();
+    assert_eq!(
+        lines(&batch),
+        [
+            "cpu,host=a x=1.0,y=2.0 1",
+            "cpu,host=b x=1.0 1",
+            "cpu,host=c x=1.0 1"
+        ]
+    );
+    assert_eq!(
+        batch.records_of_line(0).collect::<Vec<_>>(),
+        [of("zeta", 0), of("alpha", 1)]
+    );
+    assert_eq!(
+        batch.records_of_line(1).collect::<Vec<_>>(),
+        [of("alpha", 0)]
+    );
+    assert_eq!(
+        batch.records_of_line(2).collect::<Vec<_>>(),
+        [of("zeta", 1)]
+    );
+    let coverage = batch.coverage();
+    let topics: Vec<&str> = coverage.iter().map(|c| &*c.topic).collect();
+    assert_eq!(topics, ["alpha", "zeta"]);
+    assert_eq!(coverage[0].offsets, vec![0..2]);
+    assert_eq!(coverage[1].offsets, vec![0..2]);
+
+    // The next batch starts its topics anew.
+    b.add(&point("a", "x", 1.0, Some(2)), &of("alpha", 2))
+        .unwrap();
+    let next = b.flush().unwrap();
+    assert_eq!(
+        next.records_of_line(0).collect::<Vec<_>>(),
+        [of("alpha", 2)]
+    );
 }
 
 #[test]

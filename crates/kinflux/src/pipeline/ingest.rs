@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use kinflux_backoff::{Backoff, BackoffConfig, RetryLog};
 use kinflux_batch::{Batch, Batcher, FlushPolicy, RecordId};
 use kinflux_influx::CancellationToken;
-use kinflux_kafka::Record;
+use kinflux_kafka::{PartitionKey, Record};
 use kinflux_line::EncodeError;
 use kinflux_series::{PointRef, PointView, Precision, Timestamp};
 
@@ -66,6 +66,46 @@ pub(super) struct Ingest {
     record_blocked: Vec<usize>,
     /// One log for every record's schema retries: an outage is one streak of warnings.
     schema_log: RetryLog,
+    /// Who the record being decoded is.
+    current: CurrentRecord,
+}
+
+/// The record being decoded, as the batcher and the blocks name it. Kept from record to
+/// record so that its topic is cloned when the topic changes, not for each record: the
+/// atomic increment (and the decrement after) of an `Arc` every lane shares stalls behind
+/// the stores of the points just batched.
+#[derive(Debug)]
+struct CurrentRecord {
+    id: RecordId,
+    partition: PartitionKey,
+}
+
+impl CurrentRecord {
+    fn new() -> Self {
+        let topic: Arc<str> = Arc::from("");
+        CurrentRecord {
+            id: RecordId {
+                topic: Arc::clone(&topic),
+                partition: 0,
+                offset: 0,
+            },
+            partition: PartitionKey {
+                topic,
+                partition: 0,
+            },
+        }
+    }
+
+    /// Now `record`.
+    fn set(&mut self, record: &Record) {
+        if !Arc::ptr_eq(&self.id.topic, &record.topic) {
+            self.id.topic = Arc::clone(&record.topic);
+            self.partition.topic = Arc::clone(&record.topic);
+        }
+        self.id.partition = record.partition;
+        self.id.offset = record.offset;
+        self.partition.partition = record.partition;
+    }
 }
 
 /// The Kafka record's time: the time of points whose data has none.
@@ -91,6 +131,7 @@ impl Ingest {
             record_routes: Vec::new(),
             record_blocked: Vec::new(),
             schema_log: RetryLog::new(),
+            current: CurrentRecord::new(),
         }
     }
 
@@ -174,13 +215,13 @@ impl Ingest {
         progress: &mut Progress,
         ready: &mut Vec<Outgoing>,
     ) -> Result<(Option<DecodeFailure>, u64), crate::decode::Unavailable> {
-        let partition = record.partition_key();
         let offset = record.offset;
         let time = record_time(record);
         let Some(input) = Input::of_record(record, time) else {
             return Ok((None, 0));
         };
         self.route_record(&record.topic);
+        self.current.set(record);
         let Ingest {
             decoder,
             enrichment,
@@ -193,19 +234,15 @@ impl Ingest {
             record_routes,
             record_blocked,
             schema_log: _,
+            current,
         } = self;
+        let CurrentRecord { id, partition } = &*current;
         let mut rejected: Vec<String> = Vec::new();
         let mut points = 0u64;
         let forward_lines = enrichment.is_noop() && !*needs_points;
         let measurement = measurement
             .as_deref()
             .map(|m| super::route::fill(m, &record.topic));
-        // Made once per record; the batcher clones it only for the first point of a run.
-        let id = RecordId {
-            topic: partition.topic.clone(),
-            partition: partition.partition,
-            offset,
-        };
         let mut sink = |decoded: Decoded<'_>| {
             let mut decoded = decoded;
             let mut changed = false;
@@ -234,7 +271,7 @@ impl Ingest {
                     }
                     (_, open) => open,
                 };
-                batches.block(open, &partition, offset, progress, record_blocked);
+                batches.block(open, partition, offset, progress, record_blocked);
                 let batcher = batches.batcher(open);
                 let added = match &decoded {
                     Decoded::Line {
@@ -243,25 +280,23 @@ impl Ingest {
                         timestamp,
                         written_time,
                     } => match written_time {
-                        Some(time) => batcher.add_encoded_written(series_key, fields, *time, &id),
-                        None => batcher.add_encoded(series_key, fields, *timestamp, &id),
+                        Some(time) => batcher.add_encoded_written(series_key, fields, *time, id),
+                        None => batcher.add_encoded(series_key, fields, *timestamp, id),
                     },
                     Decoded::Point(point, raw) if routing.excludes_tags() => {
                         let mut point = point.clone();
                         routing.strip(&mut point);
                         match raw.fields {
-                            Some(fields) => {
-                                forward(batcher, key_scratch, &point, None, fields, &id)
-                            }
-                            None => batcher.add(&point, &id),
+                            Some(fields) => forward(batcher, key_scratch, &point, None, fields, id),
+                            None => batcher.add(&point, id),
                         }
                     }
                     Decoded::Point(point, raw) => match raw.fields {
                         Some(fields) => {
                             let key = raw.series_key.filter(|_| !changed);
-                            forward(batcher, key_scratch, point, key, fields, &id)
+                            forward(batcher, key_scratch, point, key, fields, id)
                         }
-                        None => batcher.add(point, &id),
+                        None => batcher.add(point, id),
                     },
                 };
                 match added {

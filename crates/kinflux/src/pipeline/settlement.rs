@@ -113,7 +113,9 @@ pub(super) struct Outgoing {
 pub(super) enum Done {
     /// A batch write to InfluxDB ended.
     Write {
-        outgoing: Outgoing,
+        /// Boxed: a `Batch` is most of the enum's size, and a dead letter's report
+        /// should not carry its room.
+        outgoing: Box<Outgoing>,
         result: Result<WriteOutcome, WriteError>,
         elapsed: Duration,
     },
@@ -161,11 +163,8 @@ pub(super) fn judge(
             let mut refused: Vec<(RecordId, String)> = Vec::new();
             for line in outcome.rejected() {
                 for id in batch.records_of_line(line.index) {
-                    if !refused.iter().any(|(f, _)| f == id) {
-                        refused.push((
-                            id.clone(),
-                            format!("line refused by InfluxDB: {}", line.reason),
-                        ));
+                    if !refused.iter().any(|(f, _)| *f == id) {
+                        refused.push((id, format!("line refused by InfluxDB: {}", line.reason)));
                     }
                 }
             }
@@ -198,7 +197,6 @@ fn failed(batch: &Batch, e: &WriteError) -> Judged {
     warn!(error = %e, lines = batch.line_count(), "InfluxDB did not take a batch");
     let mut records: Vec<RecordId> = (0..batch.line_count())
         .flat_map(|l| batch.records_of_line(l))
-        .cloned()
         .collect();
     records.sort();
     records.dedup();
@@ -379,7 +377,7 @@ impl Settlement {
             };
             drop(permit);
             Done::Write {
-                outgoing,
+                outgoing: Box::new(outgoing),
                 result,
                 elapsed: started.elapsed(),
             }
