@@ -538,10 +538,14 @@ const SMALL_RUN: usize = 64;
 /// a longer one it begins, even when the longer goes on with zero bytes; a chunk ending
 /// in 8 says the keys go on.
 fn chunk(rest: &[u8]) -> u64 {
+    // A key with 8 bytes left, the usual case, is read in one load (a copy of a
+    // variable length called `memmove`: 1.3% of the bridge's CPU on Avro).
+    if let Some(eight) = rest.first_chunk::<8>() {
+        return (u64::from_be_bytes(*eight) & !0xff) | 8;
+    }
     let mut bytes = [0u8; 8];
-    let n = rest.len().min(7);
-    bytes[..n].copy_from_slice(&rest[..n]);
-    bytes[7] = rest.len().min(8) as u8;
+    bytes[..rest.len()].copy_from_slice(rest);
+    bytes[7] = rest.len() as u8;
     u64::from_be_bytes(bytes)
 }
 
@@ -615,4 +619,31 @@ fn encode_key_and_fields(
 /// more point (a Kafka record, a few MiB at most) cannot reach 4 GiB.
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).expect("a batch is flushed long before 4 GiB")
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Chunks order as the bytes they stand for (7 of them, then how many are left),
+        /// whether the key is read in one load or copied.
+        #[test]
+        fn chunks_order_as_their_keys(
+            a in proptest::collection::vec(any::<u8>(), 0..12),
+            b in proptest::collection::vec(any::<u8>(), 0..12),
+        ) {
+            let expected = |k: &[u8]| (k[..k.len().min(7)].to_vec(), k.len().min(8));
+            let (ca, cb) = (chunk(&a), chunk(&b));
+            prop_assert_eq!(ca.cmp(&cb), expected(&a).cmp(&expected(&b)));
+            prop_assert_eq!(goes_on(ca), a.len() > 7);
+            prop_assert_eq!((ca >> 8).to_be_bytes()[1..].to_vec(), {
+                let mut seven = a[..a.len().min(7)].to_vec();
+                seven.resize(7, 0);
+                seven
+            });
+        }
+    }
 }
