@@ -384,13 +384,15 @@ impl Lane {
     /// lost: they belong to another member already, which reads them again from the last
     /// commit (nothing of them is committed from here). Open and waiting batches with
     /// points of them are dropped whole (a lost membership loses every partition at once,
-    /// so no batch mixes them with kept ones); writes already in flight cannot be called
-    /// back. Then the partitions are forgotten.
+    /// so no batch mixes them with kept ones). Writes spawned but held back since the
+    /// membership looked lost end unwritten; writes already sent cannot be called back.
+    /// Then the partitions are forgotten.
     pub(super) fn drop_lost(&mut self, lost: &[PartitionKey]) {
         if lost.is_empty() {
             return;
         }
         let is_lost = |o: &Outgoing| o.blocks.iter().any(|(p, _)| lost.contains(p));
+        self.settlement.cancel_lost_writes();
         let mut dropped = self.settlement.drop_waiting(is_lost);
         for outgoing in self.ingest.flush(&mut self.progress) {
             if is_lost(&outgoing) {

@@ -206,6 +206,25 @@ fn failed(batch: &Batch, e: &WriteError) -> Judged {
     }
 }
 
+/// Waits while `membership` says it is lost; whether `lost_writes` or `abort` fired
+/// meanwhile (the write must not be sent).
+async fn hold_back_while_lost(
+    membership: &MembershipProbe,
+    lost_writes: &CancellationToken,
+    abort: &CancellationToken,
+) -> bool {
+    /// How often a held-back write looks at the membership again.
+    const RECHECK: Duration = Duration::from_millis(20);
+    while membership.lost() {
+        tokio::select! {
+            () = lost_writes.cancelled() => return true,
+            () = abort.cancelled() => return true,
+            () = tokio::time::sleep(RECHECK) => {}
+        }
+    }
+    false
+}
+
 /// What `dead_letter.on_error` made of a bad record.
 #[derive(Debug)]
 pub(super) enum Verdict {
@@ -241,6 +260,9 @@ pub(super) struct Settlement {
     /// While the group membership is (most likely) lost, batches wait instead of being
     /// written: they may be dropped as lost next.
     membership: Option<MembershipProbe>,
+    /// Fired when the lane drops the batches of a lost membership: writes that were
+    /// spawned before the process stopped, and held back since, end unwritten.
+    lost_writes: CancellationToken,
 }
 
 impl Settlement {
@@ -260,6 +282,7 @@ impl Settlement {
             waiting: VecDeque::new(),
             dead_letter_log: RetryLog::new(),
             membership: None,
+            lost_writes: CancellationToken::new(),
         }
     }
 
@@ -301,6 +324,13 @@ impl Settlement {
         let before = self.waiting.len();
         self.waiting.retain(|o| !which(o));
         before - self.waiting.len()
+    }
+
+    /// Ends, unwritten, the writes held back while the membership is lost (their batches'
+    /// partitions are being dropped as lost). Later writes are not affected.
+    pub(super) fn cancel_lost_writes(&mut self) {
+        self.lost_writes.cancel();
+        self.lost_writes = CancellationToken::new();
     }
 
     /// Gives up the batches still waiting (at the drain deadline): their offsets stay
@@ -369,9 +399,20 @@ impl Settlement {
         let batch = &outgoing.batch;
         let starts = batch.line_starts().iter().map(|&s| s as usize).collect();
         let lines = LineBatch::with_line_starts(batch.body().clone(), starts);
+        let membership = self.membership.clone();
+        let (lost_writes, abort) = (self.lost_writes.clone(), self.abort.clone());
         self.tasks.spawn(async move {
             let started = Instant::now();
+            // Spawned, then the process was stopped past the session timeout (SIGSTOP, a
+            // stalled host) before this task ran: the partitions are most likely another
+            // member's now. Wait for a heartbeat to say otherwise, or for the lane to drop
+            // them; a write already on the wire cannot be called back, one not yet sent can.
+            let held_back = match membership {
+                Some(m) => hold_back_while_lost(&m, &lost_writes, &abort).await,
+                None => false,
+            };
             let result = match writer {
+                _ if held_back => Err(WriteError::Cancelled),
                 Ok(writer) => writer.write(lines).await,
                 Err(e) => Err(e),
             };
