@@ -307,13 +307,8 @@ impl Batcher {
     }
 
     /// The index of `topic` in `topics`, added when new. A batch holds one topic or a
-    /// few, and records of the same topic come in runs: the last one is looked at first.
+    /// few: a scan finds it.
     fn topic_index(&mut self, topic: &Arc<str>) -> u32 {
-        if let Some(last) = self.sources.last()
-            && same_topic(&self.topics[last.topic as usize], topic)
-        {
-            return last.topic;
-        }
         match self.topics.iter().position(|t| same_topic(t, topic)) {
             Some(i) => to_u32(i),
             None => {

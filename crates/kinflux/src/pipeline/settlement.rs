@@ -206,23 +206,24 @@ fn failed(batch: &Batch, e: &WriteError) -> Judged {
     }
 }
 
-/// Waits while `membership` says it is lost; whether `lost_writes` or `abort` fired
-/// meanwhile (the write must not be sent).
-async fn hold_back_while_lost(
+/// Waits while `membership` says it is lost: `true` when it is kept after all (the write
+/// may be sent), `false` when `lost_writes` or `abort` fired first (it must not be).
+async fn wait_while_lost(
     membership: &MembershipProbe,
     lost_writes: &CancellationToken,
     abort: &CancellationToken,
 ) -> bool {
-    /// How often a held-back write looks at the membership again.
+    /// How often a held-back write looks at the membership again (the probe has no
+    /// notification: it compares the last heartbeat's time with the session timeout).
     const RECHECK: Duration = Duration::from_millis(20);
     while membership.lost() {
         tokio::select! {
-            () = lost_writes.cancelled() => return true,
-            () = abort.cancelled() => return true,
+            () = lost_writes.cancelled() => return false,
+            () = abort.cancelled() => return false,
             () = tokio::time::sleep(RECHECK) => {}
         }
     }
-    false
+    true
 }
 
 /// What `dead_letter.on_error` made of a bad record.
@@ -407,12 +408,12 @@ impl Settlement {
             // stalled host) before this task ran: the partitions are most likely another
             // member's now. Wait for a heartbeat to say otherwise, or for the lane to drop
             // them; a write already on the wire cannot be called back, one not yet sent can.
-            let held_back = match membership {
-                Some(m) => hold_back_while_lost(&m, &lost_writes, &abort).await,
+            let dropped = match &membership {
+                Some(m) => !wait_while_lost(m, &lost_writes, &abort).await,
                 None => false,
             };
             let result = match writer {
-                _ if held_back => Err(WriteError::Cancelled),
+                _ if dropped => Err(WriteError::Cancelled),
                 Ok(writer) => writer.write(lines).await,
                 Err(e) => Err(e),
             };
