@@ -46,11 +46,17 @@ async fn finish(
     bridges: &mut [&mut Bridge],
 ) {
     stream.await.expect("producer");
+    settle(per_partition(), influx, db, bridges).await;
+}
+
+/// InfluxDB holds exactly the `per_partition` records produced to each partition, and
+/// every partition is committed to its end.
+async fn settle(per_partition: usize, influx: &Influxd, db: &str, bridges: &mut [&mut Bridge]) {
     assert_exact(
         influx,
         db,
         PARTITIONS,
-        per_partition(),
+        per_partition,
         Duration::from_secs(180),
         bridges,
     )
@@ -198,11 +204,12 @@ async fn a_rolling_restart_of_every_broker_loses_nothing() {
     let started = Instant::now();
     let (topic, db) = (unique("rolling"), unique("rolling_db"));
     create_topic_replicated(&cluster.brokers(), &topic, PARTITIONS, 3).await;
-    // Long enough to outlast three restarts.
-    let stream = Stream::new(&cluster.brokers(), &topic, PARTITIONS, per_partition())
-        .chunk(100)
+    // Until the last restart is over, however long this machine takes: 250 records a
+    // partition and second (1,250 at full size).
+    let stream = Stream::new(&cluster.brokers(), &topic, PARTITIONS, 1_000_000)
+        .chunk(if full() { 500 } else { 100 })
         .pause(Duration::from_millis(400))
-        .spawn();
+        .spawn_until_stopped();
     let mut bridge = Bridge::start(&config(
         &cluster.brokers(),
         &influx,
@@ -232,9 +239,11 @@ async fn a_rolling_restart_of_every_broker_loses_nothing() {
     }
     assert!(
         !stream.is_finished(),
-        "the stream ended before the last restart; make it longer"
+        "the stream ended before the last restart; raise its cap"
     );
-    finish(stream, &influx, &db, &mut [&mut bridge]).await;
+    let produced = stream.stop().await;
+    eprintln!("rolling: {produced} records produced to each partition");
+    settle(produced, &influx, &db, &mut [&mut bridge]).await;
     bridge.assert_running();
     eprintln!(
         "rolling: done after {:.1} s",

@@ -112,12 +112,18 @@ async fn cut_off_from_a_broker_then_from_influxdb_for_30_s_each() {
     let started = Instant::now();
     let (topic, db) = (unique("cut"), unique("cut_db"));
     create_topic_replicated(&cluster.brokers(), &topic, PARTITIONS, 3).await;
-    // Produced here, over the link's far end, for the whole of both cuts: 100 chunks a
-    // partition, one every 0.9 s, so about 90 s however fast the machine is.
-    let stream = Stream::new(&cluster.brokers(), &topic, PARTITIONS, per_partition())
-        .chunk(per_partition() / 100)
-        .pause(Duration::from_millis(900))
-        .spawn();
+    // Produced here, over the link's far end, for the whole of both cuts and their
+    // recoveries, however long they take: a chunk a partition every 0.9 s, a hundredth of
+    // the test's size.
+    let stream = Stream::new(
+        &cluster.brokers(),
+        &topic,
+        PARTITIONS,
+        100 * per_partition(),
+    )
+    .chunk(per_partition() / 100)
+    .pause(Duration::from_millis(900))
+    .spawn_until_stopped();
     let mut bridge = Bridge::start_in(
         &config(&cluster.brokers(), &influx, &topic, &db, "", "", ""),
         Some(&ns),
@@ -166,15 +172,16 @@ async fn cut_off_from_a_broker_then_from_influxdb_for_30_s_each() {
     );
     assert!(
         !stream.is_finished(),
-        "the stream ended before the second cut was over; make it longer"
+        "the stream ended before the second cut was over; raise its cap"
     );
 
-    stream.await.expect("producer");
+    let produced = stream.stop().await;
+    eprintln!("cut: {produced} records produced to each partition");
     assert_exact(
         &influx,
         &db,
         PARTITIONS,
-        per_partition(),
+        produced,
         Duration::from_secs(180),
         &mut [&mut bridge],
     )

@@ -10,6 +10,8 @@ pub(crate) mod tap;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kinflux_testkit::bridge_config::BridgeConfig;
@@ -471,13 +473,32 @@ impl Stream {
         tokio::spawn(self.run())
     }
 
+    /// Produces in the background until [`OpenStream::stop`], `per_partition` then being
+    /// only a cap: for a test whose faults last as long as this machine makes them (a
+    /// fixed-size stream outlasted three broker restarts on one machine and not on a
+    /// slower one).
+    pub(crate) fn spawn_until_stopped(self) -> OpenStream {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = tokio::spawn(self.produce(Some(Arc::clone(&stop))));
+        OpenStream { stop, handle }
+    }
+
     /// Produces everything. A failed produce (the broker restarting) is retried with a
     /// new client until it succeeds; a retry may duplicate records in Kafka, which write
     /// the same points again (same series and time), so the expected content holds.
     pub(crate) async fn run(self) {
+        let per_partition = self.per_partition;
+        let produced = self.produce(None).await;
+        assert_eq!(produced, per_partition);
+    }
+
+    /// Produces whole rounds until `per_partition` or `stop`: the records produced to
+    /// each partition.
+    async fn produce(self, stop: Option<Arc<AtomicBool>>) -> usize {
+        let stopped = || stop.as_ref().is_some_and(|s| s.load(Ordering::Acquire));
         let mut client = kafka::client(&self.brokers).await;
         let mut from = 0;
-        while from < self.per_partition {
+        while from < self.per_partition && !stopped() {
             let to = (from + self.chunk).min(self.per_partition);
             for p in 0..self.partitions {
                 let mut attempts = 0;
@@ -509,6 +530,26 @@ impl Stream {
             from = to;
             tokio::time::sleep(self.pause).await;
         }
+        from
+    }
+}
+
+/// A stream producing in the background until stopped.
+pub(crate) struct OpenStream {
+    stop: Arc<AtomicBool>,
+    handle: tokio::task::JoinHandle<usize>,
+}
+
+impl OpenStream {
+    /// Whether it ended by itself (reached its cap, or panicked).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Ends it after the current round: the records it produced to each partition.
+    pub(crate) async fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Release);
+        self.handle.await.expect("producer")
     }
 }
 
