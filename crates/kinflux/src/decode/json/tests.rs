@@ -106,6 +106,20 @@ fn missing_paths_fail_unless_optional_and_null_time_falls_back() {
         d.decode(b"{nope", None),
         Err(JsonError::Syntax(_))
     ));
+    // Bytes that are not UTF-8, in a string or outside one, are named by their place.
+    for bad in [
+        &b"{\"a\":\"x\xff\",\"v\":1}"[..],
+        b"{\"a\":\"x\",\"v\":1}\xc3",
+    ] {
+        let e = d.decode(bad, None).unwrap_err();
+        let JsonError::Syntax(message) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            message.contains("not UTF-8") && message.contains("index"),
+            "{e}"
+        );
+    }
     assert!(matches!(
         d.decode(br#"{"a":"x","t":"soon","v":1}"#, None),
         Err(JsonError::Type { .. })
