@@ -275,3 +275,23 @@ fn series_key_longer_than_influxdb_allows_is_refused() {
     );
     let _ = SeriesError::NoFields;
 }
+
+#[test]
+fn utf8_is_checked_whole_or_line_by_line_with_the_same_answers() {
+    // Valid as a whole: lines with multi-byte characters at their ends read as written.
+    let input = "é v=1 1\nm,t=ü v=\"ß\" 2\nm v=\"€\"".as_bytes();
+    let items: Vec<_> = parse(input, ParseOptions::default()).collect();
+    assert_eq!(items.len(), 3);
+    assert!(items.iter().all(Result::is_ok), "{items:?}");
+    // One bad line among good ones (and one with multi-byte characters): only it fails,
+    // with its own line and column.
+    let mut bytes = "m,t=ü v=1 1\nm v=\"a".as_bytes().to_vec();
+    bytes.push(0xff);
+    bytes.extend_from_slice("b\" 2\nm v=\"€\" 3\n".as_bytes());
+    let items: Vec<_> = parse(&bytes, ParseOptions::default()).collect();
+    assert_eq!(items.len(), 3);
+    assert!(items[0].is_ok() && items[2].is_ok(), "{items:?}");
+    let bad = items[1].as_ref().unwrap_err();
+    assert_eq!(bad.kind, LineErrorKind::InvalidUtf8);
+    assert_eq!((bad.line, bad.column), (2, 7));
+}
