@@ -129,23 +129,67 @@ pub(crate) fn find_first<const N: usize>(s: &[u8], targets: [u8; N]) -> usize {
     let mut base = 0;
     for chunk in chunks.by_ref() {
         let word = u64::from_le_bytes(chunk.try_into().expect("chunks are 8 bytes"));
-        let mut hits = 0;
-        for t in targets {
-            // A zero byte in `word ^ t` is a match; the lowest flagged byte is exact.
-            let x = word ^ (ONES * u64::from(t));
-            hits |= x.wrapping_sub(ONES) & !x & HIGHS;
-        }
+        // A zero byte in `word ^ t` is a match; the lowest flagged byte is exact.
+        let hits = hits(word, targets);
         if hits != 0 {
             return base + (hits.trailing_zeros() / 8) as usize;
         }
         base += 8;
     }
-    for (i, b) in chunks.remainder().iter().enumerate() {
+    let rest = chunks.remainder();
+    // The bytes past the last whole word in one word first (the last eight bytes, or a
+    // short input packed): names are mostly shorter than eight, and most hold no target.
+    let tail = match s.len() {
+        0..=8 => pack_short(rest),
+        len => u64::from_le_bytes(s[len - 8..].try_into().expect("eight bytes")),
+    };
+    if rest.is_empty() || !has_any(tail, targets) {
+        return s.len();
+    }
+    for (i, b) in rest.iter().enumerate() {
         if targets.contains(b) {
             return base + i;
         }
     }
     s.len()
+}
+
+/// Whether a byte of `word` is one of `targets` (exact: no false hits).
+#[inline(always)]
+fn has_any<const N: usize>(word: u64, targets: [u8; N]) -> bool {
+    hits(word, targets) != 0
+}
+
+/// The high bit of each byte of `word` that is one of `targets`; exact up to the lowest
+/// (a borrow can flag bytes above it).
+#[inline(always)]
+fn hits<const N: usize>(word: u64, targets: [u8; N]) -> u64 {
+    let mut hits = 0;
+    for t in targets {
+        let x = word ^ (ONES * u64::from(t));
+        hits |= x.wrapping_sub(ONES) & !x & HIGHS;
+    }
+    hits
+}
+
+/// Up to 8 bytes in one word: every byte of `short` is in it (some twice), the rest zero
+/// (a zero target then only costs the byte loop).
+#[inline(always)]
+fn pack_short(short: &[u8]) -> u64 {
+    let len = short.len();
+    let four = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            short[at..at + 4].try_into().expect("four bytes"),
+        ))
+    };
+    match len {
+        0 => 0,
+        1..=3 => {
+            u64::from(short[0]) | u64::from(short[len / 2]) << 8 | u64::from(short[len - 1]) << 16
+        }
+        4..=7 => four(0) | four(len - 4) << 32,
+        _ => u64::from_le_bytes(short[..8].try_into().expect("eight bytes")),
+    }
 }
 
 /// Unescapes a scanned name: borrowed when nothing is removed.
@@ -382,6 +426,23 @@ mod tests {
             }
         }
         assert_eq!(find_first(&[0x80, 0xff, 0x00, 0x01, b' '], [b' ']), 4);
+    }
+
+    proptest::proptest! {
+        /// Whole words, the tail's one-word test and its byte loop agree with a plain
+        /// search, for inputs of any length mixing targets, bytes near them (`+`, `<`,
+        /// `\x0b`, `]`), UTF-8 and zeros.
+        #[test]
+        fn find_first_agrees_with_a_byte_search(
+            s in proptest::collection::vec(
+                proptest::sample::select(b"ab,= \\\n\"+-<>\x0b\x0c[]\x00\xc3\xa9\xdd\xbc".to_vec()),
+                0..40,
+            ),
+        ) {
+            let targets = [b'\\', b'\n', b',', b'=', b' '];
+            let plain = s.iter().position(|b| targets.contains(b)).unwrap_or(s.len());
+            proptest::prop_assert_eq!(find_first(&s, targets), plain);
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! record).
 
 use std::borrow::Cow;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
