@@ -93,8 +93,11 @@ pub struct JsonDecoder {
     fields: Option<Vec<Vec<String>>>,
     time: Option<TimeSpec>,
     measurement_path: Option<Vec<String>>,
-    /// The paths that are not fields: measurement, tags, time.
-    used: Vec<Vec<String>>,
+    /// The top-level members that are not fields: measurement, tags, time.
+    used_top: Vec<String>,
+    /// The nested paths that are not fields. Apart from `used_top` so that the members
+    /// of a flat object are checked by name alone.
+    used_nested: Vec<Vec<String>>,
     optional: HashSet<String>,
 }
 
@@ -141,9 +144,16 @@ impl JsonDecoder {
                 (path, key)
             })
             .collect();
-        let mut used: Vec<Vec<String>> = tags.iter().map(|(p, _)| p.clone()).collect();
-        used.extend(measurement_path.clone());
-        used.extend(time.as_ref().map(|t| t.path.clone()));
+        let used = (tags.iter().map(|(p, _)| p))
+            .chain(&measurement_path)
+            .chain(time.as_ref().map(|t| &t.path));
+        let (mut used_top, mut used_nested) = (Vec::new(), Vec::new());
+        for path in used {
+            match &path[..] {
+                [name] => used_top.push(name.clone()),
+                _ => used_nested.push(path.clone()),
+            }
+        }
         Ok(JsonDecoder {
             tags,
             fields: mapping
@@ -153,7 +163,8 @@ impl JsonDecoder {
             time,
             optional: mapping.optional.iter().cloned().collect(),
             measurement_path,
-            used,
+            used_top,
+            used_nested,
             typing,
             mapping,
         })
@@ -279,9 +290,19 @@ impl JsonDecoder {
             None => {
                 let mut path: Vec<&str> = Vec::new();
                 for (k, v) in root.iter() {
-                    path.push(k);
-                    self.flatten_unused(&mut path, &mut key, v, &mut fields)?;
-                    path.pop();
+                    if self.used_top.iter().any(|u| u == k) {
+                        continue;
+                    }
+                    match v {
+                        Json::Object(_) | Json::Array(_) => {
+                            path.push(k);
+                            self.flatten_unused(&mut path, &mut key, v, &mut fields)?;
+                            path.pop();
+                        }
+                        // A top-level scalar: its key is its name as written, borrowed,
+                        // with no path to join (the usual flat object).
+                        scalar => self.scalar_field(k, Some(k), scalar, &mut fields)?,
+                    }
                 }
             }
         }
@@ -317,12 +338,7 @@ impl JsonDecoder {
         v: &'v Json<'v>,
         fields: &mut Vec<Field<'v>>,
     ) -> Result<(), JsonError> {
-        let is_used = |path: &[&str]| {
-            self.used
-                .iter()
-                .any(|u| u.len() == path.len() && u.iter().zip(path.iter()).all(|(a, b)| a == b))
-        };
-        if is_used(path) {
+        if self.is_used(path) {
             return Ok(());
         }
         if let Json::Object(o) = v {
@@ -374,22 +390,45 @@ impl JsonDecoder {
                     }
                 }
             }
-            scalar => {
-                let written: Cow<'v, str> = match (self.typing.renamed(key), as_written) {
-                    (Some(renamed), _) => Cow::Borrowed(renamed),
-                    (None, Some(name)) => Cow::Borrowed(name),
-                    (None, None) => Cow::Owned(key.clone()),
-                };
-                match self.typing.field(&written, scalar) {
-                    Ok(Some(value)) => fields.push((written, value)),
-                    Ok(None) => {}
-                    Err(message) => {
-                        return Err(JsonError::Type {
-                            path: written.into_owned(),
-                            message,
-                        });
-                    }
-                }
+            scalar => self.scalar_field(key, as_written, scalar, fields)?,
+        }
+        Ok(())
+    }
+}
+
+impl JsonDecoder {
+    /// Whether `path` is the measurement, a tag or the time.
+    fn is_used(&self, path: &[&str]) -> bool {
+        match path {
+            [name] => self.used_top.iter().any(|u| u == name),
+            _ => self.used_nested.iter().any(|u| {
+                u.len() == path.len() && u.iter().zip(path.iter()).all(|(a, b)| a == b)
+            }),
+        }
+    }
+
+    /// The field of the scalar `v` under the joined path `key`, named by `rename` or as
+    /// written (`as_written`, borrowed from the document, when the path is one member).
+    fn scalar_field<'v>(
+        &'v self,
+        key: &str,
+        as_written: Option<&'v str>,
+        v: &'v Json<'v>,
+        fields: &mut Vec<Field<'v>>,
+    ) -> Result<(), JsonError> {
+        let written: Cow<'v, str> = match (self.typing.renamed(key), as_written) {
+            (Some(renamed), _) => Cow::Borrowed(renamed),
+            (None, Some(name)) => Cow::Borrowed(name),
+            (None, None) => Cow::Owned(key.to_owned()),
+        };
+        match self.typing.field(&written, v) {
+            Ok(Some(value)) => fields.push((written, value)),
+            Ok(None) => {}
+            Err(message) => {
+                return Err(JsonError::Type {
+                    path: written.into_owned(),
+                    message,
+                });
             }
         }
         Ok(())
