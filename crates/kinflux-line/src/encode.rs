@@ -221,9 +221,7 @@ fn write_value(key: &str, v: &FieldValueRef<'_>, out: &mut Vec<u8>) -> Result<()
                     key: key.to_owned(),
                 });
             }
-            // Shortest round-trip form: `1.5`, `1e+300`, `-0.0`; all parse in InfluxDB (`1E+2`
-            // is in the differential test). zmij: 1.8-2.7x faster than ryu here.
-            out.extend_from_slice(zmij::Buffer::new().format_finite(*f).as_bytes());
+            write_float(*f, out);
         }
         FieldValueRef::Integer(i) => {
             out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes());
@@ -249,6 +247,26 @@ fn write_value(key: &str, v: &FieldValueRef<'_>, out: &mut Vec<u8>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Below this every whole float is an exact integer (2^53), so the shortest form that
+/// reads back as it is its integer's digits.
+const EXACT_WHOLE: f64 = 9_007_199_254_740_992.0;
+
+/// Appends the shortest form of the finite `f` that reads back as `f`: `1.5`, `42.0`,
+/// `1e+300`, `-0.0`; all parse in InfluxDB (`1E+2` is in the differential test).
+fn write_float(f: f64, out: &mut Vec<u8>) {
+    // A whole number (a counter sent as a JSON number becomes a float) is written as its
+    // integer and `.0`, the same text as zmij's, at a fifth of the cost. `-0.0` is not:
+    // as an integer it loses its sign.
+    let whole = f as i64;
+    if f.abs() < EXACT_WHOLE && whole as f64 == f && f.to_bits() != (-0.0f64).to_bits() {
+        out.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+        out.extend_from_slice(b".0");
+    } else {
+        // zmij: 1.8-2.7x faster than ryu here.
+        out.extend_from_slice(zmij::Buffer::new().format_finite(f).as_bytes());
+    }
 }
 
 /// Appends `ts` in `precision` (rounded down) to `out`. A time InfluxDB cannot store is
@@ -278,4 +296,62 @@ fn write_timestamp(
     }
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{EXACT_WHOLE, write_float};
+
+    fn written(f: f64) -> String {
+        let mut out = Vec::new();
+        write_float(f, &mut out);
+        String::from_utf8(out).expect("a float is written as ASCII")
+    }
+
+    fn zmij(f: f64) -> String {
+        zmij::Buffer::new().format_finite(f).to_owned()
+    }
+
+    #[test]
+    fn whole_floats_at_the_edges_are_written_as_zmij_writes_them() {
+        let edges = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            42.0,
+            1e15,
+            1e16,
+            EXACT_WHOLE - 1.0,
+            EXACT_WHOLE,
+            EXACT_WHOLE + 2.0,
+            i64::MAX as f64,
+            i64::MIN as f64,
+            1e300,
+            0.5,
+            f64::MIN_POSITIVE,
+        ];
+        for f in edges.into_iter().flat_map(|f| [f, -f]) {
+            assert_eq!(written(f), zmij(f), "{f:e}");
+        }
+        assert_eq!(written(-0.0), "-0.0");
+        assert_eq!(written(42.0), "42.0");
+    }
+
+    proptest! {
+        #[test]
+        fn whole_floats_are_written_as_zmij_writes_them(whole in -(1i64 << 54)..(1i64 << 54)) {
+            let f = whole as f64;
+            prop_assert_eq!(written(f), zmij(f));
+        }
+
+        #[test]
+        fn any_finite_float_is_written_as_zmij_writes_it(bits in any::<u64>()) {
+            let f = f64::from_bits(bits);
+            prop_assume!(f.is_finite());
+            prop_assert_eq!(written(f), zmij(f));
+        }
+    }
 }
