@@ -220,7 +220,7 @@ mod tests {
     fn numbers_are_floats_unless_pinned_or_auto() {
         let t = typing(&[("count", FieldType::Integer), ("id", FieldType::String)]);
         fn v(s: &str) -> Json<'_> {
-            serde_json::from_str(s).unwrap()
+            super::super::read::read(s).unwrap()
         }
         assert_eq!(
             t.field("temp", &v("20")),
