@@ -38,6 +38,32 @@ const ENDS_PLAIN: [bool; 256] = {
     table
 };
 
+/// The index of the first byte from `i` on that ends plain string content (the end of
+/// `bytes` if none does), eight bytes a step: most keys and short values end in the first
+/// word.
+fn plain_end(bytes: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("a slice of eight bytes"));
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        // A byte below 0x20 (zero after the xors for the quote and the backslash) sets its
+        // high bit here; a borrow can set bits only above the first such byte, and the
+        // first is the one wanted.
+        let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w;
+        let hits = (below(quote, 1) | below(backslash, 1) | below(word, 0x20)) & HIGHS;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while bytes.get(i).is_some_and(|&b| !ENDS_PLAIN[usize::from(b)]) {
+        i += 1;
+    }
+    i
+}
+
 /// The JSON value that is the whole of `text` (whitespace around it allowed).
 pub(crate) fn read(text: &str) -> Result<Json<'_>, JsonError> {
     let mut reader = Reader {
@@ -160,12 +186,8 @@ impl<'a> Reader<'a> {
     /// At `"`: the string, borrowed when it has no escapes.
     fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
         let start = self.at + 1;
-        let mut i = start;
-        while let Some(&b) = self.bytes.get(i) {
-            if !ENDS_PLAIN[usize::from(b)] {
-                i += 1;
-                continue;
-            }
+        let i = plain_end(self.bytes, start);
+        if let Some(&b) = self.bytes.get(i) {
             return match b {
                 b'"' => {
                     self.at = i + 1;
@@ -191,10 +213,7 @@ impl<'a> Reader<'a> {
     fn escaped(&mut self, mut owned: String) -> Result<String, JsonError> {
         loop {
             let start = self.at;
-            let mut i = start;
-            while self.bytes.get(i).is_some_and(|&b| !ENDS_PLAIN[usize::from(b)]) {
-                i += 1;
-            }
+            let i = plain_end(self.bytes, start);
             owned.push_str(self.slice(start, i)?);
             self.at = i;
             match self.peek() {
@@ -554,6 +573,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn plain_end_agrees_with_a_byte_search(
+            bytes in prop::collection::vec(
+                prop_oneof![Just(b'"'), Just(b'\\'), 0u8..0x21, 0x7fu8..=0xff, any::<u8>()],
+                0..40,
+            ),
+            from in 0usize..8,
+        ) {
+            let from = from.min(bytes.len());
+            let expected = (from..bytes.len())
+                .find(|&i| ENDS_PLAIN[usize::from(bytes[i])])
+                .unwrap_or(bytes.len());
+            prop_assert_eq!(plain_end(&bytes, from), expected);
+        }
+
         #[test]
         fn documents_read_as_serde_json_reads_them(
             before in whitespace(),
