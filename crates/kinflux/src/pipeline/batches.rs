@@ -20,7 +20,38 @@ pub(super) struct Open {
     pub(super) route: Route,
     pub(super) batcher: Batcher,
     /// Partitions whose points are in the batch, blocked at their first offset.
-    blocks: HashMap<PartitionKey, i64, foldhash::fast::RandomState>,
+    blocks: Blocks,
+}
+
+/// The partitions whose points are in one batch, each blocked at its first offset.
+#[derive(Debug, Default)]
+struct Blocks {
+    first_offsets: HashMap<PartitionKey, i64, foldhash::fast::RandomState>,
+    /// The partition blocked or found last. A record's partition is mostly the one of the
+    /// record before (a fetch answers per partition): found here, it costs no hashing of
+    /// its topic (1.8% of the bridge's instructions on JSON).
+    last: Option<PartitionKey>,
+}
+
+impl Blocks {
+    /// Blocks `partition` at `offset` unless it is blocked already; whether it was not.
+    fn block(&mut self, partition: &PartitionKey, offset: i64) -> bool {
+        if self.last.as_ref() == Some(partition) {
+            return false;
+        }
+        self.last = Some(partition.clone());
+        if self.first_offsets.contains_key(partition) {
+            return false;
+        }
+        self.first_offsets.insert(partition.clone(), offset);
+        true
+    }
+
+    /// Every blocked partition and its first offset, leaving none.
+    fn drain(&mut self) -> impl Iterator<Item = (PartitionKey, i64)> + '_ {
+        self.last = None;
+        self.first_offsets.drain()
+    }
 }
 
 /// Every open batch, found by (target, route).
@@ -83,7 +114,7 @@ impl OpenBatches {
             target,
             route: route.clone(),
             batcher: Batcher::new(self.policy, Precision::Nanoseconds),
-            blocks: HashMap::default(),
+            blocks: Blocks::default(),
         });
         self.index.insert((target, route), i);
         i
@@ -103,10 +134,8 @@ impl OpenBatches {
         if blocked.contains(&i) {
             return;
         }
-        let blocks = &mut self.opens[i].blocks;
-        if !blocks.contains_key(partition) {
+        if self.opens[i].blocks.block(partition, offset) {
             progress.block(partition, offset);
-            blocks.insert(partition.clone(), offset);
         }
         blocked.push(i);
     }
