@@ -18,6 +18,9 @@ use super::value::{Json, MEMBERS_CAPACITY, Object};
 /// Nesting deeper than this is refused, as serde_json refuses it: the reader recurses.
 const MAX_DEPTH: usize = 127;
 
+/// Any 19 decimal digits fit a u64 (10^19 - 1 < 2^64).
+const MANTISSA_DIGITS: usize = 19;
+
 /// 10^0 to 10^22: the powers of ten that are exact doubles.
 const POWERS_OF_TEN: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
@@ -305,39 +308,35 @@ impl<'a> Reader<'a> {
         if negative {
             self.at += 1;
         }
-        // The digits before and after the point, as one integer while it fits.
+        // The digits before and after the point, as one integer: exact up to 19 digits.
         let mut mantissa: u64 = 0;
-        let mut overflowed = false;
-        let mut push = |digit: u8| match mantissa
-            .checked_mul(10)
-            .and_then(|m| m.checked_add(u64::from(digit - b'0')))
-        {
-            Some(m) => mantissa = m,
-            None => overflowed = true,
-        };
+        let int_start = self.at;
         match self.peek() {
             Some(b'0') => self.at += 1,
             Some(b'1'..=b'9') => {
-                while let Some(digit @ b'0'..=b'9') = self.peek() {
-                    push(digit);
-                    self.at += 1;
-                }
+                self.digit_run(&mut mantissa);
             }
             Some(_) => return Err(self.error("invalid number")),
             None => return Err(self.error("EOF while parsing a value")),
         }
+        let int_digits = self.at - int_start;
         let mut float = false;
-        let mut fraction_digits = 0i32;
+        let mut fraction_digits = 0;
         if self.peek() == Some(b'.') {
             self.at += 1;
             self.expect_digit()?;
-            while let Some(digit @ b'0'..=b'9') = self.peek() {
-                push(digit);
-                fraction_digits = fraction_digits.saturating_add(1);
-                self.at += 1;
-            }
+            fraction_digits = self.digit_run(&mut mantissa);
             float = true;
         }
+        let mut overflowed = int_digits + fraction_digits > MANTISSA_DIGITS;
+        if overflowed && !float {
+            // Twenty digits may still fit a u64.
+            if let Ok(whole) = self.slice(int_start, self.at)?.parse::<u64>() {
+                mantissa = whole;
+                overflowed = false;
+            }
+        }
+        let fraction_digits = i32::try_from(fraction_digits).unwrap_or(i32::MAX);
         let mut exponent: Option<i32> = Some(0);
         if let Some(b'e' | b'E') = self.peek() {
             self.at += 1;
@@ -358,7 +357,7 @@ impl<'a> Reader<'a> {
             float = true;
         }
         let number = if float || overflowed {
-            let power = exponent.map(|e| e - fraction_digits);
+            let power = exponent.and_then(|e| e.checked_sub(fraction_digits));
             let value = match power {
                 // Clinger's fast path, as serde_json takes it: both numbers are exact
                 // doubles, so one division or product rounds correctly.
@@ -385,6 +384,19 @@ impl<'a> Reader<'a> {
             }
         };
         Ok(Json::Number(number))
+    }
+
+    /// Reads a run of digits onto `mantissa` (wrapping: the caller counts the digits to
+    /// know whether it holds them) and says how many there were.
+    fn digit_run(&mut self, mantissa: &mut u64) -> usize {
+        let start = self.at;
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            *mantissa = mantissa
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(digit - b'0'));
+            self.at += 1;
+        }
+        self.at - start
     }
 
     /// At least one digit must come next.
@@ -499,6 +511,9 @@ mod tests {
             // Either side of the exact fast path for floats.
             "1e22", "1e23", "-1.5e-22", "1.5e-23", "9007199254740991.0", "9007199254740993.0",
             "12.34", "-0.0", "0e0", "1e99999999999", "1e-99999999999", "0.000000000000000000000000001",
+            "1234567890123456789", "12345678901234567890", "99999999999999999999",
+            "-12345678901234567890", "1234567890.123456789", "12345678901234567890e-1",
+            &format!("0.{}1e-2147483647", "0".repeat(40)), "1e-2147483648",
             &deep_ok, &too_deep,
             // Refused.
             "", " ", "{", "}", "[1,]", r#"{"a":1,}"#, r#"{"a" 1}"#, r#"{a:1}"#, "[1 2]",
