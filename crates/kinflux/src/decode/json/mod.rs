@@ -402,9 +402,10 @@ impl JsonDecoder {
     fn is_used(&self, path: &[&str]) -> bool {
         match path {
             [name] => self.used_top.iter().any(|u| u == name),
-            _ => self.used_nested.iter().any(|u| {
-                u.len() == path.len() && u.iter().zip(path.iter()).all(|(a, b)| a == b)
-            }),
+            _ => self
+                .used_nested
+                .iter()
+                .any(|u| u.len() == path.len() && u.iter().zip(path.iter()).all(|(a, b)| a == b)),
         }
     }
 

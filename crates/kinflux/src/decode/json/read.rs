@@ -204,7 +204,8 @@ impl<'a> Reader<'a> {
                 }
                 _ => {
                     self.at = i;
-                    Err(self.error("control character (\\u0000-\\u001F) found while parsing a string"))
+                    Err(self
+                        .error("control character (\\u0000-\\u001F) found while parsing a string"))
                 }
             };
         }
@@ -364,8 +365,12 @@ impl<'a> Reader<'a> {
                 Some(p @ -22..=22) if !overflowed && mantissa < 1 << 53 => {
                     let scale = POWERS_OF_TEN[p.unsigned_abs() as usize];
                     let magnitude = mantissa as f64;
-                    Some(if p < 0 { magnitude / scale } else { magnitude * scale })
-                        .map(|v| if negative { -v } else { v })
+                    Some(if p < 0 {
+                        magnitude / scale
+                    } else {
+                        magnitude * scale
+                    })
+                    .map(|v| if negative { -v } else { v })
                 }
                 _ => self.slice(start, self.at)?.parse::<f64>().ok(),
             };
@@ -442,12 +447,14 @@ impl<'a> Reader<'a> {
     fn error(&self, what: &str) -> JsonError {
         let before = &self.bytes[..self.at.min(self.bytes.len())];
         let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
         let column = self.at - line_start + 1;
         JsonError::Syntax(format!("{what} at line {line} column {column}"))
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -505,21 +512,79 @@ mod tests {
             r#" { "a" : [ 1 , -2 , 3.5e2 , true , false , null , "x" ] , "b" : { } , "c" : [ ] } "#,
             r#"{"k":1,"k":2}"#,
             r#""\" \\ \/ \b \f \n \r \t \u00e9 \uD83D\uDE00 é""#,
-            "0", "-0", "-0.0", "1e400", "-1e400", "1e-400", "18446744073709551615",
-            "18446744073709551616", "-9223372036854775808", "-9223372036854775809",
-            "123456789012345678901234567890", "1E+2", "1e-2", "0.1", "2.5E-3",
+            "0",
+            "-0",
+            "-0.0",
+            "1e400",
+            "-1e400",
+            "1e-400",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+            "1E+2",
+            "1e-2",
+            "0.1",
+            "2.5E-3",
             // Either side of the exact fast path for floats.
-            "1e22", "1e23", "-1.5e-22", "1.5e-23", "9007199254740991.0", "9007199254740993.0",
-            "12.34", "-0.0", "0e0", "1e99999999999", "1e-99999999999", "0.000000000000000000000000001",
-            "1234567890123456789", "12345678901234567890", "99999999999999999999",
-            "-12345678901234567890", "1234567890.123456789", "12345678901234567890e-1",
-            &format!("0.{}1e-2147483647", "0".repeat(40)), "1e-2147483648",
-            &deep_ok, &too_deep,
+            "1e22",
+            "1e23",
+            "-1.5e-22",
+            "1.5e-23",
+            "9007199254740991.0",
+            "9007199254740993.0",
+            "12.34",
+            "-0.0",
+            "0e0",
+            "1e99999999999",
+            "1e-99999999999",
+            "0.000000000000000000000000001",
+            "1234567890123456789",
+            "12345678901234567890",
+            "99999999999999999999",
+            "-12345678901234567890",
+            "1234567890.123456789",
+            "12345678901234567890e-1",
+            &format!("0.{}1e-2147483647", "0".repeat(40)),
+            "1e-2147483648",
+            &deep_ok,
+            &too_deep,
             // Refused.
-            "", " ", "{", "}", "[1,]", r#"{"a":1,}"#, r#"{"a" 1}"#, r#"{a:1}"#, "[1 2]",
-            "01", "-", "1.", ".5", "1e", "1e+", "+1", "--1", "0x10", "tru", "nul", "True",
-            "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\uD800\"", "\"\\uD800\\u0041\"", "\"\\uDC00\"",
-            "\"a\tb\"", "\"a\u{1}b\"", "1 2", "{}x", "[]]", "NaN", "Infinity",
+            "",
+            " ",
+            "{",
+            "}",
+            "[1,]",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{a:1}"#,
+            "[1 2]",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "+1",
+            "--1",
+            "0x10",
+            "tru",
+            "nul",
+            "True",
+            "\"abc",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"\\uD800\"",
+            "\"\\uD800\\u0041\"",
+            "\"\\uDC00\"",
+            "\"a\tb\"",
+            "\"a\u{1}b\"",
+            "1 2",
+            "{}x",
+            "[]]",
+            "NaN",
+            "Infinity",
         ] {
             agree(text).unwrap();
         }
@@ -570,7 +635,8 @@ mod tests {
         let leaf = prop_oneof![
             number(),
             string(),
-            prop::sample::select(vec!["true", "false", "null", "nul", "tru"]).prop_map(str::to_owned),
+            prop::sample::select(vec!["true", "false", "null", "nul", "tru"])
+                .prop_map(str::to_owned),
         ];
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![
@@ -579,8 +645,10 @@ mod tests {
                     format!("[{}]", items.join(","))
                 }),
                 prop::collection::vec((string(), whitespace(), inner), 0..6).prop_map(|members| {
-                    let members: Vec<String> =
-                        members.into_iter().map(|(k, w, v)| format!("{k}{w}:{w}{v}")).collect();
+                    let members: Vec<String> = members
+                        .into_iter()
+                        .map(|(k, w, v)| format!("{k}{w}:{w}{v}"))
+                        .collect();
                     format!("{{{}}}", members.join(","))
                 }),
             ]

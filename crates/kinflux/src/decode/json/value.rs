@@ -25,7 +25,7 @@ pub(crate) enum Json<'a> {
 /// Objects up to this many members are searched front to back.
 const LINEAR_LOOKUP: usize = 16;
 
-/// Room made for an object's members before the first: serde_json does not say how many
+/// Room made for an object's members before the first: the reader does not know how many
 /// there are, and growing from nothing to the usual handful moved them twice.
 pub(super) const MEMBERS_CAPACITY: usize = 8;
 
