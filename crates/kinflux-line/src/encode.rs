@@ -320,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn whole_floats_at_the_edges_are_written_as_zmij_writes_them() {
+    fn floats_at_the_edges_of_the_whole_test_are_written_as_zmij_writes_them() {
         let edges = [
             0.0,
             -0.0,

@@ -34,7 +34,8 @@ struct Blocks {
 }
 
 impl Blocks {
-    /// Blocks `partition` at `offset` unless it is blocked already; whether it was not.
+    /// Blocks `partition` at `offset` unless it is blocked already; true when it was not
+    /// (the caller then blocks it in the progress too).
     fn block(&mut self, partition: &PartitionKey, offset: i64) -> bool {
         if self.last.as_ref() == Some(partition) {
             return false;

@@ -291,18 +291,18 @@ impl JsonDecoder {
             None => {
                 let mut path: Vec<&str> = Vec::new();
                 for (k, v) in root.iter() {
-                    if self.used_top.iter().any(|u| u == k) {
-                        continue;
-                    }
                     match v {
                         Json::Object(_) | Json::Array(_) => {
                             path.push(k);
                             self.flatten_unused(&mut path, &mut key, v, &mut fields)?;
                             path.pop();
                         }
-                        // A top-level scalar: its key is its name as written, borrowed,
-                        // with no path to join (the usual flat object).
-                        scalar => self.scalar_field(k, Some(k), scalar, &mut fields)?,
+                        // A top-level scalar (the usual flat object): named as written,
+                        // borrowed, with no path to build or join.
+                        scalar if !self.is_used(&[k]) => {
+                            self.scalar_field(k, Some(k), scalar, &mut fields)?
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -395,9 +395,7 @@ impl JsonDecoder {
         }
         Ok(())
     }
-}
 
-impl JsonDecoder {
     /// Whether `path` is the measurement, a tag or the time.
     fn is_used(&self, path: &[&str]) -> bool {
         match path {

@@ -189,37 +189,25 @@ impl<'a> Reader<'a> {
     /// At `"`: the string, borrowed when it has no escapes.
     fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
         let start = self.at + 1;
-        let i = plain_end(self.bytes, start);
-        if let Some(&b) = self.bytes.get(i) {
-            return match b {
-                b'"' => {
-                    self.at = i + 1;
-                    Ok(Cow::Borrowed(self.slice(start, i)?))
-                }
-                b'\\' => {
-                    let mut owned = String::with_capacity(i - start + 16);
-                    owned.push_str(self.slice(start, i)?);
-                    self.at = i;
-                    self.escaped(owned).map(Cow::Owned)
-                }
-                _ => {
-                    self.at = i;
-                    Err(self
-                        .error("control character (\\u0000-\\u001F) found while parsing a string"))
-                }
-            };
+        let end = plain_end(self.bytes, start);
+        if self.bytes.get(end) == Some(&b'"') {
+            self.at = end + 1;
+            return Ok(Cow::Borrowed(self.slice(start, end)?));
         }
-        self.at = i;
-        Err(self.error("EOF while parsing a string"))
+        // An escape, a control character or the end of the input: the owned reading
+        // unescapes the first and names the others.
+        self.at = start;
+        self.escaped().map(Cow::Owned)
     }
 
-    /// The rest of a string from a backslash at `at`, appended to `owned`.
-    fn escaped(&mut self, mut owned: String) -> Result<String, JsonError> {
+    /// The string from `at` to its closing quote, unescaped.
+    fn escaped(&mut self) -> Result<String, JsonError> {
+        let mut owned = String::new();
         loop {
             let start = self.at;
-            let i = plain_end(self.bytes, start);
-            owned.push_str(self.slice(start, i)?);
-            self.at = i;
+            let end = plain_end(self.bytes, start);
+            owned.push_str(self.slice(start, end)?);
+            self.at = end;
             match self.peek() {
                 Some(b'"') => {
                     self.at += 1;
