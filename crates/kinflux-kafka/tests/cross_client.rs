@@ -349,7 +349,8 @@ async fn librdkafka_and_kinflux_rebalance_cooperatively_together_on(brokers: Str
     // kinflux leads and hands over two partitions; it must not lose the other two.
     let mut revoked = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while k.assignment().len() != 2 {
+    // The assignment can change before the Revoked message is received: wait for both.
+    while k.assignment().len() != 2 || revoked.len() < 2 {
         assert!(std::time::Instant::now() < deadline, "never split");
         match tokio::time::timeout(Duration::from_millis(200), k.recv()).await {
             Ok(Ok(Message::Revoked(r))) => revoked.extend(r.partitions().iter().cloned()),
