@@ -10,6 +10,7 @@
 //! Telegraf's JSON output format (`{"name","tags","fields","timestamp"}`) is decoded by
 //! [`TelegrafJsonDecoder`].
 
+mod flat;
 mod read;
 mod telegraf;
 mod types;
@@ -100,6 +101,9 @@ pub struct JsonDecoder {
     /// of a flat object are checked by name alone.
     used_nested: Vec<Vec<String>>,
     optional: HashSet<String>,
+    /// How flat objects are mapped as they are read; `None` when the mapping needs the
+    /// tree for every record.
+    flat: Option<flat::FlatPlan>,
 }
 
 fn split_path(p: &str) -> Vec<String> {
@@ -155,7 +159,7 @@ impl JsonDecoder {
                 _ => used_nested.push(path.clone()),
             }
         }
-        Ok(JsonDecoder {
+        let mut decoder = JsonDecoder {
             tags,
             fields: mapping
                 .fields
@@ -168,13 +172,20 @@ impl JsonDecoder {
             used_nested,
             typing,
             mapping,
-        })
+            flat: None,
+        };
+        decoder.flat = flat::FlatPlan::new(&decoder);
+        Ok(decoder)
     }
 
     /// Decodes one JSON object; `fallback` is the time when the mapping has none or the
     /// object's time is null. An array is refused here: see [`decode_all`](Self::decode_all).
     pub fn decode(&self, bytes: &[u8], fallback: Option<Timestamp>) -> Result<Point, JsonError> {
-        match parse(bytes)? {
+        let text = utf8(bytes)?;
+        if let Some(point) = self.flat(text, fallback) {
+            return Ok(point.into_owned());
+        }
+        match read::read(text)? {
             Json::Object(root) => self.point(&root, fallback).map(PointRef::into_owned),
             other => Err(JsonError::NotAnObject(kind(&other))),
         }
@@ -201,7 +212,12 @@ impl JsonDecoder {
         fallback: Option<Timestamp>,
         emit: &mut dyn FnMut(PointRef<'_>),
     ) -> Result<(), JsonError> {
-        match parse(bytes)? {
+        let text = utf8(bytes)?;
+        if let Some(point) = self.flat(text, fallback) {
+            emit(point);
+            return Ok(());
+        }
+        match read::read(text)? {
             Json::Object(root) => emit(self.point(&root, fallback)?),
             Json::Array(items) => {
                 let points = items
@@ -223,6 +239,14 @@ impl JsonDecoder {
             other => return Err(JsonError::NotAnObject(kind(&other))),
         }
         Ok(())
+    }
+
+    /// The point of `text` by the flat path, when the mapping allows it and the text is
+    /// a flat object that maps without error.
+    fn flat<'v>(&'v self, text: &'v str, fallback: Option<Timestamp>) -> Option<PointRef<'v>> {
+        self.flat
+            .as_ref()
+            .and_then(|plan| self.flat_point(plan, text, fallback))
     }
 
     /// The point of one object. Its names and strings borrow from the document and the
@@ -447,12 +471,16 @@ fn join_into<S: AsRef<str>>(out: &mut String, path: &[S], sep: &str) {
     }
 }
 
+/// The record read as a tree.
 fn parse(bytes: &[u8]) -> Result<Json<'_>, JsonError> {
-    // The record is checked as UTF-8 once, whole: serde_json's `from_slice` checked every
-    // string apart, 5% of the bridge's instructions on JSON (callgrind).
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| JsonError::Syntax(format!("the record is not UTF-8: {e}")))?;
-    read::read(text)
+    read::read(utf8(bytes)?)
+}
+
+/// The record as text, checked as UTF-8 once, whole: serde_json's `from_slice` checked
+/// every string apart, 5% of the bridge's instructions on JSON (callgrind).
+fn utf8(bytes: &[u8]) -> Result<&str, JsonError> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| JsonError::Syntax(format!("the record is not UTF-8: {e}")))
 }
 
 impl super::Decode for JsonDecoder {

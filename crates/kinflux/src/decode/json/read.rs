@@ -83,6 +83,26 @@ pub(crate) fn read(text: &str) -> Result<Json<'_>, JsonError> {
     Ok(value)
 }
 
+/// Reads `text` as one object of scalar members, handing each member to `member` as it
+/// is read, with no tree built (the decoder's flat path). Returns whether the whole text
+/// was such an object: `false` for anything else (another value, a member whose value is
+/// an object or an array, bad JSON) and when `member` returns `false`; the caller then
+/// reads the text again as a tree, which names any error.
+pub(crate) fn read_flat_object<'a>(
+    text: &'a str,
+    member: &mut dyn FnMut(Cow<'a, str>, Json<'a>) -> bool,
+) -> bool {
+    let mut reader = Reader {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+        depth: 0,
+    };
+    let read = reader.flat_object(member).is_some();
+    reader.skip_whitespace();
+    read && reader.at == reader.bytes.len()
+}
+
 /// A place in the document being read.
 struct Reader<'a> {
     text: &'a str,
@@ -158,6 +178,52 @@ impl<'a> Reader<'a> {
                 }
                 Some(_) => return Err(self.error("expected `,` or `}`")),
                 None => return Err(self.error("EOF while parsing an object")),
+            }
+        }
+    }
+
+    /// An object of scalar members, each handed to `member`; `None` for anything else.
+    fn flat_object(
+        &mut self,
+        member: &mut dyn FnMut(Cow<'a, str>, Json<'a>) -> bool,
+    ) -> Option<()> {
+        self.skip_whitespace();
+        if self.peek() != Some(b'{') {
+            return None;
+        }
+        self.at += 1;
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.skip_whitespace();
+            if self.peek() != Some(b'"') {
+                return None;
+            }
+            let key = self.string().ok()?;
+            self.skip_whitespace();
+            if self.peek() != Some(b':') {
+                return None;
+            }
+            self.at += 1;
+            self.skip_whitespace();
+            if matches!(self.peek(), Some(b'{' | b'[')) {
+                return None;
+            }
+            let value = self.value().ok()?;
+            if !member(key, value) {
+                return None;
+            }
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
             }
         }
     }

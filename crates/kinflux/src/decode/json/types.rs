@@ -85,14 +85,34 @@ impl Typing {
         key: &str,
         v: &'v Json<'v>,
     ) -> Result<Option<FieldValueRef<'v>>, String> {
-        let pinned = if self.types.is_empty() {
+        match self.pinned(key) {
+            None => Ok(self.natural(v)),
+            Some(ty) => convert(v, ty).map(|value| Some(value.into())),
+        }
+    }
+
+    /// As [`field`](Self::field), for a value given away by a caller that keeps no tree
+    /// (the decoder's flat path): a string is moved into the field, borrowed or not.
+    pub(crate) fn field_of<'v>(
+        &self,
+        key: &str,
+        v: Json<'v>,
+    ) -> Result<Option<FieldValueRef<'v>>, String> {
+        match (self.pinned(key), v) {
+            (None, Json::String(s)) => Ok(Some(FieldValueRef::String(s))),
+            (None, Json::Number(n)) => Ok(Some(self.number(&n))),
+            (None, Json::Bool(b)) => Ok(Some(FieldValueRef::Boolean(b))),
+            (None, Json::Null | Json::Array(_) | Json::Object(_)) => Ok(None),
+            (Some(ty), v) => convert(&v, ty).map(|value| Some(value.into())),
+        }
+    }
+
+    /// The type `decode.types` pins for the field written as `key`.
+    fn pinned(&self, key: &str) -> Option<FieldType> {
+        if self.types.is_empty() {
             None
         } else {
             self.types.get(key).copied()
-        };
-        match pinned {
-            None => Ok(self.natural(v)),
-            Some(ty) => convert(v, ty).map(|value| Some(value.into())),
         }
     }
 
@@ -101,12 +121,17 @@ impl Typing {
         Some(match v {
             Json::Bool(b) => FieldValueRef::Boolean(*b),
             Json::String(s) => FieldValueRef::String(Cow::Borrowed(s.as_ref())),
-            Json::Number(n) => match self.numbers {
-                NumberMode::Float => FieldValueRef::Float(as_f64(n)),
-                NumberMode::Auto => auto(n),
-            },
+            Json::Number(n) => self.number(n),
             Json::Null | Json::Array(_) | Json::Object(_) => return None,
         })
+    }
+
+    /// A number without a pinned type, as `numbers` says.
+    fn number(&self, n: &Number) -> FieldValueRef<'static> {
+        match self.numbers {
+            NumberMode::Float => FieldValueRef::Float(as_f64(n)),
+            NumberMode::Auto => auto(n),
+        }
     }
 }
 
