@@ -142,8 +142,14 @@ impl JsonDecoder {
         }
         // The tree gives the fields in key order, a repeated key at its last value:
         // a stable sort keeps repeats in document order for the point to keep the last.
-        if !fields.is_sorted_by(|a, b| a.0 <= b.0) {
-            fields.sort_by(|a, b| a.0.cmp(&b.0));
+        // Keys mostly differ in their first byte: deciding on it inline spares a `memcmp`
+        // call per comparison.
+        let by_key = |a: &Field<'_>, b: &Field<'_>| {
+            let (a, b) = (a.0.as_bytes(), b.0.as_bytes());
+            a.first().cmp(&b.first()).then_with(|| a.cmp(b))
+        };
+        if !fields.is_sorted_by(|a, b| by_key(a, b).is_le()) {
+            fields.sort_by(by_key);
         }
         PointRef::new(measurement, tags, fields, timestamp).ok()
     }
