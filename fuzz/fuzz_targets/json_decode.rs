@@ -1,6 +1,6 @@
 //! Arbitrary bytes through the facade's JSON decoder under a few mappings (flattened
-//! objects, explicit fields, every timestamp unit and RFC 3339): a point or a typed error,
-//! never a panic.
+//! objects, explicit fields, every timestamp unit and RFC 3339, a flat mapping whose flat
+//! objects are read without a tree): a point or a typed error, never a panic.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -29,6 +29,13 @@ const MAPPINGS: &[&str] = &[
     measurement = { constant = "m" }
     tags = ["a.b.c"]
     timestamp = { field = "when", unit = "s" }
+    "#,
+    // Flat: every mapped path one top-level member, so flat objects skip the tree.
+    r#"
+    measurement = { field = "m" }
+    tags = ["host", "region"]
+    optional = ["region"]
+    timestamp = { field = "time", unit = "ms" }
     "#,
 ];
 
